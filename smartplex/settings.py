@@ -1,0 +1,104 @@
+"""All configuration in one pydantic-settings class, read from ``SMARTPLEX_*`` variables or ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, SecretStr, create_model
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartplex.services import SERVICES, get_service
+
+
+class _SettingsBase(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTPLEX_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("smartplex")),
+        description="Where the embedded SQLite database and Dagster's home live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the product database; default: SQLite file under data_dir.",
+    )
+    db_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Longest wait for the database before a request answers 503."
+    )
+
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret every webhook must carry (token, Bearer, Basic or header)."
+    )
+    admin_secret: SecretStr | None = Field(
+        default=None, description="Secret for the status and admin endpoints (Bearer or X-Admin-Token)."
+    )
+
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="Largest webhook body accepted (Plex thumbnails included)."
+    )
+    max_json_depth: int = Field(default=64, gt=0, description="Deepest JSON nesting accepted in a webhook body.")
+    tautulli_event_key: str = Field(
+        default="event,action",
+        description="Comma-separated keys tried in order for a Tautulli body's event type.",
+    )
+    commit_batch_size: int = Field(
+        default=500, gt=0, description="Most webhook rows committed together in one transaction."
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8765
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'smartplex.db'}"
+
+    @property
+    def tautulli_event_keys(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.tautulli_event_key.split(",") if k.strip())
+
+    def webhook_secret_for(self, source: str) -> SecretStr | None:
+        """The per-source secret when set, else the installation's secret."""
+        return getattr(self, f"webhook_secret_{source}") or self.webhook_secret
+
+    def unprotected_sources(self) -> list[str]:
+        return [s.name for s in SERVICES if self.webhook_secret_for(s.name) is None]
+
+    def service_url(self, service: str) -> str | None:
+        return getattr(self, f"{service}_url")
+
+    def service_credential(self, service: str) -> SecretStr | None:
+        return getattr(self, f"{service}_{get_service(service).credential_setting}")
+
+    def is_configured(self, service: str) -> bool:
+        return bool(self.service_url(service) and self.service_credential(service))
+
+
+def _per_service_fields() -> dict[str, Any]:
+    """``webhook_secret_<svc>``, ``<svc>_url`` and ``<svc>_api_key`` (``plex_token``) for each service."""
+    fields: dict[str, Any] = {}
+    for s in SERVICES:
+        fields[f"webhook_secret_{s.name}"] = (
+            SecretStr | None,
+            Field(default=None, description=f"Webhook secret for {s.title} only (overrides webhook_secret)."),
+        )
+        fields[f"{s.name}_url"] = (
+            str | None,
+            Field(default=None, description=f"Base URL of {s.title}, including any URL base path."),
+        )
+        fields[f"{s.name}_{s.credential_setting}"] = (
+            SecretStr | None,
+            Field(default=None, description=f"{s.title} API {s.credential_setting.replace('_', ' ')}."),
+        )
+    return fields
+
+
+Settings = create_model("Settings", __base__=_SettingsBase, **_per_service_fields())
+
+
+@lru_cache
+def get_settings() -> _SettingsBase:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Dagster code location: the sync assets, the webhook sensor and the schedules."""
