@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from smartplex.services import SERVICES, get_service
 
 
-class _SettingsBase(BaseSettings):
+class SettingsBase(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTPLEX_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(
@@ -96,9 +96,9 @@ def _per_service_fields() -> dict[str, Any]:
     return fields
 
 
-Settings = create_model("Settings", __base__=_SettingsBase, **_per_service_fields())
+Settings = create_model("Settings", __base__=SettingsBase, **_per_service_fields())
 
 
 @lru_cache
-def get_settings() -> _SettingsBase:
+def get_settings() -> SettingsBase:
     return Settings()

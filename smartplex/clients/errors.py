@@ -1,0 +1,57 @@
+"""What can go wrong talking to a service, as a small hierarchy callers can catch precisely.
+
+Every message names the service and its URL (never the credential) and says what to check.
+"""
+
+from __future__ import annotations
+
+from smartplex.services import get_service
+
+
+def env_names(service: str) -> tuple[str, str]:
+    """The environment variables that configure ``service``: its URL and its credential."""
+    svc = get_service(service)
+    prefix = f"SMARTPLEX_{svc.name.upper()}"
+    return f"{prefix}_URL", f"{prefix}_{svc.credential_setting.upper()}"
+
+
+class ServiceError(Exception):
+    """Base class: something went wrong talking to ``service`` at ``url``."""
+
+    def __init__(self, service: str, url: str, problem: str) -> None:
+        self.service = service
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{get_service(service).title} at {url}: {problem}")
+
+
+class NotConfigured(ServiceError):
+    """The service has no URL or no credential in the settings."""
+
+    def __init__(self, service: str) -> None:
+        url_var, key_var = env_names(service)
+        super().__init__(service, "(not configured)", f"set {url_var} and {key_var}")
+
+
+class ServiceUnreachable(ServiceError):
+    """No connection could be made, or it broke mid-response."""
+
+
+class ServiceTimeout(ServiceError):
+    """The service accepted the connection but did not answer in time."""
+
+
+class Unauthorized(ServiceError):
+    """The service rejected the credential (HTTP 401 or 403)."""
+
+
+class NotFound(ServiceError):
+    """The path does not exist: usually a wrong URL base path, or an item that is gone."""
+
+
+class BadResponse(ServiceError):
+    """The service answered, but not with what its API promises (an error status, or bad JSON)."""
+
+    def __init__(self, service: str, url: str, problem: str, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(service, url, problem)

@@ -1,0 +1,76 @@
+"""The routing table: which library assets each (source, event type) makes stale.
+
+This is the one place that decides whether a webhook starts a sync. The webhook API uses it to mark
+rows that make nothing stale as ``ignored`` at insert; the Dagster sensor uses it to group pending rows
+into runs. Events not listed (including unknown ones) are logged and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from smartplex.services import get_service
+
+#: source -> event type -> services whose library asset the event makes stale.
+STALE_LIBRARIES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    "plex": {
+        "library.new": ("plex",),
+        # A finished play or a rating changes viewCount / lastViewedAt / userRating on the item.
+        "media.scrobble": ("plex",),
+        "media.rate": ("plex",),
+    },
+    "tautulli": {
+        # Tautulli writes its history row when playback stops.
+        "stop": ("tautulli",),
+        "watched": ("tautulli",),
+        # "Recently added" means the Plex library changed.
+        "created": ("plex",),
+    },
+    "sonarr": {
+        event: ("sonarr",)
+        for event in ("Download", "Rename", "SeriesAdd", "SeriesDelete", "EpisodeFileDelete")
+    },
+    "radarr": {
+        event: ("radarr",)
+        for event in ("Download", "Rename", "MovieAdded", "MovieDelete", "MovieFileDelete")
+    },
+    "overseerr": {
+        event: ("overseerr",)
+        for event in (
+            "MEDIA_PENDING",
+            "MEDIA_APPROVED",
+            "MEDIA_AUTO_APPROVED",
+            "MEDIA_AVAILABLE",
+            "MEDIA_DECLINED",
+            "MEDIA_FAILED",
+            "MEDIA_AUTO_REQUESTED",
+        )
+    },
+}
+
+#: Events each service really sends that make nothing stale: logged, marked ignored, never a run.
+IGNORED_EVENTS: Final[dict[str, tuple[str, ...]]] = {
+    "plex": (
+        "media.play", "media.pause", "media.resume", "media.stop", "library.on.deck",
+        "admin.database.backup", "admin.database.corrupted", "device.new", "playback.started",
+    ),
+    "tautulli": ("play", "pause", "resume", "buffer", "error", "intdown", "intup", "test"),
+    "sonarr": ("Test", "Grab", "Health", "HealthRestored", "ApplicationUpdate", "ManualInteractionRequired"),
+    "radarr": ("Test", "Grab", "Health", "HealthRestored", "ApplicationUpdate", "ManualInteractionRequired"),
+    "overseerr": (
+        "TEST_NOTIFICATION", "ISSUE_CREATED", "ISSUE_COMMENT", "ISSUE_RESOLVED", "ISSUE_REOPENED",
+    ),
+}  # fmt: skip
+
+
+def stale_services(source: str, event_type: str) -> tuple[str, ...]:
+    return STALE_LIBRARIES.get(source, {}).get(event_type, ())
+
+
+def stale_assets(source: str, event_type: str) -> tuple[str, ...]:
+    """Asset keys (``group/name``) that this event makes stale; empty when it starts no sync."""
+    return tuple(get_service(s).library_asset for s in stale_services(source, event_type))
+
+
+def is_known_event(source: str, event_type: str) -> bool:
+    return event_type in STALE_LIBRARIES.get(source, {}) or event_type in IGNORED_EVENTS.get(source, ())

@@ -1,0 +1,96 @@
+"""``POST /api/webhooks/{source}`` and ``GET /api/webhooks/status``."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from smartplex.routing import stale_assets
+from smartplex.services import ServiceName
+from smartplex.types import utcnow
+from webhook_api.auth import webhook_authorized
+from webhook_api.deps import AdminDep, StateDep
+from webhook_api.errors import BadWebhook
+from webhook_api.events import event_type as extract_event_type
+from webhook_api.examples import openapi_examples
+from webhook_api.parsing import read_payload
+from webhook_api.status import webhook_status
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+
+
+class Accepted(BaseModel):
+    id: uuid.UUID
+    source: str
+    event_type: str
+    status: str
+    stale_assets: list[str]
+
+
+@router.api_route(
+    "/{source}",
+    methods=["POST", "PUT"],
+    status_code=202,
+    response_model=Accepted,
+    summary="Receive one webhook",
+    responses={
+        401: {"description": "Missing or wrong secret"},
+        413: {"description": "Body over the limit"},
+        415: {"description": "Content type this source never sends"},
+        503: {"description": "Database unavailable; nothing acknowledged"},
+    },
+    openapi_extra=openapi_examples(),
+)
+async def receive(source: ServiceName, request: Request, state: StateDep) -> Accepted:
+    """Store the webhook in ``webhook_log`` and answer 202 once the row is committed.
+
+    Plex: multipart/form-data with the event in ``payload`` (the ``thumb`` JPEG is dropped) or plain JSON.
+    Sonarr/Radarr/Overseerr: JSON. Tautulli: JSON from your template (or a form body).
+    """
+    settings = state.settings
+    if not webhook_authorized(request, settings.webhook_secret_for(source)):
+        state.metrics.webhook(source, None, "unauthorized")
+        raise HTTPException(
+            401,
+            "missing or wrong webhook secret: use ?token=, Authorization: Bearer, Basic auth or X-Webhook-Token",
+            headers={"WWW-Authenticate": 'Basic realm="smartplex-webhooks"'},
+        )
+    try:
+        payload = await read_payload(request, source, max_depth=settings.max_json_depth)
+        event = extract_event_type(source, payload, tautulli_keys=settings.tautulli_event_keys)
+    except BadWebhook as exc:
+        state.metrics.webhook(source, None, "rejected")
+        log.info("rejected %s webhook: %s", source, exc.detail)
+        raise
+    assets = stale_assets(source, event)
+    now = utcnow()
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "source": source,
+        "event_type": event,
+        "payload": payload,
+        "received_at": now,
+        # Events that make nothing stale are finished the moment they are stored.
+        "status": "pending" if assets else "ignored",
+        "processed": not assets,
+        "processed_at": None if assets else now,
+    }
+    await state.writer.write(row)
+    state.metrics.webhook(source, event, row["status"])
+    return Accepted(id=row["id"], source=source, event_type=event, status=row["status"], stale_assets=list(assets))
+
+
+@router.get("/status", dependencies=[AdminDep], summary="Counts and processing statistics")
+def status(
+    state: StateDep,
+    window_hours: Annotated[float, Query(gt=0, le=24 * 366, description="Look-back window in hours")] = 24,
+) -> dict[str, Any]:
+    """Per source over the window: received, each status, last event, latency p50/p95; the backlog."""
+    with state.engine.connect() as connection:
+        return webhook_status(connection, timedelta(hours=window_hours))
