@@ -1,0 +1,102 @@
+"""Clients for the five services' REST APIs.
+
+The contract every client keeps (the sync assets rely on exactly this):
+
+``client.iter_all() -> Iterator[Item]``
+    Every item, fetched page by page and yielded as it arrives (the full refresh). Nothing holds
+    the whole library; stop iterating at any time.
+``client.iter_changed(start, end) -> Iterator[Item | Deleted]``
+    Items added, changed or removed in ``[start, end)``; ``start``/``end`` must be timezone-aware
+    (any zone; compared in UTC). Sonarr and Radarr also yield :class:`Deleted` markers for files
+    removed in the window and for touched items that no longer exist.
+``client.server_info() -> ServerInfo``
+    Name, version and library size; proves the URL and credential.
+``client.stats``
+    :class:`FetchStats` (requests, retries, pages, items) since the client was made.
+
+Item types: Plex :class:`PlexItem`, Tautulli :class:`TautulliPlay`, Sonarr :class:`SonarrSeries`,
+Radarr :class:`RadarrMovie`, Overseerr :class:`OverseerrRequest`. Failures raise a
+:class:`ServiceError` subclass. Clients are context managers; build one with :func:`client_for`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartplex.clients._base import ServiceClient
+from smartplex.clients._http import FetchStats, RetryPolicy
+from smartplex.clients.errors import (
+    BadResponse,
+    NotConfigured,
+    NotFound,
+    ServiceError,
+    ServiceTimeout,
+    ServiceUnreachable,
+    Unauthorized,
+)
+from smartplex.clients.models import (
+    Deleted,
+    ExternalIds,
+    OverseerrRequest,
+    PlexItem,
+    RadarrMovie,
+    ServerInfo,
+    SonarrSeries,
+    TautulliPlay,
+)
+from smartplex.clients.overseerr import OverseerrClient
+from smartplex.clients.plex import PlexClient
+from smartplex.clients.radarr import RadarrClient
+from smartplex.clients.sonarr import SonarrClient
+from smartplex.clients.tautulli import TautulliClient
+from smartplex.services import get_service
+
+CLIENTS: dict[str, type[ServiceClient[Any]]] = {
+    cls.service: cls for cls in (PlexClient, TautulliClient, SonarrClient, RadarrClient, OverseerrClient)
+}
+
+
+def client_for(service: str, settings: Any = None, **options: Any) -> ServiceClient[Any]:
+    """A client for ``service`` from the settings (default: :func:`get_settings`).
+
+    ``options`` go to the client (``timeout``, ``retry``, ``page_size``, ``transport``).
+    Raises :class:`NotConfigured` naming the variables to set when the URL or credential is missing.
+    """
+    get_service(service)  # unknown names fail with the list of known ones
+    if settings is None:
+        from smartplex.settings import get_settings
+
+        settings = get_settings()
+    url, credential = settings.service_url(service), settings.service_credential(service)
+    if not url or credential is None:
+        raise NotConfigured(service)
+    return CLIENTS[service](url, credential.get_secret_value(), **options)
+
+
+__all__ = [
+    "CLIENTS",
+    "BadResponse",
+    "Deleted",
+    "ExternalIds",
+    "FetchStats",
+    "NotConfigured",
+    "NotFound",
+    "OverseerrClient",
+    "OverseerrRequest",
+    "PlexClient",
+    "PlexItem",
+    "RadarrClient",
+    "RadarrMovie",
+    "RetryPolicy",
+    "ServerInfo",
+    "ServiceClient",
+    "ServiceError",
+    "ServiceTimeout",
+    "ServiceUnreachable",
+    "SonarrClient",
+    "SonarrSeries",
+    "TautulliClient",
+    "TautulliPlay",
+    "Unauthorized",
+    "client_for",
+]

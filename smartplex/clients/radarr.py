@@ -1,0 +1,15 @@
+"""Radarr: the movie library."""
+
+from __future__ import annotations
+
+from smartplex.clients._arr import ArrClient
+from smartplex.clients.models import RadarrMovie
+
+
+class RadarrClient(ArrClient[RadarrMovie]):
+    service = "radarr"
+    resource = "movie"
+    history_id_field = "movieId"
+    file_deleted_event = "movieFileDeleted"
+    file_kind = "movieFile"
+    parse = RadarrMovie.from_api

@@ -1,0 +1,15 @@
+"""Sonarr: the TV series library."""
+
+from __future__ import annotations
+
+from smartplex.clients._arr import ArrClient
+from smartplex.clients.models import SonarrSeries
+
+
+class SonarrClient(ArrClient[SonarrSeries]):
+    service = "sonarr"
+    resource = "series"
+    history_id_field = "seriesId"
+    file_deleted_event = "episodeFileDeleted"
+    file_kind = "episodeFile"
+    parse = SonarrSeries.from_api

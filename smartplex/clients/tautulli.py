@@ -1,0 +1,64 @@
+"""Tautulli: the watch history (one row per play)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from smartplex.clients._base import ServiceClient
+from smartplex.clients._http import Params
+from smartplex.clients._time import in_window, utc_window
+from smartplex.clients.errors import BadResponse, Unauthorized, env_names
+from smartplex.clients.models import ServerInfo, TautulliPlay
+
+#: Tautulli's ``after``/``before`` compare whole days in the server's own time zone, which we do
+#: not know; a day either side covers every zone, and rows are then filtered on exact epochs.
+_ZONE_SLACK = timedelta(days=1)
+
+
+class TautulliClient(ServiceClient[TautulliPlay]):
+    service = "tautulli"
+    default_page_size = 1000
+
+    def _auth(self, credential: str) -> tuple[Mapping[str, str], Params]:
+        return {}, {"apikey": credential}
+
+    def iter_all(self) -> Iterator[TautulliPlay]:
+        # Oldest first, so plays recorded during the sync append behind the cursor.
+        return self._history({"order_column": "date", "order_dir": "asc"})
+
+    def iter_changed(self, start: datetime, end: datetime) -> Iterator[TautulliPlay]:
+        start, end = utc_window(start, end)
+        params = {
+            "order_column": "date",
+            "order_dir": "asc",
+            "after": (start - _ZONE_SLACK).date().isoformat(),
+            "before": (end + _ZONE_SLACK).date().isoformat(),
+        }
+        return (play for play in self._history(params) if in_window(play.started, start, end))
+
+    def server_info(self) -> ServerInfo:
+        info = self._command("get_tautulli_info")
+        history = self._command("get_history", {"start": 0, "length": 1})
+        return ServerInfo(
+            "tautulli", "Tautulli", info.get("tautulli_version", ""), int(history.get("recordsTotal", 0))
+        )
+
+    def _history(self, params: Params) -> Iterator[TautulliPlay]:
+        def fetch(offset: int) -> tuple[list[TautulliPlay], int]:
+            data = self._command("get_history", {**params, "start": offset, "length": self.page_size})
+            return [TautulliPlay.from_api(row) for row in data["data"]], int(data["recordsFiltered"])
+
+        return self._paginate(fetch)
+
+    def _command(self, cmd: str, params: Params | None = None) -> Any:
+        """Run one API command and unwrap Tautulli's ``{"response": {...}}`` envelope."""
+        body = self.http.get_json("/api/v2", {"cmd": cmd, **(params or {})})
+        response = body.get("response", {}) if isinstance(body, dict) else {}
+        if response.get("result") == "success":
+            return response.get("data")
+        message = response.get("message") or "no message"
+        if "apikey" in message.lower():
+            raise Unauthorized(self.service, self.http.base_url, f"{message}; check {env_names(self.service)[1]}")
+        raise BadResponse(self.service, self.http.base_url, f"command {cmd} failed: {message}")
