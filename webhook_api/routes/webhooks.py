@@ -33,10 +33,11 @@ class Accepted(BaseModel):
     stale_assets: list[str]
 
 
-@router.api_route(
+@router.put("/{source}", status_code=202, response_model=Accepted, include_in_schema=False)
+@router.post(
     "/{source}",
-    methods=["POST", "PUT"],
     status_code=202,
+    operation_id="receive_webhook",
     response_model=Accepted,
     summary="Receive one webhook",
     responses={
@@ -48,7 +49,7 @@ class Accepted(BaseModel):
     openapi_extra=openapi_examples(),
 )
 async def receive(source: ServiceName, request: Request, state: StateDep) -> Accepted:
-    """Store the webhook in ``webhook_log`` and answer 202 once the row is committed.
+    """Store the webhook in ``webhook_log`` and answer 202 once the row is committed (PUT works too).
 
     Plex: multipart/form-data with the event in ``payload`` (the ``thumb`` JPEG is dropped) or plain JSON.
     Sonarr/Radarr/Overseerr: JSON. Tautulli: JSON from your template (or a form body).

@@ -1,0 +1,463 @@
+"""One seeded, deterministic media universe that all five simulators serve.
+
+The same movies and shows appear in Plex, Sonarr/Radarr, Overseerr requests and Tautulli history,
+with consistent ids: a Plex item's ``Guid`` carries its Radarr movie's tmdb id, a Tautulli row's
+``rating_key`` is a Plex ratingKey, an Overseerr request's media points at both. Timestamps are
+epoch seconds spread over years before ``now``, a clock only :meth:`Universe.advance` moves.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: 2026-01-01T00:00:00Z: a fixed default "now" keeps generated libraries identical run to run.
+DEFAULT_NOW = 1_767_225_600
+DAY = 86_400
+
+_ADJECTIVES = (
+    "Silent Broken Crimson Hidden Last Golden Endless Frozen Midnight Distant Burning Hollow Iron "
+    "Wild Lost Secret Final Fallen Electric Savage Quiet Northern Paper Glass Velvet Bitter"
+).split()
+_NOUNS = (
+    "River Empire Garden Signal Harbor Protocol Kingdom Orchard Frontier Voyage Machine Circus "
+    "Horizon Archive Lantern Meridian Canyon Station Mirror Compass Theory Tide Paradox Citadel"
+).split()
+_GENRES = ("Drama", "Comedy", "Thriller", "Science Fiction", "Adventure", "Crime", "Documentary")
+_STUDIOS = ("Legendary Pictures", "Syncopy", "A24", "Pixar", "Warner Bros.", "Neon", "Focus Features")
+_NETWORKS = ("AMC", "HBO", "BBC One", "Netflix", "FX", "Apple TV+", "NBC")
+
+
+@dataclass(slots=True)
+class User:
+    """A person across services: Overseerr user ``id``, plex.tv account ``plex_id``."""
+
+    id: int
+    plex_id: int
+    username: str
+    email: str
+    created: int
+
+
+@dataclass(slots=True, eq=False)
+class Movie:
+    id: int  # Radarr movie id
+    tmdb_id: int
+    imdb_id: str
+    title: str
+    year: int
+    genre: str
+    studio: str
+    guid_hex: str
+    added: int  # added to Radarr
+    file_id: int | None
+    file_added: int | None
+    size: int
+    rating_key: int | None = None  # in Plex only while it has a file
+    plex_added: int = 0
+    plex_updated: int = 0
+    view_count: int = 0
+    last_viewed: int | None = None
+    monitored: bool = True
+
+    kind: Literal["movie"] = "movie"
+
+
+@dataclass(slots=True, eq=False)
+class Show:
+    id: int  # Sonarr series id
+    tvdb_id: int
+    tmdb_id: int
+    imdb_id: str
+    title: str
+    year: int
+    genre: str
+    network: str
+    guid_hex: str
+    added: int
+    episodes: list[Episode] = field(default_factory=list)
+    season_keys: dict[int, int] = field(default_factory=dict)  # season number -> Plex ratingKey
+    rating_key: int | None = None
+    plex_added: int = 0
+    plex_updated: int = 0
+    view_count: int = 0
+    last_viewed: int | None = None
+    monitored: bool = True
+
+    kind: Literal["show"] = "show"
+
+
+@dataclass(slots=True, eq=False)
+class Episode:
+    id: int  # Sonarr episode id
+    show: Show
+    season: int
+    number: int
+    title: str
+    tvdb_id: int
+    guid_hex: str
+    air_date: int
+    file_id: int | None
+    file_added: int | None
+    size: int
+    rating_key: int | None = None
+    plex_added: int = 0
+    plex_updated: int = 0
+    view_count: int = 0
+    last_viewed: int | None = None
+
+    kind: Literal["episode"] = "episode"
+
+
+PlexLeaf = Movie | Episode
+
+
+@dataclass(slots=True)
+class Play:
+    """One play: a Tautulli history row and a Plex history entry."""
+
+    id: int
+    item: PlexLeaf
+    user: User
+    started: int
+    stopped: int
+    percent: int
+
+
+@dataclass(slots=True)
+class ArrEvent:
+    """A Sonarr or Radarr history record (``target`` is the series or movie id)."""
+
+    id: int
+    date: int
+    event: str
+    target: int
+    episode_id: int | None
+    file_id: int | None
+    download_id: str
+    source_title: str
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """An Overseerr request; ``media_id`` is Overseerr's own id for the requested title."""
+
+    id: int
+    media_id: int
+    target: Movie | Show
+    user: User
+    status: int  # 1 pending, 2 approved, 3 declined
+    created: int
+    updated: int
+    modified_by: User | None = None
+
+
+class Universe:
+    """The shared state. Mutations take :attr:`lock`; readers hold it while they build a response."""
+
+    def __init__(self, *, seed: int = 1, size: int = 1000, now: int = DEFAULT_NOW, years: float = 5.0,
+                 movie_share: float = 0.4, timezone: str = "America/Los_Angeles") -> None:
+        self.seed = seed
+        self.now = now
+        #: Tautulli's server zone: its ``after``/``before`` filters compare local dates.
+        self.timezone = timezone
+        self.lock = threading.RLock()
+        self.machine_id = random.Random(seed).getrandbits(160).to_bytes(20, "big").hex()
+        self.users: list[User] = []
+        self.movies: dict[int, Movie] = {}
+        self.shows: dict[int, Show] = {}
+        self.episodes: dict[int, Episode] = {}
+        self.plex: dict[int, Movie | Show | Episode] = {}  # ratingKey -> item
+        self.plays: list[Play] = []  # by started, ascending
+        self.sonarr_history: list[ArrEvent] = []  # by date, ascending
+        self.radarr_history: list[ArrEvent] = []
+        self.requests: dict[int, Request] = {}
+        self._media_ids: dict[tuple[str, int], int] = {}  # (kind, arr id) -> Overseerr media id
+        self._next: dict[str, int] = {}
+        self._rng = random.Random(seed)
+        self._generate(size, years, movie_share)
+
+    # ----- reads ---------------------------------------------------------------------------------
+
+    def plex_section(self, kind: str) -> list[Movie | Show | Episode]:
+        """Items of one Plex type in ratingKey order (which is the order they were added)."""
+        return [i for i in self.plex.values() if i.kind == kind]
+
+    def media_id(self, target: Movie | Show) -> int:
+        key = (target.kind, target.id)
+        if key not in self._media_ids:
+            self._media_ids[key] = self._id("media")
+        return self._media_ids[key]
+
+    def user(self, user_id: int) -> User:
+        return next(u for u in self.users if u.id == user_id)
+
+    # ----- mutations -----------------------------------------------------------------------------
+
+    def advance(self, seconds: int) -> int:
+        with self.lock:
+            self.now += int(seconds)
+            return self.now
+
+    def add_movie(self, title: str | None = None, *, with_file: bool = True) -> Movie:
+        with self.lock:
+            movie = self._new_movie(self.now, title)
+            if with_file:
+                self._import_movie(movie, self.now)
+                self._to_plex(movie, self.now)
+            return movie
+
+    def add_show(self, title: str | None = None, *, seasons: int = 1, episodes_per_season: int = 8) -> Show:
+        with self.lock:
+            show = self._new_show(self.now, title, seasons, episodes_per_season, import_files=True)
+            self._show_to_plex(show)
+            return show
+
+    def update_movie(self, movie_id: int, *, title: str) -> Movie:
+        """Edit a movie's metadata, as a Plex refresh would: bumps its ``updatedAt``."""
+        with self.lock:
+            movie = self.movies[movie_id]
+            movie.title = title
+            movie.plex_updated = self.now
+            return movie
+
+    def delete_movie(self, movie_id: int) -> Movie:
+        """Remove a movie; like Radarr, this also purges its history."""
+        with self.lock:
+            movie = self.movies.pop(movie_id)
+            self.radarr_history = [e for e in self.radarr_history if e.target != movie_id]
+            self._from_plex(movie)
+            return movie
+
+    def delete_movie_file(self, movie_id: int) -> Movie:
+        with self.lock:
+            movie = self.movies[movie_id]
+            if movie.file_id is None:
+                raise ValueError(f"movie {movie_id} has no file")
+            self._arr_event(self.radarr_history, "movieFileDeleted", movie.id, None, movie.file_id, movie.title)
+            movie.file_id = movie.file_added = None
+            self._from_plex(movie)
+            return movie
+
+    def delete_series(self, series_id: int) -> Show:
+        """Remove a series with its episodes; like Sonarr, this also purges its history."""
+        with self.lock:
+            show = self.shows.pop(series_id)
+            self.sonarr_history = [e for e in self.sonarr_history if e.target != series_id]
+            for episode in show.episodes:
+                del self.episodes[episode.id]
+                self._from_plex(episode)
+            for key in show.season_keys.values():
+                self.plex.pop(key, None)
+            self._from_plex(show)
+            return show
+
+    def delete_episode_file(self, episode_id: int) -> Episode:
+        with self.lock:
+            episode = self.episodes[episode_id]
+            if episode.file_id is None:
+                raise ValueError(f"episode {episode_id} has no file")
+            self._arr_event(self.sonarr_history, "episodeFileDeleted", episode.show.id, episode.id,
+                            episode.file_id, episode.show.title)
+            episode.file_id = episode.file_added = None
+            self._from_plex(episode)
+            episode.show.plex_updated = self.now
+            return episode
+
+    def record_play(self, rating_key: int, *, user_id: int = 1, percent: int = 100,
+                    minutes: int = 45) -> Play:
+        """A finished play ending now; 90% or more counts as watched, as in Plex."""
+        with self.lock:
+            item = self.plex[rating_key]
+            if isinstance(item, Show):
+                raise ValueError("plays are of movies or episodes, not shows")
+            play = self._play(item, self.user(user_id), self.now - minutes * 60, self.now, percent)
+            self.plays.append(play)
+            return play
+
+    def request_media(self, target: Movie | Show, *, user_id: int = 2) -> Request:
+        with self.lock:
+            return self._request(target, self.user(user_id), self.now, self.now, 1)
+
+    def approve_request(self, request_id: int, *, approve: bool = True) -> Request:
+        with self.lock:
+            request = self.requests[request_id]
+            request.status = 2 if approve else 3
+            request.updated = self.now
+            request.modified_by = self.users[0]
+            return request
+
+    # ----- generation ----------------------------------------------------------------------------
+
+    def _generate(self, size: int, years: float, movie_share: float) -> None:
+        rng = self._rng
+        start = self.now - int(years * 365 * DAY)
+        for n, name in enumerate(["alice", "bob", *(f"user{i}" for i in range(3, 9))], start=1):
+            plex_id = 1 if n == 1 else 28_374_651 + n * 1_009
+            self.users.append(User(n, plex_id, name, f"{name}@example.com", start))
+        n_movies = round(size * movie_share)
+        # Added times ascend with the ids, as in a real library that grew over the years.
+        for at in sorted(rng.randrange(start, self.now - DAY) for _ in range(n_movies)):
+            movie = self._new_movie(at, None)
+            if rng.random() < 0.92:
+                self._import_movie(movie, min(self.now - 2 * 3600, at + rng.randrange(60, 3 * DAY)))
+        n_episodes = 0
+        shows_added: list[Show] = []
+        while n_episodes < size - n_movies:
+            at = rng.randrange(start, self.now - DAY)
+            show = self._new_show(at, None, rng.randint(1, 6), rng.randint(6, 13), import_files=False)
+            shows_added.append(show)
+            n_episodes += len(show.episodes)
+        for episode in self.episodes.values():
+            if rng.random() < 0.9:
+                self._import_episode(episode, min(self.now - 2 * 3600, episode.show.added + rng.randrange(0, 400 * DAY)))
+        self.sonarr_history.sort(key=lambda e: e.date)
+        self.radarr_history.sort(key=lambda e: e.date)
+        self._renumber_history()
+        self._index_plex(shows_added)
+        self._generate_plays(size // 2, rng)
+        for target in rng.sample([*self.movies.values(), *self.shows.values()], max(10, size // 50)):
+            created = rng.randrange(min(target.added, self.now - 2 * DAY), self.now - DAY)
+            status = rng.choice((1, 2, 2, 2, 3))
+            request = self._request(target, rng.choice(self.users[1:]), created,
+                                    created + rng.randrange(0, 3 * DAY) if status != 1 else created, status)
+            request.modified_by = self.users[0] if status != 1 else None
+        self.requests = dict(sorted(self.requests.items()))
+
+    def _index_plex(self, shows: list[Show]) -> None:
+        """Give Plex items ratingKeys in the order Plex would have scanned them in."""
+        leaves: list[tuple[int, int, Movie | Episode]] = [
+            (m.file_added, 0, m) for m in self.movies.values() if m.file_added is not None
+        ]
+        leaves += [(e.file_added, 1, e) for e in self.episodes.values() if e.file_added is not None]
+        leaves.sort(key=lambda t: (t[0], t[1], t[2].id))
+        for at, _, item in leaves:
+            if isinstance(item, Episode):
+                self._ensure_show_in_plex(item.show, item.season, at)
+            self._to_plex(item, at)
+        for show in shows:
+            if show.rating_key is not None:
+                show.plex_updated = max(e.plex_added for e in show.episodes if e.rating_key is not None)
+
+    def _generate_plays(self, count: int, rng: random.Random) -> None:
+        leaves = [i for i in self.plex.values() if not isinstance(i, Show)]
+        if not leaves:
+            return
+        plays: list[tuple[int, int, PlexLeaf, User]] = []
+        for _ in range(count):
+            item = leaves[rng.randrange(len(leaves))]
+            started = rng.randrange(item.plex_added, self.now - 3600)
+            minutes = rng.randint(20, 150)
+            plays.append((started, minutes, item, self.users[rng.randrange(len(self.users))]))
+        plays.sort(key=lambda p: p[0])
+        for started, minutes, item, user in plays:
+            percent = rng.choice((100, 100, 100, 95, 60, 30))
+            self.plays.append(self._play(item, user, started, started + minutes * 60, percent))
+
+    # ----- building blocks -----------------------------------------------------------------------
+
+    def _id(self, sequence: str) -> int:
+        self._next[sequence] = self._next.get(sequence, 0) + 1
+        return self._next[sequence]
+
+    def _title(self) -> str:
+        rng = self._rng
+        title = f"The {rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
+        return title if rng.random() < 0.8 else f"{title} {rng.randint(2, 4)}"
+
+    def _hex(self) -> str:
+        return f"{self._rng.getrandbits(96):024x}"
+
+    def _new_movie(self, at: int, title: str | None) -> Movie:
+        rng = self._rng
+        movie_id = self._id("movie")
+        movie = Movie(movie_id, 100_000 + movie_id, f"tt{1_000_000 + movie_id:07d}", title or self._title(),
+                      rng.randint(1960, 2025), rng.choice(_GENRES), rng.choice(_STUDIOS), self._hex(), at,
+                      None, None, rng.randrange(700_000_000, 60_000_000_000))
+        self.movies[movie_id] = movie
+        return movie
+
+    def _new_show(self, at: int, title: str | None, seasons: int, per_season: int, *, import_files: bool) -> Show:
+        rng = self._rng
+        show_id = self._id("show")
+        show = Show(show_id, 70_000 + show_id, 500_000 + show_id, f"tt{2_000_000 + show_id:07d}",
+                    title or self._title(), rng.randint(1990, 2025), rng.choice(_GENRES), rng.choice(_NETWORKS),
+                    self._hex(), at)
+        self.shows[show_id] = show
+        for season in range(1, seasons + 1):
+            for number in range(1, per_season + 1):
+                episode_id = self._id("episode")
+                episode = Episode(episode_id, show, season, number, f"Episode {number}", 4_000_000 + episode_id,
+                                  self._hex(), at - rng.randrange(0, 3000 * DAY), None, None,
+                                  rng.randrange(300_000_000, 4_000_000_000))
+                show.episodes.append(episode)
+                self.episodes[episode_id] = episode
+                if import_files:
+                    self._import_episode(episode, at)
+        return show
+
+    def _show_to_plex(self, show: Show) -> None:
+        for episode in show.episodes:
+            if episode.file_added is not None:
+                self._ensure_show_in_plex(show, episode.season, episode.file_added)
+                self._to_plex(episode, episode.file_added)
+        show.plex_updated = self.now
+
+    def _ensure_show_in_plex(self, show: Show, season: int, at: int) -> None:
+        if show.rating_key is None:
+            self._to_plex(show, at)
+        if season not in show.season_keys:
+            show.season_keys[season] = self._id("ratingKey")
+
+    def _to_plex(self, item: Movie | Show | Episode, at: int) -> None:
+        item.rating_key = self._id("ratingKey")
+        item.plex_added = item.plex_updated = at
+        self.plex[item.rating_key] = item
+
+    def _from_plex(self, item: Movie | Show | Episode) -> None:
+        if item.rating_key is not None:
+            del self.plex[item.rating_key]
+            item.rating_key = None
+
+    def _import_movie(self, movie: Movie, at: int) -> None:
+        movie.file_id = self._id("moviefile")
+        movie.file_added = at
+        download = f"{self._rng.getrandbits(160):040X}"
+        self._arr_event(self.radarr_history, "grabbed", movie.id, None, None, movie.title, at - 600, download)
+        self._arr_event(self.radarr_history, "downloadFolderImported", movie.id, None, movie.file_id, movie.title,
+                        at, download)
+
+    def _import_episode(self, episode: Episode, at: int) -> None:
+        episode.file_id = self._id("episodefile")
+        episode.file_added = at
+        download = f"SABnzbd_nzo_{self._rng.getrandbits(40):010x}"
+        title = f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}"
+        self._arr_event(self.sonarr_history, "grabbed", episode.show.id, episode.id, None, title, at - 600, download)
+        self._arr_event(self.sonarr_history, "downloadFolderImported", episode.show.id, episode.id,
+                        episode.file_id, title, at, download)
+
+    def _arr_event(self, history: list[ArrEvent], event: str, target: int, episode_id: int | None,
+                   file_id: int | None, title: str, at: int | None = None, download: str = "") -> None:
+        sequence = "sonarr_event" if history is self.sonarr_history else "radarr_event"
+        history.append(ArrEvent(self._id(sequence), self.now if at is None else at, event, target, episode_id,
+                                file_id, download, title.replace(" ", ".")))
+
+    def _renumber_history(self) -> None:
+        """Generated events were made out of date order; real ids ascend with time."""
+        for sequence, history in (("sonarr_event", self.sonarr_history), ("radarr_event", self.radarr_history)):
+            for n, event in enumerate(history, start=1):
+                event.id = n
+            self._next[sequence] = len(history)
+
+    def _play(self, item: PlexLeaf, user: User, started: int, stopped: int, percent: int) -> Play:
+        if percent >= 90:
+            item.view_count += 1
+            item.last_viewed = stopped if item.last_viewed is None else max(item.last_viewed, stopped)
+        return Play(self._id("play"), item, user, started, stopped, percent)
+
+    def _request(self, target: Movie | Show, user: User, created: int, updated: int, status: int) -> Request:
+        request = Request(self._id("request"), self.media_id(target), target, user, status, created, updated)
+        self.requests[request.id] = request
+        return request

@@ -1,0 +1,108 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from smartplex import migrate
+from smartplex.db import make_engine
+from smartplex.settings import Settings, SettingsBase
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POSTGRES_URL = os.environ.get("SMARTPLEX_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+#: Set in CI: a PostgreSQL that cannot be reached fails the run instead of skipping half of it.
+REQUIRE_POSTGRES = os.environ.get("SMARTPLEX_REQUIRE_POSTGRES", "") not in ("", "0")
+
+WEBHOOK_SECRET = "hook-secret-123"
+ADMIN_SECRET = "admin-secret-456"
+
+
+def load_fixture(*parts: str) -> Any:
+    return json.loads(FIXTURES.joinpath(*parts).read_text())
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        message = f"PostgreSQL not reachable at {make_url(POSTGRES_URL).render_as_string()}: {exc}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message + " (set SMARTPLEX_TEST_POSTGRES_URL)")
+    return POSTGRES_URL
+
+
+def _postgres_schema_url(base: str) -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards, so tests never see each other's rows."""
+    schema = f"sp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'smartplex.db'}"
+    else:
+        yield from _postgres_schema_url(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database."""
+    engine = make_engine(database_url, timeout=5)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> SettingsBase:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": tmp_path,
+        "webhook_secret": WEBHOOK_SECRET,
+        "admin_secret": ADMIN_SECRET,
+        "db_timeout_seconds": 2.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, engine: Engine) -> SettingsBase:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def client(settings: SettingsBase) -> Iterator[TestClient]:
+    from webhook_api.app import create_app
+
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+HOOK = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
