@@ -59,7 +59,6 @@ webhook_log = Table(
     CheckConstraint(_in_list("status", WEBHOOK_STATUSES), name="ck_webhook_log_status"),
     Index("ix_webhook_log_source", "source"),
     Index("ix_webhook_log_event_type", "event_type"),
-    Index("ix_webhook_log_received_at", text("received_at DESC")),
     Index("ix_webhook_log_processed", "processed"),
     # The sensor's poll: oldest pending rows first, touching only pending rows.
     Index(
@@ -71,6 +70,9 @@ webhook_log = Table(
     # The reconciler's scan of rows handed to a run, and retention by age within a status.
     Index("ix_webhook_log_status_received_at", "status", "received_at"),
 )
+
+# Newest-first listing and the status window; declared after the table to order by the column.
+Index("ix_webhook_log_received_at", webhook_log.c.received_at.desc())
 
 sync_schedule = Table(
     "sync_schedule",

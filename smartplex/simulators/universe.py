@@ -176,6 +176,9 @@ class Universe:
         self.requests: dict[int, Request] = {}
         self._media_ids: dict[tuple[str, int], int] = {}  # (kind, arr id) -> Overseerr media id
         self._next: dict[str, int] = {}
+        self._sections: dict[str, tuple[int, list[Movie | Show | Episode]]] = {}
+        #: Bumped by every change, so readers can cache what they derive from the state.
+        self.revision = 0
         self._rng = random.Random(seed)
         self._generate(size, years, movie_share)
 
@@ -183,7 +186,11 @@ class Universe:
 
     def plex_section(self, kind: str) -> list[Movie | Show | Episode]:
         """Items of one Plex type in ratingKey order (which is the order they were added)."""
-        return [i for i in self.plex.values() if i.kind == kind]
+        cached = self._sections.get(kind)
+        if cached is None or cached[0] != self.revision:
+            cached = (self.revision, [i for i in self.plex.values() if i.kind == kind])
+            self._sections[kind] = cached
+        return cached[1]
 
     def media_id(self, target: Movie | Show) -> int:
         key = (target.kind, target.id)
@@ -198,11 +205,13 @@ class Universe:
 
     def advance(self, seconds: int) -> int:
         with self.lock:
+            self.revision += 1
             self.now += int(seconds)
             return self.now
 
     def add_movie(self, title: str | None = None, *, with_file: bool = True) -> Movie:
         with self.lock:
+            self.revision += 1
             movie = self._new_movie(self.now, title)
             if with_file:
                 self._import_movie(movie, self.now)
@@ -211,6 +220,7 @@ class Universe:
 
     def add_show(self, title: str | None = None, *, seasons: int = 1, episodes_per_season: int = 8) -> Show:
         with self.lock:
+            self.revision += 1
             show = self._new_show(self.now, title, seasons, episodes_per_season, import_files=True)
             self._show_to_plex(show)
             return show
@@ -218,6 +228,7 @@ class Universe:
     def update_movie(self, movie_id: int, *, title: str) -> Movie:
         """Edit a movie's metadata, as a Plex refresh would: bumps its ``updatedAt``."""
         with self.lock:
+            self.revision += 1
             movie = self.movies[movie_id]
             movie.title = title
             movie.plex_updated = self.now
@@ -226,6 +237,7 @@ class Universe:
     def delete_movie(self, movie_id: int) -> Movie:
         """Remove a movie; like Radarr, this also purges its history."""
         with self.lock:
+            self.revision += 1
             movie = self.movies.pop(movie_id)
             self.radarr_history = [e for e in self.radarr_history if e.target != movie_id]
             self._from_plex(movie)
@@ -233,6 +245,7 @@ class Universe:
 
     def delete_movie_file(self, movie_id: int) -> Movie:
         with self.lock:
+            self.revision += 1
             movie = self.movies[movie_id]
             if movie.file_id is None:
                 raise ValueError(f"movie {movie_id} has no file")
@@ -244,6 +257,7 @@ class Universe:
     def delete_series(self, series_id: int) -> Show:
         """Remove a series with its episodes; like Sonarr, this also purges its history."""
         with self.lock:
+            self.revision += 1
             show = self.shows.pop(series_id)
             self.sonarr_history = [e for e in self.sonarr_history if e.target != series_id]
             for episode in show.episodes:
@@ -256,6 +270,7 @@ class Universe:
 
     def delete_episode_file(self, episode_id: int) -> Episode:
         with self.lock:
+            self.revision += 1
             episode = self.episodes[episode_id]
             if episode.file_id is None:
                 raise ValueError(f"episode {episode_id} has no file")
@@ -270,6 +285,7 @@ class Universe:
                     minutes: int = 45) -> Play:
         """A finished play ending now; 90% or more counts as watched, as in Plex."""
         with self.lock:
+            self.revision += 1
             item = self.plex[rating_key]
             if isinstance(item, Show):
                 raise ValueError("plays are of movies or episodes, not shows")
@@ -279,10 +295,12 @@ class Universe:
 
     def request_media(self, target: Movie | Show, *, user_id: int = 2) -> Request:
         with self.lock:
+            self.revision += 1
             return self._request(target, self.user(user_id), self.now, self.now, 1)
 
     def approve_request(self, request_id: int, *, approve: bool = True) -> Request:
         with self.lock:
+            self.revision += 1
             request = self.requests[request_id]
             request.status = 2 if approve else 3
             request.updated = self.now
@@ -415,11 +433,13 @@ class Universe:
         item.rating_key = self._id("ratingKey")
         item.plex_added = item.plex_updated = at
         self.plex[item.rating_key] = item
+        self.revision += 1
 
     def _from_plex(self, item: Movie | Show | Episode) -> None:
         if item.rating_key is not None:
             del self.plex[item.rating_key]
             item.rating_key = None
+        self.revision += 1
 
     def _import_movie(self, movie: Movie, at: int) -> None:
         movie.file_id = self._id("moviefile")
@@ -461,3 +481,34 @@ class Universe:
         request = Request(self._id("request"), self.media_id(target), target, user, status, created, updated)
         self.requests[request.id] = request
         return request
+
+
+# Where files live: Plex's ``Part.file`` and Sonarr/Radarr's ``path`` must agree, so one place says.
+
+def movie_folder(movie: Movie) -> str:
+    return f"/data/media/movies/{movie.title} ({movie.year})"
+
+
+def movie_file(movie: Movie) -> str:
+    return f"{movie_folder(movie)}/{movie.title} ({movie.year}) {{tmdb-{movie.tmdb_id}}} [{quality(movie)[0]}].mkv"
+
+
+def show_folder(show: Show) -> str:
+    return f"/data/media/tv/{show.title}"
+
+
+def episode_relative_file(episode: Episode) -> str:
+    return (f"Season {episode.season:02d}/{episode.show.title} - S{episode.season:02d}E{episode.number:02d}"
+            f" - {episode.title} {quality(episode)[0]}.mkv")
+
+
+def episode_file(episode: Episode) -> str:
+    return f"{show_folder(episode.show)}/{episode_relative_file(episode)}"
+
+
+_QUALITIES = (("WEBDL-1080p", 1080, 3, "h264"), ("Bluray-1080p", 1080, 7, "h264"), ("WEBDL-2160p", 2160, 18, "h265"))
+
+
+def quality(item: Movie | Episode) -> tuple[str, int, int, str]:
+    """(name, resolution, Sonarr/Radarr quality id, video codec), fixed per item."""
+    return _QUALITIES[item.id % len(_QUALITIES)]

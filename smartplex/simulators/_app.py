@@ -1,0 +1,64 @@
+"""What every simulator app shares: JSON responses, the auth gate, faults and the control routes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smartplex.simulators.faults import CONTROL_PREFIX, FaultMiddleware
+
+if TYPE_CHECKING:
+    from smartplex.simulators.simulation import Simulation
+
+#: Returns ``None`` to let a request through, or the service's own rejection.
+Authenticator = Callable[[Request], Response | None]
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status, headers, media_type="application/json; charset=utf-8")
+
+
+def query_int(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name) or request.headers.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class _AuthGate:
+    def __init__(self, app: ASGIApp, authenticate: Authenticator, public: Sequence[str]) -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.public = tuple(public)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and not path.startswith((CONTROL_PREFIX, *self.public)):
+            rejection = self.authenticate(Request(scope))
+            if rejection is not None:
+                await rejection(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app(
+    service: str,
+    simulation: Simulation,
+    routes: Sequence[BaseRoute],
+    authenticate: Authenticator,
+    *,
+    url_base: str = "",
+    public: Sequence[str] = (),
+) -> ASGIApp:
+    """The service's routes (under ``url_base``) behind its auth and faults, plus ``/_sim`` control."""
+    from smartplex.simulators.control import control_routes
+
+    api: list[BaseRoute] = [Mount(url_base, routes=list(routes))] if url_base else list(routes)
+    app = Starlette(routes=[Mount(CONTROL_PREFIX, routes=control_routes(simulation, service)), *api])
+    return FaultMiddleware(_AuthGate(app, authenticate, public), simulation.faults[service])
