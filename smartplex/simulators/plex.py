@@ -1,0 +1,387 @@
+"""Plex Media Server simulator: sections, paged and filtered listings, metadata and play history.
+
+Answers JSON when asked (``Accept: application/json``) and XML otherwise, as PMS does; python-plexapi
+speaks only XML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from xml.etree import ElementTree
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smartplex.simulators._app import build_app, json_response, query_int
+from smartplex.simulators._format import day
+from smartplex.simulators.simulation import Simulation
+from smartplex.simulators.universe import Episode, Movie, Show, Universe, episode_file, movie_file, quality
+
+VERSION = "1.40.2.8395-c67dce28e"
+SERVER_NAME = "Plexbox"
+#: Section id -> (type, title, uuid, Plex type number of its top-level items, path).
+SECTIONS = {
+    "1": ("movie", "Movies", "5f3a9c1e-2b7d-4e8f-a1c3-9d0e7b6a5f42", 1, "/data/media/movies"),
+    "2": ("show", "TV Shows", "0d6e2c4b-8a1f-4c3e-9b7d-2e5f1a6c8d90", 2, "/data/media/tv"),
+}
+_KIND_BY_TYPE = {1: "movie", 2: "show", 3: "season", 4: "episode"}
+_SECTION_OF_KIND = {"movie": "1", "show": "2", "episode": "2"}
+_FILTER_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "addedAt": lambda i: i.plex_added,
+    "updatedAt": lambda i: i.plex_updated,
+    "lastViewedAt": lambda i: i.last_viewed,
+    "viewCount": lambda i: i.view_count,
+    "year": lambda i: i.show.year if isinstance(i, Episode) else i.year,
+}
+_SORT_FIELDS: dict[str, Callable[[Any], Any]] = {
+    **_FILTER_FIELDS,
+    "lastViewedAt": lambda i: i.last_viewed or 0,
+    "titleSort": lambda i: i.title.lower(),
+    "title": lambda i: i.title.lower(),
+    "ratingKey": lambda i: i.rating_key,
+}
+_OPERATOR = re.compile(r"([A-Za-z]+)(>>|<<|>|<|!)?")
+_TEST = {
+    None: lambda a, b: a == b,
+    "!": lambda a, b: a != b,
+    ">>": lambda a, b: a > b,
+    "<<": lambda a, b: a < b,
+    ">": lambda a, b: a >= b,
+    "<": lambda a, b: a <= b,
+}
+_PAGING = ("X-Plex-Container-Start", "X-Plex-Container-Size")
+
+
+# ----- rendering ------------------------------------------------------------------------------------
+
+def _guids(item: Movie | Show | Episode) -> list[dict[str, str]]:
+    if isinstance(item, Movie):
+        return [{"id": f"imdb://{item.imdb_id}"}, {"id": f"tmdb://{item.tmdb_id}"}]
+    if isinstance(item, Show):
+        return [{"id": f"imdb://{item.imdb_id}"}, {"id": f"tmdb://{item.tmdb_id}"}, {"id": f"tvdb://{item.tvdb_id}"}]
+    return [{"id": f"tvdb://{item.tvdb_id}"}]
+
+
+def _media(item: Movie | Episode, duration: int, path: str) -> list[dict[str, Any]]:
+    name, height, _, codec = quality(item)
+    key = item.rating_key
+    part = {"id": key, "key": f"/library/parts/{key}/{item.plex_added}/file.mkv", "duration": duration, "file": path,
+            "size": item.size, "container": "mkv", "videoProfile": "main 10" if height == 2160 else "high"}
+    return [{"id": key, "duration": duration, "bitrate": item.size * 8 // max(1, duration),
+             "width": 3840 if height == 2160 else 1920, "height": height, "aspectRatio": 1.78, "audioChannels": 6,
+             "audioCodec": "eac3", "videoCodec": codec, "videoResolution": "4k" if height == 2160 else "1080",
+             "container": "mkv", "videoFrameRate": "24p", "videoProfile": part["videoProfile"], "Part": [part]}]
+
+
+def _watch_state(data: dict[str, Any], item: Movie | Show | Episode) -> None:
+    if item.view_count:
+        data["viewCount"] = item.view_count
+    if item.last_viewed is not None:
+        data["lastViewedAt"] = item.last_viewed
+
+
+def metadata(item: Movie | Show | Episode, include_guids: bool = True) -> dict[str, Any]:
+    """One item as PMS lists it in a section; webhooks embed the same object."""
+    key = item.rating_key
+    if isinstance(item, Movie):
+        duration = 5_400_000 + item.id % 60 * 60_000
+        data: dict[str, Any] = {
+            "ratingKey": str(key), "key": f"/library/metadata/{key}", "guid": f"plex://movie/{item.guid_hex}",
+            "slug": _slug(item.title), "studio": item.studio, "type": "movie", "title": item.title,
+            "contentRating": "PG-13", "summary": f"{item.title}, a {item.genre.lower()} film.",
+            "rating": 7.5, "audienceRating": 8.1}
+        _watch_state(data, item)
+        data.update({
+            "year": item.year, "tagline": "", "thumb": f"/library/metadata/{key}/thumb/{item.plex_updated}",
+            "art": f"/library/metadata/{key}/art/{item.plex_updated}", "duration": duration,
+            "originallyAvailableAt": f"{item.year}-06-01", "addedAt": item.plex_added, "updatedAt": item.plex_updated,
+            "audienceRatingImage": "rottentomatoes://image.rating.upright",
+            "ratingImage": "rottentomatoes://image.rating.ripe",
+            "Media": _media(item, duration, movie_file(item)), "Genre": [{"tag": item.genre}]})
+    elif isinstance(item, Show):
+        leaves = [e for e in item.episodes if e.rating_key is not None]
+        data = {
+            "ratingKey": str(key), "key": f"/library/metadata/{key}/children", "guid": f"plex://show/{item.guid_hex}",
+            "slug": _slug(item.title), "studio": item.network, "type": "show", "title": item.title,
+            "contentRating": "TV-MA", "summary": f"{item.title}, a {item.genre.lower()} series.", "index": 1,
+            "audienceRating": 8.4}
+        views = sum(e.view_count for e in leaves)
+        if views:
+            data["viewCount"] = views
+        last = max((e.last_viewed for e in leaves if e.last_viewed is not None), default=None)
+        if last is not None:
+            data["lastViewedAt"] = last
+        data.update({
+            "year": item.year, "tagline": "", "thumb": f"/library/metadata/{key}/thumb/{item.plex_updated}",
+            "art": f"/library/metadata/{key}/art/{item.plex_updated}",
+            "theme": f"/library/metadata/{key}/theme/{item.plex_updated}", "duration": 2_820_000,
+            "originallyAvailableAt": f"{item.year}-01-20", "leafCount": len(leaves),
+            "viewedLeafCount": sum(1 for e in leaves if e.view_count), "childCount": len(item.season_keys),
+            "addedAt": item.plex_added, "updatedAt": item.plex_updated,
+            "audienceRatingImage": "themoviedb://image.rating", "Genre": [{"tag": item.genre}]})
+    else:
+        show = item.show
+        season_key = show.season_keys[item.season]
+        duration = 2_700_000
+        data = {
+            "ratingKey": str(key), "key": f"/library/metadata/{key}", "parentRatingKey": str(season_key),
+            "grandparentRatingKey": str(show.rating_key), "guid": f"plex://episode/{item.guid_hex}",
+            "parentGuid": f"plex://season/{season_guid(show, item.season)}",
+            "grandparentGuid": f"plex://show/{show.guid_hex}", "grandparentSlug": _slug(show.title),
+            "type": "episode", "title": item.title, "grandparentKey": f"/library/metadata/{show.rating_key}",
+            "parentKey": f"/library/metadata/{season_key}", "grandparentTitle": show.title,
+            "parentTitle": f"Season {item.season}", "contentRating": "TV-MA", "summary": "", "index": item.number,
+            "parentIndex": item.season, "audienceRating": 8.0}
+        _watch_state(data, item)
+        data.update({
+            "year": show.year, "thumb": f"/library/metadata/{key}/thumb/{item.plex_updated}",
+            "art": f"/library/metadata/{show.rating_key}/art/{show.plex_updated}",
+            "parentThumb": f"/library/metadata/{season_key}/thumb/{show.plex_updated}",
+            "grandparentThumb": f"/library/metadata/{show.rating_key}/thumb/{show.plex_updated}",
+            "grandparentArt": f"/library/metadata/{show.rating_key}/art/{show.plex_updated}", "duration": duration,
+            "originallyAvailableAt": day(item.air_date), "addedAt": item.plex_added, "updatedAt": item.plex_updated,
+            "audienceRatingImage": "themoviedb://image.rating",
+            "Media": _media(item, duration, episode_file(item))})
+    if include_guids:
+        data["Guid"] = _guids(item)
+    return data
+
+
+def season_guid(show: Show, season: int) -> str:
+    return f"{show.guid_hex[:20]}{season:04x}"
+
+
+def section_of(item: Movie | Show | Episode) -> tuple[str, str, str]:
+    """(section id, title, type) of the section holding ``item``."""
+    section = _SECTION_OF_KIND[item.kind]
+    kind, title, *_ = SECTIONS[section]
+    return section, title, kind
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def _to_xml(tag: str, data: dict[str, Any]) -> ElementTree.Element:
+    """PMS's XML: scalars become attributes, lists of objects become child elements."""
+    element = ElementTree.Element(tag)
+    for name, value in data.items():
+        if isinstance(value, list):
+            for child in value:
+                element.append(_to_xml(_xml_tag(name, child), child))
+        elif isinstance(value, bool):
+            element.set(name, "1" if value else "0")
+        elif value is not None:
+            element.set(name, str(value))
+    return element
+
+
+def _xml_tag(name: str, child: dict[str, Any]) -> str:
+    if name == "Metadata":
+        return "Video" if child.get("type") in ("movie", "episode") else "Directory"
+    return name
+
+
+def _respond(request: Request, container: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    if "json" in request.headers.get("accept", ""):
+        return json_response({"MediaContainer": container}, headers=headers)
+    xml = ElementTree.tostring(_to_xml("MediaContainer", container), encoding="utf-8", xml_declaration=True)
+    return Response(xml, headers=headers, media_type="text/xml;charset=utf-8")
+
+
+def _paging(request: Request, total: int) -> tuple[int, int]:
+    start = query_int(request, _PAGING[0], 0)
+    return start, query_int(request, _PAGING[1], total)
+
+
+# ----- the app --------------------------------------------------------------------------------------
+
+class PlexSimulator:
+    """Routes over a :class:`Universe`; caches each filtered, sorted listing until the universe changes."""
+
+    def __init__(self, simulation: Simulation) -> None:
+        self.sim = simulation
+        self.universe: Universe = simulation.universe
+        self._listings: dict[tuple[Any, ...], tuple[int, list[Any]]] = {}
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.root), Route("/identity", self.identity), Route("/library", self.library),
+            Route("/library/sections", self.sections), Route("/library/sections/all", self.sections),
+            Route("/library/sections/{section}/all", self.section_all),
+            Route("/library/metadata/{keys}", self.metadata),
+            Route("/library/metadata/{key:int}/allLeaves", self.all_leaves),
+            Route("/status/sessions/history/all", self.history),
+        ]
+
+    def authenticate(self, request: Request) -> Response | None:
+        token = request.headers.get("x-plex-token") or request.query_params.get("X-Plex-Token")
+        if token == self.sim.keys["plex"]:
+            return None
+        return Response("<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>",
+                        401, media_type="text/html")
+
+    async def root(self, request: Request) -> Response:
+        return _respond(request, {
+            "size": 0, "allowCameraUpload": False, "allowSync": True, "friendlyName": SERVER_NAME,
+            "machineIdentifier": self.universe.machine_id, "myPlex": True, "myPlexUsername": self.universe.users[0].email,
+            "platform": "Linux", "platformVersion": "6.1", "transcoderActiveVideoSessions": 0,
+            "updatedAt": self.universe.now, "version": VERSION})
+
+    async def identity(self, request: Request) -> Response:
+        return _respond(request, {"size": 0, "claimed": True, "machineIdentifier": self.universe.machine_id,
+                                  "version": VERSION})
+
+    async def library(self, request: Request) -> Response:
+        return _respond(request, {"size": 1, "allowSync": False, "identifier": "com.plexapp.plugins.library",
+                                  "mediaTagPrefix": "/system/bundle/media/flags/", "title1": "Plex Library",
+                                  "Directory": [{"key": "sections", "title": "Library Sections"}]})
+
+    async def sections(self, request: Request) -> Response:
+        directories = []
+        for key, (kind, title, uuid, _, path) in SECTIONS.items():
+            directories.append({
+                "allowSync": True, "art": f"/:/resources/{kind}-fanart.jpg", "composite":
+                f"/library/sections/{key}/composite/{self.universe.now}", "filters": True, "refreshing": False,
+                "thumb": f"/:/resources/{kind}.png", "key": key, "type": kind, "title": title,
+                "agent": f"tv.plex.agents.{'movie' if kind == 'movie' else 'series'}",
+                "scanner": "Plex Movie" if kind == "movie" else "Plex TV Series", "language": "en-US", "uuid": uuid,
+                "updatedAt": self.universe.now, "createdAt": self.universe.now - 5 * 365 * 86_400,
+                "scannedAt": self.universe.now, "content": True, "directory": True,
+                "contentChangedAt": self.universe.revision, "hidden": 0, "Location": [{"id": int(key), "path": path}]})
+        return _respond(request, {"size": len(directories), "allowSync": False, "title1": "Plex Library",
+                                  "Directory": directories})
+
+    async def section_all(self, request: Request) -> Response:
+        section = request.path_params["section"]
+        if section not in SECTIONS:
+            return Response("", 404)
+        kind, title, uuid, default_type, _ = SECTIONS[section]
+        plex_type = int(request.query_params.get("type", default_type))
+        item_kind = _KIND_BY_TYPE.get(plex_type)
+        if item_kind is None or _SECTION_OF_KIND.get(item_kind) != section:
+            return Response("", 400)
+        include_guids = request.query_params.get("includeGuids") == "1"
+        with self.universe.lock:
+            items = self._listing(item_kind, request)
+            start, size = _paging(request, len(items))
+            page = [metadata(i, include_guids) for i in items[start:start + size]]
+        container = {
+            "size": len(page), "totalSize": len(items), "offset": start, "allowSync": True,
+            "art": f"/:/resources/{kind}-fanart.jpg", "identifier": "com.plexapp.plugins.library",
+            "librarySectionID": int(section), "librarySectionTitle": title, "librarySectionUUID": uuid,
+            "mediaTagPrefix": "/system/bundle/media/flags/", "mediaTagVersion": 1712345678,
+            "thumb": f"/:/resources/{kind}.png", "title1": title, "title2": f"All {title}",
+            "viewGroup": item_kind, "Metadata": page}
+        return _respond(request, container, {"X-Plex-Container-Start": str(start),
+                                             "X-Plex-Container-Total-Size": str(len(items))})
+
+    def _listing(self, kind: str, request: Request) -> list[Any]:
+        """The section's items of ``kind`` that pass the query's filters, in its sort order."""
+        filters: list[tuple[str, str | None, str]] = []
+        for name, value in request.query_params.multi_items():
+            match = _OPERATOR.fullmatch(name)
+            if match and (match[1] in _FILTER_FIELDS or match[1] == "title"):
+                filters.append((match[1], match[2], value))
+        sort = request.query_params.get("sort", "titleSort")
+        cache_key = (kind, tuple(filters), sort)
+        cached = self._listings.get(cache_key)
+        if cached is not None and cached[0] == self.universe.revision:
+            return cached[1]
+        items: Iterable[Any] = self.universe.plex_section(kind)
+        for field, op, value in filters:
+            items = _apply_filter(items, field, op, value)
+        field, _, direction = sort.partition(":")
+        if field == "addedAt" and direction != "desc" and not filters:
+            listing = self.universe.plex_section(kind)  # already in the order items were added
+        else:
+            listing = sorted(items, key=lambda i: (_SORT_FIELDS.get(field, _SORT_FIELDS["titleSort"])(i),
+                                                     i.rating_key), reverse=direction == "desc")
+        if len(self._listings) > 32:
+            self._listings.clear()
+        self._listings[cache_key] = (self.universe.revision, listing)
+        return listing
+
+    async def metadata(self, request: Request) -> Response:
+        with self.universe.lock:
+            try:
+                items = [self.universe.plex[int(k)] for k in request.path_params["keys"].split(",")]
+            except (KeyError, ValueError):
+                return Response("", 404)
+            rendered = []
+            for item in items:
+                section, title, _ = section_of(item)
+                data = metadata(item)
+                data.update({"librarySectionTitle": title, "librarySectionID": int(section),
+                             "librarySectionKey": f"/library/sections/{section}"})
+                rendered.append(data)
+        return _respond(request, {"size": len(rendered), "allowSync": True,
+                                  "identifier": "com.plexapp.plugins.library", "Metadata": rendered})
+
+    async def all_leaves(self, request: Request) -> Response:
+        with self.universe.lock:
+            show = self.universe.plex.get(request.path_params["key"])
+            if not isinstance(show, Show):
+                return Response("", 404)
+            leaves = [e for e in show.episodes if e.rating_key is not None]
+            start, size = _paging(request, len(leaves))
+            page = [metadata(e) for e in leaves[start:start + size]]
+        return _respond(request, {"size": len(page), "totalSize": len(leaves), "offset": start,
+                                  "librarySectionID": 2, "Metadata": page})
+
+    async def history(self, request: Request) -> Response:
+        params = request.query_params
+        with self.universe.lock:
+            plays = [p for p in self.universe.plays if p.percent >= 90 and p.item.rating_key is not None]
+            for name, value in params.multi_items():
+                match = _OPERATOR.fullmatch(name)
+                if match and match[1] == "viewedAt":
+                    test = _TEST[match[2]]
+                    plays = [p for p in plays if test(p.stopped, int(value))]
+            if "accountID" in params:
+                plays = [p for p in plays if p.user.plex_id == int(params["accountID"])]
+            if "librarySectionID" in params:
+                plays = [p for p in plays if section_of(p.item)[0] == params["librarySectionID"]]
+            if "metadataItemID" in params:
+                plays = [p for p in plays if p.item.rating_key == int(params["metadataItemID"])]
+            if params.get("sort", "viewedAt:desc").endswith(":desc"):
+                plays.reverse()
+            start, size = _paging(request, len(plays))
+            rows = [_history_row(p) for p in plays[start:start + size]]
+        return _respond(request, {"size": len(rows), "totalSize": len(plays), "offset": start, "Metadata": rows})
+
+
+def _apply_filter(items: Iterable[Any], field: str, op: str | None, value: str) -> list[Any]:
+    if field == "title":
+        needle = value.lower()
+        return [i for i in items if needle in i.title.lower()]
+    get, test, bound = _FILTER_FIELDS[field], _TEST[op], int(value)
+    return [i for i in items if (v := get(i)) is not None and test(v, bound)]
+
+
+def _history_row(play: Any) -> dict[str, Any]:
+    item = play.item
+    key = item.rating_key
+    row: dict[str, Any] = {"historyKey": f"/status/sessions/history/{play.id}", "key": f"/library/metadata/{key}",
+                           "ratingKey": str(key), "librarySectionID": section_of(item)[0], "title": item.title,
+                           "type": item.kind, "thumb": f"/library/metadata/{key}/thumb/{item.plex_updated}"}
+    if isinstance(item, Episode):
+        show = item.show
+        row.update({"parentKey": f"/library/metadata/{show.season_keys[item.season]}",
+                    "grandparentKey": f"/library/metadata/{show.rating_key}", "grandparentTitle": show.title,
+                    "parentThumb": f"/library/metadata/{show.season_keys[item.season]}/thumb/{show.plex_updated}",
+                    "grandparentThumb": f"/library/metadata/{show.rating_key}/thumb/{show.plex_updated}",
+                    "grandparentArt": f"/library/metadata/{show.rating_key}/art/{show.plex_updated}",
+                    "index": item.number, "parentIndex": item.season, "originallyAvailableAt": day(item.air_date)})
+    else:
+        row["originallyAvailableAt"] = f"{item.year}-06-01"
+    row.update({"viewedAt": play.stopped, "accountID": play.user.plex_id, "deviceID": 1 + play.user.id})
+    return row
+
+
+def create_app(simulation: Simulation, url_base: str = "") -> Any:
+    sim = PlexSimulator(simulation)
+    return build_app("plex", simulation, sim.routes(), sim.authenticate, url_base=url_base, public=("/identity",))
