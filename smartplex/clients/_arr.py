@@ -53,9 +53,8 @@ class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
             item_id = int(record[self.history_id_field])
             touched.add(item_id)
             if record["eventType"] == self.file_deleted_event:
-                file_id = int(record.get("data", {}).get("fileId", 0)) or None
-                if file_id is not None:
-                    yield Deleted(self.file_kind, file_id, parent_id=item_id, at=when)
+                yield Deleted(self.file_kind, item_id, at=when, path=record.get("sourceTitle"),
+                              episode_id=record.get("episodeId"))
         for item in self.iter_all():
             item_id = item.id  # type: ignore[attr-defined]
             if item_id in touched or in_window(item.added, start, end):  # type: ignore[attr-defined]

@@ -234,15 +234,18 @@ DeletedKind = Literal["series", "movie", "episodeFile", "movieFile"]
 
 @dataclass(frozen=True, slots=True)
 class Deleted:
-    """Something removed in the window: a sync soft-deletes ``id`` (of ``kind``) on seeing it.
+    """Something removed in the window, for the sync to soft-delete.
 
-    ``parent_id`` is the series or movie a deleted file belonged to.
+    ``id`` is always the series (Sonarr) or movie (Radarr) id the syncs key on. For ``series`` and
+    ``movie`` that item is gone; for ``episodeFile`` and ``movieFile`` it lost the file at ``path``
+    (Sonarr also names the ``episode_id``). History records no file id, only the path.
     """
 
     kind: DeletedKind
     id: int
-    parent_id: int | None = None
     at: datetime | None = None
+    path: str | None = None
+    episode_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

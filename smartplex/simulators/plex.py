@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from starlette.requests import Request
@@ -17,8 +17,10 @@ from starlette.routing import Route
 
 from smartplex.simulators._app import build_app, json_response, query_int
 from smartplex.simulators._format import day
-from smartplex.simulators.simulation import Simulation
 from smartplex.simulators.universe import Episode, Movie, Show, Universe, episode_file, movie_file, quality
+
+if TYPE_CHECKING:
+    from smartplex.simulators.simulation import Simulation
 
 VERSION = "1.40.2.8395-c67dce28e"
 SERVER_NAME = "Plexbox"

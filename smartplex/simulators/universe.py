@@ -120,6 +120,7 @@ class Play:
 
     id: int
     item: PlexLeaf
+    rating_key: int  # kept after the item leaves Plex, as Tautulli keeps its history
     user: User
     started: int
     stopped: int
@@ -249,7 +250,7 @@ class Universe:
             movie = self.movies[movie_id]
             if movie.file_id is None:
                 raise ValueError(f"movie {movie_id} has no file")
-            self._arr_event(self.radarr_history, "movieFileDeleted", movie.id, None, movie.file_id, movie.title)
+            self._arr_event(self.radarr_history, "movieFileDeleted", movie.id, None, movie.file_id, movie_file(movie))
             movie.file_id = movie.file_added = None
             self._from_plex(movie)
             return movie
@@ -275,7 +276,7 @@ class Universe:
             if episode.file_id is None:
                 raise ValueError(f"episode {episode_id} has no file")
             self._arr_event(self.sonarr_history, "episodeFileDeleted", episode.show.id, episode.id,
-                            episode.file_id, episode.show.title)
+                            episode.file_id, episode_file(episode))
             episode.file_id = episode.file_added = None
             self._from_plex(episode)
             episode.show.plex_updated = self.now
@@ -445,24 +446,25 @@ class Universe:
         movie.file_id = self._id("moviefile")
         movie.file_added = at
         download = f"{self._rng.getrandbits(160):040X}"
-        self._arr_event(self.radarr_history, "grabbed", movie.id, None, None, movie.title, at - 600, download)
-        self._arr_event(self.radarr_history, "downloadFolderImported", movie.id, None, movie.file_id, movie.title,
+        release = f"{movie.title}.{movie.year}.{quality(movie)[0]}-SIM".replace(" ", ".")
+        self._arr_event(self.radarr_history, "grabbed", movie.id, None, None, release, at - 600, download)
+        self._arr_event(self.radarr_history, "downloadFolderImported", movie.id, None, movie.file_id, release,
                         at, download)
 
     def _import_episode(self, episode: Episode, at: int) -> None:
         episode.file_id = self._id("episodefile")
         episode.file_added = at
         download = f"SABnzbd_nzo_{self._rng.getrandbits(40):010x}"
-        title = f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}"
+        title = f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{quality(episode)[0]}-SIM".replace(" ", ".")
         self._arr_event(self.sonarr_history, "grabbed", episode.show.id, episode.id, None, title, at - 600, download)
         self._arr_event(self.sonarr_history, "downloadFolderImported", episode.show.id, episode.id,
                         episode.file_id, title, at, download)
 
     def _arr_event(self, history: list[ArrEvent], event: str, target: int, episode_id: int | None,
-                   file_id: int | None, title: str, at: int | None = None, download: str = "") -> None:
+                   file_id: int | None, source_title: str, at: int | None = None, download: str = "") -> None:
         sequence = "sonarr_event" if history is self.sonarr_history else "radarr_event"
         history.append(ArrEvent(self._id(sequence), self.now if at is None else at, event, target, episode_id,
-                                file_id, download, title.replace(" ", ".")))
+                                file_id, download, source_title))
 
     def _renumber_history(self) -> None:
         """Generated events were made out of date order; real ids ascend with time."""
@@ -475,7 +477,8 @@ class Universe:
         if percent >= 90:
             item.view_count += 1
             item.last_viewed = stopped if item.last_viewed is None else max(item.last_viewed, stopped)
-        return Play(self._id("play"), item, user, started, stopped, percent)
+        assert item.rating_key is not None
+        return Play(self._id("play"), item, item.rating_key, user, started, stopped, percent)
 
     def _request(self, target: Movie | Show, user: User, created: int, updated: int, status: int) -> Request:
         request = Request(self._id("request"), self.media_id(target), target, user, status, created, updated)

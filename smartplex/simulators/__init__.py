@@ -1,0 +1,13 @@
+"""Simulators of Plex, Tautulli, Sonarr, Radarr and Overseerr over one generated media universe.
+
+Start them with :func:`run_simulators` (tests, the demo, sync tests) or ``smartplex simulate``;
+drive them with :class:`Simulation`'s mutations or the ``/_sim`` endpoints; inject faults with
+``simulation.faults[service]``.
+"""
+
+from smartplex.simulators.faults import Faults
+from smartplex.simulators.serve import RunningSimulators, run_simulators
+from smartplex.simulators.simulation import Simulation, make_keys
+from smartplex.simulators.universe import Universe
+
+__all__ = ["Faults", "RunningSimulators", "Simulation", "Universe", "make_keys", "run_simulators"]

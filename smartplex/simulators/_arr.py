@@ -1,0 +1,171 @@
+"""What the Sonarr and Radarr simulators share: API v3 auth, paged history, status, file shapes.
+
+Each is an :class:`ArrFlavor`: its resource, its history event numbers, and how to render items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smartplex.simulators._app import build_app, json_response, query_int
+from smartplex.simulators._format import iso_seconds, parse_iso
+from smartplex.simulators.universe import ArrEvent, Episode, Movie, Universe, quality
+
+if TYPE_CHECKING:
+    from smartplex.simulators.simulation import Simulation
+
+Render = Callable[[Any, Universe], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ArrFlavor:
+    service: str
+    app_name: str
+    version: str
+    resource: str  # "series" | "movie"
+    id_field: str  # history's "seriesId" | "movieId"
+    external_filter: str  # "tvdbId" | "tmdbId"
+    event_numbers: dict[str, int]
+    #: Quality "source" names differ: Sonarr says "web", Radarr "webdl".
+    web_source: str
+    items: Callable[[Universe], dict[int, Any]]
+    history: Callable[[Universe], list[ArrEvent]]
+    render: Render
+    render_event: Callable[[ArrEvent, Universe], dict[str, Any]]
+    extra_routes: Callable[[Universe], list[Route]]
+
+
+def quality_json(item: Movie | Episode, web_source: str) -> dict[str, Any]:
+    name, resolution, quality_id, _ = quality(item)
+    inner: dict[str, Any] = {"id": quality_id, "name": name,
+                             "source": web_source if name.startswith("WEB") else "bluray", "resolution": resolution}
+    if web_source == "webdl":
+        inner["modifier"] = "none"  # Radarr only
+    return {"quality": inner, "revision": {"version": 1, "real": 0, "isRepack": False}}
+
+
+def media_info(item: Movie | Episode) -> dict[str, Any]:
+    _, resolution, _, codec = quality(item)
+    width = 3840 if resolution == 2160 else 1920
+    return {"audioBitrate": 640000, "audioChannels": 5.1, "audioCodec": "EAC3", "audioLanguages": "eng",
+            "audioStreamCount": 1, "videoBitDepth": 10 if resolution == 2160 else 8, "videoBitrate": 8_000_000,
+            "videoCodec": codec, "videoFps": 23.976, "videoDynamicRange": "", "videoDynamicRangeType": "",
+            "resolution": f"{width}x{resolution}", "runTime": "45:00", "scanType": "Progressive", "subtitles": "eng"}
+
+
+def event_json(event: ArrEvent, item: Movie | Episode | None, flavor_source: str,
+               data: dict[str, str]) -> dict[str, Any]:
+    """A history record; fields without a value are omitted, as the API omits nulls."""
+    record: dict[str, Any] = {"sourceTitle": event.source_title, "languages": [{"id": 1, "name": "English"}]}
+    if item is not None:
+        record["quality"] = quality_json(item, flavor_source)
+    record.update({"customFormats": [], "customFormatScore": 0, "qualityCutoffNotMet": False,
+                   "date": iso_seconds(event.date)})
+    if event.download_id:
+        record["downloadId"] = event.download_id
+    record.update({"eventType": event.event, "data": data, "id": event.id})
+    return record
+
+
+class ArrSimulator:
+    def __init__(self, simulation: Simulation, flavor: ArrFlavor) -> None:
+        self.sim = simulation
+        self.universe = simulation.universe
+        self.flavor = flavor
+
+    def routes(self) -> list[Route]:
+        resource = self.flavor.resource
+        return [
+            Route("/api/v3/system/status", self.status),
+            Route(f"/api/v3/{resource}", self.list_items),
+            Route(f"/api/v3/{resource}/{{id:int}}", self.one_item),
+            Route("/api/v3/history", self.history),
+            Route("/api/v3/history/since", self.history_since),
+            *self.flavor.extra_routes(self.universe),
+        ]
+
+    def authenticate(self, request: Request) -> Response | None:
+        # The same order the *arrs check: query parameter, header, then bearer token.
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        offered = (request.query_params.get("apikey") or request.headers.get("x-api-key")
+                   or (bearer if scheme.lower() == "bearer" else None))
+        return None if offered == self.sim.keys[self.flavor.service] else Response(status_code=401)
+
+    async def status(self, request: Request) -> Response:
+        f = self.flavor
+        return json_response({
+            "appName": f.app_name, "instanceName": f.app_name, "version": f.version,
+            "buildTime": "2025-09-06T10:58:07Z", "isDebug": False, "isProduction": True, "isAdmin": False,
+            "isUserInteractive": False, "startupPath": f"/app/{f.service}/bin", "appData": "/config",
+            "osName": "alpine", "osVersion": "3.22.1", "isNetCore": True, "isLinux": True, "isOsx": False,
+            "isWindows": False, "isDocker": True, "mode": "console", "branch": "main", "authentication": "forms",
+            "databaseType": "sqLite", "databaseVersion": "3.49.2", "migrationVersion": 217, "urlBase": "",
+            "runtimeVersion": "8.0.19", "runtimeName": ".NET", "startTime": iso_seconds(self.universe.now),
+            "packageVersion": f"{f.version}-ls1", "packageAuthor": "[linuxserver.io](https://linuxserver.io)",
+            "packageUpdateMechanism": "docker"})
+
+    async def list_items(self, request: Request) -> Response:
+        wanted = request.query_params.get(self.flavor.external_filter)
+        with self.universe.lock:
+            items = list(self.flavor.items(self.universe).values())
+            if wanted is not None:
+                items = [i for i in items if getattr(i, f"{self.flavor.external_filter[:4]}_id") == int(wanted)]
+            return json_response([self.flavor.render(i, self.universe) for i in items])
+
+    async def one_item(self, request: Request) -> Response:
+        with self.universe.lock:
+            item = self.flavor.items(self.universe).get(request.path_params["id"])
+            if item is None:
+                return json_response({"message": "NotFound", "description": ""}, 404)
+            return json_response(self.flavor.render(item, self.universe))
+
+    async def history(self, request: Request) -> Response:
+        params = request.query_params
+        page, size = max(1, query_int(request, "page", 1)), max(1, query_int(request, "pageSize", 10))
+        descending = params.get("sortDirection", "descending") != "ascending"
+        with self.universe.lock:
+            events = self._filtered(request, self.flavor.history(self.universe))
+            if descending:
+                events = events[::-1]
+            chunk = events[(page - 1) * size:page * size]
+            records = [self.flavor.render_event(e, self.universe) for e in chunk]
+        # Only `date` and the title sort are accepted; anything else falls back to `date`.
+        return json_response({"page": page, "pageSize": size, "sortKey": "date",
+                              "sortDirection": "descending" if descending else "ascending",
+                              "totalRecords": len(events), "records": records})
+
+    async def history_since(self, request: Request) -> Response:
+        if "date" not in request.query_params:
+            return json_response({"message": "date is required"}, 400)
+        since = parse_iso(request.query_params["date"])
+        with self.universe.lock:
+            events = [e for e in self._filtered(request, self.flavor.history(self.universe)) if e.date >= since]
+            return json_response([self.flavor.render_event(e, self.universe) for e in events])
+
+    def _filtered(self, request: Request, events: list[ArrEvent]) -> list[ArrEvent]:
+        params = request.query_params
+        if "eventType" in params:
+            wanted = params["eventType"]
+            number = int(wanted) if wanted.isdigit() else self.flavor.event_numbers.get(wanted, -1)
+            events = [e for e in events if self.flavor.event_numbers[e.event] == number]
+        ids_param = f"{self.flavor.id_field[:-2]}Ids"  # seriesIds / movieIds
+        if ids_param in params:
+            ids = {int(i) for i in params[ids_param].split(",") if i}
+            events = [e for e in events if e.target in ids]
+        return events
+
+
+def create_arr_app(simulation: Simulation, flavor: ArrFlavor, url_base: str = "") -> Any:
+    sim = ArrSimulator(simulation, flavor)
+    return build_app(flavor.service, simulation, sim.routes(), sim.authenticate, url_base=url_base)
+
+
+def percent(part: int, whole: int) -> float:
+    return float(math.floor(1000 * part / whole) / 10) if whole else 0.0

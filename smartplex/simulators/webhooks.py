@@ -1,0 +1,333 @@
+"""Each service's real webhook for a simulated change, built and sent as the service sends it.
+
+Bodies follow the services' own serialisers (see ``tests/fixtures/webhooks``): Plex posts
+multipart/form-data with a ``payload`` JSON field and, for some events, a ``thumb`` JPEG; Sonarr
+and Radarr post JSON with PascalCase ``eventType``; Overseerr fills its default template (every
+value a string); Tautulli fills this project's suggested templates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from smartplex.services import SERVICE_NAMES
+from smartplex.simulators._format import day, iso_seconds, iso_ticks
+from smartplex.simulators.overseerr import MEDIA_STATUS_NAMES, media_status
+from smartplex.simulators.plex import SERVER_NAME, metadata, section_of
+from smartplex.simulators.universe import (
+    Episode,
+    Movie,
+    Play,
+    Request,
+    Show,
+    Universe,
+    User,
+    episode_file,
+    episode_relative_file,
+    movie_file,
+    movie_folder,
+    quality,
+    show_folder,
+)
+
+log = logging.getLogger(__name__)
+
+#: A minimal JFIF JPEG, enough for a receiver that stores or discards the poster.
+THUMB_JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010101004800480000ffdb004300030202020202030202020303030304060404040404080606"
+    "050609080a0a090809090a0c0f0c0a0b0e0b09090d110d0e0f101011100a0c12131210130f101010ffc9000b080001000101"
+    "011100ffcc000600101005ffda0008010100003f00d2cf20ffd9"
+)
+#: Plex attaches a poster to these events only.
+_PLEX_THUMB_EVENTS = frozenset({"media.play", "media.rate", "library.new", "library.on.deck", "playback.started"})
+_USER_AGENTS = {
+    "plex": "PlexMediaServer/1.40.2.8395-c67dce28e",
+    "tautulli": "python-requests/2.32.3",
+    "sonarr": "Sonarr/4.0.19.2979 (ubuntu 22.04)",
+    "radarr": "Radarr/5.28.0.10274 (ubuntu 22.04)",
+    "overseerr": "axios/1.3.4",
+}
+_ENGLISH = {"id": 1, "name": "English"}
+
+
+@dataclass(frozen=True)
+class Hook:
+    event: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    service: str
+    event: str
+    status: int | None
+    error: str | None = None
+
+
+class WebhookSender:
+    """Posts hooks to a URL per service; remembers what it delivered for tests and the demo."""
+
+    def __init__(self, targets: Mapping[str, str], timeout: float = 5.0) -> None:
+        self.targets = dict(targets)
+        self.timeout = timeout
+        self.deliveries: list[Delivery] = []
+
+    @classmethod
+    def from_template(cls, template: str) -> WebhookSender:
+        """One target per service from a URL with a ``{service}`` placeholder."""
+        return cls({name: template.format(service=name) for name in SERVICE_NAMES})
+
+    def send(self, service: str, hook: Hook) -> Delivery | None:
+        url = self.targets.get(service)
+        if url is None:
+            return None
+        headers = {"User-Agent": _USER_AGENTS[service]}
+        try:
+            if service == "plex":
+                files = {"thumb": ("thumb.jpg", THUMB_JPEG, "image/jpeg")} if hook.event in _PLEX_THUMB_EVENTS else None
+                response = httpx.post(url, data={"payload": json.dumps(hook.body)}, files=files, headers=headers,
+                                      timeout=self.timeout)
+            else:
+                response = httpx.post(url, json=hook.body, headers={**headers, "Accept": "application/json"},
+                                      timeout=self.timeout)
+            delivery = Delivery(service, hook.event, response.status_code)
+        except httpx.HTTPError as exc:
+            delivery = Delivery(service, hook.event, None, f"{type(exc).__name__}: {exc}")
+            log.warning("webhook %s %s to %s failed: %s", service, hook.event, url.split("?")[0], exc)
+        self.deliveries.append(delivery)
+        return delivery
+
+
+# ----- Plex -----------------------------------------------------------------------------------------
+
+def _account(user: User) -> dict[str, Any]:
+    return {"id": user.plex_id, "thumb": f"https://plex.tv/users/{user.plex_id:016x}/avatar?c={user.created}",
+            "title": user.username}
+
+
+def plex_event(event: str, item: Movie | Show | Episode, universe: Universe, user: User,
+               play: Play | None = None) -> Hook:
+    """A Plex event as delivered to the server owner's webhook."""
+    section, title, kind = section_of(item)
+    meta = {"librarySectionType": kind, **metadata(item), "librarySectionTitle": title,
+            "librarySectionID": int(section), "librarySectionKey": f"/library/sections/{section}"}
+    body: dict[str, Any] = {"event": event, "user": user is universe.users[0], "owner": True,
+                            "Account": _account(user), "Server": {"title": SERVER_NAME, "uuid": universe.machine_id}}
+    if play is not None:
+        body["Player"] = {"local": True, "publicAddress": "203.0.113.24", "title": "Living Room Shield",
+                          "uuid": f"{play.user.plex_id:032x}"}
+        meta["viewOffset"] = (play.stopped - play.started) * 1000 * play.percent // 100
+    body["Metadata"] = meta
+    return Hook(event, body)
+
+
+# ----- Sonarr ---------------------------------------------------------------------------------------
+
+def _arr_envelope(event: str, instance: str, body: dict[str, Any]) -> Hook:
+    # The base class's properties serialise after the event's own.
+    body.update({"eventType": event, "instanceName": instance, "applicationUrl": ""})
+    return Hook(event, body)
+
+
+def _images(kind: str, arr_id: int) -> list[dict[str, str]]:
+    return [{"coverType": "poster", "url": f"/MediaCover/{arr_id}/poster.jpg",
+             "remoteUrl": f"https://image.example.org/{kind}/{arr_id}/poster.jpg"}]
+
+
+def sonarr_series(show: Show) -> dict[str, Any]:
+    return {"id": show.id, "title": show.title, "titleSlug": f"show-{show.id}", "path": show_folder(show),
+            "tvdbId": show.tvdb_id, "tvMazeId": 0, "tmdbId": show.tmdb_id, "imdbId": show.imdb_id,
+            "type": "standard", "year": show.year, "genres": [show.genre], "images": _images("series", show.id),
+            "tags": [], "originalLanguage": _ENGLISH}
+
+
+def _sonarr_episode(episode: Episode) -> dict[str, Any]:
+    return {"id": episode.id, "episodeNumber": episode.number, "seasonNumber": episode.season,
+            "title": episode.title, "overview": "", "airDate": day(episode.air_date),
+            "airDateUtc": iso_seconds(episode.air_date), "seriesId": episode.show.id, "tvdbId": episode.tvdb_id}
+
+
+def _media_info(item: Movie | Episode) -> dict[str, Any]:
+    _, height, _, codec = quality(item)
+    return {"audioChannels": 5.1, "audioCodec": "EAC3", "audioLanguages": ["eng"], "height": height,
+            "width": 3840 if height == 2160 else 1920, "subtitles": ["eng"], "videoCodec": codec,
+            "videoDynamicRange": "", "videoDynamicRangeType": ""}
+
+
+def sonarr_episode_file(episode: Episode) -> dict[str, Any]:
+    name = quality(episode)[0]
+    assert episode.file_id is not None and episode.file_added is not None
+    return {"id": episode.file_id, "relativePath": episode_relative_file(episode), "path": episode_file(episode),
+            "quality": name, "qualityVersion": 1, "releaseGroup": "SIM",
+            "sceneName": f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{name}-SIM",
+            "size": episode.size, "dateAdded": iso_ticks(episode.file_added), "languages": [_ENGLISH],
+            "mediaInfo": _media_info(episode)}
+
+
+def sonarr_series_add(show: Show) -> Hook:
+    return _arr_envelope("SeriesAdd", "Sonarr", {"series": sonarr_series(show)})
+
+
+def sonarr_series_delete(show: Show) -> Hook:
+    return _arr_envelope("SeriesDelete", "Sonarr", {"series": sonarr_series(show), "deletedFiles": True})
+
+
+def sonarr_episode_file_delete(episode: Episode, file_payload: dict[str, Any]) -> Hook:
+    return _arr_envelope("EpisodeFileDelete", "Sonarr", {
+        "series": sonarr_series(episode.show), "episodes": [_sonarr_episode(episode)], "episodeFile": file_payload,
+        "deleteReason": "manual"})
+
+
+def sonarr_download(episode: Episode) -> Hook:
+    release = sonarr_episode_file(episode)["sceneName"]
+    file_payload = {**sonarr_episode_file(episode), "sourcePath": f"/data/usenet/complete/tv/{release}/{release}.mkv"}
+    return _arr_envelope("Download", "Sonarr", {
+        "series": sonarr_series(episode.show), "episodes": [_sonarr_episode(episode)], "episodeFile": file_payload,
+        "isUpgrade": False, "downloadClient": "SABnzbd", "downloadClientType": "SABnzbd",
+        "downloadId": f"SABnzbd_nzo_{episode.file_id:010x}",
+        "customFormatInfo": {"customFormats": [], "customFormatScore": 0},
+        "release": {"releaseTitle": release, "indexer": "NZBgeek (Prowlarr)", "size": episode.size,
+                    "releaseType": "singleEpisode"}})
+
+
+# ----- Radarr ---------------------------------------------------------------------------------------
+
+def _radarr_movie(movie: Movie) -> dict[str, Any]:
+    return {"id": movie.id, "title": movie.title, "year": movie.year, "releaseDate": f"{movie.year}-06-01",
+            "folderPath": movie_folder(movie), "tmdbId": movie.tmdb_id, "imdbId": movie.imdb_id,
+            "overview": f"{movie.title}, a {movie.genre.lower()} film.", "genres": [movie.genre],
+            "images": _images("movie", movie.id), "tags": [], "originalLanguage": _ENGLISH}
+
+
+def radarr_movie_file(movie: Movie) -> dict[str, Any]:
+    name = quality(movie)[0]
+    assert movie.file_id is not None and movie.file_added is not None
+    path = movie_file(movie)
+    return {"id": movie.file_id, "relativePath": path.rsplit("/", 1)[1], "path": path, "quality": name,
+            "qualityVersion": 1, "releaseGroup": "SIM", "sceneName": f"{movie.title}.{movie.year}.{name}-SIM",
+            "indexerFlags": "0", "size": movie.size, "dateAdded": iso_ticks(movie.file_added),
+            "languages": [_ENGLISH], "mediaInfo": _media_info(movie)}
+
+
+def radarr_movie_added(movie: Movie) -> Hook:
+    return _arr_envelope("MovieAdded", "Radarr", {"movie": _radarr_movie(movie), "addMethod": "manual"})
+
+
+def radarr_movie_delete(movie: Movie, folder_size: int) -> Hook:
+    return _arr_envelope("MovieDelete", "Radarr", {"movie": _radarr_movie(movie), "deletedFiles": folder_size > 0,
+                                                   "movieFolderSize": folder_size})
+
+
+def radarr_movie_file_delete(movie: Movie, file_payload: dict[str, Any]) -> Hook:
+    return _arr_envelope("MovieFileDelete", "Radarr", {"movie": _radarr_movie(movie), "movieFile": file_payload,
+                                                       "deleteReason": "manual"})
+
+
+def radarr_download(movie: Movie) -> Hook:
+    file_payload = radarr_movie_file(movie)
+    release = file_payload["sceneName"]
+    file_payload["sourcePath"] = f"/data/torrents/movies/{release}/{release}.mkv"
+    return _arr_envelope("Download", "Radarr", {
+        "movie": _radarr_movie(movie),
+        "remoteMovie": {"tmdbId": movie.tmdb_id, "imdbId": movie.imdb_id, "title": movie.title, "year": movie.year},
+        "movieFile": file_payload, "isUpgrade": False, "downloadClient": "qBittorrent",
+        "downloadClientType": "qBittorrent", "downloadId": f"{movie.file_id:040X}",
+        "customFormatInfo": {"customFormats": [], "customFormatScore": 0},
+        "release": {"releaseTitle": release, "indexer": "TorrentLeech (Prowlarr)", "size": movie.size,
+                    "indexerFlags": []}})
+
+
+# ----- Overseerr ------------------------------------------------------------------------------------
+
+_OVERSEERR_EVENTS = {"MEDIA_PENDING": "New {kind} Request", "MEDIA_APPROVED": "{kind} Request Approved",
+                     "MEDIA_DECLINED": "{kind} Request Declined", "MEDIA_AVAILABLE": "{kind} Request Now Available"}
+
+
+def overseerr_notification(notification_type: str, request: Request) -> Hook:
+    """The default template, filled in: every substituted value is a string."""
+    target = request.target
+    is_movie = isinstance(target, Movie)
+    user = request.user
+    body = {
+        "notification_type": notification_type,
+        "event": _OVERSEERR_EVENTS[notification_type].format(kind="Movie" if is_movie else "Series"),
+        "subject": f"{target.title} ({target.year})",
+        "message": f"{target.title}, a {target.genre.lower()} {'film' if is_movie else 'series'}.",
+        "image": f"https://image.tmdb.org/t/p/w600_and_h900_bestv2/{target.guid_hex[:12]}.jpg",
+        "media": {"media_type": "movie" if is_movie else "tv", "tmdbId": str(target.tmdb_id),
+                  "tvdbId": "" if is_movie else str(target.tvdb_id),  # type: ignore[union-attr]
+                  "status": MEDIA_STATUS_NAMES[media_status(target)], "status4k": "UNKNOWN"},
+        "request": {"request_id": str(request.id), "requestedBy_email": user.email,
+                    "requestedBy_username": user.username, "requestedBy_avatar": _account(user)["thumb"],
+                    "requestedBy_settings_discordId": "", "requestedBy_settings_telegramChatId": ""},
+        "issue": None,
+        "comment": None,
+        "extra": [] if is_movie else [{"name": "Requested Seasons",
+                                       "value": ", ".join(str(s) for s in sorted({e.season for e in target.episodes}))}],  # type: ignore[union-attr]
+    }
+    return Hook(notification_type, body)
+
+
+# ----- Tautulli -------------------------------------------------------------------------------------
+
+def _tautulli_common(action: str, item: Movie | Show | Episode, universe: Universe) -> dict[str, str]:
+    moment = datetime.fromtimestamp(universe.now, UTC)
+    section, library, _ = section_of(item)
+    show = item.show if isinstance(item, Episode) else item
+    is_episode = isinstance(item, Episode)
+    return {
+        "action": action, "utctime": moment.replace(tzinfo=None).isoformat(timespec="microseconds"),
+        "unixtime": str(universe.now), "server_name": SERVER_NAME, "server_machine_id": universe.machine_id,
+        "media_type": item.kind, "library_name": library, "section_id": section,
+        "title": f"{show.title} - {item.title}" if is_episode else item.title,
+        "show_name": show.title if item.kind != "movie" else "",
+        "season_num": str(item.season) if is_episode else "0",  # type: ignore[union-attr]
+        "episode_num": str(item.number) if is_episode else "0",  # type: ignore[union-attr]
+        "year": str(show.year),
+        "rating_key": str(item.rating_key or ""),
+        "parent_rating_key": str(show.season_keys[item.season]) if is_episode else "",  # type: ignore[union-attr]
+        "grandparent_rating_key": str(show.rating_key) if is_episode else "",
+        "guid": metadata(item, include_guids=False)["guid"], "plex_id": item.guid_hex,
+        # For episodes Tautulli reports the show's ids.
+        "imdb_id": show.imdb_id, "themoviedb_id": str(show.tmdb_id),
+        "thetvdb_id": str(show.tvdb_id) if isinstance(show, Show) else "", "tvmaze_id": "",
+    }
+
+
+def tautulli_playback(action: str, play: Play, universe: Universe) -> Hook:
+    item = play.item
+    fields = _tautulli_common(action, item, universe)
+    user = play.user
+    duration_ms = (play.stopped - play.started) * 1000
+    body = {
+        **{k: fields[k] for k in ("action", "utctime", "unixtime", "server_name", "server_machine_id")},
+        "session_key": str(play.id % 1000), "session_id": f"{play.id:024x}", "user_id": str(user.plex_id),
+        "user": user.username.capitalize(), "username": user.username, "user_email": user.email,
+        "player": "Living Room Shield", "machine_id": f"{user.plex_id:032x}", "platform": "Android",
+        "product": "Plex for Android (TV)", "ip_address": "192.168.1.42", "stream_location": "lan",
+        "transcode_decision": "Direct Play",
+        **{k: fields[k] for k in ("media_type", "library_name", "section_id", "title", "show_name")},
+        "episode_name": item.title if isinstance(item, Episode) else "",
+        **{k: v for k, v in fields.items() if k in (
+            "season_num", "episode_num", "year", "rating_key", "parent_rating_key", "grandparent_rating_key",
+            "guid", "plex_id", "imdb_id", "themoviedb_id", "thetvdb_id", "tvmaze_id")},
+        "duration_ms": str(duration_ms), "view_offset": str(duration_ms * play.percent // 100),
+        "progress_percent": str(play.percent), "added_date": day(item.plex_added),
+        "updated_date": day(item.plex_updated), "last_viewed_date": day(item.last_viewed) if item.last_viewed else "",
+    }
+    return Hook(action, body)
+
+
+def tautulli_created(item: Movie | Show, universe: Universe) -> Hook:
+    fields = _tautulli_common("created", item, universe)
+    body = {**fields, "added_date": day(item.plex_added), "updated_date": day(item.plex_updated),
+            "file": movie_file(item) if isinstance(item, Movie) else "",
+            "poster_url": f"https://i.ibb.co/sim/{item.rating_key}.jpg"}
+    return Hook("created", body)
