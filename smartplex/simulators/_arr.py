@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import build_app, json_response, query_int
+from smartplex.simulators._app import build_app, json_response
 from smartplex.simulators._format import iso_seconds, parse_iso
 from smartplex.simulators.universe import ArrEvent, Episode, Movie, Universe, quality
 
@@ -112,7 +112,7 @@ class ArrSimulator:
             "packageUpdateMechanism": "docker"})
 
     async def list_items(self, request: Request) -> Response:
-        wanted = request.query_params.get(self.flavor.external_filter)
+        wanted = query_params(request).get(self.flavor.external_filter.lower())
         with self.universe.lock:
             items = list(self.flavor.items(self.universe).values())
             if wanted is not None:
@@ -127,9 +127,9 @@ class ArrSimulator:
             return json_response(self.flavor.render(item, self.universe))
 
     async def history(self, request: Request) -> Response:
-        params = request.query_params
-        page, size = max(1, query_int(request, "page", 1)), max(1, query_int(request, "pageSize", 10))
-        descending = params.get("sortDirection", "descending") != "ascending"
+        params = query_params(request)
+        page, size = max(1, int(params.get("page", 1))), max(1, int(params.get("pagesize", 10)))
+        descending = params.get("sortdirection", "descending") != "ascending"
         with self.universe.lock:
             events = self._filtered(request, self.flavor.history(self.universe))
             if descending:
@@ -142,24 +142,31 @@ class ArrSimulator:
                               "totalRecords": len(events), "records": records})
 
     async def history_since(self, request: Request) -> Response:
-        if "date" not in request.query_params:
+        if "date" not in query_params(request):
             return json_response({"message": "date is required"}, 400)
-        since = parse_iso(request.query_params["date"])
+        since = parse_iso(query_params(request)["date"])
         with self.universe.lock:
             events = [e for e in self._filtered(request, self.flavor.history(self.universe)) if e.date >= since]
             return json_response([self.flavor.render_event(e, self.universe) for e in events])
 
     def _filtered(self, request: Request, events: list[ArrEvent]) -> list[ArrEvent]:
-        params = request.query_params
-        if "eventType" in params:
-            wanted = params["eventType"]
+        params = query_params(request)
+        if "eventtype" in params:
+            wanted = params["eventtype"]
             number = int(wanted) if wanted.isdigit() else self.flavor.event_numbers.get(wanted, -1)
             events = [e for e in events if self.flavor.event_numbers[e.event] == number]
-        ids_param = f"{self.flavor.id_field[:-2]}Ids"  # seriesIds / movieIds
+        ids_param = f"{self.flavor.id_field[:-2].lower()}ids"  # seriesids / movieids
         if ids_param in params:
             ids = {int(i) for i in params[ids_param].split(",") if i}
             events = [e for e in events if e.target in ids]
+        if "episodeid" in params:
+            events = [e for e in events if e.episode_id == int(params["episodeid"])]
         return events
+
+
+def query_params(request: Request) -> dict[str, str]:
+    """Query parameters by lower-cased name: ASP.NET binds them case-insensitively."""
+    return {name.lower(): value for name, value in request.query_params.items()}
 
 
 def create_arr_app(simulation: Simulation, flavor: ArrFlavor, url_base: str = "") -> Any:

@@ -102,7 +102,8 @@ def metadata(item: Movie | Show | Episode, include_guids: bool = True) -> dict[s
             "originallyAvailableAt": f"{item.year}-06-01", "addedAt": item.plex_added, "updatedAt": item.plex_updated,
             "audienceRatingImage": "rottentomatoes://image.rating.upright",
             "ratingImage": "rottentomatoes://image.rating.ripe",
-            "Media": _media(item, duration, movie_file(item)), "Genre": [{"tag": item.genre}]})
+            "Media": _media(item, duration, movie_file(item)), "Genre": [{"tag": item.genre}],
+            "Country": [{"tag": "United States of America"}], **_credits(item.id, "Director", "Writer", "Role")})
     elif isinstance(item, Show):
         leaves = [e for e in item.episodes if e.rating_key is not None]
         data = {
@@ -123,7 +124,8 @@ def metadata(item: Movie | Show | Episode, include_guids: bool = True) -> dict[s
             "originallyAvailableAt": f"{item.year}-01-20", "leafCount": len(leaves),
             "viewedLeafCount": sum(1 for e in leaves if e.view_count), "childCount": len(item.season_keys),
             "addedAt": item.plex_added, "updatedAt": item.plex_updated,
-            "audienceRatingImage": "themoviedb://image.rating", "Genre": [{"tag": item.genre}]})
+            "audienceRatingImage": "themoviedb://image.rating", "Genre": [{"tag": item.genre}],
+            "Country": [{"tag": "United States of America"}], **_credits(item.id, "Role")})
     else:
         show = item.show
         season_key = show.season_keys[item.season]
@@ -146,10 +148,18 @@ def metadata(item: Movie | Show | Episode, include_guids: bool = True) -> dict[s
             "grandparentArt": f"/library/metadata/{show.rating_key}/art/{show.plex_updated}", "duration": duration,
             "originallyAvailableAt": day(item.air_date), "addedAt": item.plex_added, "updatedAt": item.plex_updated,
             "audienceRatingImage": "themoviedb://image.rating",
-            "Media": _media(item, duration, episode_file(item))})
+            "Media": _media(item, duration, episode_file(item)), **_credits(item.id, "Director", "Writer")})
     if include_guids:
         data["Guid"] = _guids(item)
     return data
+
+
+_PEOPLE = ("Ada Brennan", "Tomas Okafor", "Mei Lindqvist", "Rafael Duarte", "Noor Haddad", "Ivan Petrov")
+
+
+def _credits(seed: int, *roles: str) -> dict[str, list[dict[str, str]]]:
+    """A stable person per role and item: the tag arrays Plex lists with every item."""
+    return {role: [{"tag": _PEOPLE[(seed + n) % len(_PEOPLE)]}] for n, role in enumerate(roles)}
 
 
 def season_guid(show: Show, season: int) -> str:

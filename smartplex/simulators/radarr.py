@@ -83,7 +83,7 @@ def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
 
 def _extra_routes(universe: Universe) -> list[Route]:
     async def movie_files(request: Request) -> Response:
-        ids = {int(i) for i in request.query_params.getlist("movieId")}
+        ids = {int(value) for name, value in request.query_params.multi_items() if name.lower() == "movieid"}
         with universe.lock:
             movies = [universe.movies[i] for i in sorted(ids) if i in universe.movies]
             return json_response([movie_file_json(m) for m in movies if m.file_id is not None])

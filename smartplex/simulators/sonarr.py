@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartplex.simulators._app import json_response
-from smartplex.simulators._arr import ArrFlavor, create_arr_app, event_json, media_info, percent, quality_json
+from smartplex.simulators._arr import ArrFlavor, query_params, create_arr_app, event_json, media_info, percent, quality_json
 from smartplex.simulators._format import day, iso_seconds
 from smartplex.simulators.universe import ArrEvent, Episode, Show, Universe, episode_file, episode_relative_file, show_folder
 
@@ -105,7 +105,7 @@ def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
 
 def _extra_routes(universe: Universe) -> list[Route]:
     def episodes_of(request: Request) -> list[Episode] | None:
-        show = universe.shows.get(int(request.query_params.get("seriesId", 0)))
+        show = universe.shows.get(int(query_params(request).get("seriesid", 0)))
         return None if show is None else show.episodes
 
     async def episodes(request: Request) -> Response:

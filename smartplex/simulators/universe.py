@@ -181,7 +181,9 @@ class Universe:
         #: Bumped by every change, so readers can cache what they derive from the state.
         self.revision = 0
         self._rng = random.Random(seed)
+        self._generating = True
         self._generate(size, years, movie_share)
+        self._generating = False
 
     # ----- reads ---------------------------------------------------------------------------------
 
@@ -337,7 +339,8 @@ class Universe:
         self._renumber_history()
         self._index_plex(shows_added)
         self._generate_plays(size // 2, rng)
-        for target in rng.sample([*self.movies.values(), *self.shows.values()], max(10, size // 50)):
+        targets = [*self.movies.values(), *self.shows.values()]
+        for target in rng.sample(targets, min(len(targets), max(10, size // 50))):
             created = rng.randrange(min(target.added, self.now - 2 * DAY), self.now - DAY)
             status = rng.choice((1, 2, 2, 2, 3))
             request = self._request(target, rng.choice(self.users[1:]), created,
@@ -465,6 +468,9 @@ class Universe:
         sequence = "sonarr_event" if history is self.sonarr_history else "radarr_event"
         history.append(ArrEvent(self._id(sequence), self.now if at is None else at, event, target, episode_id,
                                 file_id, download, source_title))
+        if not self._generating:
+            # A grab is dated before its import; keep the history in date order (nearly sorted: cheap).
+            history.sort(key=lambda e: (e.date, e.id))
 
     def _renumber_history(self) -> None:
         """Generated events were made out of date order; real ids ascend with time."""
