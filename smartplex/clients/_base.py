@@ -44,7 +44,7 @@ class ServiceClient(ABC, Generic[Item]):
             timeout=timeout,
             retry=retry,
             transport=transport,
-            **({"sleep": sleep} if sleep else {}),
+            **({"sleep": sleep} if sleep is not None else {}),
         )
 
     @property
