@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from smartplex.simulators import RunningSimulators, run_simulators
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[RunningSimulators]:
+    """All five simulators over real sockets; module-scoped so mutations stay within a module."""
+    with run_simulators(size=800, seed=5) as running:
+        yield running
