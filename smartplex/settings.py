@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr, create_model
+from pydantic import Field, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartplex.services import SERVICES, get_service
@@ -49,6 +49,14 @@ class SettingsBase(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8765
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, values: Any) -> Any:
+        # An empty variable must never become an empty secret that an empty token would match.
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if v != ""}
+        return values
 
     @property
     def resolved_database_url(self) -> str:

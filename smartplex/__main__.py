@@ -1,0 +1,3 @@
+from smartplex.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""Group commit shares transactions between concurrent requests; a killed server loses nothing it acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine, event, select
+
+from smartplex.schema import webhook_log
+from smartplex.types import utcnow
+from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
+from webhook_api.writer import WebhookWriter
+
+BODY = load_fixture("webhooks", "sonarr", "Download.json")
+
+
+def _row() -> dict:
+    return {"id": uuid.uuid4(), "source": "sonarr", "event_type": "Download", "payload": BODY,
+            "received_at": utcnow(), "status": "pending", "processed": False}  # fmt: skip
+
+
+def test_concurrent_writes_share_commits(engine: Engine) -> None:
+    commits = []
+    event.listen(engine, "commit", lambda conn: commits.append(1))
+
+    async def scenario() -> None:
+        writer = WebhookWriter(engine, timeout=10, batch_size=500)
+        await writer.start()
+        await asyncio.gather(*(writer.write(_row()) for _ in range(200)))
+        await writer.stop()
+
+    asyncio.run(scenario())
+    with engine.connect() as connection:
+        assert len(connection.execute(select(webhook_log.c.id)).all()) == 200
+    assert 1 <= len(commits) < 20
+
+
+def test_one_bad_row_does_not_fail_its_group(engine: Engine) -> None:
+    async def scenario() -> list[object]:
+        writer = WebhookWriter(engine, timeout=10, batch_size=500)
+        await writer.start()
+        rows = [_row() for _ in range(5)]
+        rows[2]["source"] = "emby"  # violates the source check
+        results = await asyncio.gather(*(writer.write(r) for r in rows), return_exceptions=True)
+        await writer.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert [r is None for r in results] == [True, True, False, True, True]
+    assert getattr(results[2], "status_code", None) == 422
+    with engine.connect() as connection:
+        assert len(connection.execute(select(webhook_log.c.id)).all()) == 4
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_killed_server_loses_nothing_it_acknowledged(database_url: str, engine: Engine, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(tmp_path),
+           "SMARTPLEX_WEBHOOK_SECRET": WEBHOOK_SECRET, "SMARTPLEX_ADMIN_SECRET": ADMIN_SECRET}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "smartplex", "api", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api/webhooks/sonarr?token={WEBHOOK_SECRET}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "API did not start"
+                time.sleep(0.2)
+
+        acknowledged: list[str] = []
+        http = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=16))
+
+        def post(_: int) -> None:
+            try:
+                response = http.post(url, json=BODY)
+            except httpx.TransportError:
+                return
+            if response.status_code == 202:
+                acknowledged.append(response.json()["id"])
+
+        pool = ThreadPoolExecutor(max_workers=16)
+        for i in range(1000):
+            pool.submit(post, i)
+        while len(acknowledged) < 100:
+            time.sleep(0.005)
+        server.send_signal(signal.SIGKILL)  # requests are still in flight
+        pool.shutdown(wait=True, cancel_futures=True)
+        http.close()
+    finally:
+        server.kill()
+        server.wait()
+
+    with engine.connect() as connection:
+        stored = {str(i) for i in connection.execute(select(webhook_log.c.id)).scalars()}
+    assert len(acknowledged) >= 100
+    assert set(acknowledged) <= stored

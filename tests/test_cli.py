@@ -1,0 +1,73 @@
+"""The smartplex command, run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from smartplex import migrate
+from smartplex.db import make_engine
+
+
+def _smartplex(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smartplex", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_db_upgrade_is_idempotent_and_downgrade_works(database_url: str, tmp_path: Path) -> None:
+    env = {"SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(tmp_path)}
+    first = _smartplex("db", "upgrade", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "empty -> 005" in first.stdout
+    second = _smartplex("db", "upgrade", env=env)
+    assert "005 -> 005" in second.stdout
+    engine = make_engine(database_url)
+    assert {"webhook_log", "sync_schedule"} <= set(inspect(engine).get_table_names())
+    down = _smartplex("db", "downgrade", env=env)
+    assert down.returncode == 0 and "base" in down.stdout
+    assert "webhook_log" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_default_database_is_sqlite_under_the_data_dir(tmp_path: Path) -> None:
+    env = {"SMARTPLEX_DATA_DIR": str(tmp_path / "data")}
+    env_clean = {k: v for k, v in os.environ.items() if k != "SMARTPLEX_DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "smartplex", "db", "upgrade"], env={**env_clean, **env}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "smartplex.db").exists()
+
+
+def test_db_sql_prints_the_committed_file(tmp_path: Path) -> None:
+    result = _smartplex("db", "sql", "--revision", "005", env={"SMARTPLEX_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    assert result.stdout.strip() == migrate.sql_file("005").read_text().strip()
+
+
+def test_empty_secret_counts_as_unset() -> None:
+    from smartplex.settings import Settings
+
+    settings = Settings(_env_file=None, webhook_secret="", admin_secret="")
+    assert settings.webhook_secret is None and settings.admin_secret is None
+    assert len(settings.unprotected_sources()) == 5
+
+
+def test_api_refuses_a_public_bind_without_secrets(tmp_path: Path) -> None:
+    env = {"SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_WEBHOOK_SECRET": "", "SMARTPLEX_ADMIN_SECRET": ""}
+    result = _smartplex("api", "--host", "0.0.0.0", "--port", "1", env=env)
+    assert result.returncode != 0
+    assert "refusing to listen on 0.0.0.0 without secrets" in result.stderr
+
+
+def test_api_refuses_to_start_on_a_configured_database_behind(database_url: str, tmp_path: Path) -> None:
+    # Not migrated; an explicit URL (SQLite too) is never migrated behind the user's back.
+    env = {"SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(tmp_path)}
+    result = _smartplex("api", "--port", "0", env=env)
+    assert result.returncode != 0
+    assert "smartplex db upgrade" in result.stderr
