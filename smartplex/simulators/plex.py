@@ -7,6 +7,7 @@ speaks only XML.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -162,6 +163,37 @@ def _credits(seed: int, *roles: str) -> dict[str, list[dict[str, str]]]:
     return {role: [{"tag": _PEOPLE[(seed + n) % len(_PEOPLE)]}] for n, role in enumerate(roles)}
 
 
+_TAG_FILTERS = {"Genre": "genre", "Country": "country", "Director": "director", "Writer": "writer", "Role": "actor"}
+_PEOPLE_TAGS = ("Director", "Writer", "Role")
+
+
+def _tag(kind: str, name: str) -> dict[str, Any]:
+    """A tag as the item's own metadata page lists it: with its id and filter (people: a tagKey)."""
+    tag_id = 1000 + zlib.crc32(name.encode()) % 9000
+    tag: dict[str, Any] = {"id": tag_id, "filter": f"{_TAG_FILTERS[kind]}={tag_id}", "tag": name}
+    if kind in _PEOPLE_TAGS:
+        tag["tagKey"] = f"{zlib.crc32(name.encode()):08x}" * 3
+    if kind == "Role":
+        tag["role"] = "Lead"
+    return tag
+
+
+def detailed_metadata(item: Movie | Show | Episode) -> dict[str, Any]:
+    """One item as ``/library/metadata/{key}`` and webhooks show it: richer tags, ratings, section."""
+    data = metadata(item)
+    if isinstance(item, Episode):
+        data["grandparentTheme"] = f"/library/metadata/{item.show.rating_key}/theme/{item.show.plex_updated}"
+        data.update(_credits(item.id + 2, "Role"))
+    for kind in _TAG_FILTERS:
+        if kind in data:
+            data[kind] = [_tag(kind, t["tag"]) for t in data[kind]]
+    data["Rating"] = [{"image": data["audienceRatingImage"], "value": data["audienceRating"], "type": "audience"}]
+    section, title, _ = section_of(item)
+    data.update({"librarySectionTitle": title, "librarySectionID": int(section),
+                 "librarySectionKey": f"/library/sections/{section}"})
+    return data
+
+
 def season_guid(show: Show, season: int) -> str:
     return f"{show.guid_hex[:20]}{season:04x}"
 
@@ -286,6 +318,7 @@ class PlexSimulator:
             "art": f"/:/resources/{kind}-fanart.jpg", "identifier": "com.plexapp.plugins.library",
             "librarySectionID": int(section), "librarySectionTitle": title, "librarySectionUUID": uuid,
             "mediaTagPrefix": "/system/bundle/media/flags/", "mediaTagVersion": 1712345678,
+            **({"nocache": True} if kind == "show" else {}),
             "thumb": f"/:/resources/{kind}.png", "title1": title, "title2": f"All {title}",
             "viewGroup": item_kind, "Metadata": page}
         return _respond(request, container, {"X-Plex-Container-Start": str(start),
@@ -323,15 +356,13 @@ class PlexSimulator:
                 items = [self.universe.plex[int(k)] for k in request.path_params["keys"].split(",")]
             except (KeyError, ValueError):
                 return Response("", 404)
-            rendered = []
-            for item in items:
-                section, title, _ = section_of(item)
-                data = metadata(item)
-                data.update({"librarySectionTitle": title, "librarySectionID": int(section),
-                             "librarySectionKey": f"/library/sections/{section}"})
-                rendered.append(data)
+            rendered = [detailed_metadata(item) for item in items]
+        section = SECTIONS[str(rendered[0]["librarySectionID"])]
         return _respond(request, {"size": len(rendered), "allowSync": True,
-                                  "identifier": "com.plexapp.plugins.library", "Metadata": rendered})
+                                  "identifier": "com.plexapp.plugins.library",
+                                  "librarySectionID": rendered[0]["librarySectionID"], "librarySectionTitle": section[1],
+                                  "librarySectionUUID": section[2], "mediaTagPrefix": "/system/bundle/media/flags/",
+                                  "mediaTagVersion": 1712345678, "Metadata": rendered})
 
     async def all_leaves(self, request: Request) -> Response:
         with self.universe.lock:

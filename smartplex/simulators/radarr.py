@@ -36,6 +36,7 @@ def movie_json(movie: Movie, universe: Universe) -> dict[str, Any]:
     size = movie.size if has_file else 0
     release = iso_seconds(movie.added - movie.added % 86_400)
     rating = {"votes": 1000 + movie.id, "value": 7.5, "type": "user"}
+    percent_rating = {"votes": 0, "value": 60 + movie.id % 40, "type": "user"}  # whole percents
     data: dict[str, Any] = {
         "title": movie.title, "originalTitle": movie.title, "originalLanguage": {"id": 1, "name": "English"},
         "alternateTitles": [], "secondaryYearSourceId": 0, "sortTitle": movie.title.lower(), "sizeOnDisk": size,
@@ -50,7 +51,8 @@ def movie_json(movie: Movie, universe: Universe) -> dict[str, Any]:
         "imdbId": movie.imdb_id, "tmdbId": movie.tmdb_id, "titleSlug": str(movie.tmdb_id),
         "rootFolderPath": "/data/media/movies", "certification": "PG-13", "genres": [movie.genre], "keywords": [],
         "tags": [], "added": iso_seconds(movie.added),
-        "ratings": {k: rating for k in ("imdb", "tmdb", "metacritic", "rottenTomatoes", "trakt")}}
+        "ratings": {"imdb": rating, "tmdb": rating, "metacritic": percent_rating, "rottenTomatoes": percent_rating,
+                    "trakt": rating}}
     if has_file:
         data["movieFile"] = movie_file_json(movie)
     data.update({"popularity": 10.0 + movie.id % 90,

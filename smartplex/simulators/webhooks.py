@@ -20,7 +20,7 @@ import httpx
 from smartplex.services import SERVICE_NAMES
 from smartplex.simulators._format import day, iso_seconds, iso_ticks
 from smartplex.simulators.overseerr import MEDIA_STATUS_NAMES, media_status
-from smartplex.simulators.plex import SERVER_NAME, metadata, section_of
+from smartplex.simulators.plex import SERVER_NAME, detailed_metadata, metadata, section_of
 from smartplex.simulators.universe import (
     Episode,
     Movie,
@@ -115,9 +115,7 @@ def _account(user: User) -> dict[str, Any]:
 def plex_event(event: str, item: Movie | Show | Episode, universe: Universe, user: User,
                play: Play | None = None) -> Hook:
     """A Plex event as delivered to the server owner's webhook."""
-    section, title, kind = section_of(item)
-    meta = {"librarySectionType": kind, **metadata(item), "librarySectionTitle": title,
-            "librarySectionID": int(section), "librarySectionKey": f"/library/sections/{section}"}
+    meta = {"librarySectionType": section_of(item)[2], **detailed_metadata(item)}
     body: dict[str, Any] = {"event": event, "user": user is universe.users[0], "owner": True,
                             "Account": _account(user), "Server": {"title": SERVER_NAME, "uuid": universe.machine_id}}
     if play is not None:
