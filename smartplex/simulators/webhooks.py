@@ -74,15 +74,15 @@ class Delivery:
 class WebhookSender:
     """Posts hooks to a URL per service; remembers what it delivered for tests and the demo."""
 
-    def __init__(self, targets: Mapping[str, str], timeout: float = 5.0) -> None:
+    def __init__(self, targets: Mapping[str, str], client: httpx.Client | None = None) -> None:
         self.targets = dict(targets)
-        self.timeout = timeout
+        self.client = client or httpx.Client(timeout=5.0)
         self.deliveries: list[Delivery] = []
 
     @classmethod
-    def from_template(cls, template: str) -> WebhookSender:
+    def from_template(cls, template: str, client: httpx.Client | None = None) -> WebhookSender:
         """One target per service from a URL with a ``{service}`` placeholder."""
-        return cls({name: template.format(service=name) for name in SERVICE_NAMES})
+        return cls({name: template.format(service=name) for name in SERVICE_NAMES}, client)
 
     def send(self, service: str, hook: Hook) -> Delivery | None:
         url = self.targets.get(service)
@@ -91,12 +91,13 @@ class WebhookSender:
         headers = {"User-Agent": _USER_AGENTS[service]}
         try:
             if service == "plex":
-                files = {"thumb": ("thumb.jpg", THUMB_JPEG, "image/jpeg")} if hook.event in _PLEX_THUMB_EVENTS else None
-                response = httpx.post(url, data={"payload": json.dumps(hook.body)}, files=files, headers=headers,
-                                      timeout=self.timeout)
+                # Always multipart, even without a poster: `payload` as a plain (filename-less) field.
+                parts: dict[str, tuple[str | None, Any, ...]] = {"payload": (None, json.dumps(hook.body))}
+                if hook.event in _PLEX_THUMB_EVENTS:
+                    parts["thumb"] = ("thumb.jpg", THUMB_JPEG, "image/jpeg")
+                response = self.client.post(url, files=parts, headers=headers)
             else:
-                response = httpx.post(url, json=hook.body, headers={**headers, "Accept": "application/json"},
-                                      timeout=self.timeout)
+                response = self.client.post(url, json=hook.body, headers={**headers, "Accept": "application/json"})
             delivery = Delivery(service, hook.event, response.status_code)
         except httpx.HTTPError as exc:
             delivery = Delivery(service, hook.event, None, f"{type(exc).__name__}: {exc}")
@@ -116,6 +117,10 @@ def plex_event(event: str, item: Movie | Show | Episode, universe: Universe, use
                play: Play | None = None) -> Hook:
     """A Plex event as delivered to the server owner's webhook."""
     meta = {"librarySectionType": section_of(item)[2], **detailed_metadata(item)}
+    # Webhooks leave out the media parts, and an episode's cast.
+    meta.pop("Media", None)
+    if isinstance(item, Episode):
+        del meta["Role"]
     body: dict[str, Any] = {"event": event, "user": user is universe.users[0], "owner": True,
                             "Account": _account(user), "Server": {"title": SERVER_NAME, "uuid": universe.machine_id}}
     if play is not None:
