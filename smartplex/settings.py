@@ -47,6 +47,10 @@ class SettingsBase(BaseSettings):
         default=500, gt=0, description="Most webhook rows committed together in one transaction."
     )
 
+    baseline_route: bool = Field(
+        default=False, description="Serve /api/bench/baseline/{source}: intake without the database (benchmarks)."
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8765
 

@@ -79,7 +79,9 @@ def create_app(settings: SettingsBase | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(health.router)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, path_prefix="/api/webhooks/")
+    if settings.baseline_route:
+        app.include_router(webhooks.baseline_router)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, path_prefix="/api/")
     app.add_middleware(LatencyMiddleware, metrics=metrics)
 
     @app.exception_handler(BadWebhook)

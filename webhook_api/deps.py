@@ -22,14 +22,15 @@ class AppState:
     metrics: Metrics
 
 
-def get_state(request: Request) -> AppState:
+# Async so FastAPI calls them inline: a plain ``def`` dependency costs a thread-pool hop per request.
+async def get_state(request: Request) -> AppState:
     return request.app.state.smartplex  # type: ignore[no-any-return]
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def require_admin(request: Request, state: StateDep) -> None:
+async def require_admin(request: Request, state: StateDep) -> None:
     if not admin_authorized(request, state.settings.admin_secret):
         raise HTTPException(
             401,

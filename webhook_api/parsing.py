@@ -79,7 +79,10 @@ def decode_json_object(raw: bytes, *, max_depth: int, what: str = "body") -> dic
         raise BadWebhook(400, f"{what} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise BadWebhook(422, f"{what} must be a JSON object, not {type(value).__name__}")
-    _check_storable(value, max_depth, what)
+    # Fast path: nesting can't pass the number of brackets, and a NUL can only arrive escaped.
+    could_nest_too_deep = text.count("{") + text.count("[") > max_depth
+    if could_nest_too_deep or "\\u0000" in text:
+        _check_storable(value, max_depth, what)
     return value
 
 

@@ -1,7 +1,7 @@
 """Group commit: concurrent webhook rows share one transaction; each request answers after its commit.
 
-Requests queue their row and wait. One writer thread takes everything queued, inserts it in one
-multi-row INSERT, commits, then wakes the waiters. While a commit is in flight the next group forms,
+Requests queue their row and wait. A writer thread takes everything queued, inserts it in one
+multi-row INSERT, commits, then wakes the waiters. While commits are in flight the next group forms,
 so under load the cost of a commit (an fsync) is shared by many requests, and a lone request waits
 for nothing but its own commit.
 """
@@ -25,13 +25,15 @@ _Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
 
 
 class WebhookWriter:
-    def __init__(self, engine: Engine, *, timeout: float, batch_size: int) -> None:
+    def __init__(self, engine: Engine, *, timeout: float, batch_size: int, concurrency: int = 2) -> None:
         self.engine = engine
         self.timeout = timeout
         self.batch_size = batch_size
+        # Two groups in flight let the database work on one while the next is sent (SQLite: one writer).
+        self.concurrency = 1 if engine.dialect.name == "sqlite" else concurrency
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-writer")
+        self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-writer")
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -61,25 +63,34 @@ class WebhookWriter:
 
     async def _run(self) -> None:
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.concurrency)
         while True:
-            batch = [await self._queue.get()]
+            first = await self._queue.get()
+            await slots.acquire()
+            # Take everything that queued up while we waited for a free slot: that is the group.
+            batch = [first]
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            live = [(row, fut) for row, fut in batch if not fut.done()]
-            try:
-                if live:
-                    outcomes = await loop.run_in_executor(self._executor, self._commit, [r for r, _ in live])
-                    for (_, future), outcome in zip(live, outcomes, strict=True):
-                        if future.done():
-                            continue
-                        if outcome is None:
-                            future.set_result(None)
-                        else:
-                            future.set_exception(outcome)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            task = asyncio.create_task(self._commit_group(batch))
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _commit_group(self, batch: list[_Pending]) -> None:
+        assert self._queue is not None
+        live = [(row, fut) for row, fut in batch if not fut.done()]
+        try:
+            if live:
+                loop = asyncio.get_running_loop()
+                outcomes = await loop.run_in_executor(self._executor, self._commit, [r for r, _ in live])
+                for (_, future), outcome in zip(live, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if outcome is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(outcome)
+        finally:
+            for _ in batch:
+                self._queue.task_done()
 
     def _commit(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
         """Insert ``rows`` together; on a row-level error, fall back to one transaction per row."""

@@ -6,6 +6,7 @@ speaks only XML.
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from collections.abc import Callable, Iterable
@@ -250,6 +251,8 @@ class PlexSimulator:
         self.sim = simulation
         self.universe: Universe = simulation.universe
         self._listings: dict[tuple[Any, ...], tuple[int, list[Any]]] = {}
+        self._rendered: dict[tuple[int | None, bool], bytes] = {}
+        self._rendered_revision = -1
 
     def routes(self) -> list[Route]:
         return [
@@ -309,10 +312,13 @@ class PlexSimulator:
         if item_kind is None or _SECTION_OF_KIND.get(item_kind) != section:
             return Response("", 400)
         include_guids = request.query_params.get("includeGuids") == "1"
+        as_json = "json" in request.headers.get("accept", "")
         with self.universe.lock:
             items = self._listing(item_kind, request)
             start, size = _paging(request, len(items))
-            page = [metadata(i, include_guids) for i in items[start:start + size]]
+            window = items[start:start + size]
+            page: list[Any] = [self._item_json(i, include_guids) if as_json else metadata(i, include_guids)
+                               for i in window]
         container = {
             "size": len(page), "totalSize": len(items), "offset": start, "allowSync": True,
             "art": f"/:/resources/{kind}-fanart.jpg", "identifier": "com.plexapp.plugins.library",
@@ -320,9 +326,26 @@ class PlexSimulator:
             "mediaTagPrefix": "/system/bundle/media/flags/", "mediaTagVersion": 1712345678,
             **({"nocache": True} if kind == "show" else {}),
             "thumb": f"/:/resources/{kind}.png", "title1": title, "title2": f"All {title}",
-            "viewGroup": item_kind, "Metadata": page}
-        return _respond(request, container, {"X-Plex-Container-Start": str(start),
-                                             "X-Plex-Container-Total-Size": str(len(items))})
+            "viewGroup": item_kind}
+        headers = {"X-Plex-Container-Start": str(start), "X-Plex-Container-Total-Size": str(len(items))}
+        if not as_json:
+            return _respond(request, {**container, "Metadata": page}, headers)
+        # Splice the items' cached JSON into the container: a page costs a join, not a render.
+        head = json.dumps({"MediaContainer": container}, separators=(",", ":")).encode()[:-2]
+        body = b"".join((head, b',"Metadata":[', b",".join(page), b"]}}"))
+        return Response(body, headers=headers, media_type="application/json; charset=utf-8")
+
+    def _item_json(self, item: Movie | Show | Episode, include_guids: bool) -> bytes:
+        """An item's listing JSON, rendered once per universe revision."""
+        if self._rendered_revision != self.universe.revision:
+            self._rendered.clear()
+            self._rendered_revision = self.universe.revision
+        key = (item.rating_key, include_guids)
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = json.dumps(metadata(item, include_guids), separators=(",", ":"), ensure_ascii=False).encode()
+            self._rendered[key] = rendered
+        return rendered
 
     def _listing(self, kind: str, request: Request) -> list[Any]:
         """The section's items of ``kind`` that pass the query's filters, in its sort order."""

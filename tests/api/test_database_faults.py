@@ -34,10 +34,12 @@ def _assert_unavailable(client: TestClient) -> None:
     assert elapsed < TIMEOUT * 4, f"took {elapsed:.1f}s, the timeout is {TIMEOUT}s"
 
 
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-def proxied(postgres_server: str, database_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[TcpProxy, TestClient]]:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL-only: SQLite has no server to lose (see the lock test)")
+def proxied(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[TcpProxy, TestClient]]:
     url = make_url(database_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     proxy.start()
@@ -48,6 +50,7 @@ def proxied(postgres_server: str, database_url: str, engine: Engine, tmp_path: P
     proxy.stop()
 
 
+@POSTGRES_ONLY
 def test_postgres_stopped_then_back(proxied: tuple[TcpProxy, TestClient], engine: Engine) -> None:
     proxy, client = proxied
     assert _post(client)[0] == 202
@@ -60,6 +63,7 @@ def test_postgres_stopped_then_back(proxied: tuple[TcpProxy, TestClient], engine
     assert webhook_count(engine) == 2  # exactly the acknowledged ones
 
 
+@POSTGRES_ONLY
 def test_postgres_hung_answers_within_the_timeout(proxied: tuple[TcpProxy, TestClient], engine: Engine) -> None:
     proxy, client = proxied
     proxy.stop()
@@ -75,9 +79,8 @@ def test_postgres_hung_answers_within_the_timeout(proxied: tuple[TcpProxy, TestC
     assert webhook_count(engine) >= 1
 
 
+@SQLITE_ONLY
 def test_sqlite_locked_then_released(database_url: str, engine: Engine, tmp_path: Path) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite-only")
     settings = make_settings(database_url, tmp_path, db_timeout_seconds=TIMEOUT)
     with TestClient(create_app(settings)) as client:
         assert _post(client)[0] == 202

@@ -14,7 +14,7 @@ from smartplex.routing import stale_assets
 from smartplex.services import ServiceName
 from smartplex.types import utcnow
 from webhook_api.auth import webhook_authorized
-from webhook_api.deps import AdminDep, StateDep
+from webhook_api.deps import AdminDep, AppState, StateDep
 from webhook_api.errors import BadWebhook
 from webhook_api.events import event_type as extract_event_type
 from webhook_api.examples import openapi_examples
@@ -54,6 +54,14 @@ async def receive(source: ServiceName, request: Request, state: StateDep) -> Acc
     Plex: multipart/form-data with the event in ``payload`` (the ``thumb`` JPEG is dropped) or plain JSON.
     Sonarr/Radarr/Overseerr: JSON. Tautulli: JSON from your template (or a form body).
     """
+    row = await build_row(source, request, state)
+    await state.writer.write(row)
+    state.metrics.webhook(source, row["event_type"], row["status"])
+    return _accepted(row)
+
+
+async def build_row(source: str, request: Request, state: AppState) -> dict[str, Any]:
+    """Authenticate, parse and route one webhook into the row to insert; raise a 4xx on bad input."""
     settings = state.settings
     if not webhook_authorized(request, settings.webhook_secret_for(source)):
         state.metrics.webhook(source, None, "unauthorized")
@@ -69,22 +77,38 @@ async def receive(source: ServiceName, request: Request, state: StateDep) -> Acc
         state.metrics.webhook(source, None, "rejected")
         log.info("rejected %s webhook: %s", source, exc.detail)
         raise
-    assets = stale_assets(source, event)
+    stale = stale_assets(source, event)
     now = utcnow()
-    row: dict[str, Any] = {
+    return {
         "id": uuid.uuid4(),
         "source": source,
         "event_type": event,
         "payload": payload,
         "received_at": now,
         # Events that make nothing stale are finished the moment they are stored.
-        "status": "pending" if assets else "ignored",
-        "processed": not assets,
-        "processed_at": None if assets else now,
+        "status": "pending" if stale else "ignored",
+        "processed": not stale,
+        "processed_at": None if stale else now,
     }
-    await state.writer.write(row)
-    state.metrics.webhook(source, event, row["status"])
-    return Accepted(id=row["id"], source=source, event_type=event, status=row["status"], stale_assets=list(assets))
+
+
+def _accepted(row: dict[str, Any]) -> Accepted:
+    return Accepted(
+        id=row["id"],
+        source=row["source"],
+        event_type=row["event_type"],
+        status=row["status"],
+        stale_assets=list(stale_assets(row["source"], row["event_type"])),
+    )
+
+
+baseline_router = APIRouter(prefix="/api/bench", tags=["benchmark"], include_in_schema=False)
+
+
+@baseline_router.post("/baseline/{source}", status_code=202, response_model=Accepted)
+async def baseline(source: ServiceName, request: Request, state: StateDep) -> Accepted:
+    """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
+    return _accepted(await build_row(source, request, state))
 
 
 @router.get("/status", dependencies=[AdminDep], summary="Counts and processing statistics")
