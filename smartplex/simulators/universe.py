@@ -16,6 +16,8 @@ from typing import Literal
 #: 2026-01-01T00:00:00Z: a fixed default "now" keeps generated libraries identical run to run.
 DEFAULT_NOW = 1_767_225_600
 DAY = 86_400
+#: Generated imports end this long before "now", so every generated play has finished by then.
+_LATEST_IMPORT = 4 * 3600
 
 _ADJECTIVES = (
     "Silent Broken Crimson Hidden Last Golden Endless Frozen Midnight Distant Burning Hollow Iron "
@@ -323,7 +325,7 @@ class Universe:
         for at in sorted(rng.randrange(start, self.now - DAY) for _ in range(n_movies)):
             movie = self._new_movie(at, None)
             if rng.random() < 0.92:
-                self._import_movie(movie, min(self.now - 2 * 3600, at + rng.randrange(60, 3 * DAY)))
+                self._import_movie(movie, min(self.now - _LATEST_IMPORT, at + rng.randrange(60, 3 * DAY)))
         n_episodes = 0
         shows_added: list[Show] = []
         while n_episodes < size - n_movies:
@@ -333,7 +335,7 @@ class Universe:
             n_episodes += len(show.episodes)
         for episode in self.episodes.values():
             if rng.random() < 0.9:
-                self._import_episode(episode, min(self.now - 2 * 3600, episode.show.added + rng.randrange(0, 400 * DAY)))
+                self._import_episode(episode, min(self.now - _LATEST_IMPORT, episode.show.added + rng.randrange(0, 400 * DAY)))
         self.sonarr_history.sort(key=lambda e: e.date)
         self.radarr_history.sort(key=lambda e: e.date)
         self._renumber_history()
@@ -370,8 +372,8 @@ class Universe:
         plays: list[tuple[int, int, PlexLeaf, User]] = []
         for _ in range(count):
             item = leaves[rng.randrange(len(leaves))]
-            started = rng.randrange(item.plex_added, self.now - 3600)
             minutes = rng.randint(20, 150)
+            started = rng.randrange(item.plex_added, self.now - minutes * 60)
             plays.append((started, minutes, item, self.users[rng.randrange(len(self.users))]))
         plays.sort(key=lambda p: p[0])
         for started, minutes, item, user in plays:

@@ -1,0 +1,54 @@
+"""``smartplex check`` against the simulators, and the base path a reverse proxy adds."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from smartplex.clients import PlexClient
+from smartplex.clients.check import check
+from smartplex.simulators import RunningSimulators, run_simulators
+from smartplex.simulators.cli import _parse_ports
+from smartplex.services import SERVICE_NAMES
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)  # no .env file
+    for name in SERVICE_NAMES:
+        for suffix in ("URL", "API_KEY", "TOKEN"):
+            monkeypatch.delenv(f"SMARTPLEX_{name.upper()}_{suffix}", raising=False)
+
+
+def test_check_prints_each_configured_service(sims: RunningSimulators, clean_env: None) -> None:
+    env = {**sims.env(), "SMARTPLEX_OVERSEERR_API_KEY": "wrong"}
+    del env["SMARTPLEX_TAUTULLI_URL"]
+    result = CliRunner().invoke(check, env=env)
+    lines = {line.split()[1]: line for line in result.output.splitlines()}
+    assert result.exit_code == 1
+    assert lines["Plex"].startswith("ok") and "Plexbox 1.40.2.8395-c67dce28e" in lines["Plex"]
+    assert f"{len(list(sims.universe.shows))} items" in lines["Sonarr"]
+    assert lines["Overseerr"].startswith("FAIL") and "SMARTPLEX_OVERSEERR_API_KEY" in lines["Overseerr"]
+    assert "wrong" not in result.output
+    assert lines["Tautulli"].startswith("skip") and "SMARTPLEX_TAUTULLI_URL" in lines["Tautulli"]
+
+
+def test_check_with_nothing_configured_says_what_to_set(clean_env: None) -> None:
+    result = CliRunner().invoke(check, env={})
+    assert result.exit_code == 1
+    assert "SMARTPLEX_PLEX_URL/SMARTPLEX_PLEX_TOKEN" in result.output
+
+
+def test_a_url_base_path_is_kept() -> None:
+    with run_simulators(size=100, services=["sonarr", "plex"], url_bases={"sonarr": "/sonarr"}) as sims:
+        assert sims.urls["sonarr"].endswith("/sonarr")
+        with sims.client("sonarr") as client:
+            assert client.server_info().library_size == len(sims.universe.shows)
+        with PlexClient(sims.urls["plex"] + "/", sims.keys["plex"]) as client:  # a trailing slash is fine
+            assert client.server_info().name == "Plexbox"
+
+
+def test_simulate_port_options() -> None:
+    assert _parse_ports(("plex=32400", "radarr=7878")) == {"plex": 32400, "radarr": 7878}
+    with pytest.raises(Exception, match="SERVICE=PORT"):
+        _parse_ports(("jellyfin=8096",))
