@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from alembic import command
@@ -63,9 +64,14 @@ def sql_file(revision: str) -> Path:
 
 
 # Alembic writes its bookkeeping unguarded; these make a second run of the printed SQL a no-op.
+# The first revision's stamp is only written into an empty table, so re-running it on a database that
+# is already further along leaves the newer stamp alone (later revisions UPDATE from their parent).
 _IDEMPOTENT_BOOKKEEPING = (
-    ("CREATE TABLE alembic_version", "CREATE TABLE IF NOT EXISTS alembic_version"),
-    ("RETURNING alembic_version.version_num", "ON CONFLICT DO NOTHING"),
+    (r"CREATE TABLE alembic_version", "CREATE TABLE IF NOT EXISTS alembic_version"),
+    (
+        r"INSERT INTO alembic_version \(version_num\) VALUES \('(\w+)'\) RETURNING alembic_version.version_num",
+        r"INSERT INTO alembic_version (version_num) SELECT '\1' WHERE NOT EXISTS (SELECT 1 FROM alembic_version)",
+    ),
 )
 
 
@@ -76,8 +82,8 @@ def render_sql(revision: str) -> str:
     command.upgrade(_config(url="postgresql://", output=out), f"{down}:{revision}" if down else revision, sql=True)
     text = out.getvalue()
     if down is None:
-        for old, new in _IDEMPOTENT_BOOKKEEPING:
-            if old not in text:
-                raise RuntimeError(f"unexpected Alembic output: {old!r} not found")
-            text = text.replace(old, new)
+        for pattern, replacement in _IDEMPOTENT_BOOKKEEPING:
+            text, found = re.subn(pattern, replacement, text)
+            if not found:
+                raise RuntimeError(f"unexpected Alembic output: {pattern!r} not found")
     return text

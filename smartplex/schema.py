@@ -10,6 +10,7 @@ import uuid
 from typing import Final
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -102,4 +103,162 @@ SCHEDULE_SEED: Final = (
     ("sonarr", False, 24),
     ("radarr", False, 24),
     ("overseerr", False, 6),
+)
+
+
+# --- Synced library tables: one per service, keyed as the service keys its items. ---------------
+# Every row carries synced_at (when a sync last wrote it) and deleted_at (soft delete: the service
+# no longer has it; set by a full refresh, or by an incremental sync for deletions its history records).
+
+
+def _synced_table(name: str, *columns: Column | Index | UniqueConstraint) -> Table:
+    return Table(
+        name,
+        metadata,
+        *columns,
+        Column("synced_at", UTCDateTime, nullable=False),
+        Column("deleted_at", UTCDateTime),
+    )
+
+
+plex_libraries = _synced_table(
+    "plex_libraries",
+    Column("server_id", Text, primary_key=True),
+    Column("section_id", Text, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("type", Text, nullable=False),
+)
+
+plex_library_items = _synced_table(
+    "plex_library_items",
+    Column("server_id", Text, primary_key=True),
+    Column("rating_key", Text, primary_key=True),
+    Column("section_id", Text),
+    Column("guid", Text),
+    Column("imdb_id", Text),
+    Column("tmdb_id", Integer),
+    Column("tvdb_id", Integer),
+    Column("type", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("year", Integer),
+    Column("parent_rating_key", Text),
+    Column("grandparent_rating_key", Text),
+    Column("season_number", Integer),
+    Column("episode_number", Integer),
+    Column("added_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Column("last_viewed_at", UTCDateTime),
+    Column("view_count", Integer, nullable=False, server_default=text("0")),
+    Column("file_path", Text),
+    Column("file_size", BigInteger),
+    Column("duration_ms", BigInteger),
+    Index("ix_plex_library_items_tmdb_id", "tmdb_id"),
+    Index("ix_plex_library_items_tvdb_id", "tvdb_id"),
+    Index("ix_plex_library_items_imdb_id", "imdb_id"),
+)
+
+tautulli_watch_history = _synced_table(
+    "tautulli_watch_history",
+    Column("row_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("reference_id", BigInteger),
+    Column("rating_key", Text, nullable=False),
+    Column("parent_rating_key", Text),
+    Column("grandparent_rating_key", Text),
+    Column("guid", Text),
+    Column("media_type", Text),
+    Column("user_id", BigInteger),
+    Column("user_name", Text),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+    Column("duration_seconds", Integer),
+    Column("percent_complete", Integer),
+    Column("watched", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_tautulli_watch_history_rating_key", "rating_key"),
+    Index("ix_tautulli_watch_history_started_at", "started_at"),
+)
+
+sonarr_series = _synced_table(
+    "sonarr_series",
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tvdb_id", Integer),
+    Column("tmdb_id", Integer),
+    Column("imdb_id", Text),
+    Column("title", Text, nullable=False),
+    Column("title_slug", Text),
+    Column("path", Text),
+    Column("monitored", Boolean),
+    Column("status", Text),
+    Column("added_at", UTCDateTime),
+    Column("episode_count", Integer),
+    Column("episode_file_count", Integer),
+    Column("size_on_disk", BigInteger),
+    Index("ix_sonarr_series_tvdb_id", "tvdb_id"),
+)
+
+radarr_movies = _synced_table(
+    "radarr_movies",
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tmdb_id", Integer),
+    Column("imdb_id", Text),
+    Column("title", Text, nullable=False),
+    Column("year", Integer),
+    Column("path", Text),
+    Column("monitored", Boolean),
+    Column("status", Text),
+    Column("added_at", UTCDateTime),
+    Column("has_file", Boolean, nullable=False, server_default=text("false")),
+    Column("size_on_disk", BigInteger),
+    Index("ix_radarr_movies_tmdb_id", "tmdb_id"),
+)
+
+overseerr_requests = _synced_table(
+    "overseerr_requests",
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("status", Integer, nullable=False),
+    Column("type", Text),
+    Column("is_4k", Boolean, nullable=False, server_default=text("false")),
+    Column("media_id", Integer),
+    Column("tmdb_id", Integer),
+    Column("tvdb_id", Integer),
+    Column("rating_key", Text),
+    Column("requested_by_id", Integer),
+    Column("requested_by", Text),
+    Column("created_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Index("ix_overseerr_requests_tmdb_id", "tmdb_id"),
+)
+
+# --- Derived tables, recomputed whole from the synced ones. ------------------------------------
+
+watch_stats = Table(
+    "watch_stats",
+    metadata,
+    Column("rating_key", Text, primary_key=True),
+    Column("plays", Integer, nullable=False),
+    Column("complete_plays", Integer, nullable=False),
+    Column("users", Integer, nullable=False),
+    Column("last_watched_at", UTCDateTime),
+    Column("total_watch_seconds", BigInteger, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+)
+
+media_catalog = Table(
+    "media_catalog",
+    metadata,
+    Column("server_id", Text, primary_key=True),
+    Column("rating_key", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("year", Integer),
+    Column("imdb_id", Text),
+    Column("tmdb_id", Integer),
+    Column("tvdb_id", Integer),
+    Column("sonarr_series_id", Integer),
+    Column("radarr_movie_id", Integer),
+    Column("overseerr_request_id", Integer),
+    Column("requested_by", Text),
+    Column("plays", Integer, nullable=False),
+    Column("last_watched_at", UTCDateTime),
+    Column("total_watch_seconds", BigInteger, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
 )

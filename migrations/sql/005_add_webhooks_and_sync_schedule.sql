@@ -78,7 +78,7 @@ INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_ran
 
 INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'overseerr', false, 6) ON CONFLICT (service) DO NOTHING;
 
-INSERT INTO alembic_version (version_num) VALUES ('005') ON CONFLICT DO NOTHING;
+INSERT INTO alembic_version (version_num) SELECT '005' WHERE NOT EXISTS (SELECT 1 FROM alembic_version);
 
 COMMIT;
 

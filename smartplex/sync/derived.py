@@ -1,0 +1,122 @@
+"""Derived tables, recomputed whole from the synced tables in one transaction each.
+
+Watch statistics always come from the entire Tautulli history table, which only grows: a 7-day sync
+adds rows to it and can never shrink a lifetime total.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, case, delete, func, insert, literal, select, union_all
+
+from smartplex.schema import (
+    media_catalog,
+    overseerr_requests,
+    plex_library_items,
+    radarr_movies,
+    sonarr_series,
+    tautulli_watch_history,
+    watch_stats,
+)
+from smartplex.types import utcnow
+
+#: A play counts as complete at this percentage (Tautulli's default "watched" threshold is 85-90%).
+COMPLETE_PERCENT = 90
+
+
+def recompute_watch_stats(engine: Engine, now: datetime | None = None) -> int:
+    """Per item: plays, complete plays, distinct users, last watched, total time; shows sum their episodes."""
+    now = now or utcnow()
+    history = tautulli_watch_history
+    live = history.c.deleted_at.is_(None)
+
+    def rollup(key):  # type: ignore[no-untyped-def]
+        return (
+            select(
+                key.label("rating_key"),
+                func.count().label("plays"),
+                func.count(case((history.c.percent_complete >= COMPLETE_PERCENT, 1))).label("complete_plays"),
+                func.count(history.c.user_id.distinct()).label("users"),
+                func.max(func.coalesce(history.c.stopped_at, history.c.started_at)).label("last_watched_at"),
+                func.coalesce(func.sum(history.c.duration_seconds), 0).label("total_watch_seconds"),
+                literal(now, watch_stats.c.computed_at.type).label("computed_at"),
+            )
+            .where(live, key.is_not(None))
+            .group_by(key)
+        )
+
+    items = rollup(history.c.rating_key)
+    shows = rollup(history.c.grandparent_rating_key).where(history.c.media_type == "episode")
+    with engine.begin() as connection:
+        connection.execute(delete(watch_stats))
+        connection.execute(insert(watch_stats).from_select(list(watch_stats.c.keys()), union_all(items, shows)))
+        return connection.execute(select(func.count()).select_from(watch_stats)).scalar_one()
+
+
+def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict[str, int]:
+    """Plex movies and shows joined to Radarr/Sonarr by tmdb/tvdb/imdb, to Overseerr requests, and to stats."""
+    now = now or utcnow()
+    plex = plex_library_items
+    sonarr = select(sonarr_series).where(sonarr_series.c.deleted_at.is_(None)).subquery("sonarr")
+    radarr = select(radarr_movies).where(radarr_movies.c.deleted_at.is_(None)).subquery("radarr")
+    # The newest live request per tmdb id says who asked for it.
+    requests = (
+        select(
+            overseerr_requests.c.tmdb_id,
+            func.max(overseerr_requests.c.id).label("request_id"),
+        )
+        .where(overseerr_requests.c.deleted_at.is_(None), overseerr_requests.c.tmdb_id.is_not(None))
+        .group_by(overseerr_requests.c.tmdb_id)
+        .subquery("latest_request")
+    )
+    requester = overseerr_requests.alias("requester")
+    is_movie = plex.c.type == "movie"
+    query = (
+        select(
+            plex.c.server_id,
+            plex.c.rating_key,
+            plex.c.type,
+            plex.c.title,
+            plex.c.year,
+            plex.c.imdb_id,
+            plex.c.tmdb_id,
+            plex.c.tvdb_id,
+            sonarr.c.id.label("sonarr_series_id"),
+            radarr.c.id.label("radarr_movie_id"),
+            requests.c.request_id.label("overseerr_request_id"),
+            requester.c.requested_by,
+            func.coalesce(watch_stats.c.plays, 0).label("plays"),
+            watch_stats.c.last_watched_at,
+            func.coalesce(watch_stats.c.total_watch_seconds, 0).label("total_watch_seconds"),
+            literal(now, media_catalog.c.computed_at.type).label("computed_at"),
+        )
+        .select_from(plex)
+        .outerjoin(
+            sonarr,
+            (~is_movie)
+            & (
+                (sonarr.c.tvdb_id == plex.c.tvdb_id)
+                | ((plex.c.tvdb_id.is_(None)) & (sonarr.c.imdb_id == plex.c.imdb_id))
+            ),
+        )
+        .outerjoin(
+            radarr,
+            is_movie
+            & ((radarr.c.tmdb_id == plex.c.tmdb_id) | ((plex.c.tmdb_id.is_(None)) & (radarr.c.imdb_id == plex.c.imdb_id))),
+        )
+        .outerjoin(requests, requests.c.tmdb_id == plex.c.tmdb_id)
+        .outerjoin(requester, requester.c.id == requests.c.request_id)
+        .outerjoin(watch_stats, watch_stats.c.rating_key == plex.c.rating_key)
+        .where(plex.c.deleted_at.is_(None), plex.c.type.in_(("movie", "show")))
+    )
+    with engine.begin() as connection:
+        connection.execute(delete(media_catalog))
+        connection.execute(insert(media_catalog).from_select(list(media_catalog.c.keys()), query))
+        total = connection.execute(select(func.count()).select_from(media_catalog)).scalar_one()
+        matched = connection.execute(
+            select(func.count())
+            .select_from(media_catalog)
+            .where(media_catalog.c.sonarr_series_id.is_not(None) | media_catalog.c.radarr_movie_id.is_not(None))
+        ).scalar_one()
+    return {"rows": total, "matched": matched}
