@@ -90,8 +90,9 @@ class FaultMiddleware:
         if fault == "hang":
             await asyncio.sleep(self.faults.hang_seconds)
             fault = 504
-        headers = [(b"content-type", b"text/plain")]
+        body = f"simulated fault {fault}".encode()
+        headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
         if fault == 429:
             headers.append((b"retry-after", str(self.faults.retry_after).encode()))
         await send({"type": "http.response.start", "status": fault, "headers": headers})
-        await send({"type": "http.response.body", "body": f"simulated fault {fault}".encode()})
+        await send({"type": "http.response.body", "body": body})

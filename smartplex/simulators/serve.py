@@ -88,6 +88,8 @@ def run_simulators(
         base = (url_bases or {}).get(name, "")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit this: small responses go out at once, not after a delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, (ports or {}).get(name, 0)))
         app = APP_FACTORIES[name](simulation, base)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,

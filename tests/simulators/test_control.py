@@ -36,9 +36,8 @@ def test_unknown_fault_settings_are_refused(control: httpx.Client) -> None:
 
 def test_error_rate_is_seeded_and_roughly_that_fraction(sims: RunningSimulators, control: httpx.Client) -> None:
     control.put("/faults", json={"error_rate": 0.5, "seed": 42})
-    api = {"X-Api-Key": sims.keys["sonarr"]}
-    statuses = [httpx.get(sims.urls["sonarr"] + "/api/v3/system/status", headers=api).status_code
-                for _ in range(200)]
+    with httpx.Client(base_url=sims.urls["sonarr"], headers={"X-Api-Key": sims.keys["sonarr"]}) as api:
+        statuses = [api.get("/api/v3/system/status").status_code for _ in range(200)]
     assert set(statuses) == {200, 503}
     assert 60 < statuses.count(503) < 140
 
