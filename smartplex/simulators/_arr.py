@@ -60,6 +60,33 @@ def media_info(item: Movie | Episode) -> dict[str, Any]:
             "resolution": f"{width}x{resolution}", "runTime": "45:00", "scanType": "Progressive", "subtitles": "eng"}
 
 
+@dataclass(frozen=True)
+class Downloads:
+    """How a flavor's downloads appear in its history records."""
+
+    client: str
+    indexer: str
+    info_url: str
+    dropped_root: str
+
+
+def history_data(event: ArrEvent, downloads: Downloads, size: str, imported_path: str, *,
+                 grab_extra: dict[str, str], import_extra: dict[str, str], delete_extra: dict[str, str]) -> dict[str, str]:
+    """A history record's ``data``: strings only, keys depending on the event type."""
+    common = {"downloadClient": downloads.client, "downloadClientName": downloads.client}
+    if event.event == "grabbed":
+        return {"indexer": downloads.indexer, "nzbInfoUrl": downloads.info_url, "releaseGroup": "SIM", "age": "0",
+                "ageHours": "0.5", "ageMinutes": "30", "publishedDate": iso_seconds(event.date - 1800), **common,
+                "size": size, "downloadUrl": "http://prowlarr:9696/1/download", "guid": f"sim-{event.id}",
+                **grab_extra}
+    if event.event == "downloadFolderImported":
+        return {"fileId": str(event.file_id), "droppedPath": f"{downloads.dropped_root}/{event.source_title}.mkv",
+                "importedPath": imported_path, **common, "releaseGroup": "SIM", "customFormatScore": "0",
+                "size": size, "indexerFlags": "0", **import_extra}
+    # A file deletion: its path is the record's sourceTitle; no file id survives.
+    return {"reason": "Manual", "releaseGroup": "SIM", **delete_extra}
+
+
 def event_json(event: ArrEvent, item: Movie | Episode | None, flavor_source: str,
                data: dict[str, str]) -> dict[str, Any]:
     """A history record; fields without a value are omitted, as the API omits nulls."""

@@ -9,7 +9,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartplex.simulators._app import json_response
-from smartplex.simulators._arr import ArrFlavor, create_arr_app, event_json, media_info, quality_json
+from smartplex.simulators._arr import (
+    ArrFlavor,
+    Downloads,
+    create_arr_app,
+    event_json,
+    history_data,
+    media_info,
+    quality_json,
+)
 from smartplex.simulators._format import iso_seconds
 from smartplex.simulators.universe import ArrEvent, Movie, Universe, movie_file, movie_folder
 
@@ -62,24 +70,19 @@ def movie_json(movie: Movie, universe: Universe) -> dict[str, Any]:
     return data
 
 
+_DOWNLOADS = Downloads("qBittorrent", "TorrentLeech (Prowlarr)", "https://www.torrentleech.org/torrent/sim",
+                       "/data/torrents/movies")
+
+
 def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
     movie = universe.movies.get(event.target)
-    size = str(movie.size) if movie else "0"
-    common = {"downloadClient": "qBittorrent", "downloadClientName": "qBittorrent"}
-    if event.event == "grabbed":
-        data = {"indexer": "TorrentLeech (Prowlarr)", "nzbInfoUrl": "https://www.torrentleech.org/torrent/sim",
-                "releaseGroup": "SIM", "age": "0", "ageHours": "0.5", "ageMinutes": "30",
-                "publishedDate": iso_seconds(event.date - 1800), **common, "size": size,
-                "downloadUrl": "http://prowlarr:9696/4/download", "guid": f"sim-{event.id}",
-                "tmdbId": str(movie.tmdb_id if movie else 0), "imdbId": movie.imdb_id if movie else "",
-                "protocol": "2", "customFormatScore": "0", "movieMatchType": "Id", "releaseSource": "Rss",
-                "indexerFlags": "0", "indexerId": "4", "torrentInfoHash": event.download_id}
-    elif event.event == "downloadFolderImported":
-        data = {"fileId": str(event.file_id), "droppedPath": f"/data/torrents/movies/{event.source_title}.mkv",
-                "importedPath": movie_file(movie) if movie else "", **common, "releaseGroup": "SIM",
-                "customFormatScore": "0", "size": size, "indexerFlags": "0"}
-    else:  # movieFileDeleted: the file's path is the record's sourceTitle; no file id survives
-        data = {"reason": "Manual", "releaseGroup": "SIM"}
+    grab_ids = {"tmdbId": str(movie.tmdb_id), "imdbId": movie.imdb_id} if movie else {"tmdbId": "0", "imdbId": ""}
+    data = history_data(
+        event, _DOWNLOADS, str(movie.size) if movie else "0", movie_file(movie) if movie else "",
+        grab_extra={**grab_ids, "protocol": "2", "customFormatScore": "0", "movieMatchType": "Id",
+                    "releaseSource": "Rss", "indexerFlags": "0", "indexerId": "4",
+                    "torrentInfoHash": event.download_id},
+        import_extra={}, delete_extra={})
     return {"movieId": event.target, **event_json(event, movie, "webdl", data)}
 
 

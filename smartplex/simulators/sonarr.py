@@ -9,7 +9,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartplex.simulators._app import json_response
-from smartplex.simulators._arr import ArrFlavor, query_params, create_arr_app, event_json, media_info, percent, quality_json
+from smartplex.simulators._arr import (
+    ArrFlavor,
+    Downloads,
+    create_arr_app,
+    event_json,
+    history_data,
+    media_info,
+    percent,
+    quality_json,
+    query_params,
+)
 from smartplex.simulators._format import day, iso_seconds
 from smartplex.simulators.universe import ArrEvent, Episode, Show, Universe, episode_file, episode_relative_file, show_folder
 
@@ -79,26 +89,21 @@ def episode_file_json(episode: Episode) -> dict[str, Any]:
             "qualityCutoffNotMet": False, "id": episode.file_id}
 
 
+_DOWNLOADS = Downloads("SABnzbd", "NZBgeek (Prowlarr)", "https://nzbgeek.info/geekseek.php?guid=sim",
+                       "/data/usenet/complete/tv")
+
+
 def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
     episode = universe.episodes.get(event.episode_id or 0)
     show = universe.shows.get(event.target)
     size = str(episode.size) if episode else "0"
-    common = {"downloadClient": "SABnzbd", "downloadClientName": "SABnzbd"}
-    if event.event == "grabbed":
-        data = {"indexer": "NZBgeek (Prowlarr)", "nzbInfoUrl": "https://nzbgeek.info/geekseek.php?guid=sim",
-                "releaseGroup": "SIM", "age": "0", "ageHours": "0.5", "ageMinutes": "30",
-                "publishedDate": iso_seconds(event.date - 1800), **common, "size": size,
-                "downloadUrl": "http://prowlarr:9696/1/download", "guid": f"sim-{event.id}",
-                "tvdbId": str(show.tvdb_id if show else 0), "tvRageId": "0", "imdbId": show.imdb_id if show else "",
-                "protocol": "1", "customFormatScore": "0", "seriesMatchType": "Id", "releaseSource": "Rss",
-                "indexerFlags": "0", "releaseType": "SingleEpisode"}
-    elif event.event == "downloadFolderImported":
-        data = {"fileId": str(event.file_id), "droppedPath": f"/data/usenet/complete/tv/{event.source_title}.mkv",
-                "importedPath": episode_file(episode) if episode else "", **common, "releaseGroup": "SIM",
-                "customFormatScore": "0", "size": size, "indexerFlags": "0", "releaseType": "SingleEpisode"}
-    else:  # episodeFileDeleted: the file's path is the record's sourceTitle; no file id survives
-        data = {"reason": "Manual", "releaseGroup": "SIM", "size": size, "indexerFlags": "0",
-                "releaseType": "SingleEpisode"}
+    release = {"indexerFlags": "0", "releaseType": "SingleEpisode"}
+    data = history_data(
+        event, _DOWNLOADS, size, episode_file(episode) if episode else "",
+        grab_extra={"tvdbId": str(show.tvdb_id if show else 0), "tvRageId": "0",
+                    "imdbId": show.imdb_id if show else "", "protocol": "1", "customFormatScore": "0",
+                    "seriesMatchType": "Id", "releaseSource": "Rss", **release},
+        import_extra={"releaseType": "SingleEpisode"}, delete_extra={"size": size, **release})
     record = event_json(event, episode, "web", data)
     return {"episodeId": event.episode_id, "seriesId": event.target, **record}
 

@@ -43,8 +43,19 @@ class User:
     created: int
 
 
+@dataclass(slots=True, eq=False, kw_only=True)
+class InPlex:
+    """An item's life in Plex: a ratingKey while it is there (movies: while they have a file), watch state."""
+
+    rating_key: int | None = None
+    plex_added: int = 0
+    plex_updated: int = 0
+    view_count: int = 0
+    last_viewed: int | None = None
+
+
 @dataclass(slots=True, eq=False)
-class Movie:
+class Movie(InPlex):
     id: int  # Radarr movie id
     tmdb_id: int
     imdb_id: str
@@ -57,18 +68,13 @@ class Movie:
     file_id: int | None
     file_added: int | None
     size: int
-    rating_key: int | None = None  # in Plex only while it has a file
-    plex_added: int = 0
-    plex_updated: int = 0
-    view_count: int = 0
-    last_viewed: int | None = None
     monitored: bool = True
 
     kind: Literal["movie"] = "movie"
 
 
 @dataclass(slots=True, eq=False)
-class Show:
+class Show(InPlex):
     id: int  # Sonarr series id
     tvdb_id: int
     tmdb_id: int
@@ -81,18 +87,13 @@ class Show:
     added: int
     episodes: list[Episode] = field(default_factory=list)
     season_keys: dict[int, int] = field(default_factory=dict)  # season number -> Plex ratingKey
-    rating_key: int | None = None
-    plex_added: int = 0
-    plex_updated: int = 0
-    view_count: int = 0
-    last_viewed: int | None = None
     monitored: bool = True
 
     kind: Literal["show"] = "show"
 
 
 @dataclass(slots=True, eq=False)
-class Episode:
+class Episode(InPlex):
     id: int  # Sonarr episode id
     show: Show
     season: int
@@ -104,11 +105,6 @@ class Episode:
     file_id: int | None
     file_added: int | None
     size: int
-    rating_key: int | None = None
-    plex_added: int = 0
-    plex_updated: int = 0
-    view_count: int = 0
-    last_viewed: int | None = None
 
     kind: Literal["episode"] = "episode"
 
