@@ -35,6 +35,10 @@ class PlexClient(ServiceClient[PlexItem]):
         }
         return headers, {}
 
+    def machine_identifier(self) -> str:
+        """The server's stable id (``/identity``): what keys its items across renames and moves."""
+        return str(self.http.get_json("/identity")["MediaContainer"]["machineIdentifier"])
+
     def sections(self) -> list[dict[str, Any]]:
         """The video sections (movie and show libraries) as Plex describes them."""
         container = self.http.get_json("/library/sections")["MediaContainer"]
@@ -76,7 +80,10 @@ class PlexClient(ServiceClient[PlexItem]):
         def fetch(offset: int) -> tuple[list[PlexItem], int]:
             container = self._page(key, plex_type, filters, offset, self.page_size)
             rows = [PlexItem.from_api(m, key) for m in container.get("Metadata", ())]
-            return rows, container.get("totalSize", container.get("size", 0))
+            total = container.get("totalSize")
+            if total is None:  # a server that does not say: a full page means there may be more
+                total = offset + len(rows) + (len(rows) == self.page_size)
+            return rows, total
 
         return self._paginate(fetch)
 

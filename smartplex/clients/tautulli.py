@@ -25,14 +25,11 @@ class TautulliClient(ServiceClient[TautulliPlay]):
         return {}, {"apikey": credential}
 
     def iter_all(self) -> Iterator[TautulliPlay]:
-        # Oldest first, so plays recorded during the sync append behind the cursor.
-        return self._history({"order_column": "date", "order_dir": "asc"})
+        return self._history({})
 
     def iter_changed(self, start: datetime, end: datetime) -> Iterator[TautulliPlay]:
         start, end = utc_window(start, end)
         params = {
-            "order_column": "date",
-            "order_dir": "asc",
             "after": (start - _ZONE_SLACK).date().isoformat(),
             "before": (end + _ZONE_SLACK).date().isoformat(),
         }
@@ -46,8 +43,12 @@ class TautulliClient(ServiceClient[TautulliPlay]):
         )
 
     def _history(self, params: Params) -> Iterator[TautulliPlay]:
+        # One row per play (grouping=0: resumed sessions are not merged), oldest first so plays
+        # recorded during the sync append behind the cursor.
+        fixed = {"grouping": 0, "order_column": "date", "order_dir": "asc"}
+
         def fetch(offset: int) -> tuple[list[TautulliPlay], int]:
-            data = self._command("get_history", {**params, "start": offset, "length": self.page_size})
+            data = self._command("get_history", {**fixed, **params, "start": offset, "length": self.page_size})
             return [TautulliPlay.from_api(row) for row in data["data"]], int(data["recordsFiltered"])
 
         return self._paginate(fetch)

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from smartplex.simulators._app import build_app, json_response, query_int
 from smartplex.simulators._format import day
-from smartplex.simulators.plex import SECTIONS, SERVER_NAME, metadata, section_of
+from smartplex.simulators.plex import SECTIONS, SERVER_NAME
 from smartplex.simulators.universe import Episode, Play, Universe
 
 if TYPE_CHECKING:
@@ -62,7 +62,6 @@ class TautulliSimulator:
         self.commands: dict[str, Callable[[Request], Response]] = {
             "get_history": self.get_history, "get_libraries": self.get_libraries,
             "get_tautulli_info": self.get_tautulli_info, "get_server_friendly_name": self.get_server_friendly_name,
-            "get_metadata": self.get_metadata,
         }
 
     def routes(self) -> list[Route]:
@@ -132,19 +131,6 @@ class TautulliSimulator:
 
     def get_server_friendly_name(self, request: Request) -> Response:
         return _envelope(SERVER_NAME)
-
-    def get_metadata(self, request: Request) -> Response:
-        """A subset of the item fields, typed as Tautulli types them (all strings)."""
-        item = self.universe.plex.get(query_int(request, "rating_key", 0))
-        if item is None:
-            return _envelope({})
-        data = metadata(item)
-        section, library, _ = section_of(item)
-        return _envelope({"media_type": item.kind, "section_id": section, "library_name": library,
-                          "rating_key": data["ratingKey"], "title": item.title, "guid": data["guid"],
-                          "added_at": str(item.plex_added), "updated_at": str(item.plex_updated),
-                          "last_viewed_at": str(item.last_viewed or ""),
-                          "guids": [g["id"] for g in data.get("Guid", ())]})
 
 
 def _local_midnight(when: date, zone: ZoneInfo) -> int:
