@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from smartplex.clients._jsonstream import iter_json_array
 from smartplex.clients.errors import (
     BadResponse,
+    NotConfigured,
     NotFound,
     ServiceTimeout,
     ServiceUnreachable,
@@ -72,6 +74,8 @@ class HttpSession:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
+            raise NotConfigured(service, base_url)
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout

@@ -26,11 +26,14 @@ class ServiceError(Exception):
 
 
 class NotConfigured(ServiceError):
-    """The service has no URL or no credential in the settings."""
+    """The settings lack the service's URL or credential, or its URL is not an http(s) URL."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, url: str | None = None) -> None:
         url_var, key_var = env_names(service)
-        super().__init__(service, "(not configured)", f"set {url_var} and {key_var}")
+        if url is None:
+            super().__init__(service, "(not configured)", f"set {url_var} and {key_var}")
+        else:
+            super().__init__(service, url, f"{url_var} must be an http:// or https:// URL")
 
 
 class ServiceUnreachable(ServiceError):

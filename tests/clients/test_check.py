@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -52,3 +57,23 @@ def test_simulate_port_options() -> None:
     assert _parse_ports(("plex=32400", "radarr=7878")) == {"plex": 32400, "radarr": 7878}
     with pytest.raises(Exception, match="SERVICE=PORT"):
         _parse_ports(("jellyfin=8096",))
+
+
+def test_simulate_starts_all_five_and_prints_how_to_reach_them() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "smartplex", "simulate", "--size", "300", "--seed", "9"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        exports: dict[str, str] = {}
+        assert process.stdout is not None
+        while len(exports) < 10:
+            line = process.stdout.readline()
+            assert line, "simulate exited before printing every service"
+            if line.startswith("export "):
+                name, _, value = line[len("export "):].strip().partition("=")
+                exports[name] = value
+        status = httpx.get(exports["SMARTPLEX_RADARR_URL"] + "/api/v3/system/status",
+                           headers={"X-Api-Key": exports["SMARTPLEX_RADARR_API_KEY"]})
+        assert status.json()["appName"] == "Radarr"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0

@@ -168,3 +168,9 @@ def test_client_for_names_the_missing_settings(sims: RunningSimulators) -> None:
     settings = Settings(_env_file=None, sonarr_url=sims.urls["sonarr"], sonarr_api_key=sims.keys["sonarr"])
     with client_for("sonarr", settings) as client:
         assert client.server_info().version == "4.0.19.2979"
+
+
+@pytest.mark.parametrize("url", ["localhost:8989", "ftp://sonarr.lan", "http://"])
+def test_a_url_that_is_not_http_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(NotConfigured, match="SMARTPLEX_SONARR_URL must be an http:// or https:// URL"):
+        CLIENTS["sonarr"](url, "key")
