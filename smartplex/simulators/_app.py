@@ -61,4 +61,5 @@ def build_app(
 
     api: list[BaseRoute] = [Mount(url_base, routes=list(routes))] if url_base else list(routes)
     app = Starlette(routes=[Mount(CONTROL_PREFIX, routes=control_routes(simulation, service)), *api])
-    return FaultMiddleware(_AuthGate(app, authenticate, public), simulation.faults[service])
+    public_paths = [url_base + path for path in public]
+    return FaultMiddleware(_AuthGate(app, authenticate, public_paths), simulation.faults[service])
