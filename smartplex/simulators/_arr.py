@@ -5,7 +5,6 @@ Each is an :class:`ArrFlavor`: its resource, its history event numbers, and how 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,8 +32,6 @@ class ArrFlavor:
     id_field: str  # history's "seriesId" | "movieId"
     external_filter: str  # "tvdbId" | "tmdbId"
     event_numbers: dict[str, int]
-    #: Quality "source" names differ: Sonarr says "web", Radarr "webdl".
-    web_source: str
     items: Callable[[Universe], dict[int, Any]]
     history: Callable[[Universe], list[ArrEvent]]
     render: Render
@@ -43,6 +40,7 @@ class ArrFlavor:
 
 
 def quality_json(item: Movie | Episode, web_source: str) -> dict[str, Any]:
+    """A quality; Sonarr names the web source "web", Radarr "webdl" and adds a modifier."""
     name, resolution, quality_id, _ = quality(item)
     inner: dict[str, Any] = {"id": quality_id, "name": name,
                              "source": web_source if name.startswith("WEB") else "bluray", "resolution": resolution}
@@ -199,7 +197,3 @@ def query_params(request: Request) -> dict[str, str]:
 def create_arr_app(simulation: Simulation, flavor: ArrFlavor, url_base: str = "") -> Any:
     sim = ArrSimulator(simulation, flavor)
     return build_app(flavor.service, simulation, sim.routes(), sim.authenticate, url_base=url_base)
-
-
-def percent(part: int, whole: int) -> float:
-    return float(math.floor(1000 * part / whole) / 10) if whole else 0.0

@@ -24,6 +24,7 @@ from smartplex.simulators.universe import ArrEvent, Movie, Universe, movie_file,
 if TYPE_CHECKING:
     from smartplex.simulators.simulation import Simulation
 
+WEB_SOURCE = "webdl"
 EVENT_NUMBERS = {"grabbed": 1, "downloadFolderImported": 3, "downloadFailed": 4, "movieFileDeleted": 6,
                  "movieFolderImported": 7, "movieFileRenamed": 8, "downloadIgnored": 9}
 
@@ -34,7 +35,7 @@ def movie_file_json(movie: Movie) -> dict[str, Any]:
     scene = f"{movie.title}.{movie.year}-SIM".replace(" ", ".")
     return {"movieId": movie.id, "relativePath": path.rsplit("/", 1)[1], "path": path, "size": movie.size,
             "dateAdded": iso_seconds(movie.file_added), "sceneName": scene, "releaseGroup": "SIM", "edition": "",
-            "languages": [{"id": 1, "name": "English"}], "quality": quality_json(movie, "webdl"),
+            "languages": [{"id": 1, "name": "English"}], "quality": quality_json(movie, WEB_SOURCE),
             "customFormats": [], "customFormatScore": 0, "indexerFlags": 0, "mediaInfo": media_info(movie),
             "originalFilePath": f"{scene}/{scene}.mkv", "qualityCutoffNotMet": False, "id": movie.file_id}
 
@@ -83,7 +84,7 @@ def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
                     "releaseSource": "Rss", "indexerFlags": "0", "indexerId": "4",
                     "torrentInfoHash": event.download_id},
         import_extra={}, delete_extra={})
-    return {"movieId": event.target, **event_json(event, movie, "webdl", data)}
+    return {"movieId": event.target, **event_json(event, movie, WEB_SOURCE, data)}
 
 
 def _extra_routes(universe: Universe) -> list[Route]:
@@ -98,7 +99,7 @@ def _extra_routes(universe: Universe) -> list[Route]:
 
 FLAVOR = ArrFlavor(
     service="radarr", app_name="Radarr", version="5.28.0.10274", resource="movie", id_field="movieId",
-    external_filter="tmdbId", event_numbers=EVENT_NUMBERS, web_source="webdl", items=lambda u: u.movies,
+    external_filter="tmdbId", event_numbers=EVENT_NUMBERS, items=lambda u: u.movies,
     history=lambda u: u.radarr_history, render=movie_json, render_event=history_json, extra_routes=_extra_routes)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -16,7 +17,6 @@ from smartplex.simulators._arr import (
     event_json,
     history_data,
     media_info,
-    percent,
     quality_json,
     query_params,
 )
@@ -26,8 +26,14 @@ from smartplex.simulators.universe import ArrEvent, Episode, Show, Universe, epi
 if TYPE_CHECKING:
     from smartplex.simulators.simulation import Simulation
 
+WEB_SOURCE = "web"
 EVENT_NUMBERS = {"grabbed": 1, "seriesFolderImported": 2, "downloadFolderImported": 3, "downloadFailed": 4,
                  "episodeFileDeleted": 5, "episodeFileRenamed": 6, "downloadIgnored": 7}
+
+
+def percent(part: int, whole: int) -> float:
+    """Sonarr's percentOfEpisodes: one decimal, rounded down."""
+    return math.floor(1000 * part / whole) / 10 if whole else 0.0
 
 
 def _statistics(episodes: list[Episode], season_level: bool) -> dict[str, Any]:
@@ -84,7 +90,7 @@ def episode_file_json(episode: Episode) -> dict[str, Any]:
             "relativePath": episode_relative_file(episode), "path": episode_file(episode), "size": episode.size,
             "dateAdded": iso_seconds(episode.file_added), "sceneName": episode_relative_file(episode)[10:-4],
             "releaseGroup": "SIM", "languages": [{"id": 1, "name": "English"}],
-            "quality": quality_json(episode, "web"), "customFormats": [], "customFormatScore": 0,
+            "quality": quality_json(episode, WEB_SOURCE), "customFormats": [], "customFormatScore": 0,
             "indexerFlags": 0, "releaseType": "singleEpisode", "mediaInfo": media_info(episode),
             "qualityCutoffNotMet": False, "id": episode.file_id}
 
@@ -104,7 +110,7 @@ def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
                     "imdbId": show.imdb_id if show else "", "protocol": "1", "customFormatScore": "0",
                     "seriesMatchType": "Id", "releaseSource": "Rss", **release},
         import_extra={"releaseType": "SingleEpisode"}, delete_extra={"size": size, **release})
-    record = event_json(event, episode, "web", data)
+    record = event_json(event, episode, WEB_SOURCE, data)
     return {"episodeId": event.episode_id, "seriesId": event.target, **record}
 
 
@@ -130,7 +136,7 @@ def _extra_routes(universe: Universe) -> list[Route]:
 
 FLAVOR = ArrFlavor(
     service="sonarr", app_name="Sonarr", version="4.0.19.2979", resource="series", id_field="seriesId",
-    external_filter="tvdbId", event_numbers=EVENT_NUMBERS, web_source="web", items=lambda u: u.shows,
+    external_filter="tvdbId", event_numbers=EVENT_NUMBERS, items=lambda u: u.shows,
     history=lambda u: u.sonarr_history, render=series_json, render_event=history_json, extra_routes=_extra_routes)
 
 
