@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,14 @@ class SettingsBase(BaseSettings):
         default=False, description="Serve /api/bench/baseline/{source}: intake without the database (benchmarks)."
     )
 
+    history_start: date = Field(
+        default=date(2008, 1, 1),
+        description="First daily partition of the sync assets: the oldest day a full refresh covers.",
+    )
+    freshness_hours: int = Field(
+        default=26, gt=0, description="A service asset older than this is flagged stale in the Dagster UI."
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8765
 
@@ -78,6 +87,11 @@ class SettingsBase(BaseSettings):
 
     def unprotected_sources(self) -> list[str]:
         return [s.name for s in SERVICES if self.webhook_secret_for(s.name) is None]
+
+    @staticmethod
+    def service_env_names(service: str) -> tuple[str, str]:
+        """The variables that configure one service: its URL and its credential."""
+        return f"SMARTPLEX_{service.upper()}_URL", f"SMARTPLEX_{service.upper()}_{get_service(service).credential_setting.upper()}"
 
     def service_url(self, service: str) -> str | None:
         return getattr(self, f"{service}_url")

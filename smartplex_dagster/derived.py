@@ -1,0 +1,60 @@
+"""Derived assets: recomputed whole from the synced tables whenever an upstream sync lands."""
+
+
+import dagster as dg
+
+from smartplex.sync import recompute_media_catalog, recompute_watch_stats
+from smartplex_dagster.library import OWNERS, asset_key
+from smartplex_dagster.resources import DatabaseResource
+
+#: Below this share of Plex movies and shows matched to Sonarr/Radarr, the catalog check warns.
+MIN_MATCH_RATE = 0.5
+
+# Eager: recompute as soon as any upstream materializes (a sync run, incremental or full).
+RECOMPUTE = dg.AutomationCondition.eager()
+
+
+@dg.asset(
+    key=dg.AssetKey(["derived", "watch_stats"]),
+    description="Per item: plays, complete plays, users, last watched and total watch time, from the *whole* "
+    "Tautulli history (shows sum their episodes). Table `watch_stats`.",
+    group_name="derived",
+    deps=[asset_key("tautulli")],
+    automation_condition=RECOMPUTE,
+    kinds={"sql"},
+    owners=OWNERS,
+)
+def watch_stats(database: DatabaseResource) -> dg.MaterializeResult:
+    rows = recompute_watch_stats(database.engine)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+@dg.asset(
+    key=dg.AssetKey(["derived", "media_catalog"]),
+    description="Plex movies and shows joined to Sonarr/Radarr by tvdb/tmdb/imdb ids, to the Overseerr request "
+    "that asked for them, and to their watch statistics. Table `media_catalog`.",
+    group_name="derived",
+    deps=[asset_key(s) for s in ("plex", "sonarr", "radarr", "overseerr")] + [watch_stats.key],
+    automation_condition=RECOMPUTE,
+    kinds={"sql"},
+    owners=OWNERS,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "match_rate",
+            asset=dg.AssetKey(["derived", "media_catalog"]),
+            description=f"Share of Plex movies and shows found in Sonarr or Radarr (warns below {MIN_MATCH_RATE:.0%}).",
+        )
+    ],
+)
+def media_catalog(database: DatabaseResource):  # type: ignore[no-untyped-def]
+    figures = recompute_media_catalog(database.engine)
+    rate = figures["matched"] / figures["rows"] if figures["rows"] else 0.0
+    yield dg.MaterializeResult(
+        metadata={"dagster/row_count": figures["rows"], "matched": figures["matched"], "match_rate": round(rate, 4)}
+    )
+    yield dg.AssetCheckResult(
+        check_name="match_rate",
+        passed=rate >= MIN_MATCH_RATE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"match_rate": round(rate, 4), "matched": figures["matched"], "rows": figures["rows"]},
+    )

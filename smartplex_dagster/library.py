@@ -1,0 +1,98 @@
+"""The asset factory: one daily-partitioned library asset (and its checks) per service, from its spec."""
+
+
+from datetime import timedelta
+
+import dagster as dg
+from dagster import AssetExecutionContext
+from sqlalchemy import and_, func, select
+
+from smartplex.services import get_service
+from smartplex.settings import get_settings
+from smartplex.sync import SyncSpec, run_sync
+from smartplex_dagster.partitions import DAILY, is_full_refresh
+from smartplex_dagster.resources import DatabaseResource, resource_key
+from smartplex_dagster.webhooks import webhook_log_asset
+
+OWNERS = ["team:smartplex"]
+#: Checks that catch duplicates the primary key cannot: the same media twice under different keys.
+NATURAL_IDS: dict[str, tuple[str, ...]] = {
+    "plex": ("server_id", "guid"),
+    "tautulli": ("row_id",),
+    "sonarr": ("tvdb_id",),
+    "radarr": ("tmdb_id",),
+    "overseerr": ("id",),
+}
+
+
+def asset_key(service: str) -> dg.AssetKey:
+    return dg.AssetKey(get_service(service).library_asset.split("/"))
+
+
+def pool(service: str) -> str:
+    """Runs that talk to one service share a pool; dagster.yaml limits each pool (default 1)."""
+    return f"smartplex_{service}"
+
+
+def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
+    service = get_service(spec.service)
+    key = asset_key(spec.service)
+    checks = [
+        dg.AssetCheckSpec("no_duplicate_ids", asset=key, description=f"No two live rows share {NATURAL_IDS[spec.service]}."),
+        dg.AssetCheckSpec("has_rows", asset=key, description="The table is not empty after the sync."),
+    ]
+
+    @dg.asset(
+        key=key,
+        description=f"{spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
+        group_name=spec.service,
+        deps=[webhook_log_asset.key],
+        partitions_def=DAILY,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
+        required_resource_keys={resource_key(spec.service), "database"},
+        kinds={spec.service, "sql"},
+        owners=OWNERS,
+        pool=pool(spec.service),
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=get_settings().freshness_hours)),
+        tags={"smartplex/service": spec.service},
+        metadata={"table": spec.table.name, "key": ", ".join(spec.key), "service": service.title},
+        check_specs=checks,
+    )
+    def sync(context: AssetExecutionContext):  # type: ignore[no-untyped-def]
+        database: DatabaseResource = context.resources.database
+        partition_range = context.partition_key_range
+        full = is_full_refresh(partition_range)
+        window = context.partition_time_window
+        context.log.info(
+            "%s %s sync of %s .. %s", service.title, "full" if full else "incremental", window.start, window.end
+        )
+        with getattr(context.resources, resource_key(spec.service)).client() as client:
+            result = run_sync(database.engine, client, spec, None if full else (window.start, window.end))
+        yield dg.MaterializeResult(metadata=result.metadata())
+        yield from _checks(database, spec, result.row_count)
+
+    return sync
+
+
+def _checks(database: DatabaseResource, spec: SyncSpec, row_count: int):  # type: ignore[no-untyped-def]
+    table = spec.table
+    natural = [table.c[c] for c in NATURAL_IDS[spec.service]]
+    duplicates = (
+        select(*natural, func.count().label("n"))
+        .where(and_(table.c.deleted_at.is_(None), *(c.is_not(None) for c in natural)))
+        .group_by(*natural)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    with database.engine.connect() as connection:
+        duplicated = connection.execute(select(func.count()).select_from(duplicates)).scalar_one()
+    yield dg.AssetCheckResult(
+        check_name="no_duplicate_ids",
+        passed=duplicated == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"duplicated_ids": duplicated},
+    )
+    yield dg.AssetCheckResult(
+        check_name="has_rows", passed=row_count > 0, severity=dg.AssetCheckSeverity.WARN, metadata={"rows": row_count}
+    )
