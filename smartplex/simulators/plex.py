@@ -113,12 +113,7 @@ def metadata(item: Movie | Show | Episode, include_guids: bool = True) -> dict[s
             "slug": _slug(item.title), "studio": item.network, "type": "show", "title": item.title,
             "contentRating": "TV-MA", "summary": f"{item.title}, a {item.genre.lower()} series.", "index": 1,
             "audienceRating": 8.4}
-        views = sum(e.view_count for e in leaves)
-        if views:
-            data["viewCount"] = views
-        last = max((e.last_viewed for e in leaves if e.last_viewed is not None), default=None)
-        if last is not None:
-            data["lastViewedAt"] = last
+        _watch_state(data, item)
         data.update({
             "year": item.year, "tagline": "", "thumb": f"/library/metadata/{key}/thumb/{item.plex_updated}",
             "art": f"/library/metadata/{key}/art/{item.plex_updated}",

@@ -479,8 +479,10 @@ class Universe:
 
     def _play(self, item: PlexLeaf, user: User, started: int, stopped: int, percent: int) -> Play:
         if percent >= 90:
-            item.view_count += 1
-            item.last_viewed = stopped if item.last_viewed is None else max(item.last_viewed, stopped)
+            # A show's watch state is its episodes': Plex updates both.
+            for watched in (item, item.show) if isinstance(item, Episode) else (item,):
+                watched.view_count += 1
+                watched.last_viewed = stopped if watched.last_viewed is None else max(watched.last_viewed, stopped)
         assert item.rating_key is not None
         return Play(self._id("play"), item, item.rating_key, user, started, stopped, percent)
 
