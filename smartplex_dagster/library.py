@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select
 from smartplex.services import get_service
 from smartplex.settings import get_settings
 from smartplex.sync import SyncSpec, run_sync
+from smartplex.sync.deletions import deleted_ids_from_webhooks
 from smartplex_dagster.partitions import DAILY, is_full_refresh
 from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.webhooks import webhook_log_asset
@@ -49,7 +50,7 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         deps=[webhook_log_asset.key],
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
+        retry_policy=dg.RetryPolicy(max_retries=1, delay=2),  # the clients retry first; this covers the rest
         required_resource_keys={resource_key(spec.service), "database"},
         kinds={spec.service, "sql"},
         owners=OWNERS,
@@ -67,8 +68,11 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         context.log.info(
             "%s %s sync of %s .. %s", service.title, "full" if full else "incremental", window.start, window.end
         )
+        hints = [] if full else deleted_ids_from_webhooks(database.engine, spec.service, window.start, window.end)
         with getattr(context.resources, resource_key(spec.service)).client() as client:
-            result = run_sync(database.engine, client, spec, None if full else (window.start, window.end))
+            result = run_sync(
+                database.engine, client, spec, None if full else (window.start, window.end), deleted_hints=hints
+            )
         yield dg.MaterializeResult(metadata=result.metadata())
         yield from _checks(database, spec, result.row_count)
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, exists, func, insert, select, update
 
 from smartplex.clients import Deleted
+from smartplex.sync.deletions import confirmed_gone
 from smartplex.sync.specs import SyncSpec
 from smartplex.sync.upsert import UpsertCounts, upsert
 from smartplex.types import utcnow
@@ -72,8 +73,13 @@ def run_sync(
     window: tuple[datetime, datetime] | None,
     *,
     batch_size: int = 500,
+    deleted_hints: list[int] = (),  # type: ignore[assignment]
 ) -> SyncResult:
-    """Sync ``[start, end)`` when ``window`` is given, else everything (the full refresh)."""
+    """Sync ``[start, end)`` when ``window`` is given, else everything (the full refresh).
+
+    ``deleted_hints``: ids that deletion webhooks named in the window; each is soft-deleted once the
+    service confirms it is gone (see :mod:`smartplex.sync.deletions`).
+    """
     started = time.perf_counter()
     now = utcnow()
     full = window is None
@@ -103,6 +109,10 @@ def run_sync(
             with connection.begin():
                 result.deleted += seen.soft_delete_missing(scope, now)
             seen.drop()
+        elif deleted_hints:
+            gone = confirmed_gone(client, list(deleted_hints))
+            with connection.begin():
+                result.deleted += _soft_delete(connection, spec, gone, now)
         result.row_count = _live_rows(connection, spec.table)
     result.pages = client.stats.pages - pages_before
     result.duration_seconds = time.perf_counter() - started

@@ -1,0 +1,239 @@
+"""Syncs against the simulators over HTTP, on SQLite and PostgreSQL: full refresh, incremental, deletions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from smartplex.clients import ServiceError
+from smartplex.schema import (
+    overseerr_requests,
+    plex_library_items,
+    radarr_movies,
+    sonarr_series,
+    tautulli_watch_history,
+    watch_stats,
+    webhook_log,
+)
+from smartplex.simulators import webhooks
+from smartplex.simulators.serve import RunningSimulators
+from smartplex.simulators.universe import Movie, movie_file
+from smartplex.sync import SPECS, recompute_watch_stats, run_sync
+from smartplex.sync.deletions import deleted_ids_from_webhooks
+from tests.sync.conftest import DAY
+
+
+def _epoch(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def full_refresh(engine: Engine, sims: RunningSimulators, service: str) -> Any:
+    with sims.client(service) as client:
+        return run_sync(engine, client, SPECS[service], None)
+
+
+def last_week() -> tuple[datetime, datetime]:
+    """The incremental window: the last 7 daily partitions, today's included."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=6), today + timedelta(days=1)
+
+
+def incremental(engine: Engine, sims: RunningSimulators, service: str, **options: Any) -> Any:
+    window = last_week()
+    with sims.client(service) as client:
+        return run_sync(engine, client, SPECS[service], window, **options)
+
+
+def rows(engine: Engine, table: Any, *where: Any) -> dict[Any, dict[str, Any]]:
+    key = [c for c in table.primary_key.columns][-1].name
+    with engine.connect() as connection:
+        return {r[key]: dict(r) for r in connection.execute(select(table).where(*where)).mappings()}
+
+
+def live(table: Any) -> Any:
+    return table.c.deleted_at.is_(None)
+
+
+def test_full_refresh_equals_the_simulators_and_a_second_run_changes_nothing(
+    engine: Engine, sims: RunningSimulators
+) -> None:
+    universe = sims.universe
+    results = {service: full_refresh(engine, sims, service) for service in SPECS}
+
+    plex = rows(engine, plex_library_items, live(plex_library_items))
+    assert len(plex) == len(universe.plex) == results["plex"].row_count
+    movie = next(i for i in universe.plex.values() if isinstance(i, Movie))
+    row = plex[str(movie.rating_key)]
+    assert (row["server_id"], row["type"], row["title"], row["year"], row["tmdb_id"], row["imdb_id"]) == (
+        universe.machine_id, "movie", movie.title, movie.year, movie.tmdb_id, movie.imdb_id
+    )  # fmt: skip
+    assert (row["added_at"], row["view_count"], row["file_path"]) == (
+        _epoch(movie.plex_added), movie.view_count, movie_file(movie)
+    )  # fmt: skip
+    episode = next(e for e in universe.episodes.values() if e.rating_key is not None)
+    row = plex[str(episode.rating_key)]
+    assert (row["season_number"], row["episode_number"], row["grandparent_rating_key"]) == (
+        episode.season, episode.number, str(episode.show.rating_key)
+    )  # fmt: skip
+
+    history = rows(engine, tautulli_watch_history)
+    assert len(history) == len(universe.plays)
+    play = universe.plays[len(universe.plays) // 2]
+    row = history[play.id]
+    assert (row["rating_key"], row["user_id"], row["started_at"], row["stopped_at"], row["percent_complete"]) == (
+        str(play.rating_key), play.user.plex_id, _epoch(play.started), _epoch(play.stopped), play.percent
+    )  # fmt: skip
+
+    series = rows(engine, sonarr_series)
+    assert len(series) == len(universe.shows)
+    show = next(iter(universe.shows.values()))
+    row = series[show.id]
+    assert (row["tvdb_id"], row["title"], row["episode_count"], row["episode_file_count"]) == (
+        show.tvdb_id, show.title, len(show.episodes), sum(e.file_id is not None for e in show.episodes)
+    )  # fmt: skip
+
+    movies = rows(engine, radarr_movies)
+    assert len(movies) == len(universe.movies)
+    for movie in list(universe.movies.values())[:20]:
+        row = movies[movie.id]
+        assert (row["tmdb_id"], row["title"], row["has_file"]) == (movie.tmdb_id, movie.title, movie.file_id is not None)
+
+    requests = rows(engine, overseerr_requests)
+    assert len(requests) == len(universe.requests)
+    for request in universe.requests.values():
+        assert (requests[request.id]["status"], requests[request.id]["requested_by_id"]) == (
+            request.status, request.user.id
+        )  # fmt: skip
+
+    before = {t.name: rows(engine, t) for t in (plex_library_items, tautulli_watch_history, sonarr_series, radarr_movies, overseerr_requests)}
+    for service in SPECS:
+        again = full_refresh(engine, sims, service)
+        assert (again.counts.inserted, again.counts.updated, again.deleted) == (0, 0, 0), service
+    after = {name: rows(engine, t) for name, t in zip(before, (plex_library_items, tautulli_watch_history, sonarr_series, radarr_movies, overseerr_requests))}
+    assert after == before
+
+
+def test_incremental_sync_takes_exactly_the_changes_inside_the_window(
+    engine: Engine, sims_ten_days_ago: RunningSimulators
+) -> None:
+    sims = sims_ten_days_ago
+    universe, simulation = sims.universe, sims.simulation
+    for service in ("plex", "sonarr", "radarr"):
+        full_refresh(engine, sims, service)
+    movies = [m for m in universe.movies.values() if m.rating_key is not None]
+    shows = list(universe.shows.values())
+
+    # Ten days ago: outside the window.
+    simulation.update_movie(movies[0].id, title="Edited Long Ago")
+    old_new = simulation.add_movie("Added Long Ago")
+    simulation.delete_series(shows[0].id)
+    old_delete = webhooks.sonarr_series_delete(shows[0]).body
+
+    simulation.advance_clock(10 * DAY - 60)
+    # Now: inside the window.
+    simulation.update_movie(movies[1].id, title="Edited Today")
+    new = simulation.add_movie("Added Today")
+    removed = shows[1]
+    simulation.delete_series(removed.id)
+    simulation.delete_movie_file(movies[2].id)
+    # The webhooks that arrived: one long ago, one today (only today's is in the window).
+    with engine.begin() as connection:
+        for payload, received in ((old_delete, datetime.now(UTC) - timedelta(days=10)),
+                                  (webhooks.sonarr_series_delete(removed).body, datetime.now(UTC))):  # fmt: skip
+            connection.execute(insert(webhook_log).values(
+                id=uuid.uuid4(), source="sonarr", event_type="SeriesDelete", payload=payload,
+                received_at=received, status="pending", processed=False))  # fmt: skip
+
+    plex_result = incremental(engine, sims, "plex")
+    hints = deleted_ids_from_webhooks(engine, "sonarr", *last_week())
+    assert hints == [removed.id]
+    sonarr_result = incremental(engine, sims, "sonarr", deleted_hints=hints)
+    radarr_result = incremental(engine, sims, "radarr")
+
+    plex = rows(engine, plex_library_items)
+    assert plex[str(movies[1].rating_key)]["title"] == "Edited Today"
+    assert plex[str(new.rating_key)]["title"] == "Added Today"
+    assert plex[str(movies[0].rating_key)]["title"] != "Edited Long Ago"  # outside: untouched
+    assert str(old_new.rating_key) not in plex
+    assert plex_result.counts.inserted == 1 and plex_result.deleted == 0
+
+    series = rows(engine, sonarr_series)
+    assert series[removed.id]["deleted_at"] is not None
+    assert series[shows[0].id]["deleted_at"] is None  # its deletion happened outside the window
+    assert sonarr_result.deleted == 1
+
+    movies_table = rows(engine, radarr_movies)
+    assert movies_table[new.id]["title"] == "Added Today"
+    assert old_new.id not in movies_table
+    assert movies_table[movies[2].id]["has_file"] is False  # the file deletion shows up
+    assert radarr_result.files_deleted == 1
+    assert radarr_result.deleted == 0
+
+    # The next full refresh catches what the window could not, and only it removes rows.
+    for service in ("plex", "sonarr", "radarr"):
+        full_refresh(engine, sims, service)
+    assert rows(engine, sonarr_series)[shows[0].id]["deleted_at"] is not None
+    assert rows(engine, plex_library_items)[str(movies[0].rating_key)]["title"] == "Edited Long Ago"
+    assert old_new.id in rows(engine, radarr_movies)
+
+
+def test_incremental_never_soft_deletes_what_it_did_not_see(engine: Engine, sims: RunningSimulators) -> None:
+    full_refresh(engine, sims, "radarr")
+    movie = next(iter(sims.universe.movies.values()))
+    sims.simulation.delete_movie(movie.id)
+    result = incremental(engine, sims, "radarr")  # no webhook hint: the purged history says nothing
+    assert result.deleted == 0 and rows(engine, radarr_movies)[movie.id]["deleted_at"] is None
+    assert full_refresh(engine, sims, "radarr").deleted == 1
+    assert rows(engine, radarr_movies)[movie.id]["deleted_at"] is not None
+
+
+def test_a_webhook_hint_alone_never_deletes(engine: Engine, sims: RunningSimulators) -> None:
+    full_refresh(engine, sims, "radarr")
+    movie = next(iter(sims.universe.movies.values()))
+    result = incremental(engine, sims, "radarr", deleted_hints=[movie.id])  # Radarr still has it
+    assert result.deleted == 0 and rows(engine, radarr_movies)[movie.id]["deleted_at"] is None
+
+
+def test_watch_stats_outside_the_window_survive_an_incremental_sync(engine: Engine, sims: RunningSimulators) -> None:
+    full_refresh(engine, sims, "tautulli")
+    recompute_watch_stats(engine)
+    stats = rows(engine, watch_stats)
+    old_key = str(sims.universe.plays[0].rating_key)
+    assert stats[old_key]["plays"] >= 1
+
+    played = sims.universe.plays[-1].item
+    before = stats.get(str(played.rating_key), {"plays": 0})["plays"]
+    sims.simulation.record_play(played.rating_key, percent=100)
+    result = incremental(engine, sims, "tautulli")
+    assert result.counts.inserted == 1
+    recompute_watch_stats(engine)
+    after = rows(engine, watch_stats)
+    assert after[old_key] | {"computed_at": None} == stats[old_key] | {"computed_at": None}
+    assert after[str(played.rating_key)]["plays"] == before + 1
+    with engine.connect() as connection:
+        total = connection.execute(select(tautulli_watch_history.c.row_id)).all()
+    assert len(total) == len(sims.universe.plays)
+
+
+def test_transient_errors_are_retried(engine: Engine, sims: RunningSimulators) -> None:
+    sims.simulation.faults["radarr"].update(fail_next=[503, 502])
+    result = full_refresh(engine, sims, "radarr")
+    assert result.row_count == len(sims.universe.movies)
+
+
+def test_a_persistent_failure_raises_and_leaves_the_tables_consistent(engine: Engine, sims: RunningSimulators) -> None:
+    full_refresh(engine, sims, "sonarr")
+    before = rows(engine, sonarr_series)
+    sims.simulation.delete_series(next(iter(sims.universe.shows)))
+    sims.simulation.faults["sonarr"].update(error_rate=1.0)
+    from smartplex.clients import RetryPolicy
+
+    with sims.client("sonarr", retry=RetryPolicy(attempts=2, backoff=0.01)) as client, pytest.raises(ServiceError) as failure:
+        run_sync(engine, client, SPECS["sonarr"], None)
+    assert "503" in str(failure.value) or "sonarr" in str(failure.value).lower()
+    assert rows(engine, sonarr_series) == before  # a failed full refresh deletes nothing
