@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 import os
 import uuid
@@ -18,6 +19,9 @@ from sqlalchemy.engine import make_url
 from smartplex import migrate
 from smartplex.db import make_engine
 from smartplex.settings import Settings, SettingsBase
+from smartplex.simulators.serve import RunningSimulators, run_simulators
+from smartplex.simulators.simulation import Simulation
+from smartplex.simulators.universe import Universe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get("SMARTPLEX_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -112,3 +116,22 @@ HOOK = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
 # Dagster's range runs record one materialization per partition; a short history keeps tests quick
 # (the default 2008 start is measured in bench/, not here). Set before smartplex_dagster is imported.
 os.environ.setdefault("SMARTPLEX_HISTORY_START", (date.today() - timedelta(days=60)).isoformat())
+
+
+# Simulators whose clock is the real clock, so Dagster's daily partitions line up with their data.
+DAY = 86_400
+
+
+
+@pytest.fixture
+def sims() -> Iterator[RunningSimulators]:
+    with run_simulators(simulation=Simulation(Universe(seed=11, size=400, now=int(time.time())))) as running:
+        yield running
+
+
+@pytest.fixture
+def sims_ten_days_ago() -> Iterator[RunningSimulators]:
+    """Simulators whose clock starts ten days back: mutations there fall outside a 7-day window."""
+    universe = Universe(seed=12, size=400, now=int(time.time()) - 10 * DAY)
+    with run_simulators(simulation=Simulation(universe)) as running:
+        yield running

@@ -25,7 +25,7 @@ from smartplex.simulators.serve import RunningSimulators
 from smartplex.simulators.universe import Movie, movie_file
 from smartplex.sync import SPECS, recompute_watch_stats, run_sync
 from smartplex.sync.deletions import deleted_ids_from_webhooks
-from tests.sync.conftest import DAY
+from tests.conftest import DAY
 
 
 def _epoch(value: int | None) -> datetime | None:
