@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from plexapi.exceptions import Unauthorized as PlexUnauthorized
 from plexapi.server import PlexServer
@@ -41,6 +43,19 @@ def test_plexapi_searches_a_section_by_title_and_type(plex: PlexServer, sims: Ru
     assert all(target.title.lower() in m.title.lower() for m in found)
     episodes = plex.library.sectionByID(2).search(libtype="episode")
     assert len(episodes) == len(sims.universe.plex_section("episode"))
+
+
+def test_plexapi_filters_and_sorts_in_the_servers_grammar(plex: PlexServer, sims: RunningSimulators) -> None:
+    """python-plexapi checks fields and operators against the section's metadata, then sends them."""
+    movies = [m for m in sims.universe.plex.values() if isinstance(m, Movie)]
+    cutoff = sorted(m.plex_added for m in movies)[-6]
+    found = plex.library.sectionByID(1).search(sort="addedAt:desc", **{"addedAt>>": datetime.fromtimestamp(cutoff)})
+    newest = sorted((m for m in movies if m.plex_added > cutoff), key=lambda m: (m.plex_added, m.rating_key),
+                    reverse=True)
+    assert [m.ratingKey for m in found] == [m.rating_key for m in newest]
+    assert len(found) == 5
+    watched = plex.library.sectionByID(1).search(**{"viewCount>>": 0})
+    assert {m.ratingKey for m in watched} == {m.rating_key for m in movies if m.view_count > 0}
 
 
 def test_plexapi_walks_a_show_to_its_episodes(plex: PlexServer, sims: RunningSimulators) -> None:
