@@ -47,7 +47,8 @@ _SORT_FIELDS: dict[str, Callable[[Any], Any]] = {
     "title": lambda i: i.title.lower(),
     "ratingKey": lambda i: i.rating_key,
 }
-_OPERATOR = re.compile(r"([A-Za-z]+)(>>|<<|>|<|!)?")
+#: ``field`` + operator; the field may be qualified by its type (``episode.addedAt``), as plexapi sends it.
+_OPERATOR = re.compile(r"(?:[a-z]+\.)?([A-Za-z]+)(>>|<<|>|<|!)?")
 _TEST = {
     None: lambda a, b: a == b,
     "!": lambda a, b: a != b,
@@ -57,6 +58,16 @@ _TEST = {
     "<": lambda a, b: a <= b,
 }
 _PAGING = ("X-Plex-Container-Start", "X-Plex-Container-Size")
+#: What listings filter and sort on, as PMS describes it (``includeMeta=1``): key, title, type.
+_FIELDS = (("title", "Title", "string"), ("year", "Year", "integer"), ("viewCount", "Plays", "integer"),
+           ("addedAt", "Date Added", "date"), ("updatedAt", "Date Updated", "date"),
+           ("lastViewedAt", "Last Viewed", "date"))
+#: The operators this simulator implements, per field type (see ``_TEST``).
+_OPERATORS = {
+    "string": (("=", "contains"),),
+    "integer": (("=", "is"), ("!=", "is not"), (">>=", "is greater than"), ("<<=", "is less than")),
+    "date": ((">>=", "is after"), ("<<=", "is before")),
+}
 
 
 # ----- rendering ------------------------------------------------------------------------------------
@@ -205,11 +216,29 @@ def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+def _meta(section: str, kinds: list[str]) -> dict[str, Any]:
+    """The filter and sort vocabulary of a section's listings, which python-plexapi validates against."""
+    types = []
+    for kind in kinds:
+        number = next(n for n, k in _KIND_BY_TYPE.items() if k == kind)
+        types.append({
+            "key": f"/library/sections/{section}/all?type={number}", "type": kind, "title": kind.capitalize(),
+            "active": kind == kinds[0],
+            "Field": [{"key": key, "title": title, "type": kind_} for key, title, kind_ in _FIELDS],
+            "Sort": [{"defaultDirection": "desc" if kind_ == "date" else "asc", "descKey": f"{key}:desc",
+                      "key": key, "title": title} for key, title, kind_ in _FIELDS]})
+    field_types = [{"type": kind_, "Operator": [{"key": key, "title": title} for key, title in operators]}
+                   for kind_, operators in _OPERATORS.items()]
+    return {"Type": types, "FieldType": field_types}
+
+
 def _to_xml(tag: str, data: dict[str, Any]) -> ElementTree.Element:
-    """PMS's XML: scalars become attributes, lists of objects become child elements."""
+    """PMS's XML: scalars become attributes, objects and lists of objects child elements."""
     element = ElementTree.Element(tag)
     for name, value in data.items():
-        if isinstance(value, list):
+        if isinstance(value, dict):
+            element.append(_to_xml(name, value))
+        elif isinstance(value, list):
             for child in value:
                 element.append(_to_xml(_xml_tag(name, child), child))
         elif isinstance(value, bool):
@@ -254,6 +283,7 @@ class PlexSimulator:
             Route("/", self.root), Route("/identity", self.identity), Route("/library", self.library),
             Route("/library/sections", self.sections), Route("/library/sections/all", self.sections),
             Route("/library/sections/{section}/all", self.section_all),
+            Route("/library/sections/{section}/collections", self.collections),
             Route("/library/metadata/{keys}", self.metadata),
             Route("/library/metadata/{key:int}/allLeaves", self.all_leaves),
             Route("/status/sessions/history/all", self.history),
@@ -322,6 +352,8 @@ class PlexSimulator:
             **({"nocache": True} if kind == "show" else {}),
             "thumb": f"/:/resources/{kind}.png", "title1": title, "title2": f"All {title}",
             "viewGroup": item_kind}
+        if request.query_params.get("includeMeta") == "1":
+            container["Meta"] = _meta(section, ["movie"] if kind == "movie" else ["show", "episode"])
         headers = {"X-Plex-Container-Start": str(start), "X-Plex-Container-Total-Size": str(len(items))}
         if not as_json:
             return _respond(request, {**container, "Metadata": page}, headers)
@@ -342,6 +374,10 @@ class PlexSimulator:
             self._rendered[key] = rendered
         return rendered
 
+    async def collections(self, request: Request) -> Response:
+        """The simulated libraries have no collections."""
+        return _respond(request, {"size": 0, "totalSize": 0, "offset": 0})
+
     def _listing(self, kind: str, request: Request) -> list[Any]:
         """The section's items of ``kind`` that pass the query's filters, in its sort order."""
         filters: list[tuple[str, str | None, str]] = []
@@ -357,7 +393,7 @@ class PlexSimulator:
         items: Iterable[Any] = self.universe.plex_section(kind)
         for field, op, value in filters:
             items = _apply_filter(items, field, op, value)
-        field, _, direction = sort.partition(":")
+        field, _, direction = sort.rpartition(".")[2].partition(":")
         if field == "addedAt" and direction != "desc" and not filters:
             listing = self.universe.plex_section(kind)  # already in the order items were added
         else:
