@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import from_iso, in_window, utc_window
 from smartplex.clients.models import Deleted, DeletedKind, ServerInfo
 
-ArrItem = TypeVar("ArrItem")
+class _ArrRecord(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def added(self) -> datetime | None: ...
+
+
+ArrItem = TypeVar("ArrItem", bound=_ArrRecord)
 
 
 class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
@@ -25,7 +34,6 @@ class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
     #: History's file-removal event (``episodeFileDeleted`` / ``movieFileDeleted``) and its marker kind.
     file_deleted_event: ClassVar[str]
     file_kind: ClassVar[DeletedKind]
-    parse: ClassVar[Callable[[dict[str, Any]], Any]]
 
     def _auth(self, credential: str) -> tuple[Mapping[str, str], Params]:
         return {"X-Api-Key": credential}, {}
@@ -35,7 +43,7 @@ class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
         self.stats.pages += 1
         for row in self.http.iter_array(f"/api/v3/{self.resource}"):
             self.stats.items += 1
-            yield type(self).parse(row)
+            yield self._parse(row)
 
     def iter_changed(self, start: datetime, end: datetime) -> Iterator[ArrItem | Deleted]:
         """Items added in the window or touched by its history; file removals; vanished items.
@@ -56,12 +64,15 @@ class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
                 yield Deleted(self.file_kind, item_id, at=when, path=record.get("sourceTitle"),
                               episode_id=record.get("episodeId"))
         for item in self.iter_all():
-            item_id = item.id  # type: ignore[attr-defined]
-            if item_id in touched or in_window(item.added, start, end):  # type: ignore[attr-defined]
-                touched.discard(item_id)
+            if item.id in touched or in_window(item.added, start, end):
+                touched.discard(item.id)
                 yield item
         for item_id in sorted(touched):
             yield Deleted(self.resource, item_id)
+
+    @abstractmethod
+    def _parse(self, row: dict[str, Any]) -> ArrItem:
+        """One element of the library array as a typed item."""
 
     def server_info(self) -> ServerInfo:
         status = self.http.get_json("/api/v3/system/status")
@@ -73,7 +84,7 @@ class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
         """History newest first, stopping at the first record older than ``start``."""
 
         def fetch(offset: int) -> tuple[list[dict[str, Any]], int]:
-            params = {
+            params: Params = {
                 "page": offset // self.page_size + 1,
                 "pageSize": self.page_size,
                 "sortKey": "date",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import httpx
 
@@ -13,14 +13,13 @@ from smartplex.clients._http import FetchStats, HttpSession, Params, RetryPolicy
 from smartplex.clients.models import Deleted, ServerInfo
 
 Item = TypeVar("Item")
-T = TypeVar("T")
 
 
 class ServiceClient(ABC, Generic[Item]):
     """One service's API. Subclasses say how to authenticate and implement the three reads."""
 
     service: ClassVar[str]
-    #: Items asked for per page; each service's documented sweet spot.
+    #: Items asked for per page; subclasses pick what suits their API.
     default_page_size: ClassVar[int] = 200
 
     def __init__(
@@ -71,7 +70,7 @@ class ServiceClient(ABC, Generic[Item]):
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self: T) -> T:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -45,7 +45,7 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after
         # "Equal jitter": never less than half the exponential step, so a herd still spreads out.
-        step = min(self.max_backoff, self.backoff * 2 ** (retry - 1))
+        step = min(self.max_backoff, self.backoff * 2.0 ** (retry - 1))
         return step / 2 + random.uniform(0, step / 2)
 
 

@@ -37,7 +37,7 @@ class OverseerrClient(ServiceClient[OverseerrRequest]):
 
     def _requests(self, sort: str) -> Iterator[OverseerrRequest]:
         def fetch(offset: int) -> tuple[list[OverseerrRequest], int]:
-            params = {"take": self.page_size, "skip": offset, "filter": "all", "sort": sort}
+            params: Params = {"take": self.page_size, "skip": offset, "filter": "all", "sort": sort}
             page = self.http.get_json("/api/v1/request", params)
             return [OverseerrRequest.from_api(r) for r in page["results"]], int(page["pageInfo"]["results"])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from smartplex.clients._arr import ArrClient
 from smartplex.clients.models import RadarrMovie
 
@@ -12,4 +14,6 @@ class RadarrClient(ArrClient[RadarrMovie]):
     history_id_field = "movieId"
     file_deleted_event = "movieFileDeleted"
     file_kind = "movieFile"
-    parse = RadarrMovie.from_api
+
+    def _parse(self, row: dict[str, Any]) -> RadarrMovie:
+        return RadarrMovie.from_api(row)

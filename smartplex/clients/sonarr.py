@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from smartplex.clients._arr import ArrClient
 from smartplex.clients.models import SonarrSeries
 
@@ -12,4 +14,6 @@ class SonarrClient(ArrClient[SonarrSeries]):
     history_id_field = "seriesId"
     file_deleted_event = "episodeFileDeleted"
     file_kind = "episodeFile"
-    parse = SonarrSeries.from_api
+
+    def _parse(self, row: dict[str, Any]) -> SonarrSeries:
+        return SonarrSeries.from_api(row)

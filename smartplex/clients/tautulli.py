@@ -45,7 +45,7 @@ class TautulliClient(ServiceClient[TautulliPlay]):
     def _history(self, params: Params) -> Iterator[TautulliPlay]:
         # One row per play (grouping=0: resumed sessions are not merged), oldest first so plays
         # recorded during the sync append behind the cursor.
-        fixed = {"grouping": 0, "order_column": "date", "order_dir": "asc"}
+        fixed: Params = {"grouping": 0, "order_column": "date", "order_dir": "asc"}
 
         def fetch(offset: int) -> tuple[list[TautulliPlay], int]:
             data = self._command("get_history", {**fixed, **params, "start": offset, "length": self.page_size})

@@ -45,17 +45,17 @@ def _media(target: Movie | Show, universe: Universe) -> dict[str, Any]:
     is_movie = isinstance(target, Movie)
     key = target.rating_key
     updated = max(target.added, target.plex_updated)
-    seasons = [] if is_movie else [
+    seasons = [] if not isinstance(target, Show) else [
         {"id": target.id * 100 + season, "seasonNumber": season,
          "status": 5 if all(e.rating_key for e in target.episodes if e.season == season) else 3, "status4k": 1,
          "createdAt": iso_millis(target.added), "updatedAt": iso_millis(updated)}
-        for season in sorted({e.season for e in target.episodes})]  # type: ignore[union-attr]
+        for season in sorted({e.season for e in target.episodes})]
     slug = str(target.tmdb_id) if is_movie else f"show-{target.id}"
     plex_path = f"%2Flibrary%2Fmetadata%2F{key}"
     return {
         "downloadStatus": [], "downloadStatus4k": [], "id": universe.media_id(target),
         "mediaType": "movie" if is_movie else "tv", "tmdbId": target.tmdb_id,
-        "tvdbId": None if is_movie else target.tvdb_id, "imdbId": None,  # type: ignore[union-attr]
+        "tvdbId": target.tvdb_id if isinstance(target, Show) else None, "imdbId": None,
         "status": media_status(target), "status4k": 1, "createdAt": iso_millis(target.added),
         "updatedAt": iso_millis(updated), "lastSeasonChange": iso_millis(target.added),
         "mediaAddedAt": iso_millis(target.plex_added) if key is not None else None, "serviceId": 0,
@@ -71,10 +71,10 @@ def _media(target: Movie | Show, universe: Universe) -> dict[str, Any]:
 def request_json(request: Request, universe: Universe) -> dict[str, Any]:
     target = request.target
     is_movie = isinstance(target, Movie)
-    seasons = [] if is_movie else [
+    seasons = [] if not isinstance(target, Show) else [
         {"id": request.id * 100 + season, "seasonNumber": season, "status": request.status,
          "createdAt": iso_millis(request.created), "updatedAt": iso_millis(request.updated)}
-        for season in sorted({e.season for e in target.episodes})]  # type: ignore[union-attr]
+        for season in sorted({e.season for e in target.episodes})]
     return {
         "id": request.id, "status": request.status, "createdAt": iso_millis(request.created),
         "updatedAt": iso_millis(request.updated), "type": "movie" if is_movie else "tv", "is4k": False,

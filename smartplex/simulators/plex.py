@@ -49,7 +49,7 @@ _SORT_FIELDS: dict[str, Callable[[Any], Any]] = {
 }
 #: ``field`` + operator; the field may be qualified by its type (``episode.addedAt``), as plexapi sends it.
 _OPERATOR = re.compile(r"(?:[a-z]+\.)?([A-Za-z]+)(>>|<<|>|<|!)?")
-_TEST = {
+_TEST: dict[str | None, Callable[[Any, Any], bool]] = {
     None: lambda a, b: a == b,
     "!": lambda a, b: a != b,
     ">>": lambda a, b: a > b,

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from smartplex.simulators._app import build_app, json_response, query_int
 from smartplex.simulators._format import day
 from smartplex.simulators.plex import SECTIONS, SERVER_NAME
-from smartplex.simulators.universe import Episode, Play, Universe
+from smartplex.simulators.universe import Episode, Play, Show, Universe
 
 if TYPE_CHECKING:
     from smartplex.simulators.simulation import Simulation
@@ -92,7 +92,9 @@ class TautulliSimulator:
         if "before" in params:
             high = _local_midnight(date.fromisoformat(params["before"]) + timedelta(days=1), zone)
             plays = [p for p in plays if p.started < high]
-        for name, get in (("user_id", lambda p: p.user.plex_id), ("rating_key", lambda p: p.rating_key)):
+        by: tuple[tuple[str, Callable[[Play], int]], ...] = (("user_id", lambda p: p.user.plex_id),
+                                                             ("rating_key", lambda p: p.rating_key))
+        for name, get in by:
             if name in params:
                 plays = [p for p in plays if get(p) == int(params[name])]
         if "media_type" in params:
@@ -116,7 +118,7 @@ class TautulliSimulator:
             else:
                 shows = self.universe.plex_section("show")
                 row.update({"count": str(len(shows)),
-                            "parent_count": str(sum(len(s.season_keys) for s in shows)),  # type: ignore[union-attr]
+                            "parent_count": str(sum(len(s.season_keys) for s in shows if isinstance(s, Show))),
                             "child_count": str(len(self.universe.plex_section("episode")))})
             row["is_active"] = 1
             libraries.append(row)

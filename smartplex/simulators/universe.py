@@ -337,7 +337,7 @@ class Universe:
         self._renumber_history()
         self._index_plex(shows_added)
         self._generate_plays(size // 2, rng)
-        targets = [*self.movies.values(), *self.shows.values()]
+        targets: list[Movie | Show] = [*self.movies.values(), *self.shows.values()]
         for target in rng.sample(targets, min(len(targets), max(10, size // 50))):
             created = rng.randrange(min(target.added, self.now - 2 * DAY), self.now - DAY)
             status = rng.choice((1, 2, 2, 2, 3))

@@ -92,7 +92,7 @@ class WebhookSender:
         try:
             if service == "plex":
                 # Always multipart, even without a poster: `payload` as a plain (filename-less) field.
-                parts: dict[str, tuple[str | None, Any, ...]] = {"payload": (None, json.dumps(hook.body))}
+                parts: dict[str, Any] = {"payload": (None, json.dumps(hook.body))}
                 if hook.event in _PLEX_THUMB_EVENTS:
                     parts["thumb"] = ("thumb.jpg", THUMB_JPEG, "image/jpeg")
                 response = self.client.post(url, files=parts, headers=headers)
