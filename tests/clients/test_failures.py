@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import httpx
 import pytest
@@ -174,3 +175,19 @@ def test_client_for_names_the_missing_settings(sims: RunningSimulators) -> None:
 def test_a_url_that_is_not_http_is_a_configuration_error(url: str) -> None:
     with pytest.raises(NotConfigured, match="SMARTPLEX_SONARR_URL must be an http:// or https:// URL"):
         CLIENTS["sonarr"](url, "key")
+
+
+def _keys(items: list[Any]) -> list[Any]:
+    return [getattr(i, "rating_key", None) or getattr(i, "row_id", None) or i.id for i in items]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_flaky_server_still_yields_everything_exactly_once(sims: RunningSimulators, service: str) -> None:
+    with sims.client(service, page_size=7) as client:
+        expected = _keys(list(client.iter_all()))
+    # A sure failure first (the *arrs list in one request), then seeded random ones.
+    sims.simulation.faults[service].update(fail_next=[503], error_rate=0.3, rate_limit_rate=0.1, retry_after=0,
+                                           seed=3)
+    with sims.client(service, page_size=7, sleep=Sleeps(), retry=RetryPolicy(attempts=10)) as client:
+        assert _keys(list(client.iter_all())) == expected
+    assert client.stats.retries > 0
