@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -119,3 +120,21 @@ def test_the_checker_catches_departures() -> None:
         "$: missing e",
         "$: unexpected f",
     ]
+
+
+SECONDS_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+MILLIS_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+@pytest.mark.parametrize(("service", "path", "pick", "pattern"), [
+    ("sonarr", "/api/v3/series", lambda body: body[0]["added"], SECONDS_Z),
+    ("sonarr", "/api/v3/history", lambda body: body["records"][0]["date"], SECONDS_Z),
+    ("radarr", "/api/v3/movie", lambda body: body[0]["added"], SECONDS_Z),
+    ("overseerr", "/api/v1/request", lambda body: body["results"][0]["updatedAt"], MILLIS_Z),
+    ("plex", "/library/sections/1/all", lambda body: str(body["MediaContainer"]["Metadata"][0]["addedAt"]), r"\d{10}"),
+], ids=["sonarr-series", "sonarr-history", "radarr-movie", "overseerr-request", "plex-item"])
+def test_dates_are_written_as_each_service_writes_them(sims: RunningSimulators, service: str, path: str,
+                                                       pick: Any, pattern: str) -> None:
+    headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[service]}
+    body = httpx.get(sims.urls[service] + path, headers=headers).json()
+    assert re.fullmatch(pattern, pick(body))
