@@ -108,7 +108,7 @@ class HttpSession:
         except ValueError as exc:
             raise self._bad(path, f"sent a malformed JSON array ({exc})") from None
         except httpx.TimeoutException:
-            raise self._timeout_error() from None
+            raise ServiceTimeout(self.service, self.base_url, f"{path} stalled mid-response for {self.timeout:g}s") from None
         except httpx.TransportError as exc:
             raise ServiceUnreachable(self.service, self.base_url, f"connection lost mid-response ({exc})") from None
         finally:
@@ -138,7 +138,7 @@ class HttpSession:
                     ) from None
                 self._pause(attempt, None)
                 continue
-            if response.status_code < 400:
+            if response.status_code < 300:
                 return response
             response.close()
             if response.status_code in _RETRYABLE_STATUS and not last:
@@ -155,6 +155,14 @@ class HttpSession:
 
     def _status_error(self, path: str, response: httpx.Response, attempts: int) -> Exception:
         status = response.status_code
+        if 300 <= status < 400:
+            # Not followed: a redirect elsewhere would carry the credential headers along.
+            return self._bad(
+                path,
+                f"redirected (HTTP {status}) to {response.headers.get('location', '?')}; "
+                f"put the final address in {env_names(self.service)[0]}",
+                status,
+            )
         if status in (401, 403):
             return Unauthorized(
                 self.service,

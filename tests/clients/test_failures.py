@@ -191,3 +191,17 @@ def test_a_flaky_server_still_yields_everything_exactly_once(sims: RunningSimula
     with sims.client(service, page_size=7, sleep=Sleeps(), retry=RetryPolicy(attempts=10)) as client:
         assert _keys(list(client.iter_all())) == expected
     assert client.stats.retries > 0
+
+
+def test_a_redirect_is_reported_not_followed() -> None:
+    seen: list[httpx.Request] = []
+
+    def redirect(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(301, headers={"Location": "https://overseerr.example.com/api/v1/status"})
+
+    with CLIENTS["overseerr"]("http://overseerr.test", "key", transport=httpx.MockTransport(redirect)) as client:
+        with pytest.raises(BadResponse, match="redirected .HTTP 301. to https://overseerr.example.com") as caught:
+            client.server_info()
+    assert "SMARTPLEX_OVERSEERR_URL" in str(caught.value)
+    assert len(seen) == 1
