@@ -108,7 +108,8 @@ class HttpSession:
         except ValueError as exc:
             raise self._bad(path, f"sent a malformed JSON array ({exc})") from None
         except httpx.TimeoutException:
-            raise ServiceTimeout(self.service, self.base_url, f"{path} stalled mid-response for {self.timeout:g}s") from None
+            stalled = f"{path} stalled mid-response for {self.timeout:g}s"
+            raise ServiceTimeout(self.service, self.base_url, stalled) from None
         except httpx.TransportError as exc:
             raise ServiceUnreachable(self.service, self.base_url, f"connection lost mid-response ({exc})") from None
         finally:

@@ -91,5 +91,6 @@ class PlexClient(ServiceClient[PlexItem]):
         # Oldest first: items added while a sync pages through land after the cursor, never before it.
         params = {"type": plex_type, "includeGuids": 1, "sort": "addedAt:asc", **filters}
         headers = {"X-Plex-Container-Start": str(offset), "X-Plex-Container-Size": str(size)}
-        container: dict[str, Any] = self.http.get_json(f"/library/sections/{key}/all", params, headers)["MediaContainer"]
+        body = self.http.get_json(f"/library/sections/{key}/all", params, headers)
+        container: dict[str, Any] = body["MediaContainer"]
         return container

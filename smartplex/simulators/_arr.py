@@ -68,8 +68,10 @@ class Downloads:
     dropped_root: str
 
 
-def history_data(event: ArrEvent, downloads: Downloads, size: str, imported_path: str, *,
-                 grab_extra: dict[str, str], import_extra: dict[str, str], delete_extra: dict[str, str]) -> dict[str, str]:
+def history_data(
+    event: ArrEvent, downloads: Downloads, size: str, imported_path: str, *,
+    grab_extra: dict[str, str], import_extra: dict[str, str], delete_extra: dict[str, str],
+) -> dict[str, str]:
     """A history record's ``data``: strings only, keys depending on the event type."""
     common = {"downloadClient": downloads.client, "downloadClientName": downloads.client}
     if event.event == "grabbed":

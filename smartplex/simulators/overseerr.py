@@ -64,7 +64,8 @@ def _media(target: Movie | Show, universe: Universe) -> dict[str, Any]:
         "ratingKey": str(key) if key is not None else None, "ratingKey4k": None, "seasons": seasons,
         "plexUrl": f"https://app.plex.tv/desktop#!/server/{universe.machine_id}/details?key={plex_path}",
         "iOSPlexUrl": f"plex://preplay/?metadataKey={plex_path}&server={universe.machine_id}",
-        "serviceUrl": f"https://{'radarr' if is_movie else 'sonarr'}.example.com/{'movie' if is_movie else 'series'}/{slug}",
+        "serviceUrl": (f"https://radarr.example.com/movie/{slug}" if is_movie
+                       else f"https://sonarr.example.com/series/{slug}"),
     }
 
 

@@ -299,7 +299,8 @@ class PlexSimulator:
     async def root(self, request: Request) -> Response:
         return _respond(request, {
             "size": 0, "allowCameraUpload": False, "allowSync": True, "friendlyName": SERVER_NAME,
-            "machineIdentifier": self.universe.machine_id, "myPlex": True, "myPlexUsername": self.universe.users[0].email,
+            "machineIdentifier": self.universe.machine_id, "myPlex": True,
+            "myPlexUsername": self.universe.users[0].email,
             "platform": "Linux", "platformVersion": "6.1", "transcoderActiveVideoSessions": 0,
             "updatedAt": self.universe.now, "version": VERSION})
 
@@ -414,7 +415,8 @@ class PlexSimulator:
         section = SECTIONS[str(rendered[0]["librarySectionID"])]
         return _respond(request, {"size": len(rendered), "allowSync": True,
                                   "identifier": "com.plexapp.plugins.library",
-                                  "librarySectionID": rendered[0]["librarySectionID"], "librarySectionTitle": section[1],
+                                  "librarySectionID": rendered[0]["librarySectionID"],
+                                  "librarySectionTitle": section[1],
                                   "librarySectionUUID": section[2], "mediaTagPrefix": "/system/bundle/media/flags/",
                                   "mediaTagVersion": 1712345678, "Metadata": rendered})
 

@@ -82,7 +82,7 @@ def run_simulators(
         simulation = Simulation(Universe(seed=seed, size=size))
     if webhook_url is not None:
         simulation.webhooks = WebhookSender.from_template(webhook_url)
-    servers: list[uvicorn.Server] = []
+    servers: list[tuple[uvicorn.Server, socket.socket]] = []
     urls: dict[str, str] = {}
     for name in services:
         base = (url_bases or {}).get(name, "")
@@ -94,31 +94,28 @@ def run_simulators(
         app = APP_FACTORIES[name](simulation, base)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=1)
-        server = uvicorn.Server(config)
-        server.sockets = [sock]  # type: ignore[attr-defined]
-        servers.append(server)
+        servers.append((uvicorn.Server(config), sock))
         urls[name] = f"http://{host}:{sock.getsockname()[1]}{base}"
     thread = threading.Thread(target=_serve_all, args=(servers,), name="simulators", daemon=True)
     thread.start()
     try:
-        while not all(s.started for s in servers):
+        while not all(server.started for server, _ in servers):
             if not thread.is_alive():
                 raise RuntimeError("simulators failed to start")
             threading.Event().wait(0.01)
         yield RunningSimulators(simulation, urls)
     finally:
-        for server in servers:
+        for server, _ in servers:
             server.should_exit = True
         thread.join(timeout=10)
-        for server in servers:
-            for sock in server.sockets:  # type: ignore[attr-defined]
-                sock.close()
+        for _, sock in servers:
+            sock.close()
 
 
-def _serve_all(servers: list[uvicorn.Server]) -> None:
+def _serve_all(servers: list[tuple[uvicorn.Server, socket.socket]]) -> None:
     """One event loop in one thread serves every simulator."""
 
     async def main() -> None:
-        await asyncio.gather(*(s.serve(sockets=s.sockets) for s in servers))  # type: ignore[attr-defined]
+        await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
 
     asyncio.run(main())

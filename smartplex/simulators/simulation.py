@@ -87,9 +87,13 @@ class Simulation:
 
     def request_media(self, *, movie_id: int | None = None, series_id: int | None = None,
                       user_id: int = 2) -> Request:
-        if (movie_id is None) == (series_id is None):
+        target: Movie | Show
+        if movie_id is not None and series_id is None:
+            target = self.universe.movies[movie_id]
+        elif series_id is not None and movie_id is None:
+            target = self.universe.shows[series_id]
+        else:
             raise ValueError("request exactly one of movie_id and series_id")
-        target = self.universe.movies[movie_id] if movie_id is not None else self.universe.shows[series_id]  # type: ignore[index]
         request = self.universe.request_media(target, user_id=user_id)
         self.webhooks.send("overseerr", webhooks.overseerr_notification("MEDIA_PENDING", request))
         return request

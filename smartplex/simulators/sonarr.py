@@ -21,7 +21,15 @@ from smartplex.simulators._arr import (
     query_params,
 )
 from smartplex.simulators._format import day, iso_seconds
-from smartplex.simulators.universe import ArrEvent, Episode, Show, Universe, episode_file, episode_relative_file, show_folder
+from smartplex.simulators.universe import (
+    ArrEvent,
+    Episode,
+    Show,
+    Universe,
+    episode_file,
+    episode_relative_file,
+    show_folder,
+)
 
 if TYPE_CHECKING:
     from smartplex.simulators.simulation import Simulation

@@ -28,11 +28,21 @@ def _envelope(data: Any, status: int = 200, message: str | None = None) -> Respo
 
 
 def history_row(play: Play) -> dict[str, Any]:
-    item = play.item
-    episode = item if isinstance(item, Episode) else None
-    show = episode.show if episode else None
-    user = play.user
+    item, user = play.item, play.user
     duration = play.stopped - play.started
+    if isinstance(item, Episode):
+        show = item.show
+        family: dict[str, Any] = {
+            "parent_rating_key": show.season_keys.get(item.season), "grandparent_rating_key": show.rating_key,
+            "full_title": f"{show.title} - {item.title}", "title": item.title,
+            "parent_title": f"Season {item.season}", "grandparent_title": show.title, "original_title": "",
+            "year": show.year, "media_index": item.number, "parent_media_index": item.season}
+        aired = day(item.air_date)
+    else:
+        family = {"parent_rating_key": None, "grandparent_rating_key": None, "full_title": item.title,
+                  "title": item.title, "parent_title": "", "grandparent_title": "", "original_title": "",
+                  "year": item.year, "media_index": None, "parent_media_index": None}
+        aired = f"{item.year}-06-01"
     return {
         "reference_id": play.id, "row_id": play.id, "id": play.id, "date": play.started, "started": play.started,
         "stopped": play.stopped, "duration": duration, "play_duration": duration, "paused_counter": 0,
@@ -40,17 +50,12 @@ def history_row(play: Play) -> dict[str, Any]:
         "user_thumb": f"https://plex.tv/users/{user.plex_id:016x}/avatar?c={user.created}",
         "platform": "Android", "product": "Plex for Android (TV)", "player": "Living Room Shield",
         "ip_address": "192.168.1.42", "live": 0, "machine_id": f"{user.plex_id:032x}", "location": "lan",
-        "secure": 1, "relayed": 0, "media_type": item.kind, "rating_key": play.rating_key,
-        "parent_rating_key": show.season_keys.get(episode.season) if show and episode else None,
-        "grandparent_rating_key": show.rating_key if show else None,
-        "full_title": f"{show.title} - {item.title}" if show else item.title, "title": item.title,
-        "parent_title": f"Season {episode.season}" if episode else "", "grandparent_title": show.title if show else "",
-        "original_title": "", "year": show.year if show else item.year,  # type: ignore[union-attr]
-        "media_index": episode.number if episode else None, "parent_media_index": episode.season if episode else None,
+        "secure": 1, "relayed": 0, "media_type": item.kind, "rating_key": play.rating_key, **family,
         "thumb": f"/library/metadata/{play.rating_key}/thumb/{item.plex_updated}",
-        "originally_available_at": day(episode.air_date) if episode else f"{item.year}-06-01",  # type: ignore[union-attr]
-        "guid": f"plex://{item.kind}/{item.guid_hex}", "transcode_decision": "direct play",
-        "percent_complete": play.percent, "watched_status": 1 if play.percent >= 90 else 0.5 if play.percent >= 50 else 0,
+        "originally_available_at": aired, "guid": f"plex://{item.kind}/{item.guid_hex}",
+        "transcode_decision": "direct play", "percent_complete": play.percent,
+        # Tautulli steps watched_status by quarters; whole values are ints.
+        "watched_status": 1 if play.percent >= 90 else 0.5 if play.percent >= 50 else 0,
         "group_count": 1, "group_ids": str(play.id), "state": None, "session_key": None,
     }
 

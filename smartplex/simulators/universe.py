@@ -331,7 +331,8 @@ class Universe:
             n_episodes += len(show.episodes)
         for episode in self.episodes.values():
             if rng.random() < 0.9:
-                self._import_episode(episode, min(self.now - _LATEST_IMPORT, episode.show.added + rng.randrange(0, 400 * DAY)))
+                imported = episode.show.added + rng.randrange(0, 400 * DAY)
+                self._import_episode(episode, min(self.now - _LATEST_IMPORT, imported))
         self.sonarr_history.sort(key=lambda e: e.date)
         self.radarr_history.sort(key=lambda e: e.date)
         self._renumber_history()
@@ -456,7 +457,8 @@ class Universe:
         episode.file_id = self._id("episodefile")
         episode.file_added = at
         download = f"SABnzbd_nzo_{self._rng.getrandbits(40):010x}"
-        title = f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{quality(episode)[0]}-SIM".replace(" ", ".")
+        title = f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{quality(episode)[0]}-SIM"
+        title = title.replace(" ", ".")
         self._arr_event(self.sonarr_history, "grabbed", episode.show.id, episode.id, None, title, at - 600, download)
         self._arr_event(self.sonarr_history, "downloadFolderImported", episode.show.id, episode.id,
                         episode.file_id, title, at, download)

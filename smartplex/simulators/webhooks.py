@@ -255,26 +255,27 @@ _OVERSEERR_EVENTS = {"MEDIA_PENDING": "New {kind} Request", "MEDIA_APPROVED": "{
 
 def overseerr_notification(notification_type: str, request: Request) -> Hook:
     """The default template, filled in: every substituted value is a string."""
-    target = request.target
-    is_movie = isinstance(target, Movie)
-    user = request.user
-    body = {
+    target, user = request.target, request.user
+    kind, noun = ("Series", "series") if isinstance(target, Show) else ("Movie", "film")
+    body: dict[str, Any] = {
         "notification_type": notification_type,
-        "event": _OVERSEERR_EVENTS[notification_type].format(kind="Movie" if is_movie else "Series"),
+        "event": _OVERSEERR_EVENTS[notification_type].format(kind=kind),
         "subject": f"{target.title} ({target.year})",
-        "message": f"{target.title}, a {target.genre.lower()} {'film' if is_movie else 'series'}.",
+        "message": f"{target.title}, a {target.genre.lower()} {noun}.",
         "image": f"https://image.tmdb.org/t/p/w600_and_h900_bestv2/{target.guid_hex[:12]}.jpg",
-        "media": {"media_type": "movie" if is_movie else "tv", "tmdbId": str(target.tmdb_id),
-                  "tvdbId": "" if is_movie else str(target.tvdb_id),  # type: ignore[union-attr]
+        "media": {"media_type": "tv" if isinstance(target, Show) else "movie", "tmdbId": str(target.tmdb_id),
+                  "tvdbId": str(target.tvdb_id) if isinstance(target, Show) else "",
                   "status": MEDIA_STATUS_NAMES[media_status(target)], "status4k": "UNKNOWN"},
         "request": {"request_id": str(request.id), "requestedBy_email": user.email,
                     "requestedBy_username": user.username, "requestedBy_avatar": _account(user)["thumb"],
                     "requestedBy_settings_discordId": "", "requestedBy_settings_telegramChatId": ""},
         "issue": None,
         "comment": None,
-        "extra": [] if is_movie else [{"name": "Requested Seasons",
-                                       "value": ", ".join(str(s) for s in sorted({e.season for e in target.episodes}))}],  # type: ignore[union-attr]
+        "extra": [],
     }
+    if isinstance(target, Show):
+        seasons = ", ".join(str(s) for s in sorted({e.season for e in target.episodes}))
+        body["extra"] = [{"name": "Requested Seasons", "value": seasons}]
     return Hook(notification_type, body)
 
 
@@ -283,24 +284,25 @@ def overseerr_notification(notification_type: str, request: Request) -> Hook:
 def _tautulli_common(action: str, item: Movie | Show | Episode, universe: Universe) -> dict[str, str]:
     moment = datetime.fromtimestamp(universe.now, UTC)
     section, library, _ = section_of(item)
-    show = item.show if isinstance(item, Episode) else item
-    is_episode = isinstance(item, Episode)
+    # For episodes Tautulli reports the show's external ids.
+    owner = item.show if isinstance(item, Episode) else item
+    if isinstance(item, Episode):
+        place = {"title": f"{owner.title} - {item.title}", "show_name": owner.title, "season_num": str(item.season),
+                 "episode_num": str(item.number)}
+        parents = {"parent_rating_key": str(item.show.season_keys[item.season]),
+                   "grandparent_rating_key": str(item.show.rating_key)}
+    else:
+        place = {"title": item.title, "show_name": item.title if isinstance(item, Show) else "",
+                 "season_num": "0", "episode_num": "0"}
+        parents = {"parent_rating_key": "", "grandparent_rating_key": ""}
     return {
         "action": action, "utctime": moment.replace(tzinfo=None).isoformat(timespec="microseconds"),
         "unixtime": str(universe.now), "server_name": SERVER_NAME, "server_machine_id": universe.machine_id,
-        "media_type": item.kind, "library_name": library, "section_id": section,
-        "title": f"{show.title} - {item.title}" if is_episode else item.title,
-        "show_name": show.title if item.kind != "movie" else "",
-        "season_num": str(item.season) if is_episode else "0",  # type: ignore[union-attr]
-        "episode_num": str(item.number) if is_episode else "0",  # type: ignore[union-attr]
-        "year": str(show.year),
-        "rating_key": str(item.rating_key or ""),
-        "parent_rating_key": str(show.season_keys[item.season]) if is_episode else "",  # type: ignore[union-attr]
-        "grandparent_rating_key": str(show.rating_key) if is_episode else "",
+        "media_type": item.kind, "library_name": library, "section_id": section, **place,
+        "year": str(owner.year), "rating_key": str(item.rating_key or ""), **parents,
         "guid": metadata(item, include_guids=False)["guid"], "plex_id": item.guid_hex,
-        # For episodes Tautulli reports the show's ids.
-        "imdb_id": show.imdb_id, "themoviedb_id": str(show.tmdb_id),
-        "thetvdb_id": str(show.tvdb_id) if isinstance(show, Show) else "", "tvmaze_id": "",
+        "imdb_id": owner.imdb_id, "themoviedb_id": str(owner.tmdb_id),
+        "thetvdb_id": str(owner.tvdb_id) if isinstance(owner, Show) else "", "tvmaze_id": "",
     }
 
 

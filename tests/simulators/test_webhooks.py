@@ -136,7 +136,8 @@ def test_a_failed_delivery_is_recorded_not_raised() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     sim = Simulation(Universe(size=0))
-    sim.webhooks = WebhookSender({"radarr": "http://down.test/hook"}, httpx.Client(transport=httpx.MockTransport(refuse)))
+    refusing = httpx.Client(transport=httpx.MockTransport(refuse))
+    sim.webhooks = WebhookSender({"radarr": "http://down.test/hook"}, refusing)
     sim.add_movie("Lonely")
     assert [(d.event, d.status) for d in sim.webhooks.deliveries] == [("MovieAdded", None), ("Download", None)]
     assert all("ConnectError" in (d.error or "") for d in sim.webhooks.deliveries)
