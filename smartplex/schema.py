@@ -56,6 +56,8 @@ webhook_log = Table(
     Column("dispatched_at", UTCDateTime),
     Column("run_key", Text),
     Column("run_id", Text),
+    # Replays count up, so replayed rows get a fresh run key.
+    Column("attempt", Integer, nullable=False, server_default=text("0")),
     CheckConstraint(_in_list("source", SERVICE_NAMES), name="ck_webhook_log_source"),
     CheckConstraint(_in_list("status", WEBHOOK_STATUSES), name="ck_webhook_log_status"),
     Index("ix_webhook_log_source", "source"),
@@ -91,6 +93,8 @@ sync_schedule = Table(
     Column("updated_at", UTCDateTime, nullable=False, server_default=func.now()),
     # Added: "sync now" from the admin API; the schedule runs a full refresh at its next tick.
     Column("sync_requested_at", UTCDateTime),
+    # Added: the full refresh this schedule asked for, until its outcome is written back.
+    Column("run_key", Text),
     UniqueConstraint("service", name="uq_sync_schedule_service"),
     CheckConstraint(_in_list("service", SERVICE_NAMES), name="ck_sync_schedule_service"),
     CheckConstraint("interval_hours BETWEEN 1 AND 168", name="ck_sync_schedule_interval_hours"),

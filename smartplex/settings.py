@@ -60,6 +60,14 @@ class SettingsBase(BaseSettings):
         default=26, gt=0, description="A service asset older than this is flagged stale in the Dagster UI."
     )
 
+    sensor_interval_seconds: int = Field(
+        default=5, ge=1, description="How often the webhook sensor polls webhook_log for pending rows."
+    )
+    retention_ignored_days: int = Field(default=7, ge=1, description="Ignored webhook rows are deleted after this.")
+    retention_processed_days: int = Field(
+        default=30, ge=1, description="Processed webhook rows are deleted after this (failed rows are kept)."
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8765
 

@@ -1,18 +1,23 @@
 """The code location's root: it only assembles what the other modules define."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from smartplex.sync import SPECS
 from smartplex_dagster.derived import media_catalog, watch_stats
 from smartplex_dagster.library import library_asset
 from smartplex_dagster.resources import build_resources
+from smartplex_dagster.retention import retention_schedule, webhook_retention
+from smartplex_dagster.schedules import schedules
+from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
+from smartplex_dagster.webhook_sensor import webhook_sensor
 from smartplex_dagster.webhooks import webhook_log_asset
 
 library_assets = [library_asset(spec) for spec in SPECS.values()]
 
 defs = dg.Definitions(
     assets=[webhook_log_asset, *library_assets, watch_stats, media_catalog],
+    jobs=[webhook_retention],
+    schedules=[*schedules, retention_schedule],
+    sensors=[webhook_sensor, sync_succeeded, sync_failed],
     resources=build_resources(),
 )

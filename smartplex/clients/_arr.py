@@ -5,25 +5,17 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import from_iso, in_window, utc_window
-from smartplex.clients.models import Deleted, DeletedKind, ServerInfo
+from smartplex.clients.models import ArrItem, Deleted, DeletedKind, ServerInfo
 
-class _ArrRecord(Protocol):
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def added(self) -> datetime | None: ...
+Item = TypeVar("Item", bound=ArrItem)
 
 
-ArrItem = TypeVar("ArrItem", bound=_ArrRecord)
-
-
-class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
+class ArrClient(ServiceClient[Item], Generic[Item]):
     """A Sonarr-style API: an unpaged library array plus paged history."""
 
     default_page_size = 250
@@ -38,14 +30,14 @@ class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
     def _auth(self, credential: str) -> tuple[Mapping[str, str], Params]:
         return {"X-Api-Key": credential}, {}
 
-    def iter_all(self) -> Iterator[ArrItem]:
+    def iter_all(self) -> Iterator[Item]:
         # The API does not page this endpoint; streaming the array keeps memory flat regardless.
         self.stats.pages += 1
         for row in self.http.iter_array(f"/api/v3/{self.resource}"):
             self.stats.items += 1
             yield self._parse(row)
 
-    def iter_changed(self, start: datetime, end: datetime) -> Iterator[ArrItem | Deleted]:
+    def iter_changed(self, start: datetime, end: datetime) -> Iterator[Item | Deleted]:
         """Items added in the window or touched by its history; file removals; vanished items.
 
         Sonarr and Radarr purge an item's history when the item itself is deleted, so a deleted
@@ -71,7 +63,7 @@ class ArrClient(ServiceClient[ArrItem], Generic[ArrItem]):
             yield Deleted(self.resource, item_id)
 
     @abstractmethod
-    def _parse(self, row: dict[str, Any]) -> ArrItem:
+    def _parse(self, row: dict[str, Any]) -> Item:
         """One element of the library array as a typed item."""
 
     def server_info(self) -> ServerInfo:

@@ -121,73 +121,68 @@ class TautulliPlay:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SonarrSeries:
-    """A Sonarr series; ``tvdb_id`` is its primary external id, ``id`` is instance-local."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArrItem:
+    """What a Sonarr series and a Radarr movie share; ``id`` is local to the instance."""
 
     id: int
-    tvdb_id: int | None
-    tmdb_id: int | None
     imdb_id: str | None
     title: str
-    title_slug: str
     path: str
     monitored: bool
     status: str
     added: datetime | None
     size_on_disk: int
     raw: Raw = field(default_factory=dict, repr=False, compare=False)
+
+    @staticmethod
+    def _shared(data: Raw, size_on_disk: int) -> dict[str, Any]:
+        return {
+            "id": int(data["id"]),
+            "imdb_id": data.get("imdbId") or None,
+            "title": data.get("title", ""),
+            "path": data.get("path", ""),
+            "monitored": bool(data.get("monitored", False)),
+            "status": data.get("status", ""),
+            "added": from_iso(data.get("added")),
+            "size_on_disk": size_on_disk,
+            "raw": data,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SonarrSeries(ArrItem):
+    """A Sonarr series; ``tvdb_id`` is its primary external id."""
+
+    tvdb_id: int | None
+    tmdb_id: int | None
+    title_slug: str
 
     @classmethod
     def from_api(cls, data: Raw) -> SonarrSeries:
         return cls(
-            id=int(data["id"]),
+            **cls._shared(data, int(data.get("statistics", {}).get("sizeOnDisk", 0))),
             tvdb_id=data.get("tvdbId") or None,
             tmdb_id=data.get("tmdbId") or None,
-            imdb_id=data.get("imdbId") or None,
-            title=data.get("title", ""),
             title_slug=data.get("titleSlug", ""),
-            path=data.get("path", ""),
-            monitored=bool(data.get("monitored", False)),
-            status=data.get("status", ""),
-            added=from_iso(data.get("added")),
-            size_on_disk=int(data.get("statistics", {}).get("sizeOnDisk", 0)),
-            raw=data,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RadarrMovie:
-    """A Radarr movie; ``tmdb_id`` is its primary external id, ``id`` is instance-local."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RadarrMovie(ArrItem):
+    """A Radarr movie; ``tmdb_id`` is its primary external id."""
 
-    id: int
     tmdb_id: int
-    imdb_id: str | None
-    title: str
     year: int | None
-    path: str
     has_file: bool
-    monitored: bool
-    status: str
-    added: datetime | None
-    size_on_disk: int
-    raw: Raw = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, data: Raw) -> RadarrMovie:
         return cls(
-            id=int(data["id"]),
+            **cls._shared(data, int(data.get("sizeOnDisk", 0))),
             tmdb_id=int(data["tmdbId"]),
-            imdb_id=data.get("imdbId") or None,
-            title=data.get("title", ""),
             year=data.get("year"),
-            path=data.get("path", ""),
             has_file=bool(data.get("hasFile", False)),
-            monitored=bool(data.get("monitored", False)),
-            status=data.get("status", ""),
-            added=from_iso(data.get("added")),
-            size_on_disk=int(data.get("sizeOnDisk", 0)),
-            raw=data,
         )
 
 

@@ -22,14 +22,6 @@ from smartplex_dagster.resources import DatabaseResource, ServiceResource, resou
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
 
 
-@pytest.fixture
-def resources(database_url: str, engine: Engine, sims: RunningSimulators) -> dict:
-    values: dict = {"database": DatabaseResource(url=database_url)}
-    for name, url in sims.urls.items():
-        values[resource_key(name)] = ServiceResource(service=name, url=url, credential=sims.keys[name])
-    return values
-
-
 def _materializations(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> list[dg.AssetMaterialization]:
     return [e.event_specific_data.materialization for e in result.get_asset_materialization_events()
             if e.event_specific_data.materialization.asset_key == key]  # fmt: skip

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import and_, select, update
 
+from smartplex.schedule_state import next_run_at
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.services import ServiceName
 from smartplex.types import utcnow
@@ -49,15 +50,6 @@ def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDe
             )
         )
         return _schedule(connection, service)
-
-
-def next_run_at(enabled: bool, interval_hours: int, last_run_at: datetime | None, now: datetime) -> datetime | None:
-    """Never-run schedules are due now; disabled ones have no next run."""
-    if not enabled:
-        return None
-    if last_run_at is None:
-        return now
-    return last_run_at + timedelta(hours=interval_hours)
 
 
 @router.post("/schedules/{service}/sync", status_code=202, summary="Run a full refresh at the next tick")
@@ -117,6 +109,7 @@ def replay(request: Replay, state: StateDep) -> dict[str, int]:
                 dispatched_at=None,
                 run_key=None,
                 run_id=None,
+                attempt=webhook_log.c.attempt + 1,
             )
         )
     return {"replayed": result.rowcount}

@@ -1,0 +1,74 @@
+"""``sync_schedule`` as the schedules read and write it: is a full refresh due, and its outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, update
+
+from smartplex.schema import sync_schedule
+
+
+def next_run_at(enabled: bool, interval_hours: int, last_run_at: datetime | None, now: datetime) -> datetime | None:
+    """Never-run schedules are due now; disabled ones have no next run."""
+    if not enabled:
+        return None
+    if last_run_at is None:
+        return now
+    return last_run_at + timedelta(hours=interval_hours)
+
+
+@dataclass(frozen=True)
+class Decision:
+    due: bool
+    reason: str
+
+
+def decide(row: dict[str, Any], now: datetime) -> Decision:
+    """Whether the row asks for a full refresh now, and why (or why not)."""
+    if row["sync_requested_at"] is not None:
+        return Decision(True, f"sync requested at {row['sync_requested_at']:%Y-%m-%d %H:%M} UTC")
+    if not row["enabled"]:
+        return Decision(False, "disabled in sync_schedule")
+    if row["next_run_at"] is None and row["last_run_at"] is None:
+        return Decision(True, "never run")
+    due_at = row["next_run_at"] or row["last_run_at"] + timedelta(hours=row["interval_hours"])
+    if due_at <= now:
+        return Decision(True, f"due since {due_at:%Y-%m-%d %H:%M} UTC")
+    return Decision(False, f"not due until {due_at:%Y-%m-%d %H:%M} UTC (every {row['interval_hours']} h)")
+
+
+def read(connection: Connection, service: str) -> dict[str, Any] | None:
+    row = connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().first()
+    return dict(row) if row else None
+
+
+def mark_requested(connection: Connection, service: str, run_key: str, now: datetime, interval_hours: int) -> None:
+    connection.execute(
+        update(sync_schedule)
+        .where(sync_schedule.c.service == service)
+        .values(run_key=run_key, sync_requested_at=None, next_run_at=now + timedelta(hours=interval_hours))
+    )
+
+
+def settle(connection: Connection, run_key: str, error: str | None, ended_at: datetime) -> int:
+    """Record the outcome of the full refresh named by ``run_key``; settling twice changes nothing."""
+    return connection.execute(
+        update(sync_schedule)
+        .where(and_(sync_schedule.c.run_key == run_key))
+        .values(
+            run_key=None,
+            last_run_at=ended_at,
+            run_count=sync_schedule.c.run_count + 1,
+            last_status="failure" if error else "success",
+            last_error=error,
+        )
+    ).rowcount
+
+
+def in_flight(connection: Connection) -> list[tuple[str, str]]:
+    """(service, run_key) of full refreshes whose outcome is not written yet."""
+    query = select(sync_schedule.c.service, sync_schedule.c.run_key).where(sync_schedule.c.run_key.is_not(None))
+    return [(service, key) for service, key in connection.execute(query)]

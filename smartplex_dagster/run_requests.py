@@ -1,0 +1,25 @@
+"""The run requests SmartPlex makes: a library asset over a partition range, tagged with why."""
+
+import dagster as dg
+
+from smartplex_dagster.library import asset_key
+from smartplex_dagster.outcomes import SERVICE_TAG, TRIGGER_TAG, WEBHOOKS_TAG
+from smartplex_dagster.partitions import last_days, range_tags, whole_range
+
+
+def webhook_run(service: str, run_key: str, webhooks: int) -> dg.RunRequest:
+    """An incremental sync of the last 7 daily partitions, for ``webhooks`` coalesced webhooks."""
+    return dg.RunRequest(
+        run_key=run_key,
+        asset_selection=[asset_key(service)],
+        tags={**range_tags(last_days()), TRIGGER_TAG: "webhook", SERVICE_TAG: service, WEBHOOKS_TAG: str(webhooks)},
+    )
+
+
+def full_refresh_run(service: str, run_key: str) -> dg.RunRequest:
+    """A full refresh: every partition, which is what lets the sync soft-delete what vanished."""
+    return dg.RunRequest(
+        run_key=run_key,
+        asset_selection=[asset_key(service)],
+        tags={**range_tags(whole_range()), TRIGGER_TAG: "schedule", SERVICE_TAG: service},
+    )

@@ -1,0 +1,67 @@
+"""One schedule per service, driven by its ``sync_schedule`` row: interval and on/off live in the database.
+
+Each tick reads the row, so an admin's change applies at the next tick without reloading code.
+"""
+
+import dagster as dg
+
+from smartplex import schedule_state
+from smartplex.services import SERVICES, Service
+from smartplex.settings import Settings
+from smartplex.types import utcnow
+from smartplex_dagster.library import asset_key
+from smartplex_dagster.outcomes import FINISHED, find_run, record_outcome
+from smartplex_dagster.resources import DatabaseResource, resource_key
+from smartplex_dagster.run_requests import full_refresh_run
+
+#: Often enough for hour-granular intervals and a prompt "sync now".
+TICK = "*/5 * * * *"
+
+
+def evaluate(context: dg.ScheduleEvaluationContext, service: Service) -> dg.RunRequest | dg.SkipReason:
+    database: DatabaseResource = context.resources.database
+    api = getattr(context.resources, resource_key(service.name))
+    if not api.url or not api.credential:
+        url_var, credential_var = Settings.service_env_names(service.name)
+        return dg.SkipReason(f"{service.title} is not configured: set {url_var} and {credential_var}")
+    now = context.scheduled_execution_time or utcnow()
+    with database.engine.begin() as connection:
+        row = schedule_state.read(connection, service.name)
+        if row is None:
+            return dg.SkipReason("no sync_schedule row: run 'smartplex db upgrade'")
+    if row["run_key"]:
+        run = find_run(context.instance, row["run_key"])
+        if run is None:  # asked for, never created: ask again under the same key
+            return full_refresh_run(service.name, row["run_key"])
+        if run.status not in FINISHED:
+            return dg.SkipReason(f"full refresh {run.run_id} is still {run.status.value.lower()}")
+        record_outcome(context.instance, database.engine, run)
+        with database.engine.connect() as connection:
+            row = schedule_state.read(connection, service.name)
+    decision = schedule_state.decide(row, now)  # type: ignore[arg-type]
+    if not decision.due:
+        return dg.SkipReason(decision.reason)
+    run_key = f"schedule-{service.name}-{now:%Y%m%dT%H%M%S}"
+    with database.engine.begin() as connection:
+        schedule_state.mark_requested(connection, service.name, run_key, now, row["interval_hours"])  # type: ignore[index]
+    context.log.info("%s full refresh: %s", service.title, decision.reason)
+    return full_refresh_run(service.name, run_key)
+
+
+def service_schedule(service: Service) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name=f"{service.name}_full_refresh",
+        description=f"Full refresh of {service.title} when its sync_schedule row is enabled and due.",
+        cron_schedule=TICK,
+        execution_timezone="UTC",
+        target=[asset_key(service.name)],
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        required_resource_keys={"database", resource_key(service.name)},
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):  # type: ignore[no-untyped-def]
+        return evaluate(context, service)
+
+    return _schedule
+
+
+schedules = [service_schedule(service) for service in SERVICES]

@@ -1,0 +1,210 @@
+"""The webhook sensor with a real database: grouping, coalescing, run keys, claims, outcomes, recovery."""
+
+import uuid
+from datetime import timedelta
+
+import dagster as dg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, insert, select, update
+
+from smartplex import queue
+from smartplex.schema import sonarr_series, webhook_log
+from smartplex.simulators import webhooks
+from smartplex.simulators.serve import RunningSimulators
+from smartplex.types import utcnow
+from dagster._core.utils import make_new_run_id
+from smartplex_dagster.definitions import library_assets
+from smartplex_dagster.library import asset_key
+from smartplex_dagster.outcomes import RUN_KEY_TAG
+from smartplex_dagster.partitions import last_days
+from smartplex_dagster.resources import DatabaseResource
+from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
+from smartplex_dagster.webhook_sensor import webhook_sensor
+from tests.conftest import HOOK, make_settings
+
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
+
+EVENTS = {  # (source, event) -> the asset it makes stale
+    ("sonarr", "Download"): "sonarr", ("sonarr", "SeriesDelete"): "sonarr", ("radarr", "MovieAdded"): "radarr",
+    ("plex", "library.new"): "plex", ("tautulli", "created"): "plex", ("tautulli", "watched"): "tautulli",
+    ("overseerr", "MEDIA_APPROVED"): "overseerr",
+}  # fmt: skip
+
+
+def add_rows(engine: Engine, pairs: list[tuple[str, str]], *, ago: timedelta = timedelta(0), status: str = "pending") -> None:
+    now = utcnow() - ago
+    rows = [
+        {"id": uuid.uuid4(), "source": s, "event_type": e, "payload": {"n": i}, "received_at": now + timedelta(microseconds=i),
+         "status": status, "processed": status == "ignored"}
+        for i, (s, e) in enumerate(pairs)
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        for start in range(0, len(rows), 2000):
+            connection.execute(insert(webhook_log), rows[start : start + 2000])
+
+
+def tick(instance: dg.DagsterInstance, database: DatabaseResource) -> list[dg.RunRequest] | dg.SkipReason:
+    result = webhook_sensor(dg.build_sensor_context(instance=instance, resources={"database": database}))
+    return result if isinstance(result, dg.SkipReason) else list(result.run_requests)
+
+
+def statuses(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        query = select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)
+        return dict(connection.execute(query).all())
+
+
+def test_idle_tick_skips(instance: dg.DagsterInstance, database: DatabaseResource) -> None:
+    result = tick(instance, database)
+    assert isinstance(result, dg.SkipReason) and "no pending webhooks" in result.skip_message
+
+
+def test_rows_group_by_stale_library(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    add_rows(engine, list(EVENTS) * 3)
+    add_rows(engine, [("sonarr", "Grab")], status="ignored")
+    requests = tick(instance, database)
+    by_service = {r.tags["smartplex/service"]: r for r in requests}
+    assert set(by_service) == {"sonarr", "radarr", "plex", "tautulli", "overseerr"}
+    week = last_days()
+    for service, request in by_service.items():
+        assert request.asset_selection == [asset_key(service)]
+        assert request.tags["smartplex/trigger"] == "webhook"
+        assert request.tags["dagster/asset_partition_range_start"] == week.start
+        assert request.tags["dagster/asset_partition_range_end"] == week.end
+        expected = sum(3 for target in EVENTS.values() if target == service)
+        assert request.tags["smartplex/webhooks"] == str(expected)
+    assert statuses(engine) == {"dispatched": 3 * len(EVENTS), "ignored": 1}
+
+
+def test_a_storm_coalesces(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    pairs = list(EVENTS)
+    add_rows(engine, [pairs[i % len(pairs)] for i in range(10_000)])
+    requests = tick(instance, database)
+    assert len(requests) == 5  # one per stale library, not ten thousand
+    assert sum(int(r.tags["smartplex/webhooks"]) for r in requests) == 10_000
+    assert statuses(engine) == {"dispatched": 10_000}
+
+
+def test_run_keys_are_deterministic(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    add_rows(engine, [("radarr", "MovieAdded")] * 4)
+    with engine.connect() as connection:
+        first = [g.run_key for g in queue.pending_groups(connection)]
+        second = [g.run_key for g in queue.pending_groups(connection)]
+    assert first == second and len(first) == 1
+    (request,) = tick(instance, database)
+    assert request.run_key == first[0]
+    with engine.connect() as connection:
+        assert set(connection.execute(select(webhook_log.c.run_key)).scalars()) == {first[0]}
+
+
+def test_a_replay_gets_a_fresh_run_key(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    add_rows(engine, [("radarr", "MovieAdded")])
+    (first,) = tick(instance, database)
+    with engine.begin() as connection:  # as the admin API's replay does, after a failure
+        connection.execute(update(webhook_log).values(status="pending", run_key=None, attempt=webhook_log.c.attempt + 1))
+    with engine.connect() as connection:
+        (group,) = queue.pending_groups(connection)
+    assert group.run_key != first.run_key
+
+
+def fake_run(instance: dg.DagsterInstance, run_key: str, status: dg.DagsterRunStatus) -> dg.DagsterRun:
+    """A run record as the daemon would have made for a request (its work is not the point here)."""
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=status,
+                        tags={RUN_KEY_TAG: run_key, "smartplex/trigger": "webhook"})  # fmt: skip
+    instance.add_run(run)
+    return run
+
+
+def test_claimed_rows_are_not_claimed_again_and_new_rows_wait_for_the_running_sync(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    add_rows(engine, [("sonarr", "Download")] * 2)
+    (request,) = tick(instance, database)
+    run = fake_run(instance, request.run_key, dg.DagsterRunStatus.STARTED)
+    add_rows(engine, [("sonarr", "EpisodeFileDelete")] * 3, ago=timedelta(seconds=-1))
+    waiting = tick(instance, database)
+    assert isinstance(waiting, dg.SkipReason) and "3 webhooks wait" in waiting.skip_message
+    assert statuses(engine) == {"dispatched": 2, "pending": 3}
+
+    instance.report_run_failed(run)  # the failure sensor never saw it: the reconciler settles it
+    (follow_up,) = tick(instance, database)
+    assert follow_up.tags["smartplex/webhooks"] == "3" and follow_up.run_key != request.run_key
+    with engine.connect() as connection:
+        failed = connection.execute(select(webhook_log).where(webhook_log.c.status == "failed")).mappings().all()
+    assert len(failed) == 2 and all(r["run_id"] == run.run_id and r["processed_at"] and r["error_message"] for r in failed)
+
+
+def test_a_lost_request_is_asked_for_again_exactly_once(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    add_rows(engine, [("radarr", "MovieAdded")] * 2)
+    (lost,) = tick(instance, database)  # claimed... and the daemon crashed before launching it
+    (again,) = tick(instance, database)
+    assert (again.run_key, again.tags) == (lost.run_key, lost.tags)
+    run = fake_run(instance, again.run_key, dg.DagsterRunStatus.STARTING)  # now it exists
+    assert isinstance(tick(instance, database), dg.SkipReason)
+    instance.report_run_canceled(run)
+    assert isinstance(tick(instance, database), dg.SkipReason)
+    assert statuses(engine) == {"failed": 2}
+
+
+def test_outcome_sensors_write_back(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    add_rows(engine, [("overseerr", "MEDIA_APPROVED")] * 2 + [("radarr", "MovieAdded")])
+    requests = {r.tags["smartplex/service"]: r for r in tick(instance, database)}
+    ok = fake_run(instance, requests["overseerr"].run_key, dg.DagsterRunStatus.SUCCESS)
+    bad = fake_run(instance, requests["radarr"].run_key, dg.DagsterRunStatus.FAILURE)
+    for sensor, run in ((sync_succeeded, ok), (sync_failed, bad)):
+        event = dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_SUCCESS.value if run is ok else dg.DagsterEventType.RUN_FAILURE.value,
+            job_name=run.job_name,
+        )
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_instance=instance, dagster_run=run, dagster_event=event,
+            resources={"database": database},
+        )  # fmt: skip
+        sensor(context.for_run_failure() if run is bad else context)
+    with engine.connect() as connection:
+        rows = {r["source"]: r for r in connection.execute(select(webhook_log)).mappings()}
+    assert (rows["overseerr"]["status"], rows["overseerr"]["processed"], rows["overseerr"]["run_id"]) == ("processed", True, ok.run_id)
+    assert (rows["radarr"]["status"], rows["radarr"]["run_id"]) == ("failed", bad.run_id)
+    assert statuses(engine) == {"processed": 2, "failed": 1}
+
+
+def _run(request: dg.RunRequest, instance: dg.DagsterInstance, resources: dict) -> dg.ExecuteInProcessResult:
+    """Execute a sensor's request as the daemon would: same selection, same tags, its run key."""
+    return dg.materialize(
+        library_assets, selection=request.asset_selection, instance=instance, resources=resources,
+        tags={**request.tags, RUN_KEY_TAG: request.run_key}, raise_on_error=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["healthy", "failing"])
+def test_end_to_end_sonarr_download(
+    instance: dg.DagsterInstance, database: DatabaseResource, resources: dict, engine: Engine,
+    sims: RunningSimulators, database_url: str, tmp_path, failing: bool,
+) -> None:  # fmt: skip
+    from webhook_api.app import create_app
+
+    show = sims.simulation.add_show("Brand New Show", seasons=1, episodes_per_season=3)
+    body = webhooks.sonarr_download(show.episodes[0]).body
+    with TestClient(create_app(make_settings(database_url, tmp_path))) as api:
+        assert api.post("/api/webhooks/sonarr", json=body, headers=HOOK).status_code == 202
+    if failing:
+        sims.simulation.faults["sonarr"].update(error_rate=1.0, error_status=500)
+
+    (request,) = tick(instance, database)
+    result = _run(request, instance, resources)
+    assert result.success is not failing
+    assert isinstance(tick(instance, database), dg.SkipReason)  # the reconciler settles it
+
+    with engine.connect() as connection:
+        (row,) = connection.execute(select(webhook_log)).mappings().all()
+        series = connection.execute(select(sonarr_series).where(sonarr_series.c.id == show.id)).mappings().first()
+    assert row["run_id"] == result.run_id and row["processed_at"] is not None
+    if failing:
+        assert row["status"] == "failed" and "500" in row["error_message"]
+        assert series is None
+    else:
+        assert row["status"] == "processed" and row["error_message"] is None
+        assert series is not None and series["episode_file_count"] == 3
