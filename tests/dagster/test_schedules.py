@@ -1,0 +1,126 @@
+"""Schedules built from sync_schedule, evaluated at chosen times; retention."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from dagster._core.utils import make_new_run_id
+from sqlalchemy import Engine, insert, select, update
+
+from smartplex import queue
+from smartplex.schema import sync_schedule, webhook_log
+from smartplex.types import utcnow
+from smartplex_dagster.outcomes import RUN_KEY_TAG
+from smartplex_dagster.partitions import whole_range
+from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_dagster.schedules import schedules
+
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
+SCHEDULE = {s.name.removesuffix("_full_refresh"): s for s in schedules}
+
+
+def evaluate(instance: dg.DagsterInstance, database: DatabaseResource, service: str, at: datetime,
+             configured: bool = True) -> dg.RunRequest | dg.SkipReason:  # fmt: skip
+    api = ServiceResource(service=service, url="http://127.0.0.1:9" if configured else None,
+                          credential="key" if configured else None)  # fmt: skip
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=at, resources={"database": database, resource_key(service): api}
+    )
+    data = SCHEDULE[service].evaluate_tick(context)
+    return data.run_requests[0] if data.run_requests else dg.SkipReason(data.skip_message)
+
+
+def set_row(engine: Engine, service: str, **values: object) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(sync_schedule).where(sync_schedule.c.service == service).values(**values))
+
+
+def row(engine: Engine, service: str) -> dict:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().one())
+
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def test_disabled(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    result = evaluate(instance, database, "sonarr", NOW)  # seeded disabled
+    assert isinstance(result, dg.SkipReason) and "disabled" in result.skip_message
+
+
+def test_never_run_is_due_and_sets_next_run(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    request = evaluate(instance, database, "plex", NOW)  # seeded enabled, never run
+    assert isinstance(request, dg.RunRequest)
+    assert request.tags["smartplex/trigger"] == "schedule"
+    assert request.tags["dagster/asset_partition_range_start"] == whole_range().start
+    assert request.tags["dagster/asset_partition_range_end"] == whole_range().end
+    plex = row(engine, "plex")
+    assert plex["next_run_at"] == NOW + timedelta(hours=12) and plex["run_key"] == request.run_key
+
+
+def test_not_due_then_due_then_interval_change(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    set_row(engine, "tautulli", last_run_at=NOW - timedelta(hours=2), next_run_at=NOW + timedelta(hours=4))
+    result = evaluate(instance, database, "tautulli", NOW)
+    assert isinstance(result, dg.SkipReason) and "not due until" in result.skip_message
+    assert isinstance(evaluate(instance, database, "tautulli", NOW + timedelta(hours=4)), dg.RunRequest)
+
+    # An admin shortens the interval (the API recomputes next_run_at): applies at the next tick.
+    set_row(engine, "tautulli", run_key=None, interval_hours=1, next_run_at=NOW + timedelta(hours=5))
+    assert isinstance(evaluate(instance, database, "tautulli", NOW + timedelta(hours=4, minutes=5)), dg.SkipReason)
+    set_row(engine, "tautulli", next_run_at=NOW + timedelta(hours=4, minutes=10))
+    request = evaluate(instance, database, "tautulli", NOW + timedelta(hours=4, minutes=10))
+    assert isinstance(request, dg.RunRequest)
+    assert row(engine, "tautulli")["next_run_at"] == NOW + timedelta(hours=5, minutes=10)
+
+
+def test_unconfigured_service_skips(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    result = evaluate(instance, database, "plex", NOW, configured=False)
+    assert isinstance(result, dg.SkipReason)
+    assert "SMARTPLEX_PLEX_URL" in result.skip_message and "SMARTPLEX_PLEX_TOKEN" in result.skip_message
+    assert row(engine, "plex")["run_key"] is None
+
+
+def test_sync_now_runs_a_disabled_service_once(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    set_row(engine, "radarr", sync_requested_at=NOW)
+    request = evaluate(instance, database, "radarr", NOW)
+    assert isinstance(request, dg.RunRequest)
+    assert row(engine, "radarr")["sync_requested_at"] is None
+
+
+def test_outcome_is_recorded_and_a_lost_request_is_repeated(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    first = evaluate(instance, database, "plex", NOW)
+    assert isinstance(first, dg.RunRequest)
+    again = evaluate(instance, database, "plex", NOW + timedelta(minutes=5))  # the run was never created
+    assert isinstance(again, dg.RunRequest) and again.run_key == first.run_key
+
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED,
+                        tags={RUN_KEY_TAG: first.run_key, "smartplex/trigger": "schedule"})  # fmt: skip
+    instance.add_run(run)
+    busy = evaluate(instance, database, "plex", NOW + timedelta(minutes=10))
+    assert isinstance(busy, dg.SkipReason) and "still" in busy.skip_message
+    instance.report_run_failed(run)
+    done = evaluate(instance, database, "plex", NOW + timedelta(minutes=15))
+    assert isinstance(done, dg.SkipReason) and "not due until" in done.skip_message
+    plex = row(engine, "plex")
+    assert (plex["run_count"], plex["last_status"], plex["run_key"]) == (1, "failure", None)
+    assert plex["last_run_at"] is not None and plex["last_error"]
+
+
+def test_retention_deletes_exactly_the_old_finished_rows(engine: Engine) -> None:
+    now = utcnow()
+    rows = []
+    for status in ("pending", "dispatched", "processed", "failed", "ignored"):
+        for age in (1, 10, 40):
+            rows.append({"id": uuid.uuid4(), "source": "sonarr", "event_type": f"{status}-{age}", "payload": {},
+                         "received_at": now - timedelta(days=age), "status": status,
+                         "processed": status in ("processed", "failed", "ignored")})  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert(webhook_log), rows)
+    removed = queue.purge(engine, now, ignored_days=7, processed_days=30, batch=1)
+    assert removed == {"ignored": 2, "processed": 1}
+    with engine.connect() as connection:
+        left = set(connection.execute(select(webhook_log.c.event_type)).scalars())
+    assert left == {r["event_type"] for r in rows} - {"ignored-10", "ignored-40", "processed-40"}
