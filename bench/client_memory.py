@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=500)
     args = parser.parse_args()
     spawn = multiprocessing.get_context("spawn")
-    peaks: dict[int, int] = {}
+    peaks: dict[int, int] = {}  # items read -> client peak bytes
     print(f"{'items':>8} {'cold/s':>9} {'warm/s':>9} {'client/s':>9} {'client peak':>12} {'client max RSS':>15}")
     for size in args.sizes:
         parent, child = spawn.Pipe()
@@ -85,13 +85,13 @@ def main() -> None:
         finally:
             parent.send("stop")
             server.join()
-        peaks[size] = peak
+        peaks[count] = peak
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"{count:>8} {served / cold_seconds:>9.0f} {served / warm_seconds:>9.0f} {count / seconds:>9.0f}"
               f" {peak / 2**20:>10.2f}MB"
               f" {rss:>13.0f}MB")
     small, large = min(peaks), max(peaks)
-    print(f"client peak memory, {large} vs {small}-item library: x{peaks[large] / peaks[small]:.2f}")
+    print(f"client peak memory, {large} vs {small} items: x{peaks[large] / peaks[small]:.2f}")
 
 
 if __name__ == "__main__":
