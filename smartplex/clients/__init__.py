@@ -52,13 +52,14 @@ from smartplex.clients.radarr import RadarrClient
 from smartplex.clients.sonarr import SonarrClient
 from smartplex.clients.tautulli import TautulliClient
 from smartplex.services import get_service
+from smartplex.settings import SettingsBase, get_settings
 
 CLIENTS: dict[str, type[ServiceClient[Any]]] = {
     cls.service: cls for cls in (PlexClient, TautulliClient, SonarrClient, RadarrClient, OverseerrClient)
 }
 
 
-def client_for(service: str, settings: Any = None, **options: Any) -> ServiceClient[Any]:
+def client_for(service: str, settings: SettingsBase | None = None, **options: Any) -> ServiceClient[Any]:
     """A client for ``service`` from the settings (default: :func:`get_settings`).
 
     ``options`` go to the client (``timeout``, ``retry``, ``page_size``, ``transport``).
@@ -66,8 +67,6 @@ def client_for(service: str, settings: Any = None, **options: Any) -> ServiceCli
     """
     get_service(service)  # unknown names fail with the list of known ones
     if settings is None:
-        from smartplex.settings import get_settings
-
         settings = get_settings()
     url, credential = settings.service_url(service), settings.service_credential(service)
     if not url or credential is None:

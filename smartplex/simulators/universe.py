@@ -158,6 +158,8 @@ class Universe:
 
     def __init__(self, *, seed: int = 1, size: int = 1000, now: int = DEFAULT_NOW, years: float = 5.0,
                  movie_share: float = 0.4, timezone: str = "America/Los_Angeles") -> None:
+        if size < 0:
+            raise ValueError(f"size must be 0 or more, not {size}")
         self.seed = seed
         self.now = now
         #: Tautulli's server zone: its ``after``/``before`` filters compare local dates.
