@@ -10,6 +10,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
@@ -105,7 +106,7 @@ def metadata(item: Movie | Show | Episode, include_guids: bool = True) -> dict[s
         duration = 5_400_000 + item.id % 60 * 60_000
         data: dict[str, Any] = {
             "ratingKey": str(key), "key": f"/library/metadata/{key}", "guid": f"plex://movie/{item.guid_hex}",
-            "slug": _slug(item.title), "studio": item.studio, "type": "movie", "title": item.title,
+            "slug": slug(item.title), "studio": item.studio, "type": "movie", "title": item.title,
             "contentRating": "PG-13", "summary": f"{item.title}, a {item.genre.lower()} film.",
             "rating": 7.5, "audienceRating": 8.1}
         _watch_state(data, item)
@@ -121,7 +122,7 @@ def metadata(item: Movie | Show | Episode, include_guids: bool = True) -> dict[s
         leaves = [e for e in item.episodes if e.rating_key is not None]
         data = {
             "ratingKey": str(key), "key": f"/library/metadata/{key}/children", "guid": f"plex://show/{item.guid_hex}",
-            "slug": _slug(item.title), "studio": item.network, "type": "show", "title": item.title,
+            "slug": slug(item.title), "studio": item.network, "type": "show", "title": item.title,
             "contentRating": "TV-MA", "summary": f"{item.title}, a {item.genre.lower()} series.", "index": 1,
             "audienceRating": 8.4}
         _watch_state(data, item)
@@ -142,7 +143,7 @@ def metadata(item: Movie | Show | Episode, include_guids: bool = True) -> dict[s
             "ratingKey": str(key), "key": f"/library/metadata/{key}", "parentRatingKey": str(season_key),
             "grandparentRatingKey": str(show.rating_key), "guid": f"plex://episode/{item.guid_hex}",
             "parentGuid": f"plex://season/{season_guid(show, item.season)}",
-            "grandparentGuid": f"plex://show/{show.guid_hex}", "grandparentSlug": _slug(show.title),
+            "grandparentGuid": f"plex://show/{show.guid_hex}", "grandparentSlug": slug(show.title),
             "type": "episode", "title": item.title, "grandparentKey": f"/library/metadata/{show.rating_key}",
             "parentKey": f"/library/metadata/{season_key}", "grandparentTitle": show.title,
             "parentTitle": f"Season {item.season}", "contentRating": "TV-MA", "summary": "", "index": item.number,
@@ -201,6 +202,66 @@ def detailed_metadata(item: Movie | Show | Episode) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class Season:
+    """A season as recentlyAdded groups new episodes under it (not stored: derived from episodes)."""
+
+    show: Show
+    number: int
+
+    @property
+    def rating_key(self) -> int:
+        return self.show.season_keys[self.number]
+
+    @property
+    def episodes(self) -> list[Episode]:
+        return [e for e in self.show.episodes if e.season == self.number and e.rating_key is not None]
+
+    @property
+    def added(self) -> int:
+        return max(e.plex_added for e in self.episodes)
+
+
+def recently_added(universe: Universe, section: str | None = None) -> list[Movie | Season]:
+    """Newest first: movies, and seasons for TV (new episodes come back grouped by season)."""
+    entries: list[Movie | Season] = []
+    if section in (None, "1"):
+        entries += [m for m in universe.plex_section("movie") if isinstance(m, Movie)]
+    if section in (None, "2"):
+        for show in universe.plex_section("show"):
+            assert isinstance(show, Show)
+            seasons = {e.season for e in show.episodes if e.rating_key is not None}
+            entries += [Season(show, n) for n in sorted(seasons)]
+    return sorted(entries, key=lambda e: (e.added if isinstance(e, Season) else e.plex_added, e.rating_key),
+                  reverse=True)
+
+
+#: What recentlyAdded shows of a movie: less than a section listing.
+_RECENT_MOVIE_KEYS = ("ratingKey", "key", "guid", "slug", "studio", "type", "title", "contentRating", "year",
+                      "thumb", "art", "duration", "originallyAvailableAt", "addedAt", "updatedAt")
+
+
+def recent_metadata(entry: Movie | Season) -> dict[str, Any]:
+    section_id = "1" if isinstance(entry, Movie) else "2"
+    _, title, uuid, _, _ = SECTIONS[section_id]
+    data: dict[str, Any] = {"allowSync": True, "librarySectionID": int(section_id), "librarySectionTitle": title,
+                            "librarySectionUUID": uuid}
+    if isinstance(entry, Movie):
+        full = metadata(entry, include_guids=False)
+        return {**data, **{key: full[key] for key in _RECENT_MOVIE_KEYS}}
+    show, episodes = entry.show, entry.episodes
+    return {**data, "ratingKey": str(entry.rating_key), "key": f"/library/metadata/{entry.rating_key}/children",
+            "parentRatingKey": str(show.rating_key), "guid": f"plex://season/{season_guid(show, entry.number)}",
+            "parentGuid": f"plex://show/{show.guid_hex}", "parentSlug": slug(show.title), "type": "season",
+            "title": f"Season {entry.number}", "parentKey": f"/library/metadata/{show.rating_key}",
+            "parentTitle": show.title, "summary": "", "index": entry.number, "parentIndex": 1, "year": show.year,
+            "thumb": f"/library/metadata/{entry.rating_key}/thumb/{show.plex_updated}",
+            "art": f"/library/metadata/{show.rating_key}/art/{show.plex_updated}",
+            "parentThumb": f"/library/metadata/{show.rating_key}/thumb/{show.plex_updated}",
+            "leafCount": len(episodes), "viewedLeafCount": sum(1 for e in episodes if e.view_count),
+            "addedAt": entry.added, "updatedAt": show.plex_updated}
+
+
 def season_guid(show: Show, season: int) -> str:
     return f"{show.guid_hex[:20]}{season:04x}"
 
@@ -212,7 +273,7 @@ def section_of(item: Movie | Show | Episode) -> tuple[str, str, str]:
     return section, title, kind
 
 
-def _slug(title: str) -> str:
+def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
@@ -286,6 +347,8 @@ class PlexSimulator:
             Route("/library/sections/{section}/collections", self.collections),
             Route("/library/metadata/{keys}", self.metadata),
             Route("/library/metadata/{key:int}/allLeaves", self.all_leaves),
+            Route("/library/recentlyAdded", self.recently_added),
+            Route("/library/sections/{section}/recentlyAdded", self.recently_added),
             Route("/status/sessions/history/all", self.history),
         ]
 
@@ -430,6 +493,15 @@ class PlexSimulator:
             page = [metadata(e) for e in leaves[start:start + size]]
         return _respond(request, {"size": len(page), "totalSize": len(leaves), "offset": start,
                                   "librarySectionID": 2, "Metadata": page})
+
+    async def recently_added(self, request: Request) -> Response:
+        with self.universe.lock:
+            entries = recently_added(self.universe, request.path_params.get("section"))
+            start, size = _paging(request, len(entries))
+            page = [recent_metadata(e) for e in entries[start:start + size]]
+        return _respond(request, {"size": len(page), "allowSync": False, "identifier": "com.plexapp.plugins.library",
+                                  "mediaTagPrefix": "/system/bundle/media/flags/", "mediaTagVersion": 1712345678,
+                                  "mixedParents": True, "Metadata": page})
 
     async def history(self, request: Request) -> Response:
         params = request.query_params

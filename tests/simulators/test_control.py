@@ -64,3 +64,19 @@ def test_mutations_and_clock_over_http(sims: RunningSimulators, control: httpx.C
 def test_a_bad_mutation_is_a_400(control: httpx.Client) -> None:
     answer = control.post("/requests", json={"movie_id": 1, "series_id": 1})
     assert answer.status_code == 400 and "exactly one" in answer.json()["error"]
+
+
+def test_recently_added_lists_new_movies_and_groups_new_episodes_by_season(sims: RunningSimulators,
+                                                                          control: httpx.Client) -> None:
+    show = control.post("/series", json={"title": "Grouped", "seasons": 2, "episodes_per_season": 3}).json()
+    control.post("/clock/advance", json={"seconds": 60})
+    movie = control.post("/movies", json={"title": "Newest"}).json()
+    plex = httpx.get(f"{sims.urls['plex']}/library/recentlyAdded", headers={
+        "X-Plex-Token": sims.keys["plex"], "Accept": "application/json", "X-Plex-Container-Size": "3"}).json()
+    recent = [(m["type"], m.get("parentTitle"), m.get("leafCount")) for m in plex["MediaContainer"]["Metadata"]]
+    assert recent[0] == ("movie", None, None)
+    assert recent[1:] == [("season", "Grouped", 3), ("season", "Grouped", 3)]
+    tautulli = httpx.get(f"{sims.urls['tautulli']}/api/v2", params={
+        "apikey": sims.keys["tautulli"], "cmd": "get_recently_added", "count": 1}).json()
+    assert tautulli["response"]["data"]["recently_added"][0]["rating_key"] == str(movie["ratingKey"])
+    assert show["ratingKey"] is not None
