@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from smartplex.simulators import RunningSimulators
-from tests.simulators.support import load_api_fixture
+from tests.simulators.support import API_FIXTURES, load_api_fixture
 
 #: (fixture service, fixture name, path, query). Paths take {show} / {episode} / {movie} ids.
 CASES = [
@@ -143,3 +143,8 @@ def test_dates_are_written_as_each_service_writes_them(sims: RunningSimulators, 
     headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[service]}
     body = httpx.get(sims.urls[service] + path, headers=headers).json()
     assert re.fullmatch(pattern, pick(body))
+
+
+def test_every_example_response_is_checked() -> None:
+    examples = {(p.parent.name, p.stem) for p in API_FIXTURES.glob("*/*.json")}
+    assert examples == {(service, name) for service, name, _, _ in CASES}
