@@ -205,3 +205,27 @@ def test_a_redirect_is_reported_not_followed() -> None:
             client.server_info()
     assert "SMARTPLEX_OVERSEERR_URL" in str(caught.value)
     assert len(seen) == 1
+
+
+class _BrokenStream(httpx.SyncByteStream):
+    """Sends the first element of an array, then fails the way a dying connection does."""
+
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+
+    def __iter__(self) -> Any:
+        yield b'[{"id": 1, "tmdbId": 2},'
+        raise self.failure
+
+
+@pytest.mark.parametrize(("failure", "expected"), [
+    (httpx.ReadTimeout("slow"), ServiceTimeout),
+    (httpx.RemoteProtocolError("peer closed connection"), ServiceUnreachable),
+])
+def test_a_stream_that_breaks_mid_array_raises_after_what_arrived(failure: Exception, expected: type) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, stream=_BrokenStream(failure)))
+    with CLIENTS["radarr"]("http://radarr.test", "key", transport=transport) as client:
+        movies = client.iter_all()
+        assert next(movies).tmdb_id == 2
+        with pytest.raises(expected, match="mid-response"):
+            next(movies)
