@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -207,14 +209,12 @@ class Universe:
     # ----- mutations -----------------------------------------------------------------------------
 
     def advance(self, seconds: int) -> int:
-        with self.lock:
-            self.revision += 1
+        with self._change():
             self.now += int(seconds)
             return self.now
 
     def add_movie(self, title: str | None = None, *, with_file: bool = True) -> Movie:
-        with self.lock:
-            self.revision += 1
+        with self._change():
             movie = self._new_movie(self.now, title)
             if with_file:
                 self._import_movie(movie, self.now)
@@ -222,16 +222,14 @@ class Universe:
             return movie
 
     def add_show(self, title: str | None = None, *, seasons: int = 1, episodes_per_season: int = 8) -> Show:
-        with self.lock:
-            self.revision += 1
+        with self._change():
             show = self._new_show(self.now, title, seasons, episodes_per_season, import_files=True)
             self._show_to_plex(show)
             return show
 
     def update_movie(self, movie_id: int, *, title: str) -> Movie:
         """Edit a movie's metadata, as a Plex refresh would: bumps its ``updatedAt``."""
-        with self.lock:
-            self.revision += 1
+        with self._change():
             movie = self.movies[movie_id]
             movie.title = title
             movie.plex_updated = self.now
@@ -239,16 +237,14 @@ class Universe:
 
     def delete_movie(self, movie_id: int) -> Movie:
         """Remove a movie; like Radarr, this also purges its history."""
-        with self.lock:
-            self.revision += 1
+        with self._change():
             movie = self.movies.pop(movie_id)
             self.radarr_history = [e for e in self.radarr_history if e.target != movie_id]
             self._from_plex(movie)
             return movie
 
     def delete_movie_file(self, movie_id: int) -> Movie:
-        with self.lock:
-            self.revision += 1
+        with self._change():
             movie = self.movies[movie_id]
             if movie.file_id is None:
                 raise ValueError(f"movie {movie_id} has no file")
@@ -259,21 +255,17 @@ class Universe:
 
     def delete_series(self, series_id: int) -> Show:
         """Remove a series with its episodes; like Sonarr, this also purges its history."""
-        with self.lock:
-            self.revision += 1
+        with self._change():
             show = self.shows.pop(series_id)
             self.sonarr_history = [e for e in self.sonarr_history if e.target != series_id]
             for episode in show.episodes:
                 del self.episodes[episode.id]
                 self._from_plex(episode)
-            for key in show.season_keys.values():
-                self.plex.pop(key, None)
             self._from_plex(show)
             return show
 
     def delete_episode_file(self, episode_id: int) -> Episode:
-        with self.lock:
-            self.revision += 1
+        with self._change():
             episode = self.episodes[episode_id]
             if episode.file_id is None:
                 raise ValueError(f"episode {episode_id} has no file")
@@ -287,8 +279,7 @@ class Universe:
     def record_play(self, rating_key: int, *, user_id: int = 1, percent: int = 100,
                     minutes: int = 45) -> Play:
         """A finished play ending now; 90% or more counts as watched, as in Plex."""
-        with self.lock:
-            self.revision += 1
+        with self._change():
             item = self.plex[rating_key]
             if isinstance(item, Show):
                 raise ValueError("plays are of movies or episodes, not shows")
@@ -297,18 +288,23 @@ class Universe:
             return play
 
     def request_media(self, target: Movie | Show, *, user_id: int = 2) -> Request:
-        with self.lock:
-            self.revision += 1
+        with self._change():
             return self._request(target, self.user(user_id), self.now, self.now, 1)
 
     def approve_request(self, request_id: int, *, approve: bool = True) -> Request:
-        with self.lock:
-            self.revision += 1
+        with self._change():
             request = self.requests[request_id]
             request.status = 2 if approve else 3
             request.updated = self.now
             request.modified_by = self.users[0]
             return request
+
+    @contextmanager
+    def _change(self) -> Iterator[None]:
+        """Every mutation runs under the lock and bumps the revision that readers cache against."""
+        with self.lock:
+            self.revision += 1
+            yield
 
     # ----- generation ----------------------------------------------------------------------------
 
