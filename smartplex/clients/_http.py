@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,27 @@ Params = Mapping[str, str | int | float]
 
 #: Statuses worth another try: the server is overloaded, restarting or rate limiting.
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: Query parameters that carry credentials (Tautulli has no other way to take its key).
+_SECRET_PARAMS = ("apikey", "X-Plex-Token", "token")
+
+
+class _RedactSecrets(logging.Filter):
+    """httpx logs every request's URL at INFO; keep credentials in query strings out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
+        return True
+
+
+def _redacted(url: httpx.URL) -> httpx.URL:
+    for name in _SECRET_PARAMS:
+        if name in url.params:
+            url = url.copy_set_param(name, "REDACTED")
+    return url
+
+
+logging.getLogger("httpx").addFilter(_RedactSecrets())
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -229,3 +230,12 @@ def test_a_stream_that_breaks_mid_array_raises_after_what_arrived(failure: Excep
         assert next(movies).tmdb_id == 2
         with pytest.raises(expected, match="mid-response"):
             next(movies)
+
+
+def test_keys_in_query_strings_stay_out_of_the_logs(sims: RunningSimulators,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="httpx"), sims.client("tautulli") as client:
+        client.server_info()
+    requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert requests and all("apikey=REDACTED" in m for m in requests)
+    assert sims.keys["tautulli"] not in caplog.text
