@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from smartplex.simulators._app import build_app, json_response, query_int
 from smartplex.simulators._format import day
-from smartplex.simulators.plex import (
+from smartplex.simulators.plex_items import (
     SECTIONS,
     SERVER_NAME,
     Season,

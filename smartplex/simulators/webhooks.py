@@ -20,7 +20,7 @@ import httpx
 from smartplex.services import SERVICE_NAMES
 from smartplex.simulators._format import day, iso_seconds, iso_ticks
 from smartplex.simulators.overseerr import MEDIA_STATUS_NAMES, media_status
-from smartplex.simulators.plex import SERVER_NAME, detailed_metadata, metadata, section_of
+from smartplex.simulators.plex_items import SERVER_NAME, detailed_metadata, metadata, section_of
 from smartplex.simulators.universe import (
     Episode,
     Movie,
