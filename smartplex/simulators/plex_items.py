@@ -20,7 +20,9 @@ SECTIONS = {
     "1": ("movie", "Movies", "5f3a9c1e-2b7d-4e8f-a1c3-9d0e7b6a5f42", 1, "/data/media/movies"),
     "2": ("show", "TV Shows", "0d6e2c4b-8a1f-4c3e-9b7d-2e5f1a6c8d90", 2, "/data/media/tv"),
 }
+#: Plex's type numbers, as ``type=`` takes them.
 KIND_BY_TYPE = {1: "movie", 2: "show", 3: "season", 4: "episode"}
+#: Which simulated section holds each kind of item.
 SECTION_OF_KIND = {"movie": "1", "show": "2", "episode": "2"}
 
 
