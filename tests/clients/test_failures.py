@@ -184,12 +184,12 @@ def _keys(items: list[Any]) -> list[Any]:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_flaky_server_still_yields_everything_exactly_once(sims: RunningSimulators, service: str) -> None:
-    with sims.client(service, page_size=7) as client:
+    with sims.client(service, page_size=25) as client:
         expected = _keys(list(client.iter_all()))
     # A sure failure first (the *arrs list in one request), then seeded random ones.
     sims.simulation.faults[service].update(fail_next=[503], error_rate=0.3, rate_limit_rate=0.1, retry_after=0,
                                            seed=3)
-    with sims.client(service, page_size=7, sleep=Sleeps(), retry=RetryPolicy(attempts=10)) as client:
+    with sims.client(service, page_size=25, sleep=Sleeps(), retry=RetryPolicy(attempts=10)) as client:
         assert _keys(list(client.iter_all())) == expected
     assert client.stats.retries > 0
 
