@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test api bench-ingest clean
+.PHONY: run test api bench-ingest bench-sync clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,6 @@ bench-ingest: $(STAMP)
 
 clean:
 	rm -rf $(VENV)
+
+bench-sync: $(STAMP)
+	$(BIN)/python bench/sync_full_refresh.py

@@ -1,0 +1,394 @@
+"""Sync benchmark: a full refresh from the five simulators into PostgreSQL, against the server's own ceiling.
+
+Run by hand: ``.venv/bin/python bench/sync_full_refresh.py`` (about 3-5 minutes on 2 cores). It
+
+1. shapes a universe to the target counts (default 100k Plex items: 20k movies, 5k series and their
+   episodes; 20k Tautulli plays; 5k Overseerr requests) and a tenth-size one, and serves each from
+   this process;
+2. runs the full refresh of all five services (``run_sync`` with no window) in a child process per
+   size, into a fresh schema: items/s end to end and the child's peak RSS at each size;
+3. times the server-side ceiling in the same database: ``INSERT INTO copy SELECT * FROM table
+   ON CONFLICT (key) DO UPDATE ...`` of the same rows, into an empty copy with the same indexes;
+4. makes about 200 changes (new, edited and deleted movies and series, plays, requests) a week and
+   a day after the library's last change, then times the 7-day incremental sync in a child.
+
+It prints the figures and the three ratios against their targets: full refresh >= 30% of the
+ceiling's items/s; peak RSS at the large size <= 1.5x that at the small one; incremental sync
+<= 5% of the full refresh's time.
+
+    python bench/sync_full_refresh.py [--plex-items 100000] [--movies 20000] [--series 5000]
+        [--plays 20000] [--requests 5000] [--small 10000] [--changes 200] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from smartplex.simulators import Simulation, Universe, run_simulators  # noqa: E402
+from smartplex.simulators.universe import DAY, Movie, Show  # noqa: E402
+
+#: Services in the order a sync runs them.
+SERVICES = ("plex", "tautulli", "sonarr", "radarr", "overseerr")
+#: Shares of generated items that get a file (hence a Plex item), as the universe draws them.
+MOVIE_FILE_SHARE, EPISODE_FILE_SHARE = 0.92, 0.9
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+# ----- the universe, shaped to the target counts ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    plex_items: int
+    movies: int
+    series: int
+    plays: int
+    requests: int
+
+    def scaled(self, plex_items: int) -> Shape:
+        f = plex_items / self.plex_items
+        return Shape(plex_items, *(max(1, round(n * f)) for n in (self.movies, self.series, self.plays, self.requests)))
+
+    @property
+    def episodes(self) -> int:
+        """Generated episodes: Plex holds the movies and episodes with a file, plus the series."""
+        in_plex = self.plex_items - MOVIE_FILE_SHARE * self.movies - self.series
+        return max(self.series, round(in_plex / EPISODE_FILE_SHARE))
+
+
+class ShapedUniverse(Universe):
+    """The generated universe with the benchmark's counts of series, plays and requests.
+
+    ``Universe(size)`` draws about 33 episodes per series, ``size // 2`` plays and ``size // 50``
+    requests; this keeps its generator and changes only those three numbers.
+    """
+
+    def __init__(self, shape: Shape, *, seed: int, now: int) -> None:
+        self._shape = shape
+        self._per_show = shape.episodes / shape.series
+        self._shape_rng = random.Random(seed * 7919 + 1)
+        size = shape.movies + shape.episodes
+        super().__init__(seed=seed, size=size, now=now, movie_share=shape.movies / size)
+        self._top_up_requests()
+
+    def _new_show(self, at: int, title: str | None, seasons: int, per_season: int, *, import_files: bool) -> Show:
+        if self._generating:  # 1-3 seasons whose episodes average the target per series
+            seasons = self._shape_rng.randint(1, 3)
+            per_season = max(1, round(self._per_show / 2 * self._shape_rng.uniform(0.5, 1.5)))
+        return super()._new_show(at, title, seasons, per_season, import_files=import_files)
+
+    def _generate_plays(self, count: int, rng: random.Random) -> None:
+        super()._generate_plays(self._shape.plays, rng)
+
+    def _top_up_requests(self) -> None:
+        """Add requests as the generator draws them until there are ``shape.requests``."""
+        rng = self._shape_rng
+        requested = {(r.target.kind, r.target.id) for r in self.requests.values()}
+        targets = [t for t in (*self.movies.values(), *self.shows.values()) if (t.kind, t.id) not in requested]
+        missing = max(0, self._shape.requests - len(self.requests))
+        for target in rng.sample(targets, min(len(targets), missing)):
+            created = rng.randrange(min(target.added, self.now - 2 * DAY), self.now - DAY)
+            status = rng.choice((1, 2, 2, 2, 3))
+            updated = created + rng.randrange(0, 3 * DAY) if status != 1 else created
+            request = self._request(target, rng.choice(self.users[1:]), created, updated, status)
+            request.modified_by = self.users[0] if status != 1 else None
+        self.requests = dict(sorted(self.requests.items()))
+
+
+def universe_counts(u: Universe) -> dict[str, int]:
+    return {
+        "plex items": len(u.plex),
+        "  movies in plex": sum(1 for i in u.plex.values() if i.kind == "movie"),
+        "  series in plex": sum(1 for i in u.plex.values() if i.kind == "show"),
+        "  episodes in plex": sum(1 for i in u.plex.values() if i.kind == "episode"),
+        "radarr movies": len(u.movies),
+        "sonarr series": len(u.shows),
+        "tautulli plays": len(u.plays),
+        "overseerr requests": len(u.requests),
+    }
+
+
+# ----- the database --------------------------------------------------------------------------------
+
+
+def fresh_schema(base_url: str) -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def drop_schema(base_url: str, schema: str) -> None:
+    engine = create_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
+def migrate(url: str) -> None:
+    from smartplex.db import make_engine
+    from smartplex.migrate import upgrade
+
+    engine = make_engine(url, timeout=60)
+    upgrade(engine)
+    engine.dispose()
+
+
+def server_ceiling(url: str) -> dict[str, dict[str, float]]:
+    """Per synced table: ``INSERT … SELECT … ON CONFLICT DO UPDATE`` of its rows into an empty copy."""
+    from smartplex.sync import SPECS
+
+    engine = create_engine(url)
+    results: dict[str, dict[str, float]] = {}
+    with engine.connect() as connection:
+        for service in SERVICES:
+            spec = SPECS[service]
+            table, copy = spec.table.name, f"ceiling_{spec.table.name}"
+            columns = [c.name for c in spec.table.columns]
+            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in spec.key)
+            with connection.begin():
+                connection.execute(text(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)"))
+            statement = text(
+                f"INSERT INTO {copy} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {table} "
+                f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates}"
+            )
+            started = time.perf_counter()
+            with connection.begin():
+                rows = connection.execute(statement).rowcount
+            seconds = time.perf_counter() - started
+            results[service] = {"rows": rows, "seconds": seconds}
+            with connection.begin():
+                connection.execute(text(f"DROP TABLE {copy}"))
+    engine.dispose()
+    return results
+
+
+# ----- the sync, in a child process ----------------------------------------------------------------
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Sync every service once (full refresh, or the given window); report times and peak RSS."""
+    from smartplex.clients import CLIENTS
+    from smartplex.db import make_engine
+    from smartplex.sync import SPECS, run_sync
+
+    engine = make_engine(spec["url"], timeout=120)
+    with engine.connect():  # connect (and import the driver) before the baseline
+        pass
+    gc.collect()
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    window = None
+    if spec.get("window"):
+        start, end = spec["window"]
+        window = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+    services: dict[str, Any] = {}
+    started = time.perf_counter()
+    for service in SERVICES:
+        with CLIENTS[service](spec["urls"][service], spec["keys"][service]) as client:
+            result = run_sync(engine, client, SPECS[service], window, batch_size=spec["batch_size"])
+        services[service] = {"fetched": result.fetched, "seconds": result.duration_seconds, "pages": result.pages,
+                             "inserted": result.counts.inserted, "updated": result.counts.updated,
+                             "unchanged": result.counts.unchanged, "deleted": result.deleted,
+                             "row_count": result.row_count}  # fmt: skip
+    total = time.perf_counter() - started
+    engine.dispose()
+    return {"services": services, "seconds": total, "baseline_kb": baseline_kb,
+            "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}  # fmt: skip
+
+
+def run_child(spec: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
+    command = [sys.executable]
+    if profile:
+        command += ["-m", "cProfile", "-o", profile]
+    command += [str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"child failed ({done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----- the incremental changes ----------------------------------------------------------------------
+
+
+def make_changes(simulation: Simulation, count: int, seed: int) -> dict[str, int]:
+    """About ``count`` changes, 8 days after the library's last one, a few minutes apart."""
+    rng = random.Random(seed)
+    u = simulation.universe
+    simulation.advance_clock(8 * DAY)
+    # A mix like a busy week: (mutation, share of the changes).
+    mix = [("add_movie", 0.20), ("update_movie", 0.20), ("record_play", 0.30), ("request_media", 0.10),
+           ("approve_request", 0.075), ("add_show", 0.05), ("delete_movie", 0.025),
+           ("delete_movie_file", 0.025), ("delete_series", 0.025)]  # fmt: skip
+    plan = [name for name, share in mix for _ in range(max(1, round(count * share)))]
+    rng.shuffle(plan)
+    done: dict[str, int] = {}
+    for n, name in enumerate(plan):
+        if n % 10 == 0:
+            simulation.advance_clock(600)
+        if name == "add_movie":
+            simulation.add_movie()
+        elif name == "update_movie":
+            movie = rng.choice([m for m in u.movies.values() if m.rating_key is not None])
+            simulation.update_movie(movie.id, title=f"{movie.title} (Director's Cut)")
+        elif name == "record_play":
+            leaf = rng.choice([i for i in u.plex.values() if not isinstance(i, Show)])
+            simulation.record_play(leaf.rating_key, user_id=rng.randint(1, len(u.users)))  # type: ignore[arg-type]
+        elif name == "request_media":
+            requested = {(r.target.kind, r.target.id) for r in u.requests.values()}
+            target: Movie | Show = rng.choice([m for m in u.movies.values() if ("movie", m.id) not in requested])
+            simulation.request_media(movie_id=target.id, user_id=rng.randint(2, len(u.users)))
+        elif name == "approve_request":
+            pending = [r for r in u.requests.values() if r.status == 1]
+            simulation.approve_request(rng.choice(pending).id)
+        elif name == "add_show":
+            simulation.add_show(seasons=1, episodes_per_season=3)
+        elif name == "delete_movie":
+            simulation.delete_movie(rng.choice(list(u.movies)))
+        elif name == "delete_movie_file":
+            simulation.delete_movie_file(rng.choice([m.id for m in u.movies.values() if m.file_id is not None]))
+        elif name == "delete_series":
+            simulation.delete_series(rng.choice(list(u.shows)))
+        done[name] = done.get(name, 0) + 1
+    simulation.advance_clock(60)
+    return done
+
+
+# ----- the run ------------------------------------------------------------------------------------------
+
+
+def rate(items: float, seconds: float) -> float:
+    return items / seconds if seconds > 0 else float("inf")
+
+
+def print_sync(label: str, result: dict[str, Any]) -> None:
+    print(f"  {label}")
+    print(f"    {'service':10} {'fetched':>8} {'seconds':>8} {'items/s':>9} {'inserted':>9} {'updated':>8} "
+          f"{'unchanged':>9} {'deleted':>8} {'live rows':>9}")  # fmt: skip
+    for service, r in result["services"].items():
+        print(f"    {service:10} {r['fetched']:8d} {r['seconds']:8.2f} {rate(r['fetched'], r['seconds']):9.0f} "
+              f"{r['inserted']:9d} {r['updated']:8d} {r['unchanged']:9d} {r['deleted']:8d} {r['row_count']:9d}")
+    fetched = sum(r["fetched"] for r in result["services"].values())
+    print(f"    {'all':10} {fetched:8d} {result['seconds']:8.2f} {rate(fetched, result['seconds']):9.0f}")
+
+
+def full_refresh(shape: Shape, args: argparse.Namespace, *, ceiling: bool, changes: int) -> dict[str, Any]:
+    """Serve a shaped universe, full-refresh it in a child; optionally the ceiling and the incremental."""
+    started = time.perf_counter()
+    universe = ShapedUniverse(shape, seed=args.seed, now=int(time.time()))
+    counts = universe_counts(universe)
+    print(f"\n== {shape.plex_items} Plex items (universe generated in {time.perf_counter() - started:.1f}s)")
+    print("  " + ", ".join(f"{k.strip()} {v}" for k, v in counts.items()))
+    out: dict[str, Any] = {"counts": counts}
+    url, schema = fresh_schema(args.database_url)
+    try:
+        migrate(url)
+        with run_simulators(simulation=Simulation(universe)) as sims:
+            spec = {"url": url, "urls": sims.urls, "keys": sims.keys, "batch_size": args.batch_size}
+            profile = f"{args.profile}.{shape.plex_items}.full" if args.profile else None
+            out["full"] = full = run_child(spec, profile)
+            print_sync(f"full refresh (child peak RSS {full['maxrss_kb'] / 1024:.0f} MiB, "
+                       f"{full['baseline_kb'] / 1024:.0f} MiB before syncing)", full)  # fmt: skip
+            if ceiling:
+                out["ceiling"] = ceil = server_ceiling(url)
+                print("  server-side ceiling: INSERT … SELECT … ON CONFLICT DO UPDATE into an empty copy")
+                for service, c in ceil.items():
+                    print(f"    {service:10} {c['rows']:8.0f} rows {c['seconds']:8.2f} s {rate(c['rows'], c['seconds']):9.0f} rows/s")
+                rows, seconds = sum(c["rows"] for c in ceil.values()), sum(c["seconds"] for c in ceil.values())
+                print(f"    {'all':10} {rows:8.0f} rows {seconds:8.2f} s {rate(rows, seconds):9.0f} rows/s")
+            if changes:
+                out["changes"] = made = make_changes(sims.simulation, changes, args.seed)
+                now = sims.universe.now
+                spec["window"] = [now - 7 * DAY, now + 1]
+                profile = f"{args.profile}.{shape.plex_items}.incremental" if args.profile else None
+                out["incremental"] = inc = run_child(spec, profile)
+                print(f"  {sum(made.values())} changes: " + ", ".join(f"{k} {v}" for k, v in made.items()))
+                print_sync(f"7-day incremental sync (window {datetime.fromtimestamp(now, UTC) - timedelta(days=7):%Y-%m-%d %H:%M}"
+                           f" to {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M} UTC)", inc)  # fmt: skip
+    finally:
+        drop_schema(args.database_url, schema)
+    return out
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plex-items", type=int, default=100_000, help="Plex items of the large library")
+    parser.add_argument("--movies", type=int, default=20_000, help="Radarr movies (about 92%% have a file in Plex)")
+    parser.add_argument("--series", type=int, default=5_000, help="Sonarr series")
+    parser.add_argument("--plays", type=int, default=20_000, help="Tautulli history rows")
+    parser.add_argument("--requests", type=int, default=5_000, help="Overseerr requests")
+    parser.add_argument("--small", type=int, default=10_000, help="Plex items of the small library (RSS baseline)")
+    parser.add_argument("--changes", type=int, default=200, help="changes before the 7-day incremental sync")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--profile", metavar="PREFIX", help="cProfile each child sync into PREFIX.<items>.<kind>")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+
+    began = time.perf_counter()
+    large = Shape(args.plex_items, args.movies, args.series, args.plays, args.requests)
+    small = large.scaled(args.small)
+    print(f"sync benchmark: full refresh of all five services, batch size {args.batch_size}, "
+          f"PostgreSQL {make_url(args.database_url).render_as_string()}")  # fmt: skip
+    low = full_refresh(small, args, ceiling=False, changes=0)
+    gc.collect()
+    high = full_refresh(large, args, ceiling=True, changes=args.changes)
+
+    full, ceil, inc = high["full"], high["ceiling"], high["incremental"]
+    fetched = sum(r["fetched"] for r in full["services"].values())
+    full_rate = rate(fetched, full["seconds"])
+    ceil_rows, ceil_seconds = sum(c["rows"] for c in ceil.values()), sum(c["seconds"] for c in ceil.values())
+    ceil_rate = rate(ceil_rows, ceil_seconds)
+    plex_rate = rate(full["services"]["plex"]["fetched"], full["services"]["plex"]["seconds"])
+    plex_ceil = rate(ceil["plex"]["rows"], ceil["plex"]["seconds"])
+    rss_ratio = high["full"]["maxrss_kb"] / low["full"]["maxrss_kb"]
+    inc_share = inc["seconds"] / full["seconds"]
+
+    print(f"\n== summary ({time.perf_counter() - began:.0f}s in all)")
+    print(f"full refresh, {args.plex_items} Plex items: {fetched} items in {full['seconds']:.1f}s = {full_rate:.0f} items/s"
+          f" (Plex alone {plex_rate:.0f} items/s)")
+    print(f"server-side ceiling: {ceil_rows} rows in {ceil_seconds:.2f}s = {ceil_rate:.0f} rows/s"
+          f" (Plex alone {plex_ceil:.0f} rows/s)")
+    print(f"  full refresh / ceiling: {full_rate / ceil_rate:.1%} (Plex alone {plex_rate / plex_ceil:.1%})"
+          f"   target >= 30%: {verdict(full_rate / ceil_rate >= 0.30)}")
+    print(f"peak RSS of the syncing process: {low['full']['maxrss_kb'] / 1024:.0f} MiB at {args.small} Plex items,"
+          f" {high['full']['maxrss_kb'] / 1024:.0f} MiB at {args.plex_items}"
+          f" (before syncing: {low['full']['baseline_kb'] / 1024:.0f} / {high['full']['baseline_kb'] / 1024:.0f} MiB)")
+    print(f"  RSS {args.plex_items} / {args.small}: {rss_ratio:.2f}x   target <= 1.5x: {verdict(rss_ratio <= 1.5)}")
+    print(f"7-day incremental sync, {sum(high['changes'].values())} changes: {inc['seconds']:.2f}s"
+          f" ({sum(r['fetched'] for r in inc['services'].values())} items fetched)")
+    print(f"  incremental / full refresh: {inc_share:.1%}   target <= 5%: {verdict(inc_share <= 0.05)}")
+
+
+if __name__ == "__main__":
+    main()
