@@ -12,6 +12,8 @@ _COMMANDS = {
     "api": "webhook_api.serve:api",
     "check": "smartplex.clients.check:check",
     "simulate": "smartplex.simulators.cli:simulate",
+    "demo": "smartplex.stack:demo",
+    "run": "smartplex.stack:run",
 }
 
 

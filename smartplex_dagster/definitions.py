@@ -3,7 +3,7 @@
 import dagster as dg
 
 from smartplex.sync import SPECS
-from smartplex_dagster.derived import media_catalog, watch_stats
+from smartplex_dagster.derived import derived_automation, media_catalog, watch_stats
 from smartplex_dagster.library import library_asset
 from smartplex_dagster.resources import build_resources
 from smartplex_dagster.retention import retention_schedule, webhook_retention
@@ -18,6 +18,6 @@ defs = dg.Definitions(
     assets=[webhook_log_asset, *library_assets, watch_stats, media_catalog],
     jobs=[webhook_retention],
     schedules=[*schedules, retention_schedule],
-    sensors=[webhook_sensor, sync_succeeded, sync_failed],
+    sensors=[webhook_sensor, sync_succeeded, sync_failed, derived_automation],
     resources=build_resources(),
 )

@@ -58,3 +58,12 @@ def media_catalog(database: DatabaseResource):  # type: ignore[no-untyped-def]
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"match_rate": round(rate, 4), "matched": figures["matched"], "rows": figures["rows"]},
     )
+
+
+derived_automation = dg.AutomationConditionSensorDefinition(
+    "derived_automation",
+    target=[watch_stats, media_catalog],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Recomputes watch statistics and the catalog after their upstream syncs land.",
+)

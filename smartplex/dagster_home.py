@@ -1,0 +1,30 @@
+"""DAGSTER_HOME for the embedded default: under the data directory, so run history survives restarts.
+
+Its dagster.yaml is the repository's production ``dagster.yaml`` without the PostgreSQL storage
+section (Dagster then keeps SQLite files in DAGSTER_HOME): one place for the run queue, the
+per-service concurrency limits, run monitoring and retries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+PRODUCTION_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def embedded_config() -> dict:
+    config = yaml.safe_load(PRODUCTION_CONFIG.read_text())
+    config.pop("storage", None)
+    return config
+
+
+def prepare(data_dir: Path) -> Path:
+    home = data_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(
+        "# Written by smartplex from the repository's dagster.yaml, without its PostgreSQL storage.\n"
+        + yaml.safe_dump(embedded_config(), sort_keys=False)
+    )
+    return home

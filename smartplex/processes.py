@@ -1,0 +1,67 @@
+"""A small supervisor: start the stack's processes, stop them all (and their children) on the way out."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class Supervisor:
+    """Each child gets its own process group, so stopping it also stops whatever it started (Dagster runs)."""
+
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: str | None = None) -> None:
+        output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+        self.processes[name] = subprocess.Popen(
+            list(argv), env=dict(env), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def exited(self) -> dict[str, int]:
+        return {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes.values()]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM every group, wait, then SIGKILL what is left."""
+        for process in self.processes.values():
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for process in self.processes.values():
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for_http(url: str, timeout: float, supervisor: Supervisor | None = None) -> None:
+    """Until ``url`` answers below 500; fail early if a supervised process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if supervisor is not None and (dead := supervisor.exited()):
+            raise RuntimeError(f"process exited early: {dead}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
