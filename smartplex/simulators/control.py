@@ -42,7 +42,10 @@ def control_routes(simulation: Simulation, service: str) -> list[Route]:
 
     def mutation(action: Callable[[dict[str, Any], dict[str, Any]], Any]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            body = await request.json() if await request.body() else {}
+            try:
+                body = await request.json() if await request.body() else {}
+            except ValueError:
+                return json_response({"error": "the body must be JSON"}, 400)
             try:
                 # Mutations may post webhooks; keep that off the event loop.
                 result = await run_in_threadpool(action, request.path_params, body)

@@ -64,6 +64,8 @@ def test_mutations_and_clock_over_http(sims: RunningSimulators, control: httpx.C
 def test_a_bad_mutation_is_a_400(control: httpx.Client) -> None:
     answer = control.post("/requests", json={"movie_id": 1, "series_id": 1})
     assert answer.status_code == 400 and "exactly one" in answer.json()["error"]
+    assert control.post("/movies", content=b"{not json").status_code == 400
+    assert control.put("/faults", content=b"[1, 2]").status_code == 400
 
 
 def test_recently_added_lists_new_movies_and_groups_new_episodes_by_season(sims: RunningSimulators,
