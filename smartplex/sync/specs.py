@@ -43,7 +43,7 @@ def _plex_prepare(client: Any, connection: Connection, now: datetime) -> Scope:
     """Key everything on the server's machine id, and keep its library sections current."""
     from smartplex.sync.upsert import upsert
 
-    server_id = client.http.get_json("/identity")["MediaContainer"]["machineIdentifier"]
+    server_id = client.machine_identifier()
     sections = [
         {"server_id": server_id, "section_id": str(s["key"]), "title": s.get("title", ""), "type": s.get("type", ""),
          "synced_at": now, "deleted_at": None}
