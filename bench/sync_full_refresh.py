@@ -19,6 +19,7 @@ ceiling's items/s; peak RSS at the large size <= 1.5x that at the small one; inc
 
     python bench/sync_full_refresh.py [--plex-items 100000] [--movies 20000] [--series 5000]
         [--plays 20000] [--requests 5000] [--small 10000] [--changes 200] [--database-url URL]
+        [--fetch-baseline] [--profile PREFIX]
 """
 
 from __future__ import annotations
@@ -210,6 +211,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     from smartplex.db import make_engine
     from smartplex.sync import SPECS, run_sync
 
+    if spec.get("fetch_only"):
+        return fetch_only(spec)
     engine = make_engine(spec["url"], timeout=120)
     with engine.connect():  # connect (and import the driver) before the baseline
         pass
@@ -232,6 +235,20 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     engine.dispose()
     return {"services": services, "seconds": total, "baseline_kb": baseline_kb,
             "maxrss_kb": peak_rss_kb()}  # fmt: skip
+
+
+def fetch_only(spec: dict[str, Any]) -> dict[str, Any]:
+    """Walk every service's ``iter_all()`` without a database: the fetch-and-parse share of a refresh."""
+    from smartplex.clients import CLIENTS
+
+    services: dict[str, Any] = {}
+    started = time.perf_counter()
+    for service in SERVICES:
+        with CLIENTS[service](spec["urls"][service], spec["keys"][service]) as client:
+            began = time.perf_counter()
+            fetched = sum(1 for _ in client.iter_all())
+            services[service] = {"fetched": fetched, "seconds": time.perf_counter() - began}
+    return {"services": services, "seconds": time.perf_counter() - started, "maxrss_kb": peak_rss_kb()}
 
 
 def run_child(spec: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
@@ -327,6 +344,10 @@ def full_refresh(shape: Shape, args: argparse.Namespace, *, ceiling: bool, chang
             out["full"] = full = run_child(spec, profile)
             print_sync(f"full refresh (child peak RSS {full['maxrss_kb'] / 1024:.0f} MiB, "
                        f"{full['baseline_kb'] / 1024:.0f} MiB before syncing)", full)  # fmt: skip
+            if args.fetch_baseline and ceiling:
+                out["fetch"] = fetch = run_child({**spec, "fetch_only": True})
+                print("  fetch only (iter_all, no database): " + ", ".join(
+                    f"{k} {rate(v['fetched'], v['seconds']):.0f}/s" for k, v in fetch["services"].items()))
             if ceiling:
                 out["ceiling"] = ceil = server_ceiling(url)
                 print("  server-side ceiling: INSERT … SELECT … ON CONFLICT DO UPDATE into an empty copy")
@@ -364,6 +385,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--fetch-baseline", action="store_true",
+                        help="also walk the large library without a database (the fetch-and-parse rate)")
     parser.add_argument("--profile", metavar="PREFIX", help="cProfile each child sync into PREFIX.<items>.<kind>")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -395,6 +418,12 @@ def main() -> None:
           f" (Plex alone {plex_rate:.0f} items/s)")
     print(f"server-side ceiling: {ceil_rows} rows in {ceil_seconds:.2f}s = {ceil_rate:.0f} rows/s"
           f" (Plex alone {plex_ceil:.0f} rows/s)")
+    if "fetch" in high:
+        fetch = high["fetch"]
+        fetched_only = sum(r["fetched"] for r in fetch["services"].values())
+        print(f"fetch only, no database: {fetched_only} items in {fetch['seconds']:.1f}s ="
+              f" {rate(fetched_only, fetch['seconds']):.0f} items/s"
+              f" ({rate(fetched_only, fetch['seconds']) / ceil_rate:.1%} of the ceiling)")
     print(f"  full refresh / ceiling: {full_rate / ceil_rate:.1%} (Plex alone {plex_rate / plex_ceil:.1%})"
           f"   target >= 30%: {verdict(full_rate / ceil_rate >= 0.30)}")
     print(f"peak RSS of the syncing process: {low['full']['maxrss_kb'] / 1024:.0f} MiB at {args.small} Plex items,"
