@@ -13,8 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/smartplex db upgrade
-	$(BIN)/smartplex api
+	$(BIN)/smartplex demo
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
+import psutil
 
 
 @dataclass
@@ -31,7 +32,9 @@ class Supervisor:
         return [p.pid for p in self.processes.values()]
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM every group, wait, then SIGKILL what is left."""
+        """SIGTERM every group, wait, then SIGKILL what is left, descendants in other sessions included
+        (Dagster starts its code servers and log tailers in sessions of their own)."""
+        family = [d for p in self.processes.values() for d in _descendants(p.pid)]
         for process in self.processes.values():
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -43,6 +46,20 @@ class Supervisor:
         for process in self.processes.values():
             _signal_group(process, signal.SIGKILL)
             process.wait()
+        _, alive = psutil.wait_procs(family, timeout=max(0.1, deadline - time.monotonic()))
+        for straggler in alive:
+            try:
+                straggler.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

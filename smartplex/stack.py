@@ -11,6 +11,7 @@ import os
 import random
 import secrets
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -37,6 +38,8 @@ def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, d
                 log_dir: Path) -> None:  # fmt: skip
     """The API, the Dagster daemon and (unless ``dagster_port`` is None) the webserver; wait until up."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    # Create (or upgrade) Dagster's own storage once, before the daemon and the webserver race to do it.
+    subprocess.run([_bin("dagster"), "instance", "migrate"], env=env, check=True, capture_output=True)
     supervisor.start("api", [sys.executable, "-m", "smartplex", "api", "--port", str(api_port)], env,
                      str(log_dir / "api.log"))  # fmt: skip
     supervisor.start("dagster-daemon", [_bin("dagster-daemon"), "run", "-m", CODE_LOCATION], env,

@@ -1,27 +1,42 @@
-"""The real processes: the API (uvicorn) and dagster-daemon, the simulators posting real webhooks."""
+"""The real processes: the API (uvicorn), dagster-daemon and dagster-webserver, and the simulators
+posting real webhooks; then a headless Chromium looks at the Dagster UI."""
 
 import os
+import shutil
 import socket
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from smartplex import dagster_home, migrate
 from smartplex.db import make_engine
 from smartplex.processes import Supervisor
-from smartplex.schema import overseerr_requests, plex_library_items, radarr_movies, sonarr_series, tautulli_watch_history, webhook_log
-from smartplex.simulators.serve import run_simulators
+from smartplex.schema import (
+    overseerr_requests,
+    plex_library_items,
+    radarr_movies,
+    sonarr_series,
+    tautulli_watch_history,
+    webhook_log,
+)
+from smartplex.simulators.serve import RunningSimulators, run_simulators
 from smartplex.simulators.simulation import Simulation
 from smartplex.simulators.universe import Universe
 from smartplex.simulators.webhooks import WebhookSender
 from smartplex.stack import start_stack
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
 
-pytestmark = [pytest.mark.timeout(600), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]
+pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -30,56 +45,113 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_webhooks_from_every_source_are_synced_by_the_running_stack(tmp_path: Path) -> None:
-    database_url = f"sqlite:///{tmp_path / 'smartplex.db'}"
+@dataclass
+class Stack:
+    engine: Engine
+    sims: RunningSimulators
+    supervisor: Supervisor
+    api_port: int
+    dagster_port: int
+    pids: set[int]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("stack")
+    database_url = f"sqlite:///{home / 'smartplex.db'}"
     engine = make_engine(database_url)
     migrate.upgrade(engine)
-    api_port = _free_port()
+    api_port, dagster_port = _free_port(), _free_port()
     simulation = Simulation(Universe(seed=5, size=300, now=int(time.time())))
     supervisor = Supervisor()
     with run_simulators(simulation=simulation) as sims:
-        env = {**os.environ, **sims.env(), "SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(tmp_path),
+        env = {**os.environ, **sims.env(), "SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(home),
                "SMARTPLEX_WEBHOOK_SECRET": WEBHOOK_SECRET, "SMARTPLEX_ADMIN_SECRET": ADMIN_SECRET,
                "SMARTPLEX_SENSOR_INTERVAL_SECONDS": "2",
                "SMARTPLEX_HISTORY_START": (date.today() - timedelta(days=30)).isoformat(),
-               "DAGSTER_HOME": str(dagster_home.prepare(tmp_path))}  # fmt: skip
+               "DAGSTER_HOME": str(dagster_home.prepare(home))}  # fmt: skip
         try:
-            start_stack(supervisor, env, api_port=api_port, dagster_port=None, log_dir=tmp_path / "logs")
-            children = set(supervisor.pids())
+            start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=home / "logs")
             simulation.webhooks = WebhookSender.from_template(
                 f"http://127.0.0.1:{api_port}/api/webhooks/{{service}}?token={WEBHOOK_SECRET}"
             )
-            show = simulation.add_show("End To End Show", seasons=1, episodes_per_season=2)  # sonarr, plex, tautulli
-            movie = simulation.add_movie("End To End Movie")  # radarr, plex, tautulli
-            play = simulation.record_play(show.episodes[0].rating_key, percent=100)  # plex, tautulli
-            request = simulation.request_media(movie_id=movie.id)
-            simulation.approve_request(request.id)  # overseerr
-
-            deadline = time.monotonic() + 420
-            while True:
-                with engine.connect() as connection:
-                    counts = dict(connection.execute(
-                        select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)).all())  # fmt: skip
-                    sources = set(connection.execute(select(webhook_log.c.source).distinct()).scalars())
-                if sources == {"plex", "tautulli", "sonarr", "radarr", "overseerr"} and not (
-                    counts.get("pending") or counts.get("dispatched")
-                ):
-                    break
-                assert not supervisor.exited(), supervisor.exited()
-                assert time.monotonic() < deadline, f"rows not processed in time: {counts}, {sources}"
-                time.sleep(2)
-            assert counts.get("failed", 0) == 0, counts
-            with engine.connect() as connection:
-                def has(table, condition) -> bool:  # type: ignore[no-untyped-def]
-                    return connection.execute(select(func.count()).select_from(table).where(condition)).scalar_one() == 1
-
-                assert has(sonarr_series, sonarr_series.c.id == show.id)
-                assert has(radarr_movies, radarr_movies.c.id == movie.id)
-                assert has(plex_library_items, plex_library_items.c.rating_key == str(movie.rating_key))
-                assert has(tautulli_watch_history, tautulli_watch_history.c.row_id == play.id)
-                assert has(overseerr_requests, overseerr_requests.c.id == request.id)
-            descendants = {c.pid for pid in children for c in psutil.Process(pid).children(recursive=True)}
+            yield Stack(engine, sims, supervisor, api_port, dagster_port, set(supervisor.pids()))
         finally:
             supervisor.stop()
-    leftovers = [pid for pid in children | descendants if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-    assert leftovers == []
+
+
+def _has(engine: Engine, table, condition) -> bool:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table).where(condition)).scalar_one() == 1
+
+
+def test_webhooks_from_every_source_are_synced(stack: Stack) -> None:
+    simulation = stack.sims.simulation
+    show = simulation.add_show("End To End Show", seasons=1, episodes_per_season=2)  # sonarr, plex, tautulli
+    movie = simulation.add_movie("End To End Movie")  # radarr, plex, tautulli
+    play = simulation.record_play(show.episodes[0].rating_key, percent=100)  # plex, tautulli
+    request = simulation.request_media(movie_id=movie.id)
+    simulation.approve_request(request.id)  # overseerr
+
+    deadline = time.monotonic() + 420
+    while True:
+        with stack.engine.connect() as connection:
+            counts = dict(connection.execute(select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)).all())
+            sources = set(connection.execute(select(webhook_log.c.source).distinct()).scalars())
+        if sources == {"plex", "tautulli", "sonarr", "radarr", "overseerr"} and not (
+            counts.get("pending") or counts.get("dispatched")
+        ):
+            break
+        assert not stack.supervisor.exited(), stack.supervisor.exited()
+        assert time.monotonic() < deadline, f"rows not processed in time: {counts}, {sources}"
+        time.sleep(2)
+    assert counts.get("failed", 0) == 0, counts
+    assert _has(stack.engine, sonarr_series, sonarr_series.c.id == show.id)
+    assert _has(stack.engine, radarr_movies, radarr_movies.c.id == movie.id)
+    assert _has(stack.engine, plex_library_items, plex_library_items.c.rating_key == str(movie.rating_key))
+    assert _has(stack.engine, tautulli_watch_history, tautulli_watch_history.c.row_id == play.id)
+    assert _has(stack.engine, overseerr_requests, overseerr_requests.c.id == request.id)
+
+
+def _browser():  # type: ignore[no-untyped-def]
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright()
+
+
+def test_the_dagster_ui_shows_the_assets_and_a_successful_run(stack: Stack) -> None:
+    base = f"http://127.0.0.1:{stack.dagster_port}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with _browser() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{base}/assets/derived/media_catalog?view=lineage&lineageScope=upstream", wait_until="networkidle")
+        try:  # a first visit offers a newsletter
+            page.get_by_role("button", name="Skip").click(timeout=5000)
+        except Exception:
+            pass
+        page.locator("text=watch_stats").first.wait_for(timeout=60_000)
+        page.get_by_role("button", name="All", exact=True).click()  # the whole upstream graph, not one level
+        page.wait_for_timeout(2000)  # let the graph lay out before the screenshot
+        page.screenshot(path=str(ARTIFACTS / "asset-graph.png"))
+        html = page.content()
+        missing = [n for n in ("webhook_log", "library_items", "watch_history", "series", "movies", "requests") if n not in html]
+        assert missing == [], missing
+
+        page.goto(f"{base}/runs", wait_until="networkidle")
+        page.get_by_text("Success").first.wait_for(timeout=60_000)
+        assert page.get_by_text("webhook_sensor").count() > 0
+        page.screenshot(path=str(ARTIFACTS / "runs.png"))
+        browser.close()
+
+
+def test_stopping_leaves_no_process_behind(stack: Stack) -> None:
+    family = set(stack.pids)
+    for pid in stack.pids:
+        if psutil.pid_exists(pid):
+            family |= {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    stack.supervisor.stop()
+    left = [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert left == []
