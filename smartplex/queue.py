@@ -108,10 +108,15 @@ def dispatched(connection: Connection) -> list[Dispatched]:
 
 
 def settle(connection: Connection, run_key: str, run_id: str, error: str | None, now: datetime) -> int:
-    """Record a run's outcome on its rows; rows already settled are left alone (settling twice is a no-op)."""
+    """Record a run's outcome on its rows; settling twice changes nothing.
+
+    A success also overrides an earlier failure under the same run key: Dagster's automatic retry
+    of a failed run keeps the key, and its success is the outcome that counts.
+    """
+    settled_from = ("dispatched",) if error else ("dispatched", "failed")
     return connection.execute(
         update(webhook_log)
-        .where(and_(webhook_log.c.status == "dispatched", webhook_log.c.run_key == run_key))
+        .where(and_(webhook_log.c.status.in_(settled_from), webhook_log.c.run_key == run_key))
         .values(
             status="failed" if error else "processed",
             processed=True,

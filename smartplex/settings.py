@@ -96,11 +96,6 @@ class SettingsBase(BaseSettings):
     def unprotected_sources(self) -> list[str]:
         return [s.name for s in SERVICES if self.webhook_secret_for(s.name) is None]
 
-    @staticmethod
-    def service_env_names(service: str) -> tuple[str, str]:
-        """The variables that configure one service: its URL and its credential."""
-        return f"SMARTPLEX_{service.upper()}_URL", f"SMARTPLEX_{service.upper()}_{get_service(service).credential_setting.upper()}"
-
     def service_url(self, service: str) -> str | None:
         return getattr(self, f"{service}_url")
 
@@ -109,6 +104,13 @@ class SettingsBase(BaseSettings):
 
     def is_configured(self, service: str) -> bool:
         return bool(self.service_url(service) and self.service_credential(service))
+
+
+def service_env_names(service: str) -> tuple[str, str]:
+    """The variables that configure one service: its URL and its credential."""
+    svc = get_service(service)
+    prefix = f"SMARTPLEX_{svc.name.upper()}"
+    return f"{prefix}_URL", f"{prefix}_{svc.credential_setting.upper()}"
 
 
 def _per_service_fields() -> dict[str, Any]:

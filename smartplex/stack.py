@@ -25,7 +25,7 @@ from smartplex import dagster_home, migrate
 from smartplex.db import make_engine
 from smartplex.processes import Supervisor, wait_for_http
 from smartplex.services import SERVICES
-from smartplex.settings import Settings, get_settings
+from smartplex.settings import get_settings, service_env_names
 
 CODE_LOCATION = "smartplex_dagster.definitions"
 
@@ -188,7 +188,7 @@ def run(api_port: int | None, dagster_port: int) -> None:
     settings = get_settings()
     configured = [s.name for s in SERVICES if settings.is_configured(s.name)]
     if not configured:
-        names = ", ".join(" and ".join(Settings.service_env_names(s.name)) for s in SERVICES)
+        names = ", ".join(" and ".join(service_env_names(s.name)) for s in SERVICES)
         raise click.UsageError(f"no service is configured: set at least one pair of {names}")
     missing = [name for name, value in (("SMARTPLEX_WEBHOOK_SECRET", settings.webhook_secret),
                                         ("SMARTPLEX_ADMIN_SECRET", settings.admin_secret)) if value is None]  # fmt: skip

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from smartplex.clients import CLIENTS, NotConfigured, ServiceClient
 from smartplex.db import make_engine
 from smartplex.services import SERVICES
-from smartplex.settings import Settings, get_settings
+from smartplex.settings import get_settings, service_env_names
 
 
 class DatabaseResource(dg.ConfigurableResource):
@@ -57,7 +57,7 @@ def resource_key(service: str) -> str:
 def build_resources() -> dict[str, Any]:
     resources: dict[str, Any] = {"database": DatabaseResource(url=_env("SMARTPLEX_DATABASE_URL"))}
     for service in SERVICES:
-        url_var, credential_var = Settings.service_env_names(service.name)
+        url_var, credential_var = service_env_names(service.name)
         resources[resource_key(service.name)] = ServiceResource(
             service=service.name, url=_env(url_var), credential=_env(credential_var)
         )

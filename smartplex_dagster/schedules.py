@@ -7,7 +7,7 @@ import dagster as dg
 
 from smartplex import schedule_state
 from smartplex.services import SERVICES, Service
-from smartplex.settings import Settings
+from smartplex.settings import service_env_names
 from smartplex.types import utcnow
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import FINISHED, find_run, record_outcome
@@ -22,7 +22,7 @@ def evaluate(context: dg.ScheduleEvaluationContext, service: Service) -> dg.RunR
     database: DatabaseResource = context.resources.database
     api = getattr(context.resources, resource_key(service.name))
     if not api.url or not api.credential:
-        url_var, credential_var = Settings.service_env_names(service.name)
+        url_var, credential_var = service_env_names(service.name)
         return dg.SkipReason(f"{service.title} is not configured: set {url_var} and {credential_var}")
     now = context.scheduled_execution_time or utcnow()
     with database.engine.begin() as connection:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import date, timedelta
 import os
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 

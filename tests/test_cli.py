@@ -74,3 +74,54 @@ def test_api_refuses_to_start_on_a_configured_database_behind(database_url: str,
     result = _smartplex("api", "--port", "0", env=env)
     assert result.returncode != 0
     assert "smartplex db upgrade" in result.stderr
+
+
+def test_run_refuses_without_a_configured_service(tmp_path: Path) -> None:
+    env = {"SMARTPLEX_DATA_DIR": str(tmp_path), **{v: "" for s in ("PLEX", "TAUTULLI", "SONARR", "RADARR", "OVERSEERR")
+                                                   for v in (f"SMARTPLEX_{s}_URL",)}}  # fmt: skip
+    result = _smartplex("run", env=env)
+    assert result.returncode != 0
+    assert "no service is configured" in result.stderr and "SMARTPLEX_SONARR_URL" in result.stderr
+
+
+def test_run_refuses_without_secrets(tmp_path: Path) -> None:
+    env = {"SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_SONARR_URL": "http://127.0.0.1:1",
+           "SMARTPLEX_SONARR_API_KEY": "k", "SMARTPLEX_WEBHOOK_SECRET": "", "SMARTPLEX_ADMIN_SECRET": ""}  # fmt: skip
+    result = _smartplex("run", env=env)
+    assert result.returncode != 0
+    assert "SMARTPLEX_WEBHOOK_SECRET" in result.stderr and "SMARTPLEX_ADMIN_SECRET" in result.stderr
+
+
+def test_the_access_log_never_shows_the_secret(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "do-not-log-me-42"
+    env = {**os.environ, "SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_WEBHOOK_SECRET": secret,
+           "SMARTPLEX_ADMIN_SECRET": "admin-secret"}  # fmt: skip
+    env.pop("SMARTPLEX_DATABASE_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "smartplex", "api", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        base = f"http://127.0.0.1:{port}/api/webhooks"
+        assert httpx.post(f"{base}/plex?token={secret}", files={"payload": (None, '{"event": "media.play"}')}).status_code == 202
+        assert httpx.post(f"{base}/sonarr?x=1&token={secret}", json={"eventType": "Test"}).status_code == 202
+        assert httpx.post(f"{base}/sonarr?token=wrong-{secret}", json={"eventType": "Test"}).status_code == 401
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "POST /api/webhooks/plex?token=*** " in output
+    assert secret not in output

@@ -99,3 +99,48 @@ def test_plain_sql_runs_twice_and_equals_the_alembic_schema(postgres_server: str
             assert connection.execute(text("SELECT count(*) FROM sync_schedule")).scalar_one() == 5
         migrate.upgrade(engine)  # Alembic agrees the hand-applied schema is current
         engine.dispose()
+
+
+ORIGINAL_005 = """
+CREATE TABLE webhook_log (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    source TEXT NOT NULL CHECK (source IN ('plex', 'tautulli', 'sonarr', 'radarr', 'overseerr')),
+    event_type TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    received_at TIMESTAMPTZ DEFAULT NOW(),
+    processed BOOLEAN DEFAULT FALSE,
+    processed_at TIMESTAMPTZ,
+    error_message TEXT
+);
+CREATE TABLE sync_schedule (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    service TEXT NOT NULL UNIQUE CHECK (service IN ('plex', 'tautulli', 'sonarr', 'radarr', 'overseerr')),
+    enabled BOOLEAN DEFAULT TRUE,
+    interval_hours INTEGER NOT NULL DEFAULT 6 CHECK (interval_hours >= 1 AND interval_hours <= 168),
+    last_run_at TIMESTAMPTZ, next_run_at TIMESTAMPTZ, run_count INTEGER DEFAULT 0,
+    last_status TEXT, last_error TEXT,
+    created_at TIMESTAMPTZ DEFAULT NOW(), updated_at TIMESTAMPTZ DEFAULT NOW()
+);
+INSERT INTO sync_schedule (service, enabled, interval_hours) VALUES ('plex', true, 12);
+INSERT INTO webhook_log (source, event_type, payload, processed, error_message) VALUES
+    ('sonarr', 'Download', '{}', false, NULL), ('sonarr', 'Download', '{}', true, NULL),
+    ('radarr', 'Download', '{}', true, 'boom');
+"""
+
+
+@pytest.mark.postgres
+def test_a_database_with_the_original_tables_is_adopted(postgres_server: str) -> None:
+    from tests.conftest import _postgres_schema_url
+
+    for url in _postgres_schema_url(postgres_server):
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(ORIGINAL_005)
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            statuses = sorted(connection.execute(text("SELECT status FROM webhook_log")).scalars())
+            services = connection.execute(text("SELECT count(*) FROM sync_schedule")).scalar_one()
+        assert statuses == ["failed", "pending", "processed"]
+        assert services == 5  # the missing seed rows were added, plex's row kept
+        migrate.upgrade(engine)
+        engine.dispose()

@@ -25,18 +25,6 @@ CREATE TABLE IF NOT EXISTS webhook_log (
     CONSTRAINT ck_webhook_log_status CHECK (status IN ('pending', 'dispatched', 'processed', 'failed', 'ignored'))
 );
 
-CREATE INDEX IF NOT EXISTS ix_webhook_log_source ON webhook_log (source);
-
-CREATE INDEX IF NOT EXISTS ix_webhook_log_event_type ON webhook_log (event_type);
-
-CREATE INDEX IF NOT EXISTS ix_webhook_log_received_at ON webhook_log (received_at DESC);
-
-CREATE INDEX IF NOT EXISTS ix_webhook_log_processed ON webhook_log (processed);
-
-CREATE INDEX IF NOT EXISTS ix_webhook_log_pending ON webhook_log (received_at) WHERE status = 'pending';
-
-CREATE INDEX IF NOT EXISTS ix_webhook_log_status_received_at ON webhook_log (status, received_at);
-
 CREATE TABLE IF NOT EXISTS sync_schedule (
     id UUID DEFAULT gen_random_uuid() NOT NULL, 
     service TEXT NOT NULL, 
@@ -55,6 +43,39 @@ CREATE TABLE IF NOT EXISTS sync_schedule (
     CONSTRAINT ck_sync_schedule_service CHECK (service IN ('plex', 'tautulli', 'sonarr', 'radarr', 'overseerr')), 
     CONSTRAINT ck_sync_schedule_interval_hours CHECK (interval_hours BETWEEN 1 AND 168)
 );
+
+DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                           AND table_name = 'webhook_log' AND column_name = 'status') THEN
+                ALTER TABLE webhook_log ADD COLUMN status TEXT NOT NULL DEFAULT 'pending';
+                UPDATE webhook_log SET status = CASE WHEN NOT coalesce(processed, false) THEN 'pending'
+                    WHEN error_message IS NOT NULL THEN 'failed' ELSE 'processed' END;
+                ALTER TABLE webhook_log ADD CONSTRAINT ck_webhook_log_status
+                    CHECK (status IN ('pending', 'dispatched', 'processed', 'failed', 'ignored'));
+            END IF;
+        END
+        $$;
+
+ALTER TABLE webhook_log ADD COLUMN IF NOT EXISTS dispatched_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE webhook_log ADD COLUMN IF NOT EXISTS run_key TEXT;
+
+ALTER TABLE webhook_log ADD COLUMN IF NOT EXISTS run_id TEXT;
+
+ALTER TABLE sync_schedule ADD COLUMN IF NOT EXISTS sync_requested_at TIMESTAMP WITH TIME ZONE;
+
+CREATE INDEX IF NOT EXISTS ix_webhook_log_source ON webhook_log (source);
+
+CREATE INDEX IF NOT EXISTS ix_webhook_log_event_type ON webhook_log (event_type);
+
+CREATE INDEX IF NOT EXISTS ix_webhook_log_received_at ON webhook_log (received_at DESC);
+
+CREATE INDEX IF NOT EXISTS ix_webhook_log_processed ON webhook_log (processed);
+
+CREATE INDEX IF NOT EXISTS ix_webhook_log_pending ON webhook_log (received_at) WHERE status = 'pending';
+
+CREATE INDEX IF NOT EXISTS ix_webhook_log_status_received_at ON webhook_log (status, received_at);
 
 CREATE OR REPLACE FUNCTION sync_schedule_touch_updated_at() RETURNS trigger
             LANGUAGE plpgsql AS $$

@@ -59,24 +59,6 @@ def upgrade() -> None:
         sa.CheckConstraint(_in_list("status", STATUSES), name="ck_webhook_log_status"),
         if_not_exists=True,
     )
-    op.create_index("ix_webhook_log_source", "webhook_log", ["source"], if_not_exists=True)
-    op.create_index("ix_webhook_log_event_type", "webhook_log", ["event_type"], if_not_exists=True)
-    op.create_index(
-        "ix_webhook_log_received_at", "webhook_log", [sa.text("received_at DESC")], if_not_exists=True
-    )
-    op.create_index("ix_webhook_log_processed", "webhook_log", ["processed"], if_not_exists=True)
-    op.create_index(
-        "ix_webhook_log_pending",
-        "webhook_log",
-        ["received_at"],
-        postgresql_where=sa.text("status = 'pending'"),
-        sqlite_where=sa.text("status = 'pending'"),
-        if_not_exists=True,
-    )
-    op.create_index(
-        "ix_webhook_log_status_received_at", "webhook_log", ["status", "received_at"], if_not_exists=True
-    )
-
     op.create_table(
         "sync_schedule",
         _id_column(),
@@ -95,6 +77,26 @@ def upgrade() -> None:
         sa.CheckConstraint(_in_list("service", SERVICES), name="ck_sync_schedule_service"),
         sa.CheckConstraint("interval_hours BETWEEN 1 AND 168", name="ck_sync_schedule_interval_hours"),
         if_not_exists=True,
+    )
+
+    if _is_postgres():
+        _adopt_original_tables()
+    op.create_index("ix_webhook_log_source", "webhook_log", ["source"], if_not_exists=True)
+    op.create_index("ix_webhook_log_event_type", "webhook_log", ["event_type"], if_not_exists=True)
+    op.create_index(
+        "ix_webhook_log_received_at", "webhook_log", [sa.text("received_at DESC")], if_not_exists=True
+    )
+    op.create_index("ix_webhook_log_processed", "webhook_log", ["processed"], if_not_exists=True)
+    op.create_index(
+        "ix_webhook_log_pending",
+        "webhook_log",
+        ["received_at"],
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+        if_not_exists=True,
+    )
+    op.create_index(
+        "ix_webhook_log_status_received_at", "webhook_log", ["status", "received_at"], if_not_exists=True
     )
 
     if _is_postgres():
@@ -138,6 +140,32 @@ def upgrade() -> None:
             f"VALUES ({new_id}, '{service}', {str(enabled).lower()}, {interval}) "
             "ON CONFLICT (service) DO NOTHING"
         )
+
+
+def _adopt_original_tables() -> None:
+    """A database that already has the original migration 005's tables gets the added columns.
+
+    The lifecycle status is derived from the original columns once, when the column is added.
+    """
+    op.execute(
+        """
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                           AND table_name = 'webhook_log' AND column_name = 'status') THEN
+                ALTER TABLE webhook_log ADD COLUMN status TEXT NOT NULL DEFAULT 'pending';
+                UPDATE webhook_log SET status = CASE WHEN NOT coalesce(processed, false) THEN 'pending'
+                    WHEN error_message IS NOT NULL THEN 'failed' ELSE 'processed' END;
+                ALTER TABLE webhook_log ADD CONSTRAINT ck_webhook_log_status
+                    CHECK (status IN ('pending', 'dispatched', 'processed', 'failed', 'ignored'));
+            END IF;
+        END
+        $$
+        """
+    )
+    for column in ("dispatched_at TIMESTAMP WITH TIME ZONE", "run_key TEXT", "run_id TEXT"):
+        op.execute(f"ALTER TABLE webhook_log ADD COLUMN IF NOT EXISTS {column}")
+    op.execute("ALTER TABLE sync_schedule ADD COLUMN IF NOT EXISTS sync_requested_at TIMESTAMP WITH TIME ZONE")
 
 
 def downgrade() -> None:

@@ -22,8 +22,8 @@ from smartplex.clients.errors import (
     ServiceTimeout,
     ServiceUnreachable,
     Unauthorized,
-    env_names,
 )
+from smartplex.settings import service_env_names
 
 Params = Mapping[str, str | int | float]
 
@@ -156,7 +156,7 @@ class HttpSession:
                     raise ServiceUnreachable(
                         self.service,
                         self.base_url,
-                        f"cannot connect ({exc or type(exc).__name__}); check {env_names(self.service)[0]} "
+                        f"cannot connect ({exc or type(exc).__name__}); check {service_env_names(self.service)[0]} "
                         "and that the server is running",
                     ) from None
                 self._pause(attempt, None)
@@ -183,21 +183,21 @@ class HttpSession:
             return self._bad(
                 path,
                 f"redirected (HTTP {status}) to {response.headers.get('location', '?')}; "
-                f"put the final address in {env_names(self.service)[0]}",
+                f"put the final address in {service_env_names(self.service)[0]}",
                 status,
             )
         if status in (401, 403):
             return Unauthorized(
                 self.service,
                 self.base_url,
-                f"the server rejected the credential (HTTP {status}); check {env_names(self.service)[1]}",
+                f"the server rejected the credential (HTTP {status}); check {service_env_names(self.service)[1]}",
             )
         if status == 404:
             return NotFound(
                 self.service,
                 self.base_url,
                 f"{path} was not found (HTTP 404); check the URL, including any URL base path, "
-                f"in {env_names(self.service)[0]}",
+                f"in {service_env_names(self.service)[0]}",
             )
         tries = f" after {attempts} tries" if attempts > 1 else ""
         return self._bad(path, f"answered HTTP {status}{tries}", status)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from smartplex.clients import RetryPolicy, ServiceError, client_for
-from smartplex.clients.errors import env_names
 from smartplex.services import SERVICES
-from smartplex.settings import Settings
+from smartplex.settings import Settings, service_env_names
 
 
 @click.command()
@@ -17,7 +16,7 @@ def check(timeout: float) -> None:
     settings = Settings()
     configured = [s for s in SERVICES if settings.is_configured(s.name)]
     if not configured:
-        hints = ", ".join(f"{url}/{key}" for url, key in (env_names(s.name) for s in SERVICES))
+        hints = ", ".join(f"{url}/{key}" for url, key in (service_env_names(s.name) for s in SERVICES))
         raise click.ClickException(f"no service is configured; set a URL and credential pair ({hints})")
     failed = False
     for svc in configured:
@@ -31,6 +30,6 @@ def check(timeout: float) -> None:
         click.echo(f"ok    {svc.title:<18} {info.name} {info.version}: {info.library_size} items")
     for svc in SERVICES:
         if svc not in configured:
-            click.echo(f"skip  {svc.title:<18} not configured ({' and '.join(env_names(svc.name))})")
+            click.echo(f"skip  {svc.title:<18} not configured ({' and '.join(service_env_names(svc.name))})")
     if failed:
         raise SystemExit(1)

@@ -6,13 +6,7 @@ Every message names the service and its URL (never the credential) and says what
 from __future__ import annotations
 
 from smartplex.services import get_service
-
-
-def env_names(service: str) -> tuple[str, str]:
-    """The environment variables that configure ``service``: its URL and its credential."""
-    svc = get_service(service)
-    prefix = f"SMARTPLEX_{svc.name.upper()}"
-    return f"{prefix}_URL", f"{prefix}_{svc.credential_setting.upper()}"
+from smartplex.settings import service_env_names
 
 
 class ServiceError(Exception):
@@ -29,7 +23,7 @@ class NotConfigured(ServiceError):
     """The settings lack the service's URL or credential, or its URL is not an http(s) URL."""
 
     def __init__(self, service: str, url: str | None = None) -> None:
-        url_var, key_var = env_names(service)
+        url_var, key_var = service_env_names(service)
         if url is None:
             super().__init__(service, "(not configured)", f"set {url_var} and {key_var}")
         else:

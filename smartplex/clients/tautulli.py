@@ -9,8 +9,9 @@ from typing import Any
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import in_window, utc_window
-from smartplex.clients.errors import BadResponse, Unauthorized, env_names
+from smartplex.clients.errors import BadResponse, Unauthorized
 from smartplex.clients.models import ServerInfo, TautulliPlay
+from smartplex.settings import service_env_names
 
 #: Tautulli's ``after``/``before`` compare whole days in the server's own time zone, which we do
 #: not know; a day either side covers every zone, and rows are then filtered on exact epochs.
@@ -61,5 +62,5 @@ class TautulliClient(ServiceClient[TautulliPlay]):
             return response.get("data")
         message = response.get("message") or "no message"
         if "apikey" in message.lower():
-            raise Unauthorized(self.service, self.http.base_url, f"{message}; check {env_names(self.service)[1]}")
+            raise Unauthorized(self.service, self.http.base_url, f"{message}; check {service_env_names(self.service)[1]}")
         raise BadResponse(self.service, self.http.base_url, f"command {cmd} failed: {message}")

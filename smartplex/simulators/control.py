@@ -16,7 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartplex.simulators._app import json_response
-from smartplex.simulators.universe import Episode, Movie, Play, Request as MediaRequest, Show
+from smartplex.simulators.universe import Episode, Movie, Play, Show
+from smartplex.simulators.universe import Request as MediaRequest
 
 if TYPE_CHECKING:
     from smartplex.simulators.simulation import Simulation

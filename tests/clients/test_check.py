@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from smartplex.clients import PlexClient
 from smartplex.clients.check import check
+from smartplex.services import SERVICE_NAMES
 from smartplex.simulators import RunningSimulators, run_simulators
 from smartplex.simulators.cli import _parse_ports
-from smartplex.services import SERVICE_NAMES
 
 
 @pytest.fixture

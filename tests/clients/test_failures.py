@@ -20,8 +20,8 @@ from smartplex.clients import (
     Unauthorized,
     client_for,
 )
-from smartplex.simulators import RunningSimulators
 from smartplex.settings import Settings
+from smartplex.simulators import RunningSimulators
 
 SERVICES = ["plex", "tautulli", "sonarr", "radarr", "overseerr"]
 

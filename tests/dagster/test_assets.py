@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-from datetime import timedelta
-
 import dagster as dg
 import pytest
 from sqlalchemy import Engine, func, select

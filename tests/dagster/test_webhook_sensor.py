@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 import pytest
+from dagster._core.utils import make_new_run_id
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select, update
 
@@ -13,7 +14,6 @@ from smartplex.schema import sonarr_series, webhook_log
 from smartplex.simulators import webhooks
 from smartplex.simulators.serve import RunningSimulators
 from smartplex.types import utcnow
-from dagster._core.utils import make_new_run_id
 from smartplex_dagster.definitions import library_assets
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import RUN_KEY_TAG
@@ -208,3 +208,18 @@ def test_end_to_end_sonarr_download(
     else:
         assert row["status"] == "processed" and row["error_message"] is None
         assert series is not None and series["episode_file_count"] == 3
+
+
+def test_a_retry_that_succeeds_overrides_the_failure(engine: Engine) -> None:
+    add_rows(engine, [("radarr", "MovieAdded")] * 2)
+    now = utcnow()
+    with engine.begin() as connection:
+        (group,) = queue.pending_groups(connection)
+        queue.claim(connection, group, now)
+        assert queue.settle(connection, group.run_key, "first-run", "ServiceUnreachable: radarr down", now) == 2
+        # Dagster's automatic retry keeps the run key; its success is the outcome that counts.
+        assert queue.settle(connection, group.run_key, "retry-run", None, now) == 2
+        assert queue.settle(connection, group.run_key, "late-failure", "ignored", now) == 0
+    with engine.connect() as connection:
+        rows = connection.execute(select(webhook_log.c.status, webhook_log.c.run_id, webhook_log.c.error_message)).all()
+    assert set(rows) == {("processed", "retry-run", None)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,12 +109,12 @@ def test_full_refresh_equals_the_simulators_and_a_second_run_changes_nothing(
             request.status, request.user.id
         )  # fmt: skip
 
-    before = {t.name: rows(engine, t) for t in (plex_library_items, tautulli_watch_history, sonarr_series, radarr_movies, overseerr_requests)}
+    tables = (plex_library_items, tautulli_watch_history, sonarr_series, radarr_movies, overseerr_requests)
+    before = [rows(engine, t) for t in tables]
     for service in SPECS:
         again = full_refresh(engine, sims, service)
         assert (again.counts.inserted, again.counts.updated, again.deleted) == (0, 0, 0), service
-    after = {name: rows(engine, t) for name, t in zip(before, (plex_library_items, tautulli_watch_history, sonarr_series, radarr_movies, overseerr_requests))}
-    assert after == before
+    assert [rows(engine, t) for t in tables] == before
 
 
 def test_incremental_sync_takes_exactly_the_changes_inside_the_window(
