@@ -26,3 +26,7 @@ clean:
 
 bench-sync: $(STAMP)
 	$(BIN)/python bench/sync_full_refresh.py
+
+.PHONY: bench-storm
+bench-storm: $(STAMP)
+	$(BIN)/python bench/storm.py

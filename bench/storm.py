@@ -1,0 +1,451 @@
+"""Webhook storm benchmark: the real API and a running ``dagster-daemon`` under a burst of webhooks.
+
+Part 1, the storm: starts the webhook API (uvicorn) and ``dagster-daemon`` against the simulators, on
+the embedded SQLite database and Dagster's SQLite storage, and posts ``--webhooks`` real webhook bodies
+(a mix that makes every library stale) over ``--seconds``. Waits until no row is pending or dispatched,
+then prints the runs the sensor launched, how long until the last row was processed, and row outcomes.
+The sync schedules are disabled first so that only webhook-triggered runs appear (``--with-schedules``
+keeps them, and their runs are reported separately).
+
+Part 2, the sensor tick at ``--pending`` pending rows: inserts the rows straight into ``webhook_log``
+and times the sensor function in-process (as ``tests/dagster/test_webhook_sensor.py`` calls it), on
+SQLite and on PostgreSQL (a fresh schema, dropped afterwards): the claiming tick, then the reconciling
+tick that finds the five dispatched groups.
+
+Run by hand; it prints figures and asserts nothing:
+
+    python bench/storm.py [--webhooks 10000] [--seconds 60] [--pending 100000]
+                          [--skip-storm] [--skip-tick] [--postgres-url URL | --no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, create_engine, func, insert, select, text, update
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from smartplex import dagster_home, migrate  # noqa: E402
+from smartplex.db import make_engine  # noqa: E402
+from smartplex.processes import Supervisor  # noqa: E402
+from smartplex.routing import stale_services  # noqa: E402
+from smartplex.schema import sync_schedule, webhook_log  # noqa: E402
+from smartplex.types import utcnow  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
+SECRET = "storm-secret"
+TRIGGER_TAG = "smartplex/trigger"
+SERVICE_TAG = "smartplex/service"
+WEBHOOKS_TAG = "smartplex/webhooks"
+
+#: (source, fixture) -> share of the storm. Every one makes a library stale (see smartplex/routing.py).
+MIX: dict[tuple[str, str], float] = {
+    ("sonarr", "Download"): 0.25,
+    ("radarr", "Download"): 0.20,
+    ("plex", "library.new"): 0.20,
+    ("tautulli", "watched"): 0.10,
+    ("tautulli", "stop"): 0.10,
+    ("overseerr", "MEDIA_APPROVED"): 0.15,
+}
+EVENT_KEY = {"plex": "event", "sonarr": "eventType", "radarr": "eventType", "overseerr": "notification_type",
+             "tautulli": "action"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Body:
+    source: str
+    event: str
+    payload: dict[str, Any]
+    content: bytes
+    content_type: str
+
+
+def load_bodies() -> list[Body]:
+    bodies = []
+    for (source, name), _share in MIX.items():
+        raw = (FIXTURES / source / f"{name}.json").read_text()
+        payload = json.loads(raw)
+        event = payload[EVENT_KEY[source]]
+        assert stale_services(source, event), f"{source} {event} makes nothing stale"
+        if source == "plex":  # Plex posts multipart/form-data with the event JSON in the ``payload`` field
+            request = httpx.Request("POST", "http://x/", files={"payload": (None, raw)})
+            content, content_type = request.read(), request.headers["content-type"]
+        else:
+            content, content_type = raw.encode(), "application/json"
+        bodies.append(Body(source, event, payload, content, content_type))
+    return bodies
+
+
+def pick(bodies: list[Body], n: int, seed: int) -> list[Body]:
+    rng = random.Random(seed)
+    return rng.choices(bodies, weights=list(MIX.values()), k=n)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q * 100) - 1))]
+
+
+# --- Part 1: the storm ------------------------------------------------------------------------------
+
+
+@dataclass
+class PostResult:
+    started_at: float  # epoch seconds
+    started: float
+    finished: float
+    accepted: int
+    statuses: Counter[int | str]
+    latencies: list[float]
+
+
+def post_storm(api_port: int, plan: list[Body], seconds: float, connections: int) -> PostResult:
+    """Post ``plan`` at an even pace over ``seconds``, at most ``connections`` requests in flight."""
+
+    async def main() -> PostResult:
+        statuses: Counter[int | str] = Counter()
+        latencies: list[float] = []
+        gate = asyncio.Semaphore(connections)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", limits=limits, timeout=30) as client:
+
+            async def send(body: Body) -> None:
+                headers = {"Authorization": f"Bearer {SECRET}", "Content-Type": body.content_type}
+                began = time.perf_counter()
+                try:
+                    response = await client.post(f"/api/webhooks/{body.source}", content=body.content, headers=headers)
+                    statuses[response.status_code] += 1
+                except httpx.HTTPError as exc:
+                    statuses[type(exc).__name__] += 1
+                finally:
+                    latencies.append(time.perf_counter() - began)
+                    gate.release()
+
+            interval = seconds / max(1, len(plan))
+            tasks = []
+            started_at, started = time.time(), time.perf_counter()
+            for i, body in enumerate(plan):
+                delay = started + i * interval - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await gate.acquire()
+                tasks.append(asyncio.create_task(send(body)))
+            await asyncio.gather(*tasks)
+            finished = time.perf_counter()
+        return PostResult(started_at, started, finished, statuses.get(202, 0), statuses, latencies)
+
+    return asyncio.run(main())
+
+
+def sensor_ticks(instance: Any, name: str = "webhook_sensor") -> list[Any]:
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name == name:
+            return list(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=100_000))
+    return []
+
+
+def wait_for_sensor(dagster_home_dir: str, supervisor: Supervisor, timeout: float) -> float:
+    """Until the daemon's webhook sensor has ticked once: the storm hits a system already polling."""
+    import dagster as dg
+
+    began = time.perf_counter()
+    with dg.DagsterInstance.from_config(dagster_home_dir) as instance:
+        while not sensor_ticks(instance):
+            if dead := supervisor.exited():
+                raise SystemExit(f"a process exited before the sensor ticked: {dead}")
+            if time.perf_counter() - began > timeout:
+                raise SystemExit(f"the webhook sensor did not tick within {timeout:.0f}s (see the daemon's log)")
+            time.sleep(1)
+    return time.perf_counter() - began
+
+
+def load_errors(log: Path) -> int:
+    """Times the daemon failed to load the code location (it then runs no sensor until it reloads)."""
+    try:
+        return log.read_text(errors="replace").count("Error loading repository location")
+    except FileNotFoundError:
+        return 0
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        query = select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)
+        return dict(connection.execute(query).all())  # type: ignore[arg-type]
+
+
+def run_storm(args: argparse.Namespace) -> list[str]:
+    import dagster as dg
+
+    from smartplex.simulators.serve import run_simulators
+    from smartplex.simulators.simulation import Simulation
+    from smartplex.simulators.universe import Universe
+    from smartplex.stack import start_stack
+
+    # A code location that does not import leaves the daemon without sensors: fail now, not after the storm.
+    check = subprocess.run([sys.executable, "-c", "import smartplex_dagster.definitions"], capture_output=True, text=True)
+    if check.returncode:
+        raise SystemExit(f"smartplex_dagster.definitions does not import:\n{check.stderr[-2000:]}")
+    home = Path(tempfile.mkdtemp(prefix="smartplex-storm-"))
+    database_url = f"sqlite:///{home / 'smartplex.db'}"
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    if not args.with_schedules:
+        with engine.begin() as connection:
+            connection.execute(update(sync_schedule).values(enabled=False))
+    plan = pick(load_bodies(), args.webhooks, args.seed)
+    api_port = free_port()
+    print(f"storm: universe of {args.size} items, data in {home}", flush=True)
+    simulation = Simulation(Universe(seed=args.seed, size=args.size, now=int(time.time())))
+    supervisor = Supervisor()
+    lines: list[str] = []
+    with run_simulators(simulation=simulation) as sims:
+        env = {**os.environ, **sims.env(), "SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(home),
+               "SMARTPLEX_WEBHOOK_SECRET": SECRET, "SMARTPLEX_ADMIN_SECRET": SECRET,
+               "SMARTPLEX_SENSOR_INTERVAL_SECONDS": str(args.sensor_interval),
+               "SMARTPLEX_HISTORY_START": (date.today() - timedelta(days=30)).isoformat(),
+               "DAGSTER_HOME": str(dagster_home.prepare(home))}  # fmt: skip
+        try:
+            began = time.perf_counter()
+            start_stack(supervisor, env, api_port=api_port, dagster_port=None, log_dir=home / "logs")
+            ready = wait_for_sensor(env["DAGSTER_HOME"], supervisor, 300)
+            print(f"storm: stack up in {time.perf_counter() - began:.1f}s (sensor's first tick after {ready:.1f}s); posting {args.webhooks} webhooks "
+                  f"over {args.seconds:.0f}s", flush=True)  # fmt: skip
+            storm_started_at = utcnow()
+            posted = post_storm(api_port, plan, args.seconds, args.connections)
+            print(f"storm: posted in {posted.finished - posted.started:.1f}s, {dict(posted.statuses)}", flush=True)
+            deadline = time.perf_counter() + args.timeout
+            counts = row_counts(engine)
+            last_print = 0.0
+            while counts.get("pending") or counts.get("dispatched"):
+                if dead := supervisor.exited():
+                    lines.append(f"a process exited during the storm: {dead} (logs in {home / 'logs'})")
+                    break
+                if time.perf_counter() > deadline:
+                    lines.append(f"NOT DRAINED within {args.timeout:.0f}s: {counts}")
+                    break
+                if time.perf_counter() - last_print > 15:
+                    last_print = time.perf_counter()
+                    print(f"storm: +{time.perf_counter() - posted.finished:5.0f}s after the last post: {counts}",
+                          flush=True)  # fmt: skip
+                time.sleep(1)
+                counts = row_counts(engine)
+            drained = time.perf_counter()
+            with engine.connect() as connection:
+                first_received, last_received, last_processed = connection.execute(
+                    select(func.min(webhook_log.c.received_at), func.max(webhook_log.c.received_at),
+                           func.max(webhook_log.c.processed_at))  # fmt: skip
+                ).one()
+            with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+                records = instance.get_run_records()
+                ticks = [t for t in sensor_ticks(instance) if t.timestamp >= posted.started_at]
+            daemon_load_errors = load_errors(home / "logs" / "dagster-daemon.log")
+            runs = [record.dagster_run for record in records]
+        finally:
+            supervisor.stop()
+
+    webhook_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) == "webhook"]
+    schedule_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) == "schedule"]
+    other_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) not in ("webhook", "schedule")]
+    per_service = Counter(r.tags.get(SERVICE_TAG) for r in webhook_runs)
+    run_status = Counter(r.status.value for r in webhook_runs)
+    coalesced = sum(int(r.tags.get(WEBHOOKS_TAG, 0)) for r in webhook_runs)
+    latencies_ms = [x * 1000 for x in posted.latencies]
+    posting = posted.finished - posted.started
+
+    lines.append(f"storm database: SQLite (embedded default); Dagster storage: SQLite in DAGSTER_HOME; "
+                 f"sensor interval {args.sensor_interval}s; schedules {'on' if args.with_schedules else 'off'}")  # fmt: skip
+    lines.append(f"webhooks posted: {len(plan)} over {posting:.1f}s ({len(plan) / posting:.0f}/s), "
+                 f"answered 202: {posted.accepted}, other: {_other(posted.statuses)}; "
+                 f"latency p50 {quantile(latencies_ms, 0.5):.1f} ms, p99 {quantile(latencies_ms, 0.99):.1f} ms, "
+                 f"max {max(latencies_ms):.0f} ms")  # fmt: skip
+    lines.append(f"mix: {dict(Counter(f'{b.source}/{b.event}' for b in plan))}")
+    lines.append(f"rows: {sum(counts.values())} stored, by status {dict(sorted(counts.items()))}")
+    lines.append(f"runs launched by the webhook sensor: {len(webhook_runs)} "
+                 f"(per service {dict(sorted(per_service.items(), key=str))}; status {dict(run_status)}; "
+                 f"webhooks tagged on them: {coalesced})")  # fmt: skip
+    lines.append(f"runs launched by schedules: {len(schedule_runs)}; other runs: {len(other_runs)}")
+    if webhook_runs:
+        durations = []
+        for record in records:
+            if record.dagster_run.tags.get(TRIGGER_TAG) == "webhook" and record.start_time and record.end_time:
+                durations.append(record.end_time - record.start_time)
+        if durations:
+            lines.append(f"webhook run duration (start to end): median {statistics.median(durations):.1f}s, "
+                         f"max {max(durations):.1f}s")  # fmt: skip
+    if last_processed is not None:
+        first = (last_processed - storm_started_at).total_seconds()
+        after = (last_processed - last_received).total_seconds()
+        lines.append(f"last row processed: {first:.1f}s after the first post, {after:.1f}s after the last row "
+                     f"was received (rows received over {(last_received - first_received).total_seconds():.1f}s)")  # fmt: skip
+    tick_seconds = [t.end_timestamp - t.timestamp for t in ticks if t.end_timestamp]
+    if tick_seconds:
+        launching = sum(1 for t in ticks if t.run_ids)
+        lines.append(f"daemon's webhook_sensor ticks from the first post to the drain: {len(ticks)} "
+                     f"({launching} of them requested runs); duration median {statistics.median(tick_seconds) * 1000:.0f} ms, "
+                     f"max {max(tick_seconds) * 1000:.0f} ms")  # fmt: skip
+    if daemon_load_errors:
+        lines.append(f"WARNING: the daemon failed to load the code location {daemon_load_errors} time(s)")
+    lines.append(f"drain observed by polling: {drained - posted.started:.1f}s after the first post, "
+                 f"{drained - posted.finished:.1f}s after the last post")  # fmt: skip
+    if not args.keep:
+        shutil.rmtree(home, ignore_errors=True)
+    else:
+        lines.append(f"kept: {home}")
+    return lines
+
+
+def _other(statuses: Counter[int | str]) -> str:
+    rest = {k: v for k, v in statuses.items() if k != 202}
+    return str(rest) if rest else "0"
+
+
+# --- Part 2: the sensor tick at N pending rows --------------------------------------------------------
+
+
+def fresh_schema(base_url: str) -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def insert_pending(engine: Engine, n: int, seed: int) -> float:
+    """``n`` pending rows of real bodies, received over the last hour, in batches of 2,000."""
+    plan = pick(load_bodies(), n, seed)
+    base = utcnow() - timedelta(hours=1)
+    step = timedelta(hours=1) / max(1, n)
+    began = time.perf_counter()
+    with engine.begin() as connection:
+        for start in range(0, n, 2000):
+            rows = [
+                {"id": uuid.uuid4(), "source": b.source, "event_type": b.event, "payload": b.payload,
+                 "received_at": base + step * i, "status": "pending", "processed": False}
+                for i, b in enumerate(plan[start : start + 2000], start)
+            ]  # fmt: skip
+            connection.execute(insert(webhook_log), rows)
+    return time.perf_counter() - began
+
+
+def time_ticks(label: str, database_url: str, n: int, seed: int) -> list[str]:
+    import dagster as dg
+
+    from smartplex_dagster.resources import DatabaseResource
+    from smartplex_dagster.webhook_sensor import webhook_sensor
+
+    engine = make_engine(database_url, timeout=60)
+    migrate.upgrade(engine)
+    database = DatabaseResource(url=database_url)
+    lines = []
+    with dg.instance_for_test() as instance:
+
+        def tick() -> tuple[float, Any]:
+            began = time.perf_counter()
+            result = webhook_sensor(dg.build_sensor_context(instance=instance, resources={"database": database}))
+            return time.perf_counter() - began, result
+
+        idle, _ = tick()  # warm-up: the engine, the first queries
+        took = insert_pending(engine, n, seed)
+        print(f"tick[{label}]: inserted {n} pending rows in {took:.1f}s", flush=True)
+        first, result = tick()
+        requests = [] if isinstance(result, dg.SkipReason) else list(result.run_requests)
+        claimed = sum(int(r.tags[WEBHOOKS_TAG]) for r in requests)
+        second, again = tick()
+        again_requests = [] if isinstance(again, dg.SkipReason) else list(again.run_requests)
+        counts = row_counts(engine)
+    engine.dispose()
+    database.engine.dispose()
+    lines.append(f"sensor tick, {label}: {first * 1000:.0f} ms at {n} pending rows "
+                 f"({len(requests)} run requests, {claimed} rows claimed); "
+                 f"reconciling tick with {len(requests)} dispatched groups: {second * 1000:.0f} ms "
+                 f"({len(again_requests)} re-requested, no runs exist); idle tick {idle * 1000:.0f} ms; "
+                 f"rows after: {dict(sorted(counts.items()))}")  # fmt: skip
+    return lines
+
+
+def run_ticks(args: argparse.Namespace) -> list[str]:
+    lines: list[str] = []
+    home = Path(tempfile.mkdtemp(prefix="smartplex-tick-"))
+    try:
+        lines += time_ticks("SQLite", f"sqlite:///{home / 'smartplex.db'}", args.pending, args.seed)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    if args.postgres_url:
+        url, schema = fresh_schema(args.postgres_url)
+        try:
+            lines += time_ticks("PostgreSQL", url, args.pending, args.seed)
+        finally:
+            engine = create_engine(args.postgres_url)
+            with engine.begin() as connection:
+                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            engine.dispose()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--webhooks", type=int, default=10_000, help="webhooks to post in the storm")
+    parser.add_argument("--seconds", type=float, default=60.0, help="spread the storm over this many seconds")
+    parser.add_argument("--pending", type=int, default=100_000, help="pending rows for the sensor tick timing")
+    parser.add_argument("--connections", type=int, default=32, help="most requests in flight at once")
+    parser.add_argument("--sensor-interval", type=int, default=5, help="SMARTPLEX_SENSOR_INTERVAL_SECONDS")
+    parser.add_argument("--size", type=int, default=300, help="items in the simulated media universe")
+    parser.add_argument("--timeout", type=float, default=900.0, help="longest wait for the rows to settle")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--with-schedules", action="store_true", help="leave the sync schedules enabled")
+    parser.add_argument("--postgres-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--no-postgres", dest="postgres_url", action="store_const", const=None)
+    parser.add_argument("--skip-storm", action="store_true")
+    parser.add_argument("--skip-tick", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the storm's data directory and logs")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", module="dagster")
+    lines: list[str] = []
+    began = time.perf_counter()
+    if not args.skip_storm:
+        lines += run_storm(args)
+    if not args.skip_tick:
+        lines += run_ticks(args)
+    print()
+    print(f"== webhook storm benchmark ({time.perf_counter() - began:.0f}s in all; {os.cpu_count()} cores) ==")
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
