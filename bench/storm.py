@@ -47,7 +47,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smartplex import dagster_home, migrate  # noqa: E402
+from smartplex import dagster_home, migrate, queue  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.processes import Supervisor  # noqa: E402
 from smartplex.routing import stale_services  # noqa: E402
@@ -215,7 +215,9 @@ def run_storm(args: argparse.Namespace) -> list[str]:
     from smartplex.stack import start_stack
 
     # A code location that does not import leaves the daemon without sensors: fail now, not after the storm.
-    check = subprocess.run([sys.executable, "-c", "import smartplex_dagster.definitions"], capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-c", "import smartplex_dagster.definitions"], capture_output=True, text=True
+    )
     if check.returncode:
         raise SystemExit(f"smartplex_dagster.definitions does not import:\n{check.stderr[-2000:]}")
     home = Path(tempfile.mkdtemp(prefix="smartplex-storm-"))
@@ -241,8 +243,8 @@ def run_storm(args: argparse.Namespace) -> list[str]:
             began = time.perf_counter()
             start_stack(supervisor, env, api_port=api_port, dagster_port=None, log_dir=home / "logs")
             ready = wait_for_sensor(env["DAGSTER_HOME"], supervisor, 300)
-            print(f"storm: stack up in {time.perf_counter() - began:.1f}s (sensor's first tick after {ready:.1f}s); posting {args.webhooks} webhooks "
-                  f"over {args.seconds:.0f}s", flush=True)  # fmt: skip
+            print(f"storm: stack up in {time.perf_counter() - began:.1f}s (the sensor's first tick after {ready:.1f}s); "
+                  f"posting {args.webhooks} webhooks over {args.seconds:.0f}s", flush=True)  # fmt: skip
             storm_started_at = utcnow()
             posted = post_storm(api_port, plan, args.seconds, args.connections)
             print(f"storm: posted in {posted.finished - posted.started:.1f}s, {dict(posted.statuses)}", flush=True)
@@ -265,8 +267,11 @@ def run_storm(args: argparse.Namespace) -> list[str]:
             drained = time.perf_counter()
             with engine.connect() as connection:
                 first_received, last_received, last_processed = connection.execute(
-                    select(func.min(webhook_log.c.received_at), func.max(webhook_log.c.received_at),
-                           func.max(webhook_log.c.processed_at))  # fmt: skip
+                    select(
+                        func.min(webhook_log.c.received_at),
+                        func.max(webhook_log.c.received_at),
+                        func.max(webhook_log.c.processed_at),
+                    )  # fmt: skip
                 ).one()
             with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
                 records = instance.get_run_records()
@@ -287,7 +292,8 @@ def run_storm(args: argparse.Namespace) -> list[str]:
 
     lines.append(f"storm database: SQLite (embedded default); Dagster storage: SQLite in DAGSTER_HOME; "
                  f"sensor interval {args.sensor_interval}s; schedules {'on' if args.with_schedules else 'off'}")  # fmt: skip
-    lines.append(f"webhooks posted: {len(plan)} over {posting:.1f}s ({len(plan) / posting:.0f}/s), "
+    lines.append(f"webhooks posted: {len(plan)} over {posting:.1f}s (target {args.seconds:.0f}s; "
+                 f"{len(plan) / posting:.0f}/s, at most {args.connections} in flight), "
                  f"answered 202: {posted.accepted}, other: {_other(posted.statuses)}; "
                  f"latency p50 {quantile(latencies_ms, 0.5):.1f} ms, p99 {quantile(latencies_ms, 0.99):.1f} ms, "
                  f"max {max(latencies_ms):.0f} ms")  # fmt: skip
@@ -382,6 +388,10 @@ def time_ticks(label: str, database_url: str, n: int, seed: int) -> list[str]:
         idle, _ = tick()  # warm-up: the engine, the first queries
         took = insert_pending(engine, n, seed)
         print(f"tick[{label}]: inserted {n} pending rows in {took:.1f}s", flush=True)
+        with engine.connect() as connection:  # the tick's read-only part on its own: the grouping query
+            began = time.perf_counter()
+            groups = queue.pending_groups(connection)
+            grouping = time.perf_counter() - began
         first, result = tick()
         requests = [] if isinstance(result, dg.SkipReason) else list(result.run_requests)
         claimed = sum(int(r.tags[WEBHOOKS_TAG]) for r in requests)
@@ -391,7 +401,8 @@ def time_ticks(label: str, database_url: str, n: int, seed: int) -> list[str]:
     engine.dispose()
     database.engine.dispose()
     lines.append(f"sensor tick, {label}: {first * 1000:.0f} ms at {n} pending rows "
-                 f"({len(requests)} run requests, {claimed} rows claimed); "
+                 f"({len(requests)} run requests, {claimed} rows claimed; the grouping query alone "
+                 f"{grouping * 1000:.0f} ms for {len(groups)} groups); "
                  f"reconciling tick with {len(requests)} dispatched groups: {second * 1000:.0f} ms "
                  f"({len(again_requests)} re-requested, no runs exist); idle tick {idle * 1000:.0f} ms; "
                  f"rows after: {dict(sorted(counts.items()))}")  # fmt: skip
@@ -437,12 +448,15 @@ def main() -> None:
     warnings.filterwarnings("ignore", module="dagster")
     lines: list[str] = []
     began = time.perf_counter()
+    load = os.getloadavg()[0]
     if not args.skip_storm:
         lines += run_storm(args)
     if not args.skip_tick:
         lines += run_ticks(args)
     print()
-    print(f"== webhook storm benchmark ({time.perf_counter() - began:.0f}s in all; {os.cpu_count()} cores) ==")
+    print(
+        f"== webhook storm benchmark ({time.perf_counter() - began:.0f}s in all; {os.cpu_count()} cores, load average {load:.1f} at the start) =="
+    )
     for line in lines:
         print(line)
 
