@@ -70,8 +70,13 @@ webhook_log = Table(
         postgresql_where=text("status = 'pending'"),
         sqlite_where=text("status = 'pending'"),
     ),
-    # The reconciler's scan of rows handed to a run, and retention by age within a status.
-    Index("ix_webhook_log_status_received_at", "status", "received_at"),
+    # The reconciler's scan of rows handed to a run. Partial, so inserts (pending or ignored) skip it.
+    Index(
+        "ix_webhook_log_dispatched",
+        "run_key",
+        postgresql_where=text("status = 'dispatched'"),
+        sqlite_where=text("status = 'dispatched'"),
+    ),
 )
 
 # Newest-first listing and the status window; declared after the table to order by the column.

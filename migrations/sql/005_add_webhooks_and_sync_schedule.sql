@@ -75,7 +75,7 @@ CREATE INDEX IF NOT EXISTS ix_webhook_log_processed ON webhook_log (processed);
 
 CREATE INDEX IF NOT EXISTS ix_webhook_log_pending ON webhook_log (received_at) WHERE status = 'pending';
 
-CREATE INDEX IF NOT EXISTS ix_webhook_log_status_received_at ON webhook_log (status, received_at);
+CREATE INDEX IF NOT EXISTS ix_webhook_log_dispatched ON webhook_log (run_key) WHERE status = 'dispatched';
 
 CREATE OR REPLACE FUNCTION sync_schedule_touch_updated_at() RETURNS trigger
             LANGUAGE plpgsql AS $$

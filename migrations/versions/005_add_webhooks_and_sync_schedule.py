@@ -96,7 +96,12 @@ def upgrade() -> None:
         if_not_exists=True,
     )
     op.create_index(
-        "ix_webhook_log_status_received_at", "webhook_log", ["status", "received_at"], if_not_exists=True
+        "ix_webhook_log_dispatched",
+        "webhook_log",
+        ["run_key"],
+        postgresql_where=sa.text("status = 'dispatched'"),
+        sqlite_where=sa.text("status = 'dispatched'"),
+        if_not_exists=True,
     )
 
     if _is_postgres():
