@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, select
 from smartplex.services import get_service
 from smartplex.settings import get_settings
 from smartplex.sync import SyncSpec, run_sync
-from smartplex.sync.deletions import deleted_ids_from_webhooks
+from smartplex.sync.hints import ids_from_webhooks
 from smartplex_dagster.partitions import DAILY, is_full_refresh
 from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.webhooks import webhook_log_asset
@@ -68,10 +68,10 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         context.log.info(
             "%s %s sync of %s .. %s", service.title, "full" if full else "incremental", window.start, window.end
         )
-        hints = [] if full else deleted_ids_from_webhooks(database.engine, spec.service, window.start, window.end)
+        hints = [] if full else ids_from_webhooks(database.engine, spec.service, window.start, window.end)
         with getattr(context.resources, resource_key(spec.service)).client() as client:
             result = run_sync(
-                database.engine, client, spec, None if full else (window.start, window.end), deleted_hints=hints
+                database.engine, client, spec, None if full else (window.start, window.end), hinted_ids=hints
             )
         yield dg.MaterializeResult(metadata=result.metadata())
         yield from _checks(database, spec, result.row_count)

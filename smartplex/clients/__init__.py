@@ -8,7 +8,8 @@ The contract every client keeps (the sync assets rely on exactly this):
 ``client.iter_changed(start, end) -> Iterator[Item | Deleted]``
     Items added, changed or removed in ``[start, end)``; ``start``/``end`` must be timezone-aware
     (any zone; compared in UTC). Sonarr and Radarr also yield :class:`Deleted` markers for files
-    removed in the window and for touched items that no longer exist. No API records every
+    removed in the window and for touched items that no longer exist, and take ``also=ids``: items
+    named elsewhere (by webhooks) to fetch beside those the window's history names. No API records every
     removal (Plex, Tautulli and Overseerr none; the *arrs purge a deleted item's history), so
     the full refresh is what reconciles deletions.
 ``client.server_info() -> ServerInfo``

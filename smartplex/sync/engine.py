@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, exists, func, insert, select, update
 
 from smartplex.clients import Deleted
-from smartplex.sync.deletions import confirmed_gone
 from smartplex.sync.specs import SyncSpec
 from smartplex.sync.upsert import UpsertCounts, upsert
 from smartplex.types import utcnow
@@ -73,12 +72,12 @@ def run_sync(
     window: tuple[datetime, datetime] | None,
     *,
     batch_size: int = 500,
-    deleted_hints: list[int] = (),  # type: ignore[assignment]
+    hinted_ids: list[int] = (),  # type: ignore[assignment]
 ) -> SyncResult:
     """Sync ``[start, end)`` when ``window`` is given, else everything (the full refresh).
 
-    ``deleted_hints``: ids that deletion webhooks named in the window; each is soft-deleted once the
-    service confirms it is gone (see :mod:`smartplex.sync.deletions`).
+    ``hinted_ids``: Sonarr/Radarr ids the window's webhooks named, fetched beside those its history
+    names (see :mod:`smartplex.sync.hints`).
     """
     started = time.perf_counter()
     now = utcnow()
@@ -89,7 +88,12 @@ def run_sync(
         with connection.begin():
             scope = spec.prepare(client, connection, now)
         seen = _SeenKeys(connection, spec) if full else None
-        items = client.iter_all() if full else client.iter_changed(*window)  # type: ignore[misc]
+        if full:
+            items = client.iter_all()
+        elif hinted_ids:
+            items = client.iter_changed(*window, also=hinted_ids)  # type: ignore[misc]
+        else:
+            items = client.iter_changed(*window)  # type: ignore[misc]
         for batch in _batches(items, batch_size):
             rows, gone = [], []
             for item in batch:
@@ -109,10 +113,6 @@ def run_sync(
             with connection.begin():
                 result.deleted += seen.soft_delete_missing(scope, now)
             seen.drop()
-        elif deleted_hints:
-            gone = confirmed_gone(client, list(deleted_hints))
-            with connection.begin():
-                result.deleted += _soft_delete(connection, spec, gone, now)
         result.row_count = _live_rows(connection, spec.table)
     result.pages = client.stats.pages - pages_before
     result.duration_seconds = time.perf_counter() - started

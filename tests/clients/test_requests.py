@@ -79,13 +79,15 @@ def test_arrs_send_the_api_key_header_and_page_history_newest_first() -> None:
     def answer(request: httpx.Request) -> Any:
         if request.url.path.endswith("/history"):
             return {"page": 1, "pageSize": 250, "totalRecords": 0, "records": []}
-        return []
+        return {"id": 7, "tmdbId": 11, "title": "Named by a webhook"}
 
     for name in ("sonarr", "radarr"):
         seen, transport = _recorder(answer)
         with CLIENTS[name]("http://arr.test/base", "key", transport=transport) as client:
-            list(client.iter_changed(START, END))
-        assert [r.url.path for r in seen] == ["/base/api/v3/history", f"/base/api/v3/{client.resource}"]
+            changed = list(client.iter_changed(START, END, also=[7]))
+        assert [item.id for item in changed] == [7]
+        # History, then the one item a webhook named, fetched on its own (no library listing).
+        assert [r.url.path for r in seen] == ["/base/api/v3/history", f"/base/api/v3/{client.resource}/7"]
         assert {r.headers["x-api-key"] for r in seen} == {"key"}
         history = seen[0].url.params
         assert (history["sortKey"], history["sortDirection"], history["page"]) == ("date", "descending", "1")

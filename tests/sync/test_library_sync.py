@@ -23,7 +23,7 @@ from smartplex.simulators import webhooks
 from smartplex.simulators.serve import RunningSimulators
 from smartplex.simulators.universe import Movie, movie_file
 from smartplex.sync import SPECS, recompute_watch_stats, run_sync
-from smartplex.sync.deletions import deleted_ids_from_webhooks
+from smartplex.sync.hints import ids_from_webhooks
 from tests.conftest import DAY
 
 
@@ -149,9 +149,9 @@ def test_incremental_sync_takes_exactly_the_changes_inside_the_window(
                 received_at=received, status="pending", processed=False))  # fmt: skip
 
     plex_result = incremental(engine, sims, "plex")
-    hints = deleted_ids_from_webhooks(engine, "sonarr", *last_week())
+    hints = ids_from_webhooks(engine, "sonarr", *last_week())
     assert hints == [removed.id]
-    sonarr_result = incremental(engine, sims, "sonarr", deleted_hints=hints)
+    sonarr_result = incremental(engine, sims, "sonarr", hinted_ids=hints)
     radarr_result = incremental(engine, sims, "radarr")
 
     plex = rows(engine, plex_library_items)
@@ -194,7 +194,7 @@ def test_incremental_never_soft_deletes_what_it_did_not_see(engine: Engine, sims
 def test_a_webhook_hint_alone_never_deletes(engine: Engine, sims: RunningSimulators) -> None:
     full_refresh(engine, sims, "radarr")
     movie = next(iter(sims.universe.movies.values()))
-    result = incremental(engine, sims, "radarr", deleted_hints=[movie.id])  # Radarr still has it
+    result = incremental(engine, sims, "radarr", hinted_ids=[movie.id])  # Radarr still has it
     assert result.deleted == 0 and rows(engine, radarr_movies)[movie.id]["deleted_at"] is None
 
 
