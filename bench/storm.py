@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import Engine, create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
@@ -277,8 +278,11 @@ def run_storm(args: argparse.Namespace) -> list[str]:
                   f"posting {args.webhooks} webhooks over {args.seconds:.0f}s", flush=True)  # fmt: skip
             storm_started_at = utcnow()
             # In a process of its own: this one serves the simulators to the runs and would slow the pacing.
+            api = psutil.Process(supervisor.processes["api"].pid)
+            api_cpu = sum(api.cpu_times()[:2])
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 posted = pool.submit(post_storm, api_port, plan, args.seconds, args.connections).result()
+            api_cpu = sum(api.cpu_times()[:2]) - api_cpu
             api_side = server_latency(api_port)
             print(f"storm: posted in {posted.finished - posted.started:.1f}s, {dict(posted.statuses)}", flush=True)
             deadline = time.perf_counter() + args.timeout
@@ -330,7 +334,8 @@ def run_storm(args: argparse.Namespace) -> list[str]:
                  f"answered 202: {posted.accepted}, other: {_other(posted.statuses)}; "
                  f"client-side latency p50 {quantile(latencies_ms, 0.5):.1f} ms, p99 {quantile(latencies_ms, 0.99):.1f} ms, "
                  f"max {max(latencies_ms):.0f} ms")  # fmt: skip
-    lines.append(f"webhook latency measured by the API itself: {api_side}")
+    lines.append(f"webhook latency measured by the API itself: {api_side}; the API process used "
+                 f"{api_cpu:.0f}s of CPU while posting ({api_cpu / posting:.0%} of one core)")  # fmt: skip
     lines.append(f"mix: {dict(Counter(f'{b.source}/{b.event}' for b in plan))}")
     lines.append(f"rows: {sum(counts.values())} stored, by status {dict(sorted(counts.items()))}")
     lines.append(f"runs launched by the webhook sensor: {len(webhook_runs)} "
