@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -82,3 +83,10 @@ def wait_for_http(url: str, timeout: float, supervisor: Supervisor | None = None
             pass
         time.sleep(0.5)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for tests, benchmarks and the demo's helpers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

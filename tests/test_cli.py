@@ -93,14 +93,11 @@ def test_run_refuses_without_secrets(tmp_path: Path) -> None:
 
 
 def test_the_access_log_never_shows_the_secret(tmp_path: Path) -> None:
-    import socket
-    import time
-
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from smartplex.processes import free_port, wait_for_http
+
+    port = free_port()
     secret = "do-not-log-me-42"
     env = {**os.environ, "SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_WEBHOOK_SECRET": secret,
            "SMARTPLEX_ADMIN_SECRET": "admin-secret"}  # fmt: skip
@@ -108,14 +105,7 @@ def test_the_access_log_never_shows_the_secret(tmp_path: Path) -> None:
     server = subprocess.Popen([sys.executable, "-m", "smartplex", "api", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", 60)
         base = f"http://127.0.0.1:{port}/api/webhooks"
         assert httpx.post(f"{base}/plex?token={secret}", files={"payload": (None, '{"event": "media.play"}')}).status_code == 202
         assert httpx.post(f"{base}/sonarr?x=1&token={secret}", json={"eventType": "Test"}).status_code == 202

@@ -3,7 +3,6 @@ posting real webhooks; then a headless Chromium looks at the Dagster UI."""
 
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from smartplex import dagster_home, migrate
 from smartplex.db import make_engine
-from smartplex.processes import Supervisor
+from smartplex.processes import Supervisor, free_port
 from smartplex.schema import (
     overseerr_requests,
     plex_library_items,
@@ -39,12 +38,6 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Stack:
     engine: Engine
@@ -61,7 +54,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     database_url = f"sqlite:///{home / 'smartplex.db'}"
     engine = make_engine(database_url)
     migrate.upgrade(engine)
-    api_port, dagster_port = _free_port(), _free_port()
+    api_port, dagster_port = free_port(), free_port()
     simulation = Simulation(Universe(seed=5, size=300, now=int(time.time())))
     supervisor = Supervisor()
     with run_simulators(simulation=simulation) as sims:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, event, select
 
+from smartplex.processes import free_port, wait_for_http
 from smartplex.schema import webhook_log
 from smartplex.types import utcnow
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
@@ -62,14 +62,8 @@ def test_one_bad_row_does_not_fail_its_group(engine: Engine) -> None:
         assert len(connection.execute(select(webhook_log.c.id)).all()) == 4
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_killed_server_loses_nothing_it_acknowledged(database_url: str, engine: Engine, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(tmp_path),
            "SMARTPLEX_WEBHOOK_SECRET": WEBHOOK_SECRET, "SMARTPLEX_ADMIN_SECRET": ADMIN_SECRET}  # fmt: skip
     server = subprocess.Popen(
@@ -78,14 +72,7 @@ def test_killed_server_loses_nothing_it_acknowledged(database_url: str, engine: 
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api/webhooks/sonarr?token={WEBHOOK_SECRET}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "API did not start"
-                time.sleep(0.2)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", 60)
 
         acknowledged: list[str] = []
         http = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=16))
