@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from smartplex.types import json_serializer
+
 
 def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:
     """An engine whose every wait (connect, lock, statement, pool) is bounded by ``timeout`` seconds."""
@@ -16,7 +18,9 @@ def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": timeout}, pool_timeout=timeout, **kwargs)
+        engine = create_engine(
+            url, connect_args={"timeout": timeout}, pool_timeout=timeout, json_serializer=json_serializer, **kwargs
+        )
         event.listen(engine, "connect", _sqlite_pragmas(timeout))
         return engine
     timeouts = f"-c statement_timeout={int(timeout * 1000)} -c lock_timeout={int(timeout * 1000)}"
@@ -32,7 +36,12 @@ def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:
     }
     connect_args.update(kwargs.pop("connect_args", {}))
     return create_engine(
-        url, connect_args=connect_args, pool_pre_ping=True, pool_timeout=timeout, **kwargs
+        url,
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        json_serializer=json_serializer,
+        **kwargs,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class RawJSON(str):
+    """JSON text that was already parsed and checked: stored as received, not serialized again."""
+
+
+def json_serializer(value: Any) -> str:
+    """The engines' JSON serializer: passes :class:`RawJSON` through, serializes everything else."""
+    return value if isinstance(value, RawJSON) else json.dumps(value)
 
 
 #: JSONB on PostgreSQL, JSON (text) on SQLite.

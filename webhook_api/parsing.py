@@ -26,7 +26,8 @@ def _is_json_type(media_type: str) -> bool:
     return media_type in JSON_TYPES or media_type.endswith("+json")
 
 
-async def read_payload(request: Request, source: str, *, max_depth: int) -> dict[str, Any]:
+async def read_payload(request: Request, source: str, *, max_depth: int) -> tuple[dict[str, Any], str | None]:
+    """The payload as an object, and as the JSON text received when there was one (stored as is)."""
     media_type = _media_type(request)
     if _is_json_type(media_type):
         return decode_json_object(await request.body(), max_depth=max_depth)
@@ -35,7 +36,7 @@ async def read_payload(request: Request, source: str, *, max_depth: int) -> dict
         return await _plex_multipart(request, max_depth=max_depth)
     if media_type in extra and media_type == URLENCODED:
         form = await _form(request)
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+        return {key: value for key, value in form.items() if isinstance(value, str)}, None
     accepted = ", ".join(JSON_TYPES[:1] + extra)
     raise BadWebhook(415, f"unsupported content type {media_type or '(none)'!r} for {source}; send {accepted}")
 
@@ -49,7 +50,7 @@ async def _form(request: Request) -> Any:
         raise BadWebhook(400, f"malformed form body: {exc}") from None
 
 
-async def _plex_multipart(request: Request, *, max_depth: int) -> dict[str, Any]:
+async def _plex_multipart(request: Request, *, max_depth: int) -> tuple[dict[str, Any], str]:
     """Plex posts the event as the ``payload`` field; the optional ``thumb`` JPEG is never stored."""
     form = await _form(request)
     try:
@@ -66,7 +67,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def decode_json_object(raw: bytes, *, max_depth: int, what: str = "body") -> dict[str, Any]:
+def decode_json_object(raw: bytes, *, max_depth: int, what: str = "body") -> tuple[dict[str, Any], str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -83,7 +84,7 @@ def decode_json_object(raw: bytes, *, max_depth: int, what: str = "body") -> dic
     could_nest_too_deep = text.count("{") + text.count("[") > max_depth
     if could_nest_too_deep or "\\u0000" in text:
         _check_storable(value, max_depth, what)
-    return value
+    return value, text
 
 
 def _check_storable(value: dict[str, Any], max_depth: int, what: str) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from smartplex.routing import stale_assets
 from smartplex.services import ServiceName
-from smartplex.types import utcnow
+from smartplex.types import RawJSON, utcnow
 from webhook_api.auth import webhook_authorized
 from webhook_api.deps import AdminDep, AppState, StateDep
 from webhook_api.errors import BadWebhook
@@ -71,7 +71,7 @@ async def build_row(source: str, request: Request, state: AppState) -> dict[str,
             headers={"WWW-Authenticate": 'Basic realm="smartplex-webhooks"'},
         )
     try:
-        payload = await read_payload(request, source, max_depth=settings.max_json_depth)
+        payload, text = await read_payload(request, source, max_depth=settings.max_json_depth)
         event = extract_event_type(source, payload, tautulli_keys=settings.tautulli_event_keys)
     except BadWebhook as exc:
         state.metrics.webhook(source, None, "rejected")
@@ -83,7 +83,8 @@ async def build_row(source: str, request: Request, state: AppState) -> dict[str,
         "id": uuid.uuid4(),
         "source": source,
         "event_type": event,
-        "payload": payload,
+        # The body's own JSON text, already checked: no second serialization on the hot path.
+        "payload": RawJSON(text) if text is not None else payload,
         "received_at": now,
         # Events that make nothing stale are finished the moment they are stored.
         "status": "pending" if stale else "ignored",
