@@ -25,11 +25,11 @@ _Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
 
 
 class WebhookWriter:
-    def __init__(self, engine: Engine, *, timeout: float, batch_size: int, concurrency: int = 2) -> None:
+    def __init__(self, engine: Engine, *, timeout: float, batch_size: int, concurrency: int = 3) -> None:
         self.engine = engine
         self.timeout = timeout
         self.batch_size = batch_size
-        # Two groups in flight let the database work on one while the next is sent (SQLite: one writer).
+        # A few groups in flight let the database work on one while the next is sent (SQLite: one writer).
         self.concurrency = 1 if engine.dialect.name == "sqlite" else concurrency
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
