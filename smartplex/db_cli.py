@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy import Engine
 
 from smartplex import migrate
 from smartplex.db import make_engine
 from smartplex.settings import get_settings
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     settings = get_settings()
     return make_engine(settings.resolved_database_url, timeout=settings.db_timeout_seconds)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, select, update
 
 from smartplex.schema import sync_schedule
 
@@ -57,7 +57,7 @@ def settle(connection: Connection, run_key: str, error: str | None, ended_at: da
     """Record the outcome of the full refresh named by ``run_key``; settling twice changes nothing."""
     return connection.execute(
         update(sync_schedule)
-        .where(and_(sync_schedule.c.run_key == run_key))
+        .where(sync_schedule.c.run_key == run_key)
         .values(
             run_key=None,
             last_run_at=ended_at,
