@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test api bench-ingest bench-sync clean
+.PHONY: run test bench-ingest bench-sync bench-storm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,5 @@ clean:
 bench-sync: $(STAMP)
 	$(BIN)/python bench/sync_full_refresh.py
 
-.PHONY: bench-storm
 bench-storm: $(STAMP)
 	$(BIN)/python bench/storm.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from pathlib import Path
@@ -45,7 +46,9 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@functools.cache
 def head_revision() -> str:
+    """The newest migration (read once per process: the scripts don't change while it runs)."""
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None, "no migrations found"
     return head

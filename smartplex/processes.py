@@ -21,10 +21,15 @@ class Supervisor:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: str | None = None) -> None:
-        output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
-        self.processes[name] = subprocess.Popen(
-            list(argv), env=dict(env), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        if log_path is None:
+            self.processes[name] = subprocess.Popen(
+                list(argv), env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            return
+        with open(log_path, "ab") as output:  # the child keeps its own copy of the descriptor
+            self.processes[name] = subprocess.Popen(
+                list(argv), env=dict(env), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def exited(self) -> dict[str, int]:
         return {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}

@@ -90,21 +90,30 @@ class Dispatched:
     run_key: str
     service: str
     count: int
+    first_received_at: datetime
 
 
 def dispatched(connection: Connection) -> list[Dispatched]:
     query = (
-        select(webhook_log.c.run_key, webhook_log.c.source, webhook_log.c.event_type, func.count())
+        select(
+            webhook_log.c.run_key,
+            webhook_log.c.source,
+            webhook_log.c.event_type,
+            func.count(),
+            func.min(webhook_log.c.received_at),
+        )
         .where(webhook_log.c.status == "dispatched")
         .group_by(webhook_log.c.run_key, webhook_log.c.source, webhook_log.c.event_type)
     )
     services: dict[str, str] = {}
     counts: dict[str, int] = defaultdict(int)
-    for key, source, event_type, count in connection.execute(query):
+    oldest: dict[str, datetime] = {}
+    for key, source, event_type, count, first in connection.execute(query):
         # Every row of one run key makes the same service stale.
         services[key] = stale_services(source, event_type)[0]
         counts[key] += count
-    return [Dispatched(key, services[key], counts[key]) for key in sorted(services)]
+        oldest[key] = min(first, oldest.get(key, first))
+    return [Dispatched(key, services[key], counts[key], oldest[key]) for key in sorted(services)]
 
 
 def settle(connection: Connection, run_key: str, run_id: str, error: str | None, now: datetime) -> int:
@@ -129,15 +138,17 @@ def settle(connection: Connection, run_key: str, run_id: str, error: str | None,
 
 def purge(engine: Engine, now: datetime, *, ignored_days: int, processed_days: int, batch: int = 5000) -> dict[str, int]:
     """Delete old ignored and processed rows in batches; pending, dispatched and failed rows are kept."""
-    rules = {"ignored": now - timedelta(days=ignored_days), "processed": now - timedelta(days=processed_days)}
+    # Processed rows age from when they were processed (a replay restarts the clock).
+    rules = {
+        "ignored": webhook_log.c.received_at < now - timedelta(days=ignored_days),
+        "processed": webhook_log.c.processed_at < now - timedelta(days=processed_days),
+    }
     removed = {}
-    for status, cutoff in rules.items():
+    for status, too_old in rules.items():
         removed[status] = 0
         while True:
             with engine.begin() as connection:
-                ids = select(webhook_log.c.id).where(
-                    and_(webhook_log.c.status == status, webhook_log.c.received_at < cutoff)
-                ).limit(batch)
+                ids = select(webhook_log.c.id).where(and_(webhook_log.c.status == status, too_old)).limit(batch)
                 deleted = connection.execute(delete(webhook_log).where(webhook_log.c.id.in_(ids))).rowcount
             removed[status] += deleted
             if deleted < batch:

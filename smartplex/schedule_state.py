@@ -34,7 +34,7 @@ def decide(row: dict[str, Any], now: datetime) -> Decision:
         return Decision(False, "disabled in sync_schedule")
     if row["next_run_at"] is None and row["last_run_at"] is None:
         return Decision(True, "never run")
-    due_at = row["next_run_at"] or row["last_run_at"] + timedelta(hours=row["interval_hours"])
+    due_at = row["next_run_at"] or next_run_at(True, row["interval_hours"], row["last_run_at"], now)
     if due_at <= now:
         return Decision(True, f"due since {due_at:%Y-%m-%d %H:%M} UTC")
     return Decision(False, f"not due until {due_at:%Y-%m-%d %H:%M} UTC (every {row['interval_hours']} h)")

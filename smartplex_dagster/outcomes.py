@@ -15,6 +15,7 @@ from smartplex import queue, schedule_state
 from smartplex.types import utcnow
 
 RUN_KEY_TAG = "dagster/run_key"
+WILL_RETRY_TAG = "dagster/will_retry"
 TRIGGER_TAG = "smartplex/trigger"
 SERVICE_TAG = "smartplex/service"
 WEBHOOKS_TAG = "smartplex/webhooks"
@@ -60,6 +61,8 @@ def record_outcome(instance: dg.DagsterInstance, engine: Engine, run: dg.Dagster
     trigger = run.tags.get(TRIGGER_TAG)
     if run_key is None or trigger not in ("webhook", "schedule") or run.status not in FINISHED:
         return 0
+    if run.tags.get(WILL_RETRY_TAG) == "true":
+        return 0  # Dagster will retry it under the same run key: the retry's outcome is the one to record
     error = failure_message(instance, run)
     with engine.begin() as connection:
         if trigger == "webhook":

@@ -6,11 +6,11 @@ the variables to set.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
 import dagster as dg
-from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
 from smartplex.clients import CLIENTS, NotConfigured, ServiceClient
@@ -23,13 +23,16 @@ class DatabaseResource(dg.ConfigurableResource):
     """The product database (``SMARTPLEX_DATABASE_URL``; default: the embedded SQLite file)."""
 
     url: str | None = None
-    _engine: Engine | None = PrivateAttr(default=None)
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = make_engine(self.url or get_settings().resolved_database_url, timeout=30)
-        return self._engine
+        return _engine_for(self.url or get_settings().resolved_database_url)
+
+
+@functools.cache
+def _engine_for(url: str) -> Engine:
+    """One pool per database per process: Dagster builds a fresh resource object for every tick and run."""
+    return make_engine(url, timeout=30)
 
 
 class ServiceResource(dg.ConfigurableResource):

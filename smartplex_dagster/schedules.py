@@ -25,7 +25,7 @@ def evaluate(context: dg.ScheduleEvaluationContext, service: Service) -> dg.RunR
         url_var, credential_var = service_env_names(service.name)
         return dg.SkipReason(f"{service.title} is not configured: set {url_var} and {credential_var}")
     now = context.scheduled_execution_time or utcnow()
-    with database.engine.begin() as connection:
+    with database.engine.connect() as connection:
         row = schedule_state.read(connection, service.name)
         if row is None:
             return dg.SkipReason("no sync_schedule row: run 'smartplex db upgrade'")

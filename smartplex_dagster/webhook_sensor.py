@@ -31,7 +31,7 @@ def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple
         if run is None:
             # Claimed, but the run was never created (a crash between claim and launch). The same
             # run key makes this safe: Dagster skips a key it has already launched.
-            again.append(webhook_run(batch.service, batch.run_key, batch.count))
+            again.append(webhook_run(batch.service, batch.run_key, batch.count, batch.first_received_at))
             busy.add(batch.service)
         elif run.status in FINISHED:
             record_outcome(instance, engine, run)
@@ -61,7 +61,7 @@ def webhook_sensor(context: dg.SensorEvaluationContext, database: DatabaseResour
                 waiting_on_busy += group.count
                 continue
             claimed = queue.claim(connection, group, now)
-            requests.append(webhook_run(group.service, group.run_key, claimed))
+            requests.append(webhook_run(group.service, group.run_key, claimed, group.first_received_at))
     if not requests:
         if waiting_on_busy:
             return dg.SkipReason(f"{waiting_on_busy} webhooks wait for running syncs of {', '.join(sorted(busy))}")

@@ -19,7 +19,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(self.path_prefix):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _too_large(send, self.limit)
             return

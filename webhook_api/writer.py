@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError, StatementError
 
 from smartplex.schema import webhook_log
 from webhook_api.errors import BadWebhook, DatabaseUnavailable
@@ -33,6 +33,7 @@ class WebhookWriter:
         self.concurrency = 1 if engine.dialect.name == "sqlite" else concurrency
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._groups: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-writer")
 
     async def start(self) -> None:
@@ -72,7 +73,14 @@ class WebhookWriter:
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             task = asyncio.create_task(self._commit_group(batch))
-            task.add_done_callback(lambda _: slots.release())
+            self._groups.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(lambda done: self._group_done(done, slots))
+
+    def _group_done(self, task: asyncio.Task[None], slots: asyncio.Semaphore) -> None:
+        self._groups.discard(task)
+        slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook commit group failed", exc_info=task.exception())
 
     async def _commit_group(self, batch: list[_Pending]) -> None:
         assert self._queue is not None
@@ -102,6 +110,9 @@ class WebhookWriter:
             if exc.connection_invalidated or len(rows) == 1 or _is_unavailable(exc):
                 log.warning("webhook insert failed: %s", type(exc.orig).__name__)
                 return [_classify(exc)] * len(rows)
+        except StatementError as exc:  # a value that cannot be bound: the row's fault, not the database's
+            if len(rows) == 1:
+                return [BadWebhook(422, f"the payload cannot be stored: {exc.orig}")]
         except SQLAlchemyError as exc:
             log.warning("webhook insert failed: %s", type(exc).__name__)
             return [DatabaseUnavailable(str(exc))] * len(rows)

@@ -36,7 +36,9 @@ def ids_from_webhooks(engine: Engine, service: str, start: datetime, end: dateti
     ids: set[int] = set()
     with engine.connect() as connection:
         for (payload,) in connection.execute(query):
-            value = (payload.get(outer) or {}).get(inner)
-            if isinstance(value, int):
+            item = payload.get(outer)
+            value = item.get(inner) if isinstance(item, dict) else None
+            # A payload that does not look like the service's (a hand-made test, say) is no hint.
+            if isinstance(value, int) and not isinstance(value, bool):
                 ids.add(value)
     return sorted(ids)

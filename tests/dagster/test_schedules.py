@@ -116,7 +116,8 @@ def test_retention_deletes_exactly_the_old_finished_rows(engine: Engine) -> None
         for age in (1, 10, 40):
             rows.append({"id": uuid.uuid4(), "source": "sonarr", "event_type": f"{status}-{age}", "payload": {},
                          "received_at": now - timedelta(days=age), "status": status,
-                         "processed": status in ("processed", "failed", "ignored")})  # fmt: skip
+                         "processed": status in ("processed", "failed", "ignored"),
+                         "processed_at": now - timedelta(days=age) if status != "pending" else None})  # fmt: skip
     with engine.begin() as connection:
         connection.execute(insert(webhook_log), rows)
     removed = queue.purge(engine, now, ignored_days=7, processed_days=30, batch=1)

@@ -223,3 +223,40 @@ def test_a_retry_that_succeeds_overrides_the_failure(engine: Engine) -> None:
     with engine.connect() as connection:
         rows = connection.execute(select(webhook_log.c.status, webhook_log.c.run_id, webhook_log.c.error_message)).all()
     assert set(rows) == {("processed", "retry-run", None)}
+
+
+def test_an_old_replayed_webhook_widens_the_window_to_its_day(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    add_rows(engine, [("sonarr", "SeriesDelete")], ago=timedelta(days=10))
+    (request,) = tick(instance, database)
+    ten_days = last_days(11)
+    assert request.tags["dagster/asset_partition_range_start"] == ten_days.start
+    assert request.tags["dagster/asset_partition_range_end"] == ten_days.end
+
+
+def test_a_failure_dagster_will_retry_is_not_recorded(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    from smartplex_dagster.outcomes import record_outcome
+
+    add_rows(engine, [("radarr", "MovieAdded")])
+    (request,) = tick(instance, database)
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.FAILURE,
+                        tags={RUN_KEY_TAG: request.run_key, "smartplex/trigger": "webhook",
+                              "dagster/will_retry": "true"})  # fmt: skip
+    instance.add_run(run)
+    assert record_outcome(instance, database.engine, run) == 0
+    assert statuses(engine) == {"dispatched": 1}
+
+
+def test_payloads_that_name_no_item_are_no_hints(engine: Engine) -> None:
+    from smartplex.sync.hints import ids_from_webhooks
+
+    add_rows(engine, [("sonarr", "SeriesDelete")] * 3)
+    with engine.begin() as connection:
+        ids = list(connection.execute(select(webhook_log.c.id)).scalars())
+        for row_id, payload in zip(ids, ({"series": "oops"}, {"series": {"id": True}}, {"series": {"id": 12}}), strict=True):
+            connection.execute(update(webhook_log).where(webhook_log.c.id == row_id).values(payload=payload))
+    now = utcnow()
+    assert ids_from_webhooks(engine, "sonarr", now - timedelta(days=1), now + timedelta(days=1)) == [12]

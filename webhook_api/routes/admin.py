@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import and_, select, update
+from sqlalchemy import Connection, and_, select, update
 
+from smartplex import schedule_state
 from smartplex.schedule_state import next_run_at
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.services import ServiceName
@@ -62,11 +63,11 @@ def sync_now(service: ServiceName, state: StateDep) -> dict[str, Any]:
         return _schedule(connection, service)
 
 
-def _schedule(connection: Any, service: str) -> dict[str, Any]:
-    row = connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().first()
+def _schedule(connection: Connection, service: str) -> dict[str, Any]:
+    row = schedule_state.read(connection, service)
     if row is None:
         raise HTTPException(404, f"no sync_schedule row for {service}; run 'smartplex db upgrade'")
-    return dict(row)
+    return row
 
 
 class Replay(BaseModel):

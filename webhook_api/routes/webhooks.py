@@ -15,7 +15,7 @@ from smartplex.services import ServiceName
 from smartplex.types import RawJSON, utcnow
 from webhook_api.auth import webhook_authorized
 from webhook_api.deps import AdminDep, AppState, StateDep
-from webhook_api.errors import BadWebhook
+from webhook_api.errors import BadWebhook, DatabaseUnavailable
 from webhook_api.events import event_type as extract_event_type
 from webhook_api.examples import openapi_examples
 from webhook_api.parsing import read_payload
@@ -54,13 +54,17 @@ async def receive(source: ServiceName, request: Request, state: StateDep) -> Acc
     Plex: multipart/form-data with the event in ``payload`` (the ``thumb`` JPEG is dropped) or plain JSON.
     Sonarr/Radarr/Overseerr: JSON. Tautulli: JSON from your template (or a form body).
     """
-    row = await build_row(source, request, state)
-    await state.writer.write(row)
+    row, stale = await build_row(source, request, state)
+    try:
+        await state.writer.write(row)
+    except (DatabaseUnavailable, BadWebhook) as exc:
+        state.metrics.webhook(source, row["event_type"], "unavailable" if isinstance(exc, DatabaseUnavailable) else "rejected")
+        raise
     state.metrics.webhook(source, row["event_type"], row["status"])
-    return _accepted(row)
+    return _accepted(row, stale)
 
 
-async def build_row(source: str, request: Request, state: AppState) -> dict[str, Any]:
+async def build_row(source: str, request: Request, state: AppState) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Authenticate, parse and route one webhook into the row to insert; raise a 4xx on bad input."""
     settings = state.settings
     if not webhook_authorized(request, settings.webhook_secret_for(source)):
@@ -79,7 +83,7 @@ async def build_row(source: str, request: Request, state: AppState) -> dict[str,
         raise
     stale = stale_assets(source, event)
     now = utcnow()
-    return {
+    row = {
         "id": uuid.uuid4(),
         "source": source,
         "event_type": event,
@@ -91,15 +95,12 @@ async def build_row(source: str, request: Request, state: AppState) -> dict[str,
         "processed": not stale,
         "processed_at": None if stale else now,
     }
+    return row, stale
 
 
-def _accepted(row: dict[str, Any]) -> Accepted:
+def _accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Accepted:
     return Accepted(
-        id=row["id"],
-        source=row["source"],
-        event_type=row["event_type"],
-        status=row["status"],
-        stale_assets=list(stale_assets(row["source"], row["event_type"])),
+        id=row["id"], source=row["source"], event_type=row["event_type"], status=row["status"], stale_assets=list(stale)
     )
 
 
@@ -109,7 +110,7 @@ baseline_router = APIRouter(prefix="/api/bench", tags=["benchmark"], include_in_
 @baseline_router.post("/baseline/{source}", status_code=202, response_model=Accepted)
 async def baseline(source: ServiceName, request: Request, state: StateDep) -> Accepted:
     """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
-    return _accepted(await build_row(source, request, state))
+    return _accepted(*await build_row(source, request, state))
 
 
 @router.get("/status", dependencies=[AdminDep], summary="Counts and processing statistics")
