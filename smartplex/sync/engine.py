@@ -9,6 +9,8 @@ next run completes the rest.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,6 +67,47 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
+_DONE = object()
+
+
+def _read_ahead(batches: Iterator[list[Any]], depth: int = 2) -> Iterator[list[Any]]:
+    """Fetch the next batches in a thread while the current one is written: the service and the
+    database then wait on each other less. At most ``depth`` batches wait, so memory stays flat."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ready.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            ready.put(exc)
+
+    thread = threading.Thread(target=produce, name="sync-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (batch := ready.get()) is not _DONE:
+            if isinstance(batch, BaseException):
+                raise batch
+            yield batch
+    finally:
+        # The consumer may stop early (a failed write): unblock the producer, then wait for it.
+        stop.set()
+        while thread.is_alive():
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
 def run_sync(
     engine: Engine,
     client: Any,
@@ -94,7 +137,7 @@ def run_sync(
             items = client.iter_changed(*window, also=hinted_ids)  # type: ignore[misc]
         else:
             items = client.iter_changed(*window)  # type: ignore[misc]
-        for batch in _batches(items, batch_size):
+        for batch in _read_ahead(_batches(items, batch_size)):
             rows, gone = [], []
             for item in batch:
                 if not isinstance(item, Deleted):

@@ -236,3 +236,21 @@ def test_a_persistent_failure_raises_and_leaves_the_tables_consistent(engine: En
         run_sync(engine, client, SPECS["sonarr"], None)
     assert "503" in str(failure.value) or "sonarr" in str(failure.value).lower()
     assert rows(engine, sonarr_series) == before  # a failed full refresh deletes nothing
+
+
+def test_a_failed_write_stops_the_read_ahead(engine: Engine, sims: RunningSimulators) -> None:
+    """The fetching thread never outlives a sync that failed while writing."""
+    import threading
+
+    from smartplex.sync.engine import _read_ahead
+
+    def endless():  # type: ignore[no-untyped-def]
+        n = 0
+        while True:
+            n += 1
+            yield [n]
+
+    reader = _read_ahead(endless())
+    assert next(reader) == [1]
+    reader.close()  # what a write error does to the generator
+    assert not any(t.name == "sync-read-ahead" and t.is_alive() for t in threading.enumerate())
