@@ -9,6 +9,12 @@ import hmac
 from pydantic import SecretStr
 from starlette.requests import Request
 
+#: The only paths that answer without a secret: the probes, the metrics and the API's own description.
+#: Every other route needs the webhook secret (its source's own, when set) or the admin secret.
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+
 TOKEN_QUERY = "token"
 TOKEN_HEADER = "x-webhook-token"
 ADMIN_HEADER = "x-admin-token"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from smartplex.settings import SettingsBase
@@ -40,3 +43,37 @@ async def require_admin(request: Request, state: StateDep) -> None:
 
 
 AdminDep = Depends(require_admin)
+
+
+class AdminRoute(APIRoute):
+    """A route that checks the admin secret first, before FastAPI reads and validates the body.
+
+    (A dependency runs only after the body is parsed: an anonymous caller would get 400/422 for it.)
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def admin_only(request: Request) -> Response:
+            await require_admin(request, await get_state(request))
+            return await handler(request)
+
+        return admin_only
+
+
+class Problem(BaseModel):
+    """The body of a 4xx or 503 answer."""
+
+    detail: str
+
+
+class Invalid(BaseModel):
+    """A 422: the API's own explanation, or the field-by-field validation errors."""
+
+    detail: str | list[dict[str, Any]]
+
+
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or wrong admin secret"},
+    503: {"model": Problem, "description": "Database unavailable"},
+}

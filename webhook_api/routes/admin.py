@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
 from sqlalchemy import Connection, and_, select, update
 
 from smartplex import schedule_state
@@ -15,18 +15,31 @@ from smartplex.schedule_state import next_run_at
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.services import ServiceName
 from smartplex.types import utcnow
-from webhook_api.deps import AdminDep, StateDep
+from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, Problem, StateDep
 from webhook_api.status import schedules
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[AdminDep])
+router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=AdminRoute, responses=ADMIN_RESPONSES)
+NO_SCHEDULE: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No schedule row (migrate)"}}
+BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"model": Problem, "description": "The body could not be parsed"}}
 
 #: Rows a replay may send back to pending: handling finished and a run was involved.
 REPLAYABLE = ("failed", "processed")
 
 
+def _a_number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("a JSON number is expected")
+    return value
+
+
+#: A JSON integer (3 or 3.0, never "3" or true) from 1 to 168.
+HoursBetweenRuns = Annotated[int, Field(ge=1, le=168), BeforeValidator(_a_number)]
+
+
 class ScheduleChange(BaseModel):
-    enabled: bool | None = None
-    interval_hours: int | None = Field(default=None, ge=1, le=168, description="Hours between full refreshes")
+    # Strict: "false", 0 or "3" is a client bug to report, not a value to guess at.
+    enabled: StrictBool | None = None
+    interval_hours: HoursBetweenRuns | None = Field(default=None, description="Hours between full refreshes")
 
 
 @router.get("/schedules", summary="List the sync schedules")
@@ -35,7 +48,11 @@ def list_schedules(state: StateDep) -> list[dict[str, Any]]:
         return schedules(connection)
 
 
-@router.patch("/schedules/{service}", summary="Turn a schedule on or off, or change its interval")
+@router.patch(
+    "/schedules/{service}",
+    responses=NO_SCHEDULE | BAD_BODY,
+    summary="Turn a schedule on or off, or change its interval",
+)
 def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
         row = _schedule(connection, service)
@@ -53,7 +70,9 @@ def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDe
         return _schedule(connection, service)
 
 
-@router.post("/schedules/{service}/sync", status_code=202, summary="Run a full refresh at the next tick")
+@router.post(
+    "/schedules/{service}/sync", status_code=202, responses=NO_SCHEDULE, summary="Run a full refresh at the next tick"
+)
 def sync_now(service: ServiceName, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
         _schedule(connection, service)
@@ -73,10 +92,29 @@ def _schedule(connection: Connection, service: str) -> dict[str, Any]:
 class Replay(BaseModel):
     """Either ``ids``, or a filter (``source``, ``status``, ``since``)."""
 
+    # The rule the validator below enforces, in the schema too: with ids, no source and no since.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"not": {"required": ["ids"]}},
+                {"properties": {"ids": {"type": "null"}}},
+                {"properties": {"source": {"type": "null"}, "since": {"type": "null"}}},
+            ]
+        }
+    )
+
     ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=10_000)
     source: ServiceName | None = None
     status: Literal["failed", "processed"] = "failed"
     since: datetime | None = None
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since_is_text(cls, value: Any) -> Any:
+        # Pydantic would read a bare number as Unix seconds; the API documents an ISO 8601 time.
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("since is a time such as 2024-05-14T00:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _ids_or_filter(self) -> Replay:
@@ -87,7 +125,7 @@ class Replay(BaseModel):
         return self
 
 
-@router.post("/webhooks/replay", summary="Send finished webhook rows back to pending")
+@router.post("/webhooks/replay", responses=BAD_BODY, summary="Send finished webhook rows back to pending")
 def replay(request: Replay, state: StateDep) -> dict[str, int]:
     if request.ids is not None:
         condition = and_(webhook_log.c.id.in_(request.ids), webhook_log.c.status.in_(REPLAYABLE))

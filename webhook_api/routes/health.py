@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from smartplex import migrate
@@ -17,7 +17,16 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers and its schema is current")
+@router.get(
+    "/readyz",
+    summary="The database answers and its schema is current",
+    responses={
+        503: {
+            "description": "Schema behind, or the database unavailable",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 def readyz(state: StateDep) -> JSONResponse:
     revision = migrate.current_revision(state.engine)
     head = migrate.head_revision()
@@ -26,6 +35,6 @@ def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "revision": revision})
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 def metrics(state: StateDep) -> Response:
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,14 +7,14 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from smartplex.routing import stale_assets
-from smartplex.services import ServiceName
+from smartplex.services import SERVICE_NAMES, ServiceName
 from smartplex.types import RawJSON, utcnow
 from webhook_api.auth import webhook_authorized
-from webhook_api.deps import AdminDep, AppState, StateDep
+from webhook_api.deps import ADMIN_RESPONSES, AdminDep, AppState, Invalid, Problem, StateDep
 from webhook_api.errors import BadWebhook, DatabaseUnavailable
 from webhook_api.events import event_type as extract_event_type
 from webhook_api.examples import openapi_examples
@@ -33,21 +33,71 @@ class Accepted(BaseModel):
     stale_assets: list[str]
 
 
-@router.put("/{source}", status_code=202, response_model=Accepted, include_in_schema=False)
-@router.post(
-    "/{source}",
-    status_code=202,
-    operation_id="receive_webhook",
-    response_model=Accepted,
-    summary="Receive one webhook",
-    responses={
-        401: {"description": "Missing or wrong secret"},
-        413: {"description": "Body over the limit"},
-        415: {"description": "Content type this source never sends"},
-        503: {"description": "Database unavailable; nothing acknowledged"},
+# Before /{source}: a wrong method on /status is then answered 405 with this route's Allow: GET.
+@router.get("/status", dependencies=[AdminDep], responses=ADMIN_RESPONSES, summary="Counts and processing statistics")
+def status(
+    state: StateDep,
+    window_hours: Annotated[float, Query(gt=0, le=24 * 366, description="Look-back window in hours")] = 24,
+) -> dict[str, Any]:
+    """Per source over the window: received, each status, last event, latency p50/p95; the backlog."""
+    with state.engine.connect() as connection:
+        return webhook_status(connection, timedelta(hours=window_hours))
+
+
+async def require_webhook_secret(request: Request, state: StateDep) -> None:
+    """The secret comes first, before the body and even before the source in the path is checked."""
+    settings = state.settings
+    source = request.path_params.get("source", "")
+    if source in SERVICE_NAMES:
+        if webhook_authorized(request, settings.webhook_secret_for(source)):
+            return
+        state.metrics.webhook(source, None, "unauthorized")
+    # No such source: a secret that would do for some source may learn that (422); nobody else may.
+    elif any(webhook_authorized(request, settings.webhook_secret_for(s)) for s in SERVICE_NAMES):
+        return
+    raise HTTPException(
+        401,
+        "missing or wrong webhook secret: use ?token=, Authorization: Bearer, Basic auth or X-Webhook-Token",
+        headers={"WWW-Authenticate": 'Basic realm="smartplex-webhooks"'},
+    )
+
+
+WebhookSecretDep = Depends(require_webhook_secret)
+
+WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not valid JSON or UTF-8, or a malformed form"},
+    401: {"model": Problem, "description": "Missing or wrong secret"},
+    413: {"model": Problem, "description": "Body over the limit"},
+    415: {"model": Problem, "description": "Content type this source never sends"},
+    422: {
+        "model": Invalid,
+        "description": "Not a JSON object, nested too deep, a NUL character, no event field, or an unknown source",
     },
-    openapi_extra=openapi_examples(),
-)
+    503: {"model": Problem, "description": "Database unavailable; nothing acknowledged"},
+}
+
+
+def _request_body() -> dict[str, Any]:
+    """The example bodies, plus the form Tautulli sends when its Content-Type is overridden."""
+    extra = openapi_examples()
+    extra["requestBody"]["content"]["application/x-www-form-urlencoded"] = {
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+        "example": {"action": "stop", "rating_key": "3101"},
+    }
+    return extra
+
+
+_RECEIVE: dict[str, Any] = {
+    "status_code": 202,
+    "response_model": Accepted,
+    "responses": WEBHOOK_RESPONSES,
+    "openapi_extra": _request_body(),
+    "dependencies": [WebhookSecretDep],
+}
+
+
+@router.put("/{source}", operation_id="receive_webhook_put", summary="Receive one webhook (PUT)", **_RECEIVE)
+@router.post("/{source}", operation_id="receive_webhook", summary="Receive one webhook", **_RECEIVE)
 async def receive(source: ServiceName, request: Request, state: StateDep) -> Accepted:
     """Store the webhook in ``webhook_log`` and answer 202 once the row is committed (PUT works too).
 
@@ -58,22 +108,17 @@ async def receive(source: ServiceName, request: Request, state: StateDep) -> Acc
     try:
         await state.writer.write(row)
     except (DatabaseUnavailable, BadWebhook) as exc:
-        state.metrics.webhook(source, row["event_type"], "unavailable" if isinstance(exc, DatabaseUnavailable) else "rejected")
+        state.metrics.webhook(
+            source, row["event_type"], "unavailable" if isinstance(exc, DatabaseUnavailable) else "rejected"
+        )
         raise
     state.metrics.webhook(source, row["event_type"], row["status"])
     return _accepted(row, stale)
 
 
 async def build_row(source: str, request: Request, state: AppState) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Authenticate, parse and route one webhook into the row to insert; raise a 4xx on bad input."""
+    """Parse and route one authenticated webhook into the row to insert; raise a 4xx on bad input."""
     settings = state.settings
-    if not webhook_authorized(request, settings.webhook_secret_for(source)):
-        state.metrics.webhook(source, None, "unauthorized")
-        raise HTTPException(
-            401,
-            "missing or wrong webhook secret: use ?token=, Authorization: Bearer, Basic auth or X-Webhook-Token",
-            headers={"WWW-Authenticate": 'Basic realm="smartplex-webhooks"'},
-        )
     try:
         payload, text = await read_payload(request, source, max_depth=settings.max_json_depth)
         event = extract_event_type(source, payload, tautulli_keys=settings.tautulli_event_keys)
@@ -107,17 +152,7 @@ def _accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Accepted:
 baseline_router = APIRouter(prefix="/api/bench", tags=["benchmark"], include_in_schema=False)
 
 
-@baseline_router.post("/baseline/{source}", status_code=202, response_model=Accepted)
+@baseline_router.post("/baseline/{source}", status_code=202, response_model=Accepted, dependencies=[WebhookSecretDep])
 async def baseline(source: ServiceName, request: Request, state: StateDep) -> Accepted:
     """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
     return _accepted(*await build_row(source, request, state))
-
-
-@router.get("/status", dependencies=[AdminDep], summary="Counts and processing statistics")
-def status(
-    state: StateDep,
-    window_hours: Annotated[float, Query(gt=0, le=24 * 366, description="Look-back window in hours")] = 24,
-) -> dict[str, Any]:
-    """Per source over the window: received, each status, last event, latency p50/p95; the backlog."""
-    with state.engine.connect() as connection:
-        return webhook_status(connection, timedelta(hours=window_hours))
