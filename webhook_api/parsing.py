@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.datastructures import UploadFile
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from webhook_api.errors import BadWebhook
@@ -16,6 +19,12 @@ URLENCODED = "application/x-www-form-urlencoded"
 
 #: Content types each source may send besides JSON (Plex: multipart; Tautulli: form when overridden).
 EXTRA_TYPES: dict[str, tuple[str, ...]] = {"plex": (MULTIPART,), "tautulli": (URLENCODED,)}
+
+#: Most fields or parts a form body may have (Plex sends two; Tautulli's template a few dozen).
+MAX_FORM_FIELDS = 1000
+
+#: A ``\uD800``-``\uDFFF`` escape: half of a surrogate pair, which JSON text may spell but Unicode has not.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _media_type(request: Request) -> str:
@@ -33,34 +42,108 @@ async def read_payload(request: Request, source: str, *, max_depth: int) -> tupl
         return decode_json_object(await request.body(), max_depth=max_depth)
     extra = EXTRA_TYPES.get(source, ())
     if media_type in extra and media_type == MULTIPART:
-        return await _plex_multipart(request, max_depth=max_depth)
+        raw = await _multipart_field(request, "payload")
+        return decode_json_object(raw, max_depth=max_depth, what="'payload' field")
     if media_type in extra and media_type == URLENCODED:
-        form = await _form(request)
-        return {key: value for key, value in form.items() if isinstance(value, str)}, None
+        return decode_form(await request.body()), None
     accepted = ", ".join(JSON_TYPES[:1] + extra)
     raise BadWebhook(415, f"unsupported content type {media_type or '(none)'!r} for {source}; send {accepted}")
 
 
-async def _form(request: Request) -> Any:
+def decode_form(raw: bytes) -> dict[str, str]:
+    """A form-encoded body as flat strings: UTF-8 throughout (percent-escapes included), or 400."""
     try:
-        return await request.form()
-    except BadWebhook:
-        raise
-    except Exception as exc:  # python-multipart raises several types for malformed bodies
+        pairs = parse_qsl(
+            raw.decode("utf-8"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except UnicodeDecodeError as exc:
+        raise BadWebhook(400, f"form body is not valid UTF-8 (byte {exc.start})") from None
+    except ValueError as exc:
         raise BadWebhook(400, f"malformed form body: {exc}") from None
+    form = dict(pairs)
+    if any("\x00" in key or "\x00" in value for key, value in form.items()):
+        raise BadWebhook(422, "form body contains a NUL character")
+    return form
 
 
-async def _plex_multipart(request: Request, *, max_depth: int) -> tuple[dict[str, Any], str]:
-    """Plex posts the event as the ``payload`` field; the optional ``thumb`` JPEG is never stored."""
-    form = await _form(request)
+async def _multipart_field(request: Request, name: str) -> bytes:
+    """The raw bytes of one multipart field, read as the body streams in; every other part is skipped unread.
+
+    Plex posts the event as ``payload``; its ``thumb`` JPEG is never stored, so it is never kept either.
+    The bytes are not decoded here: a form parser would fall back to Latin-1 and store mojibake.
+    """
+    _, params = parse_options_header(request.headers.get("content-type"))
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise BadWebhook(400, "malformed form body: multipart without a boundary")
+    found: list[bytes] = []
+    parts = 0
+    headers: list[tuple[bytes, bytes]] = []
+    header_name = bytearray()
+    header_value = bytearray()
+    current: bytearray | None = None
+    wanted = name.encode()
+
+    def on_part_begin() -> None:
+        nonlocal parts, current
+        parts += 1
+        if parts > MAX_FORM_FIELDS:
+            raise BadWebhook(400, f"malformed form body: more than {MAX_FORM_FIELDS} parts")
+        headers.clear()
+        current = None
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header_name.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        headers.append((bytes(header_name).strip().lower(), bytes(header_value).strip()))
+        header_name.clear()
+        header_value.clear()
+
+    def on_headers_finished() -> None:
+        nonlocal current
+        disposition = next((value for key, value in headers if key == b"content-disposition"), None)
+        _, options = parse_options_header(disposition)
+        if b"name" not in options:
+            raise BadWebhook(400, "malformed form body: a part without a name")
+        current = bytearray() if options[b"name"] == wanted else None
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if current is not None:
+            current.extend(data[start:end])
+
+    def on_part_end() -> None:
+        if current is not None:
+            found.append(bytes(current))
+
+    callbacks: Any = {
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    }
     try:
-        field = form.get("payload")
-        if field is None:
-            raise BadWebhook(422, "multipart body has no 'payload' field (Plex sends the event JSON there)")
-        raw = await field.read() if isinstance(field, UploadFile) else field.encode()
-        return decode_json_object(raw, max_depth=max_depth, what="'payload' field")
-    finally:
-        await form.close()
+        parser = MultipartParser(boundary, callbacks)
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except FormParserError as exc:  # the body limit's 413 and the checks above pass through
+        raise BadWebhook(400, f"malformed form body: {exc}") from None
+    if not found:
+        raise BadWebhook(422, f"multipart body has no {name!r} field (Plex sends the event JSON there)")
+    if len(found) > 1:
+        raise BadWebhook(422, f"multipart body has {len(found)} {name!r} fields; send one")
+    return found[0]
 
 
 def _reject_constant(name: str) -> None:
@@ -80,15 +163,16 @@ def decode_json_object(raw: bytes, *, max_depth: int, what: str = "body") -> tup
         raise BadWebhook(400, f"{what} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise BadWebhook(422, f"{what} must be a JSON object, not {type(value).__name__}")
-    # Fast path: nesting can't pass the number of brackets, and a NUL can only arrive escaped.
+    # Fast path: nesting can't pass the number of brackets; a NUL or a lone surrogate can only arrive escaped.
     could_nest_too_deep = text.count("{") + text.count("[") > max_depth
-    if could_nest_too_deep or "\\u0000" in text:
+    if could_nest_too_deep or "\\u0000" in text or _SURROGATE_ESCAPE.search(text):
         _check_storable(value, max_depth, what)
     return value, text
 
 
 def _check_storable(value: dict[str, Any], max_depth: int, what: str) -> None:
-    """Reject what PostgreSQL's JSONB cannot hold (NUL characters) and absurd nesting, without recursion."""
+    """Reject what PostgreSQL's JSONB cannot hold (NUL characters, unpaired surrogates) and absurd nesting,
+    without recursion, so both engines store exactly the same bodies."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -96,10 +180,18 @@ def _check_storable(value: dict[str, Any], max_depth: int, what: str) -> None:
             raise BadWebhook(422, f"{what} is nested deeper than {max_depth} levels")
         if isinstance(node, dict):
             for key, child in node.items():
-                if "\x00" in key:
-                    raise BadWebhook(422, f"{what} contains a NUL character in a key")
+                _check_text(key, what, "a key")
                 stack.append((child, depth + 1))
         elif isinstance(node, list):
             stack.extend((child, depth + 1) for child in node)
-        elif isinstance(node, str) and "\x00" in node:
-            raise BadWebhook(422, f"{what} contains a NUL character in a string")
+        elif isinstance(node, str):
+            _check_text(node, what, "a string")
+
+
+def _check_text(text: str, what: str, where: str) -> None:
+    if "\x00" in text:
+        raise BadWebhook(422, f"{what} contains a NUL character in {where}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadWebhook(422, f"{what} contains an unpaired surrogate escape (\\ud800-\\udfff) in {where}") from None

@@ -71,7 +71,7 @@ WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {"model": Problem, "description": "Content type this source never sends"},
     422: {
         "model": Invalid,
-        "description": "Not a JSON object, nested too deep, a NUL character, no event field, or an unknown source",
+        "description": "Not a JSON object, nested too deep, a NUL or unpaired surrogate, no event field, an unknown source",
     },
     503: {"model": Problem, "description": "Database unavailable; nothing acknowledged"},
 }
