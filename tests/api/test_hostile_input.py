@@ -173,6 +173,7 @@ REJECTED: dict[str, tuple[str, Request, int, str]] = {
     "query token with a trailing space": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json"}, "params": {"token": S + " "}}, 401, "secret"),
     "query token as an array": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json"}, "params": {"token[]": S}}, 401, "secret"),
     "query token not UTF-8": ("sonarr", lambda: {"content": SONARR, "headers": {"Content-Type": "application/json"}, "url_suffix": "?token=%ff" + S}, 401, "secret"),
+    "the right secret under a percent-encoded name": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json"}, "url_suffix": "?to%6Ben=" + S}, 401, "secret"),
     "query token empty": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json"}, "params": {"token": ""}}, 401, "secret"),
 }  # fmt: skip
 
