@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -16,6 +16,7 @@ from smartplex.simulators.faults import CONTROL_PREFIX, FaultMiddleware
 
 if TYPE_CHECKING:
     from smartplex.simulators.simulation import Simulation
+    from smartplex.simulators.universe import Universe
 
 #: Returns ``None`` to let a request through, or the service's own rejection.
 Authenticator = Callable[[Request], Response | None]
@@ -24,6 +25,28 @@ Authenticator = Callable[[Request], Response | None]
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(body, status, headers, media_type="application/json; charset=utf-8")
+
+
+class RenderCache:
+    """Each item's JSON, rendered once per universe revision: a long listing then costs a join, not a render."""
+
+    def __init__(self, universe: Universe) -> None:
+        self.universe = universe
+        self._rendered: dict[Hashable, bytes] = {}
+        self._revision = -1
+
+    def get(self, key: Hashable, render: Callable[[], Any]) -> bytes:
+        if self._revision != self.universe.revision:
+            self._rendered.clear()
+            self._revision = self.universe.revision
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = self._rendered[key] = json.dumps(render(), separators=(",", ":"), ensure_ascii=False).encode()
+        return rendered
+
+
+def json_array(parts: Sequence[bytes]) -> bytes:
+    return b"".join((b"[", b",".join(parts), b"]"))
 
 
 def query_int(request: Request, name: str, default: int) -> int:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import build_app, json_response
+from smartplex.simulators._app import RenderCache, build_app, json_array, json_response
 from smartplex.simulators._format import iso_seconds, parse_iso
 from smartplex.simulators.universe import ArrEvent, Episode, Movie, Universe, quality
 
@@ -106,6 +107,7 @@ class ArrSimulator:
         self.sim = simulation
         self.universe = simulation.universe
         self.flavor = flavor
+        self._rendered = RenderCache(self.universe)
 
     def routes(self) -> list[Route]:
         resource = self.flavor.resource
@@ -144,7 +146,8 @@ class ArrSimulator:
             items = list(self.flavor.items(self.universe).values())
             if wanted is not None:
                 items = [i for i in items if getattr(i, f"{self.flavor.external_filter[:4]}_id") == int(wanted)]
-            return json_response([self.flavor.render(i, self.universe) for i in items])
+            body = json_array([self._rendered.get(i.id, partial(self.flavor.render, i, self.universe)) for i in items])
+        return Response(body, media_type="application/json; charset=utf-8")
 
     async def one_item(self, request: Request) -> Response:
         with self.universe.lock:

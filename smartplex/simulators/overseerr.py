@@ -37,7 +37,7 @@ def _user(user: User, universe: Universe) -> dict[str, Any]:
             "plexId": user.plex_id, "avatar": f"https://plex.tv/users/{user.plex_id:016x}/avatar?c={user.created}",
             "movieQuotaLimit": None, "movieQuotaDays": None, "tvQuotaLimit": None, "tvQuotaDays": None,
             "createdAt": iso_millis(user.created), "updatedAt": iso_millis(user.created),
-            "requestCount": sum(1 for r in universe.requests.values() if r.user is user),
+            "requestCount": universe.request_count(user),
             "displayName": user.username}
 
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import build_app, json_response, query_int
+from smartplex.simulators._app import RenderCache, build_app, json_response, query_int
 from smartplex.simulators._format import day
 from smartplex.simulators.plex_items import (
     KIND_BY_TYPE,
@@ -133,8 +133,7 @@ class PlexSimulator:
         self.sim = simulation
         self.universe: Universe = simulation.universe
         self._listings: dict[tuple[Any, ...], tuple[int, list[Any]]] = {}
-        self._rendered: dict[tuple[int | None, bool], bytes] = {}
-        self._rendered_revision = -1
+        self._rendered = RenderCache(self.universe)
 
     def routes(self) -> list[Route]:
         return [
@@ -224,16 +223,7 @@ class PlexSimulator:
         return Response(body, headers=headers, media_type="application/json; charset=utf-8")
 
     def _item_json(self, item: Movie | Show | Episode, include_guids: bool) -> bytes:
-        """An item's listing JSON, rendered once per universe revision."""
-        if self._rendered_revision != self.universe.revision:
-            self._rendered.clear()
-            self._rendered_revision = self.universe.revision
-        key = (item.rating_key, include_guids)
-        rendered = self._rendered.get(key)
-        if rendered is None:
-            rendered = json.dumps(metadata(item, include_guids), separators=(",", ":"), ensure_ascii=False).encode()
-            self._rendered[key] = rendered
-        return rendered
+        return self._rendered.get((item.rating_key, include_guids), lambda: metadata(item, include_guids))
 
     async def collections(self, request: Request) -> Response:
         """The simulated libraries have no collections."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -180,6 +181,7 @@ class Universe:
         self._media_ids: dict[tuple[str, int], int] = {}  # (kind, arr id) -> Overseerr media id
         self._next: dict[str, int] = {}
         self._sections: dict[str, tuple[int, list[Movie | Show | Episode]]] = {}
+        self._request_counts: tuple[int, Counter[int]] = (-1, Counter())
         #: Bumped by every change, so readers can cache what they derive from the state.
         self.revision = 0
         self._rng = random.Random(seed)
@@ -196,6 +198,12 @@ class Universe:
             cached = (self.revision, [i for i in self.plex.values() if i.kind == kind])
             self._sections[kind] = cached
         return cached[1]
+
+    def request_count(self, user: User) -> int:
+        """How many requests ``user`` made (counted once per revision, not once per listed user)."""
+        if self._request_counts[0] != self.revision:
+            self._request_counts = (self.revision, Counter(r.user.id for r in self.requests.values()))
+        return self._request_counts[1][user.id]
 
     def media_id(self, target: Movie | Show) -> int:
         key = (target.kind, target.id)
