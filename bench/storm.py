@@ -15,7 +15,10 @@ tick that finds the five dispatched groups.
 
 Run by hand; it prints figures and asserts nothing:
 
-    python bench/storm.py [--webhooks 10000] [--seconds 60] [--pending 100000]
+After the drain, ``--probes`` single webhooks are posted one at a time into the idle stack and each
+is timed until its row is processed: the latency a user sees from an event to its sync.
+
+    python bench/storm.py [--webhooks 10000] [--seconds 60] [--pending 100000] [--probes 5]
                           [--skip-storm] [--skip-tick] [--postgres-url URL | --no-postgres]
 """
 
@@ -309,6 +312,8 @@ def run_storm(args: argparse.Namespace) -> list[str]:
                         func.max(webhook_log.c.processed_at),
                     )  # fmt: skip
                 ).one()
+            storm_latencies = row_latencies(engine)
+            probes = probe_latency(engine, api_port, plan, args.probes, supervisor) if args.probes else []
             with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
                 records = instance.get_run_records()
                 ticks = [t for t in sensor_ticks(instance) if t.timestamp >= posted.started_at]
@@ -354,6 +359,14 @@ def run_storm(args: argparse.Namespace) -> list[str]:
         after = (last_processed - last_received).total_seconds()
         lines.append(f"last row processed: {first:.1f}s after the first post, {after:.1f}s after the last row "
                      f"was received (rows received over {(last_received - first_received).total_seconds():.1f}s)")  # fmt: skip
+    if storm_latencies:
+        lines.append(f"webhook to processed (received_at to processed_at, {len(storm_latencies)} storm rows): "
+                     f"p50 {quantile(storm_latencies, 0.5):.1f}s, p90 {quantile(storm_latencies, 0.9):.1f}s, "
+                     f"max {max(storm_latencies):.1f}s")  # fmt: skip
+    if probes:
+        lines.append(f"webhook to processed, one webhook at a time into the idle stack ({len(probes)} probes): "
+                     f"median {statistics.median(probes):.1f}s, min {min(probes):.1f}s, max {max(probes):.1f}s "
+                     f"(sensor interval {args.sensor_interval}s, then one run in a fresh process)")  # fmt: skip
     tick_seconds = [t.end_timestamp - t.timestamp for t in ticks if t.end_timestamp]
     if tick_seconds:
         launching = sum(1 for t in ticks if t.run_ids)
@@ -369,6 +382,44 @@ def run_storm(args: argparse.Namespace) -> list[str]:
     else:
         lines.append(f"kept: {home}")
     return lines
+
+
+def row_latencies(engine: Engine) -> list[float]:
+    """Seconds from each processed row's arrival to its run's outcome."""
+    with engine.connect() as connection:
+        pairs = connection.execute(
+            select(webhook_log.c.received_at, webhook_log.c.processed_at).where(webhook_log.c.processed_at.is_not(None))
+        ).all()
+    return [(done - received).total_seconds() for received, done in pairs]
+
+
+def probe_latency(engine: Engine, api_port: int, plan: list[Body], probes: int, supervisor: Supervisor) -> list[float]:
+    """Post one webhook at a time into the drained stack and time each until its row is settled.
+
+    A random pause before each post samples where in the sensor's interval a webhook lands.
+    """
+    rng = random.Random(probes)
+    seconds = []
+    for n in range(probes):
+        time.sleep(rng.uniform(0, 5))
+        body = plan[n % len(plan)]
+        headers = {"Authorization": f"Bearer {SECRET}", "Content-Type": body.content_type}
+        began = time.perf_counter()
+        response = httpx.post(f"http://127.0.0.1:{api_port}/api/webhooks/{body.source}", content=body.content,
+                              headers=headers, timeout=30)  # fmt: skip
+        response.raise_for_status()
+        row_id = uuid.UUID(response.json()["id"])
+        while True:
+            with engine.connect() as connection:
+                status = connection.execute(select(webhook_log.c.status).where(webhook_log.c.id == row_id)).scalar_one()
+            if status in ("processed", "failed", "ignored"):
+                break
+            if supervisor.exited() or time.perf_counter() - began > 300:
+                raise SystemExit(f"probe {n}: row {row_id} still {status} after {time.perf_counter() - began:.0f}s")
+            time.sleep(0.2)
+        seconds.append(time.perf_counter() - began)
+        print(f"storm: probe {n + 1}/{probes}: {body.source}/{body.event} {status} in {seconds[-1]:.1f}s", flush=True)
+    return seconds
 
 
 def _other(statuses: Counter[int | str]) -> str:
@@ -476,6 +527,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=300, help="items in the simulated media universe")
     parser.add_argument("--timeout", type=float, default=900.0, help="longest wait for the rows to settle")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--probes", type=int, default=5, help="single webhooks timed into the idle stack after the storm")
     parser.add_argument("--with-schedules", action="store_true", help="leave the sync schedules enabled")
     parser.add_argument("--postgres-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test")
     parser.add_argument("--no-postgres", dest="postgres_url", action="store_const", const=None)
