@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-ingest bench-sync bench-storm clean
+.PHONY: run test bench-ingest bench-sync bench-storm bench-memory clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,6 @@ bench-sync: $(STAMP)
 
 bench-storm: $(STAMP)
 	$(BIN)/python bench/storm.py
+
+bench-memory: $(STAMP)
+	$(BIN)/python bench/client_memory.py
