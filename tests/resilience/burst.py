@@ -6,7 +6,6 @@ Every webhook body carries a unique marker, so each answer can be matched to the
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -27,11 +26,6 @@ from sqlalchemy import Engine, select
 from smartplex.processes import free_port, wait_for_http
 from smartplex.schema import webhook_log
 from tests.conftest import ADMIN_SECRET, FIXTURES, WEBHOOK_SECRET
-
-if importlib.util.find_spec("sniffio") is None:
-    # httpcore tries ``import sniffio`` on every lock it takes; without the package each attempt searches
-    # sys.path, which costs the client more CPU than the server spends on the request. Fail it fast.
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 MARKER = "smartplex_resilience_marker"
 SOURCES = ("sonarr", "radarr", "overseerr", "tautulli", "plex")
