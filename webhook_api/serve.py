@@ -5,12 +5,26 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from urllib.parse import unquote_plus
 
 import click
 
 from smartplex.settings import get_settings
 
-_SECRET_QUERY = re.compile(r"(?i)([?&]token=)[^&\s\"]*")
+_QUERY = re.compile(r"\?[^\s\"#]*")
+
+
+def _mask_query(match: re.Match[str]) -> str:
+    """Mask every ``token`` parameter, however its name is spelt (``To%6Ben`` decodes to it too)."""
+    parts = []
+    for part in match.group(0)[1:].split("&"):
+        name, equals, _ = part.partition("=")
+        parts.append(f"{name}=***" if equals and unquote_plus(name).strip().lower() == "token" else part)
+    return "?" + "&".join(parts)
+
+
+def redact(text: str) -> str:
+    return _QUERY.sub(_mask_query, text)
 
 
 class RedactSecrets(logging.Filter):
@@ -18,8 +32,8 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_SECRET_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
-        record.msg = _SECRET_QUERY.sub(r"\1***", str(record.msg))
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        record.msg = redact(str(record.msg))
         return True
 
 
