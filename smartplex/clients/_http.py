@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from smartplex.clients._jsonstream import iter_json_array
 from smartplex.clients.errors import (
@@ -118,7 +119,7 @@ class HttpSession:
     def get_json(self, path: str, params: Params | None = None, headers: Mapping[str, str] | None = None) -> Any:
         response = self._send(path, params, headers, stream=False)
         try:
-            return response.json()
+            return orjson.loads(response.content)  # a page of a large library parses in a fraction of json's time
         except ValueError:
             raise self._bad(path, "answered with something that is not JSON; is the URL right?") from None
 
