@@ -6,7 +6,7 @@ sensor's reconciling pass settles every dispatched row and schedule whose run ha
 again for runs that were never created. Settling is conditional, so doing it twice changes nothing.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from sqlalchemy import Engine
@@ -20,6 +20,8 @@ TRIGGER_TAG = "smartplex/trigger"
 SERVICE_TAG = "smartplex/service"
 WEBHOOKS_TAG = "smartplex/webhooks"
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+#: Dagster creates a failed run's retry within seconds; past this, the failure is recorded.
+RETRY_GRACE = timedelta(minutes=10)
 
 
 def find_run(instance: dg.DagsterInstance, run_key: str) -> dg.DagsterRun | None:
@@ -55,13 +57,29 @@ def ended_at(instance: dg.DagsterInstance, run: dg.DagsterRun) -> datetime:
     return utcnow()
 
 
+def awaiting_retry(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """A failed run that Dagster will retry under the same run key, the retry not created yet.
+
+    With run retries on, Dagster tags every failed run ``dagster/will_retry`` just *after* storing
+    its failure, so an untagged failure is still undecided: recording it then would settle a batch
+    whose retry is about to start (and lose the retry's outcome for a full refresh). Bounded: a retry
+    that has not appeared within :data:`RETRY_GRACE` no longer holds the failure back.
+    """
+    if run.status != dg.DagsterRunStatus.FAILURE:
+        return False
+    will_retry = run.tags.get(WILL_RETRY_TAG)
+    if will_retry == "false" or (will_retry is None and not instance.run_retries_enabled):
+        return False
+    return utcnow() - ended_at(instance, run) < RETRY_GRACE
+
+
 def record_outcome(instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun) -> int:
     """Settle whatever ``run`` was asked for (webhook rows or a scheduled refresh); return rows changed."""
     run_key = run.tags.get(RUN_KEY_TAG)
     trigger = run.tags.get(TRIGGER_TAG)
     if run_key is None or trigger not in ("webhook", "schedule") or run.status not in FINISHED:
         return 0
-    if run.tags.get(WILL_RETRY_TAG) == "true":
+    if awaiting_retry(instance, run):
         return 0  # Dagster will retry it under the same run key: the retry's outcome is the one to record
     error = failure_message(instance, run)
     with engine.begin() as connection:

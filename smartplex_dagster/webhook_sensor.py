@@ -13,7 +13,8 @@ from smartplex.services import SERVICE_NAMES
 from smartplex.settings import get_settings
 from smartplex.types import utcnow
 from smartplex_dagster.library import asset_key
-from smartplex_dagster.outcomes import FINISHED, find_run, record_outcome
+from smartplex_dagster.orphans import fail_if_orphaned
+from smartplex_dagster.outcomes import FINISHED, awaiting_retry, find_run, record_outcome
 from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.run_requests import webhook_run
 
@@ -33,14 +34,18 @@ def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple
             # run key makes this safe: Dagster skips a key it has already launched.
             again.append(webhook_run(batch.service, batch.run_key, batch.count, batch.first_received_at))
             busy.add(batch.service)
-        elif run.status in FINISHED:
-            record_outcome(instance, engine, run)
-        else:
+            continue
+        run = fail_if_orphaned(instance, run)  # its worker died with the machine: Dagster retries it
+        if run.status not in FINISHED or awaiting_retry(instance, run):
             busy.add(batch.service)
+        else:
+            record_outcome(instance, engine, run)
     for _service, run_key in refreshes:
         run = find_run(instance, run_key)
-        if run is not None and run.status in FINISHED:
-            record_outcome(instance, engine, run)
+        if run is not None:
+            run = fail_if_orphaned(instance, run)
+            if run.status in FINISHED:
+                record_outcome(instance, engine, run)
     return again, busy
 
 
