@@ -60,6 +60,11 @@ class SettingsBase(BaseSettings):
         default=26, gt=0, description="A service asset older than this is flagged stale in the Dagster UI."
     )
 
+    service_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest wait for one HTTP request to a service during a sync; each request is tried 4 times.",
+    )
     sensor_interval_seconds: int = Field(
         default=5, ge=1, description="How often the webhook sensor polls webhook_log for pending rows."
     )

@@ -45,6 +45,7 @@ class ServiceResource(dg.ConfigurableResource):
     def client(self, **options: Any) -> ServiceClient[Any]:
         if not self.url or not self.credential:
             raise NotConfigured(self.service)
+        options.setdefault("timeout", get_settings().service_timeout_seconds)
         return CLIENTS[self.service](self.url, self.credential, **options)
 
 
