@@ -34,16 +34,25 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def migrate_dagster(env: dict[str, str]) -> None:
+    """Create (or upgrade) Dagster's own storage once, before the daemon and the webserver race to do it."""
+    subprocess.run([_bin("dagster"), "instance", "migrate"], env=env, check=True, capture_output=True)
+
+
+def start_daemon(supervisor: Supervisor, env: dict[str, str], log_dir: Path) -> None:
+    """``dagster-daemon`` (sensors, schedules, the run queue, run retries) on the code location."""
+    supervisor.start("dagster-daemon", [_bin("dagster-daemon"), "run", "-m", CODE_LOCATION], env,
+                     str(log_dir / "dagster-daemon.log"))  # fmt: skip
+
+
 def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, dagster_port: int | None,
                 log_dir: Path) -> None:  # fmt: skip
     """The API, the Dagster daemon and (unless ``dagster_port`` is None) the webserver; wait until up."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    # Create (or upgrade) Dagster's own storage once, before the daemon and the webserver race to do it.
-    subprocess.run([_bin("dagster"), "instance", "migrate"], env=env, check=True, capture_output=True)
+    migrate_dagster(env)
     supervisor.start("api", [sys.executable, "-m", "smartplex", "api", "--port", str(api_port)], env,
                      str(log_dir / "api.log"))  # fmt: skip
-    supervisor.start("dagster-daemon", [_bin("dagster-daemon"), "run", "-m", CODE_LOCATION], env,
-                     str(log_dir / "dagster-daemon.log"))  # fmt: skip
+    start_daemon(supervisor, env, log_dir)
     if dagster_port is not None:
         supervisor.start(
             "dagster-webserver",
