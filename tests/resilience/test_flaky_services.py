@@ -152,6 +152,8 @@ def test_flaky_services_retry_a_bounded_number_of_times_and_record_the_outcome(
     assert refresh["run_key"] is None and refresh["run_count"] == 1 and refresh["sync_requested_at"] is None
     assert all(r["run_id"] == last_webhook_run.run_id and r["processed_at"] for r in rows)
 
+    # dagster.yaml's run_retries bound every story below: one retry per run.
+    assert stack.instance.run_retries_enabled and stack.instance.run_retries_max_retries == RUN_TRIES - 1
     if mode == "half_fail":
         assert radarr.picks == [503] * 8 + [None]
         assert _story(stack, webhook_key) == [("FAILURE", False, 1), ("SUCCESS", True, 0)]
