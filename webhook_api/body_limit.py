@@ -8,7 +8,11 @@ from webhook_api.errors import BadWebhook
 
 
 class BodyLimitMiddleware:
-    """Answers 413 from the Content-Length alone when it can, else as soon as the stream passes the limit."""
+    """Answers 413 from the Content-Length alone when it can, else as soon as the stream passes the limit.
+
+    The declared length is judged before authentication, deliberately: an oversized body is never
+    read, whoever sends it, and the answer reveals nothing about the secret.
+    """
 
     def __init__(self, app: ASGIApp, *, limit: int, path_prefix: str) -> None:
         self.app = app

@@ -120,6 +120,10 @@ class HttpSession:
         response = self._send(path, params, headers, stream=False)
         try:
             return orjson.loads(response.content)  # a page of a large library parses in a fraction of json's time
+        except orjson.JSONDecodeError:
+            pass  # orjson refuses some JSON that json takes (a lone surrogate escape): let json decide
+        try:
+            return response.json()
         except ValueError:
             raise self._bad(path, "answered with something that is not JSON; is the URL right?") from None
 

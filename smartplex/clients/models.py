@@ -32,8 +32,8 @@ class ExternalIds:
                 found.setdefault(scheme, value)
         return cls(
             imdb=found.get("imdb"),
-            tmdb=_int_or_none(found.get("tmdb")),
-            tvdb=_int_or_none(found.get("tvdb")),
+            tmdb=int_or_none(found.get("tmdb")),
+            tvdb=int_or_none(found.get("tvdb")),
         )
 
 
@@ -105,10 +105,10 @@ class TautulliPlay:
         assert started is not None  # `date` is required in every history row
         return cls(
             row_id=int(data["id"]),
-            reference_id=_int_or_none(data.get("reference_id")),
+            reference_id=int_or_none(data.get("reference_id")),
             rating_key=int(data["rating_key"]),
-            parent_rating_key=_int_or_none(data.get("parent_rating_key")),
-            grandparent_rating_key=_int_or_none(data.get("grandparent_rating_key")),
+            parent_rating_key=int_or_none(data.get("parent_rating_key")),
+            grandparent_rating_key=int_or_none(data.get("grandparent_rating_key")),
             guid=data.get("guid") or "",
             media_type=data.get("media_type") or "",
             user_id=int(data["user_id"]),
@@ -253,7 +253,8 @@ class ServerInfo:
     library_size: int
 
 
-def _int_or_none(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
+    """An id or count as the services write it (int, numeric string, ``50.0``, or empty for none)."""
     if value is None or value == "":
         return None
     return int(value)

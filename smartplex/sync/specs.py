@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Table
 
 from smartplex.clients import OverseerrRequest, PlexItem, RadarrMovie, SonarrSeries, TautulliPlay
+from smartplex.clients.models import int_or_none
 from smartplex.schema import (
     overseerr_requests,
     plex_libraries,
@@ -69,15 +70,15 @@ def _plex_row(item: PlexItem, scope: Scope) -> Row:
         "year": item.year,
         "parent_rating_key": item.parent_rating_key,
         "grandparent_rating_key": item.grandparent_rating_key,
-        "season_number": item.raw.get("parentIndex") if item.type == "episode" else None,
-        "episode_number": item.raw.get("index") if item.type == "episode" else None,
+        "season_number": int_or_none(item.raw.get("parentIndex")) if item.type == "episode" else None,
+        "episode_number": int_or_none(item.raw.get("index")) if item.type == "episode" else None,
         "added_at": item.added_at,
         "updated_at": item.updated_at,
         "last_viewed_at": item.last_viewed_at,
         "view_count": item.view_count,
         "file_path": part.get("file"),
-        "file_size": part.get("size"),
-        "duration_ms": item.raw.get("duration"),
+        "file_size": int_or_none(part.get("size")),
+        "duration_ms": int_or_none(item.raw.get("duration")),
     }
 
 
@@ -94,7 +95,7 @@ def _tautulli_row(play: TautulliPlay, scope: Scope) -> Row:
         "user_name": play.user,
         "started_at": play.started,
         "stopped_at": play.stopped,
-        "duration_seconds": play.raw.get("play_duration", play.raw.get("duration")),
+        "duration_seconds": int_or_none(play.raw.get("play_duration", play.raw.get("duration"))),
         "percent_complete": play.percent_complete,
         "watched": play.watched_status >= 1,
     }
@@ -113,8 +114,8 @@ def _sonarr_row(series: SonarrSeries, scope: Scope) -> Row:
         "monitored": series.monitored,
         "status": series.status,
         "added_at": series.added,
-        "episode_count": statistics.get("episodeCount"),
-        "episode_file_count": statistics.get("episodeFileCount"),
+        "episode_count": int_or_none(statistics.get("episodeCount")),
+        "episode_file_count": int_or_none(statistics.get("episodeFileCount")),
         "size_on_disk": series.size_on_disk,
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -72,7 +73,10 @@ def _upsert_postgresql(
     (the syncing process is busy parsing what the service sends; COPY's text would cost it more).
     """
     columns = list(rows[0])
-    document = orjson.dumps(rows).decode()
+    try:
+        document = orjson.dumps(rows, default=_json_value, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except orjson.JSONEncodeError as exc:
+        raise (exc.__cause__ or exc) from None  # the value's own complaint, not orjson's summary
     row_type = literal_column(f"NULL::{connection.dialect.identifier_preparer.format_table(table)}")
     unpacked = func.json_populate_recordset(row_type, bindparam("rows", document, type_=Text))
     source = select(*(unpacked.table_valued(*(table.c[c] for c in columns)).c)).cte("source")
@@ -85,6 +89,15 @@ def _upsert_postgresql(
         counts = counts.add_cte(seen.on_conflict_do_nothing().cte("seen"))
     inserted, written = connection.execute(counts).one()
     return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=len(rows) - written)
+
+
+def _json_value(value: Any) -> str:
+    """Datetimes as ISO 8601 with their offset; a naive one is refused, as :class:`UTCDateTime` refuses it."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a timestamptz column; use an aware UTC datetime")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
 
 
 def _upsert_sqlite(

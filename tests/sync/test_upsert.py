@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import Column, Engine, MetaData, Table, select
 
-from smartplex.schema import radarr_movies
+from smartplex.clients import SonarrSeries, TautulliPlay
+from smartplex.schema import plex_library_items, radarr_movies
+from smartplex.sync import SPECS
 from smartplex.sync.upsert import upsert
+
+PLEX_KEY = ("server_id", "rating_key")
 
 AWKWARD_TITLES = [
     "O'Brien; DROP TABLE radarr_movies; --",
@@ -71,3 +76,49 @@ def test_keys_into_records_every_key_once(engine: Engine) -> None:
         upsert(connection, radarr_movies, ("id",), [_movie(n, "t", now) for n in (1, 2)], keys_into=seen)
         upsert(connection, radarr_movies, ("id",), [_movie(n, "t", now) for n in (2, 3)], keys_into=seen)
         assert sorted(connection.execute(select(seen.c.id)).scalars()) == [1, 2, 3]
+
+
+def test_an_offset_is_kept_as_the_same_instant_and_a_naive_datetime_is_refused(engine: Engine) -> None:
+    berlin = timezone(timedelta(hours=2))
+    local = datetime(2026, 5, 1, 14, 0, tzinfo=berlin)
+    with engine.begin() as connection:
+        upsert(connection, radarr_movies, ("id",), [{**_movie(1, "t", local), "added_at": local}])
+    assert _stored(engine)[1]["added_at"] == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+    naive = {**_movie(2, "t", local), "added_at": datetime(2026, 5, 1, 12, 0)}
+    with pytest.raises(Exception, match="naive datetime"), engine.begin() as connection:
+        upsert(connection, radarr_movies, ("id",), [naive])
+    assert 2 not in _stored(engine)
+
+
+def test_a_composite_key_table_records_its_keys(engine: Engine) -> None:
+    seen = Table(
+        "seen_items", MetaData(), *(Column(k, plex_library_items.c[k].type, primary_key=True) for k in PLEX_KEY)
+    )
+    seen.create(engine)
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    rows = [
+        {"server_id": server, "rating_key": key, "section_id": "1", "guid": f"plex://movie/{key}", "type": "movie",
+         "title": key, "view_count": 0, "synced_at": now, "deleted_at": None}
+        for server, key in (("a", "1"), ("a", "2"), ("b", "1"))
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        counts = upsert(connection, plex_library_items, PLEX_KEY, rows, keys_into=seen)
+        assert counts.inserted == 3
+        assert sorted(connection.execute(select(seen.c.server_id, seen.c.rating_key)).all()) == [
+            ("a", "1"), ("a", "2"), ("b", "1")
+        ]  # fmt: skip
+
+
+def test_counts_the_services_write_as_floats_or_strings_become_integers() -> None:
+    play = TautulliPlay.from_api(
+        {"id": 7, "rating_key": "42", "user_id": 1, "date": 1_700_000_000, "play_duration": 1500.0,
+         "percent_complete": 50, "watched_status": 0.5}
+    )  # fmt: skip
+    row = SPECS["tautulli"].to_row(play, {})
+    assert row["duration_seconds"] == 1500 and isinstance(row["duration_seconds"], int)
+    series = SonarrSeries.from_api(
+        {"id": 3, "title": "S", "statistics": {"episodeCount": "10", "episodeFileCount": 9.0, "sizeOnDisk": 5}}
+    )
+    row = SPECS["sonarr"].to_row(series, {})
+    assert (row["episode_count"], row["episode_file_count"]) == (10, 9)
