@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -17,6 +18,19 @@ def webhook_rows(engine: Engine) -> list[dict[str, Any]]:
 def webhook_count(engine: Engine) -> int:
     with engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(webhook_log)).scalar_one()
+
+
+def statuses(engine: Engine) -> dict[str, int]:
+    """How many ``webhook_log`` rows are in each status."""
+    with engine.connect() as connection:
+        query = select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)
+        return dict(connection.execute(query).all())
+
+
+def basic_auth(password: str | bytes, user: str | bytes = "sonarr") -> dict[str, str]:
+    """An ``Authorization: Basic`` header; bytes are sent as they are (not UTF-8, say)."""
+    raw = b":".join(part if isinstance(part, bytes) else part.encode() for part in (user, password))
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
 def snapshot(engine: Engine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
@@ -11,28 +10,24 @@ from sqlalchemy import Engine
 
 from smartplex.settings import SettingsBase
 from tests.conftest import ADMIN, ADMIN_SECRET, WEBHOOK_SECRET, load_fixture, make_settings
-from tests.helpers import webhook_count
+from tests.helpers import basic_auth, webhook_count
 from webhook_api.app import create_app
 
 BODY = load_fixture("webhooks", "sonarr", "Download.json")
 
 
-def _basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
 ACCEPTED = {
     "query token": ({}, {"token": WEBHOOK_SECRET}),
     "bearer": ({"Authorization": f"Bearer {WEBHOOK_SECRET}"}, {}),
-    "basic password": (_basic("sonarr", WEBHOOK_SECRET), {}),
-    "basic empty user": (_basic("", WEBHOOK_SECRET), {}),
+    "basic password": (basic_auth(WEBHOOK_SECRET), {}),
+    "basic empty user": (basic_auth(WEBHOOK_SECRET, user=""), {}),
     "header": ({"X-Webhook-Token": WEBHOOK_SECRET}, {}),
 }
 REJECTED = {
     "nothing": ({}, {}),
     "wrong token": ({}, {"token": "nope"}),
     "wrong bearer": ({"Authorization": "Bearer nope"}, {}),
-    "secret as basic user": (_basic(WEBHOOK_SECRET, ""), {}),
+    "secret as basic user": (basic_auth("", user=WEBHOOK_SECRET), {}),
     "broken basic": ({"Authorization": "Basic %%%"}, {}),
     "wrong header": ({"X-Webhook-Token": WEBHOOK_SECRET + "x"}, {}),
     "admin secret": ({"Authorization": f"Bearer {ADMIN_SECRET}"}, {}),

@@ -7,7 +7,6 @@ The plainer bad input (malformed JSON, a wrong content type, a missing event fie
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import uuid
@@ -23,7 +22,7 @@ from smartplex.db import make_engine
 from smartplex.schema import webhook_log
 from smartplex.settings import SettingsBase
 from tests.conftest import ADMIN_SECRET, HOOK, WEBHOOK_SECRET, _postgres_schema_url, load_fixture, make_settings
-from tests.helpers import snapshot
+from tests.helpers import basic_auth, snapshot
 from webhook_api.app import create_app
 
 LIMIT = SettingsBase.model_fields["max_body_bytes"].default
@@ -89,10 +88,6 @@ def _multipart(*parts: bytes, boundary: bytes = b"hostile", close: bool = True) 
 
 def _multipart_headers(boundary: str = "hostile", extra: str = "") -> dict[str, str]:
     return {**HOOK, "Content-Type": f"multipart/form-data; boundary={boundary}{extra}"}
-
-
-def _basic(password: bytes, user: bytes = b"sonarr") -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(user + b":" + password).decode()}
 
 
 S = WEBHOOK_SECRET
@@ -163,10 +158,10 @@ REJECTED: dict[str, tuple[str, Request, int, str]] = {
     "a look-alike token (Greek omicron)": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", "X-Webhook-Token": S.replace("o", "ο").encode()}}, 401, "secret"),
     "the secret plus UTF-8": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", "X-Webhook-Token": (S + "é").encode()}}, 401, "secret"),
     "an empty Bearer": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", "Authorization": "Bearer "}}, 401, "secret"),
-    "Basic password with CRLF": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", **_basic(S.encode() + b"\r\n")}}, 401, "secret"),
-    "Basic password with NUL": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", **_basic(S.encode() + b"\x00")}}, 401, "secret"),
-    "Basic that is not UTF-8": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", **_basic(b"\xff" + S.encode())}}, 401, "secret"),
-    "Basic of 1 MiB": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", **_basic(b"a" * 1_048_576)}}, 401, "secret"),
+    "Basic password with CRLF": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", **basic_auth(S.encode() + b"\r\n")}}, 401, "secret"),
+    "Basic password with NUL": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", **basic_auth(S.encode() + b"\x00")}}, 401, "secret"),
+    "Basic that is not UTF-8": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", **basic_auth(b"\xff" + S.encode())}}, 401, "secret"),
+    "Basic of 1 MiB": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json", **basic_auth(b"a" * 1_048_576)}}, 401, "secret"),
     "query token with CRLF": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json"}, "params": {"token": f"{S}\r\nX-Admin-Token: {ADMIN_SECRET}"}}, 401, "secret"),
     "query token with NUL": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json"}, "params": {"token": f"{S}\x00"}}, 401, "secret"),
     "query token with SQL": ("sonarr", {"content": SONARR, "headers": {"Content-Type": "application/json"}, "params": {"token": "' OR '1'='1' --"}}, 401, "secret"),

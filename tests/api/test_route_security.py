@@ -6,7 +6,6 @@ A route added to the app fails ``test_every_route_is_accounted_for`` until it is
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from sqlalchemy import Engine
 
 from smartplex.settings import SettingsBase
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture, make_settings
-from tests.helpers import snapshot
+from tests.helpers import basic_auth, snapshot
 from webhook_api.app import create_app
 from webhook_api.auth import PUBLIC_PATHS
 
@@ -85,16 +84,12 @@ def _routes(app: FastAPI) -> set[tuple[str, str]]:
 ROUTES = sorted(_routes(create_app(_settings("sqlite:///never-opened.db", Path(".")))))
 
 
-def _basic(password: str, user: str = "smartplex") -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
 def _every_form(secret: str) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     """The secret in each place either kind of caller may put one: (headers, query)."""
     return {
         "query token": ({}, {"token": secret}),
         "bearer": ({"Authorization": f"Bearer {secret}"}, {}),
-        "basic password": ({"Authorization": _basic(secret)}, {}),
+        "basic password": (basic_auth(secret, user="smartplex"), {}),
         "webhook header": ({"X-Webhook-Token": secret}, {}),
         "admin header": ({"X-Admin-Token": secret}, {}),
     }
@@ -122,7 +117,7 @@ def _refused_credentials(scope: str) -> dict[str, tuple[dict[str, str], dict[str
     for form, credentials in _every_form(own).items():
         if form not in ACCEPTED_FORMS[kind]:
             cases[f"own secret as {form}"] = credentials
-    cases["own secret as basic user"] = ({"Authorization": _basic("", user=own)}, {})
+    cases["own secret as basic user"] = (basic_auth("", user=own), {})
     cases["own secret in a cookie"] = ({"Cookie": f"token={own}; session={own}"}, {})
     return cases
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import httpx
 import pytest
@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from smartplex.processes import free_port, wait_for_http
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture, make_settings
+from tests.helpers import basic_auth
 from webhook_api.app import create_app
 
 PLEX_SECRET = "plex-only-secret-8c1d"
@@ -38,10 +39,6 @@ class Call:
     json: object = None
 
 
-def _basic(password: str, user: str = "sonarr") -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
 def _wrong(form: str) -> str:
     """A wrong secret unique to its scenario, so a leak names the place it came from."""
     return f"wrong-{form}-5e0b9a"
@@ -54,7 +51,7 @@ CALLS = [
     Call("POST", "/api/webhooks/sonarr", 202, query=f"token={WEBHOOK_SECRET}", json=SONARR),
     Call("POST", "/api/webhooks/sonarr", 202, query=f"a=1&token={WEBHOOK_SECRET}&b=2", json=SONARR),
     Call("POST", "/api/webhooks/sonarr", 202, {"Authorization": f"Bearer {WEBHOOK_SECRET}"}, json=SONARR),
-    Call("POST", "/api/webhooks/sonarr", 202, _basic(WEBHOOK_SECRET), json=SONARR),
+    Call("POST", "/api/webhooks/sonarr", 202, basic_auth(WEBHOOK_SECRET), json=SONARR),
     Call("POST", "/api/webhooks/sonarr", 202, {"X-Webhook-Token": WEBHOOK_SECRET}, json=SONARR),
     Call("PUT", "/api/webhooks/plex", 202, {"X-Webhook-Token": PLEX_SECRET}, json=PLEX),
     Call("GET", "/api/webhooks/status", 200, {"Authorization": f"Bearer {ADMIN_SECRET}"}),
@@ -64,7 +61,7 @@ CALLS = [
     Call("POST", "/api/webhooks/sonarr", 401, query=f"TOKEN={_wrong('upper-query')}", json=SONARR),
     Call("POST", "/api/webhooks/sonarr", 401, query=f"token={quote(_wrong('space query') + ' &x')}", json=SONARR),
     Call("POST", "/api/webhooks/sonarr", 401, {"Authorization": f"Bearer {_wrong('bearer')}"}, json=SONARR),
-    Call("POST", "/api/webhooks/sonarr", 401, _basic(_wrong("basic")), json=SONARR),
+    Call("POST", "/api/webhooks/sonarr", 401, basic_auth(_wrong("basic")), json=SONARR),
     Call("POST", "/api/webhooks/sonarr", 401, {"X-Webhook-Token": _wrong("header")}, json=SONARR),
     Call("GET", "/api/webhooks/status", 401, {"Authorization": f"Bearer {_wrong('admin-bearer')}"}),
     Call("GET", "/api/admin/schedules", 401, {"X-Admin-Token": _wrong("admin-header")}),
@@ -87,11 +84,35 @@ ENCODED_NAME_CALLS = [
     Call("GET", "/api/webhooks/status", 401, query=f"TO%4BEN={ADMIN_SECRET}"),
 ]
 
+#: Where a call may carry a credential: these headers, and a query parameter named ``token`` (any case,
+#: percent-escapes decoded). A call with any other header fails, so a new place for a secret is not missed.
+CREDENTIAL_HEADERS = {"authorization", "x-webhook-token", "x-admin-token"}
+
+
+def _credentials(call: Call) -> set[str]:
+    """What ``call`` sends as a credential: header values (a Basic header's password), query tokens."""
+    found = {value for name, value in parse_qsl(call.query, keep_blank_values=True) if name.lower() == "token"}
+    for name, value in call.headers.items():
+        assert name.lower() in CREDENTIAL_HEADERS, f"{name} is not a known credential header"
+        scheme, _, credential = value.partition(" ")
+        if name.lower() != "authorization":
+            found.add(value)
+        elif scheme.lower() == "basic":
+            found.add(base64.b64decode(credential).decode().partition(":")[2])
+        else:
+            found.add(credential)
+    return found
+
+
+def _secrets(calls: list[Call]) -> list[str]:
+    """Every credential the calls send, each space-separated piece of one too (a log may cut it there)."""
+    secrets = {secret for call in calls for secret in _credentials(call)}
+    pieces = {piece for secret in secrets for piece in secret.split() if len(piece) >= 8}
+    return sorted(secrets | pieces)
+
+
 #: Everything the scenarios sent as a credential.
-SECRETS = [WEBHOOK_SECRET, ADMIN_SECRET, PLEX_SECRET] + sorted(
-    {_wrong(f) for f in ("query", "upper-query", "bearer", "basic", "header", "admin-bearer", "admin-header")}
-    | {_wrong("admin-query"), _wrong("space query")}
-)
+SECRETS = _secrets(CALLS + ENCODED_NAME_CALLS)
 
 
 def _leaks(output: str) -> list[str]:
