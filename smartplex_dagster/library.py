@@ -11,6 +11,7 @@ from smartplex.services import get_service
 from smartplex.settings import get_settings
 from smartplex.sync import SyncSpec, run_sync
 from smartplex.sync.hints import ids_from_webhooks
+from smartplex_dagster.orphans import record_worker
 from smartplex_dagster.partitions import DAILY, is_full_refresh
 from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.webhooks import webhook_log_asset
@@ -61,6 +62,11 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         check_specs=checks,
     )
     def sync(context: AssetExecutionContext):  # type: ignore[no-untyped-def]
+        # Where this run's worker process runs, so the reconciling passes can tell if it dies mid-sync.
+        try:
+            record_worker(context.instance, context.run.run_id)
+        except Exception as error:  # noqa: BLE001 - the sync does not depend on it
+            context.log.warning("could not record the run's worker process: %s", error)
         database: DatabaseResource = context.resources.database
         partition_range = context.partition_key_range
         full = is_full_refresh(partition_range)

@@ -3,25 +3,42 @@
 The run status sensors write outcomes as runs end. They can miss runs (their first tick starts at
 "now", an exception still advances their cursor, and they take a few runs per tick), so the webhook
 sensor's reconciling pass settles every dispatched row and schedule whose run has ended, and asks
-again for runs that were never created. Settling is conditional, so doing it twice changes nothing.
+again for runs that were never created (:func:`reconcile`). Settling is conditional, so doing it
+twice changes nothing.
+
+A failed run that Dagster retries is not an outcome: its retry's is (:func:`deciding_run`).
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import dagster as dg
+from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG
+from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon, _create_cursor_key
 from sqlalchemy import Engine
 
 from smartplex import queue, schedule_state
 from smartplex.types import utcnow
+from smartplex_dagster.orphans import fail_if_orphaned
 
 RUN_KEY_TAG = "dagster/run_key"
 WILL_RETRY_TAG = "dagster/will_retry"
 TRIGGER_TAG = "smartplex/trigger"
 SERVICE_TAG = "smartplex/service"
 WEBHOOKS_TAG = "smartplex/webhooks"
+#: On a failed run awaiting its retry: when the retry daemon was first seen running after the failure.
+RETRY_DAEMON_SEEN_TAG = "smartplex/retry_daemon_seen_at"
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
-#: Dagster creates a failed run's retry within seconds; past this, the failure is recorded.
+#: The daemon creates a failed run's retry within seconds of seeing the failure; past this, the
+#: failure is recorded. Counted from the failure, or from the retry daemon's return if it was down.
 RETRY_GRACE = timedelta(minutes=10)
+#: The daemon that creates retries, and its cursor: the last run failure event it has handled.
+_RETRY_DAEMON = EventLogConsumerDaemon.daemon_type()
+_RETRY_CURSOR = _create_cursor_key(dg.DagsterEventType.RUN_FAILURE)
+#: Failures the retry daemon may have yet to handle that are looked through, at most.
+_BACKLOG = 1000
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def find_run(instance: dg.DagsterInstance, run_key: str) -> dg.DagsterRun | None:
@@ -51,38 +68,145 @@ def failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | N
 
 
 def ended_at(instance: dg.DagsterInstance, run: dg.DagsterRun) -> datetime:
+    """When the run ended; without a recorded end, when its record last changed (never "now")."""
     record = instance.get_run_record_by_id(run.run_id)
-    if record is not None and record.end_time:
+    if record is None:
+        return _EPOCH
+    if record.end_time:
         return datetime.fromtimestamp(record.end_time, UTC)
-    return utcnow()
+    stamp = record.update_timestamp or record.create_timestamp
+    return stamp.astimezone(UTC) if stamp is not None else _EPOCH
 
 
-def awaiting_retry(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    """A failed run that Dagster will retry under the same run key, the retry not created yet.
+def retry_of(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterRun | None:
+    """The run Dagster created to retry ``run``, if any."""
+    retry_id = run.tags.get(AUTO_RETRY_RUN_ID_TAG)
+    retry = instance.get_run_by_id(retry_id) if retry_id else None
+    if retry is None:  # the daemon tags the failed run only after creating the retry
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}), limit=1)
+        retry = runs[0] if runs else None
+    return retry
 
-    With run retries on, Dagster tags every failed run ``dagster/will_retry`` just *after* storing
-    its failure, so an untagged failure is still undecided: recording it then would settle a batch
-    whose retry is about to start (and lose the retry's outcome for a full refresh). Bounded: a retry
-    that has not appeared within :data:`RETRY_GRACE` no longer holds the failure back.
-    """
-    if run.status != dg.DagsterRunStatus.FAILURE:
-        return False
+
+def _will_be_retried(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether Dagster may retry the failed ``run`` (``will_retry``, or not decided yet)."""
     will_retry = run.tags.get(WILL_RETRY_TAG)
-    if will_retry == "false" or (will_retry is None and not instance.run_retries_enabled):
-        return False
-    return utcnow() - ended_at(instance, run) < RETRY_GRACE
+    if will_retry is None:  # tagged just *after* the failure is stored, by the run or the retry daemon
+        return instance.run_retries_enabled
+    return will_retry == "true"
 
 
-def record_outcome(instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun) -> int:
-    """Settle whatever ``run`` was asked for (webhook rows or a scheduled refresh); return rows changed."""
-    run_key = run.tags.get(RUN_KEY_TAG)
-    trigger = run.tags.get(TRIGGER_TAG)
-    if run_key is None or trigger not in ("webhook", "schedule") or run.status not in FINISHED:
-        return 0
-    if awaiting_retry(instance, run):
-        return 0  # Dagster will retry it under the same run key: the retry's outcome is the one to record
+def _retry_cursor(instance: dg.DagsterInstance) -> int | None:
+    raw = instance.daemon_cursor_storage.get_cursor_values({_RETRY_CURSOR}).get(_RETRY_CURSOR)
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _handled(instance: dg.DagsterInstance, run: dg.DagsterRun, cursor: int) -> bool:
+    """Whether the retry daemon's ``cursor`` is past ``run``'s failure event.
+
+    Compared by looking for the event past the cursor: run-scoped storage ids (SQLite keeps one
+    database per run) are not the cursor's.
+    """
+    if not instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE, limit=1).records:
+        return False  # no failure event to go by
+    pending = instance.event_log_storage.get_logs_for_all_runs_by_log_id(
+        after_cursor=cursor, dagster_event_type={dg.DagsterEventType.RUN_FAILURE}, limit=_BACKLOG
+    )
+    return len(pending) < _BACKLOG and all(entry.run_id != run.run_id for entry in pending.values())
+
+
+def _retry_may_come(instance: dg.DagsterInstance, run: dg.DagsterRun, cursor: int | None, now: datetime) -> bool:
+    """For a failed run Dagster may retry and has no retry yet: whether to keep waiting for one.
+
+    ``cursor`` is the retry daemon's cursor, read before looking for the retry.
+    """
+    if cursor is not None and _handled(instance, run, cursor):
+        return False  # the daemon has handled this failure (it creates retries before moving its cursor)
+    end = ended_at(instance, run)
+    heartbeat = instance.get_daemon_heartbeats().get(_RETRY_DAEMON)
+    if heartbeat is None:  # no retry daemon has ever run here: wait a bounded time from the failure
+        return now - end < RETRY_GRACE
+    if heartbeat.timestamp < end.timestamp():
+        return True  # down since the failure: it handles the failure once it is back
+    seen = run.tags.get(RETRY_DAEMON_SEEN_TAG)
+    try:
+        since = float(seen) if seen else None
+    except ValueError:
+        since = None
+    if since is None:  # remember the daemon's first sign of life after the failure
+        since = heartbeat.timestamp
+        instance.add_run_tags(run.run_id, {RETRY_DAEMON_SEEN_TAG: repr(since)})
+    return now - max(end, datetime.fromtimestamp(since, UTC)) < RETRY_GRACE
+
+
+def deciding_run(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, now: datetime | None = None
+) -> tuple[dg.DagsterRun, bool]:
+    """The run whose outcome is ``run``'s (itself, or its retry, its retry's retry...), and whether it is
+    still undecided: running, or failed with a retry to come.
+
+    A run whose worker is gone is failed first (:func:`fail_if_orphaned`), so that Dagster retries it.
+    """
+    now = now or utcnow()
+    seen = {run.run_id}
+    while True:
+        run = fail_if_orphaned(instance, run)
+        if run.status not in FINISHED:
+            return run, True
+        if run.status != dg.DagsterRunStatus.FAILURE or not _will_be_retried(instance, run):
+            return run, False
+        cursor = _retry_cursor(instance)  # before looking for the retry: see _retry_may_come
+        retry = retry_of(instance, run)
+        if retry is None or retry.run_id in seen:
+            return run, _retry_may_come(instance, run, cursor, now)
+        seen.add(retry.run_id)
+        run = retry
+
+
+def _settle(instance: dg.DagsterInstance, engine: Engine, run_key: str, trigger: str, run: dg.DagsterRun) -> int:
     error = failure_message(instance, run)
     with engine.begin() as connection:
         if trigger == "webhook":
             return queue.settle(connection, run_key, run.run_id, error, utcnow())
         return schedule_state.settle(connection, run_key, error, ended_at(instance, run))
+
+
+def record_outcome(instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun) -> int:
+    """Settle whatever ``run`` was asked for (webhook rows or a scheduled refresh); return rows changed.
+
+    A failure Dagster retries is settled by its retry's outcome, once the retry has ended.
+    """
+    run_key = run.tags.get(RUN_KEY_TAG)
+    trigger = run.tags.get(TRIGGER_TAG)
+    if run_key is None or trigger not in ("webhook", "schedule") or run.status not in FINISHED:
+        return 0
+    deciding, undecided = deciding_run(instance, run)
+    if undecided:
+        return 0
+    return _settle(instance, engine, run_key, trigger, deciding)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """Where a requested run stands: ``missing`` (never created), ``waiting`` (running, or failed with a
+    retry to come) or ``settled`` (its outcome is recorded). ``run`` is the run that decides it."""
+
+    state: Literal["missing", "waiting", "settled"]
+    run: dg.DagsterRun | None = None
+
+
+def reconcile(instance: dg.DagsterInstance, engine: Engine, run_key: str, now: datetime | None = None) -> Reconciled:
+    """Find the run asked for under ``run_key`` and settle its outcome if it has one."""
+    run = find_run(instance, run_key)
+    if run is None:
+        return Reconciled("missing")
+    deciding, undecided = deciding_run(instance, run, now)
+    if undecided:
+        return Reconciled("waiting", deciding)
+    trigger = run.tags.get(TRIGGER_TAG)
+    if trigger in ("webhook", "schedule"):
+        _settle(instance, engine, run_key, trigger, deciding)
+    return Reconciled("settled", deciding)

@@ -10,8 +10,7 @@ from smartplex.services import SERVICES, Service
 from smartplex.settings import service_env_names
 from smartplex.types import utcnow
 from smartplex_dagster.library import asset_key
-from smartplex_dagster.orphans import fail_if_orphaned
-from smartplex_dagster.outcomes import FINISHED, awaiting_retry, find_run, record_outcome
+from smartplex_dagster.outcomes import FINISHED, reconcile
 from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.run_requests import full_refresh_run
 
@@ -31,15 +30,14 @@ def evaluate(context: dg.ScheduleEvaluationContext, service: Service) -> dg.RunR
         if row is None:
             return dg.SkipReason("no sync_schedule row: run 'smartplex db upgrade'")
     if row["run_key"]:
-        run = find_run(context.instance, row["run_key"])
-        if run is None:  # asked for, never created: ask again under the same key
+        reconciled = reconcile(context.instance, database.engine, row["run_key"])
+        if reconciled.state == "missing":  # asked for, never created: ask again under the same key
             return full_refresh_run(service.name, row["run_key"])
-        run = fail_if_orphaned(context.instance, run)  # its worker died with the machine: Dagster retries it
-        if run.status not in FINISHED:
-            return dg.SkipReason(f"full refresh {run.run_id} is still {run.status.value.lower()}")
-        if awaiting_retry(context.instance, run):
+        run = reconciled.run
+        if reconciled.state == "waiting" and run is not None:
+            if run.status not in FINISHED:
+                return dg.SkipReason(f"full refresh {run.run_id} is still {run.status.value.lower()}")
             return dg.SkipReason(f"full refresh {run.run_id} failed; Dagster is retrying it")
-        record_outcome(context.instance, database.engine, run)
         with database.engine.connect() as connection:
             row = schedule_state.read(connection, service.name)
     decision = schedule_state.decide(row, now)  # type: ignore[arg-type]

@@ -13,8 +13,7 @@ from smartplex.services import SERVICE_NAMES
 from smartplex.settings import get_settings
 from smartplex.types import utcnow
 from smartplex_dagster.library import asset_key
-from smartplex_dagster.orphans import fail_if_orphaned
-from smartplex_dagster.outcomes import FINISHED, awaiting_retry, find_run, record_outcome
+from smartplex_dagster.outcomes import reconcile as reconcile_run
 from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.run_requests import webhook_run
 
@@ -28,24 +27,15 @@ def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple
     again: list[dg.RunRequest] = []
     busy: set[str] = set()
     for batch in waiting:
-        run = find_run(instance, batch.run_key)
-        if run is None:
+        state = reconcile_run(instance, engine, batch.run_key).state
+        if state == "missing":
             # Claimed, but the run was never created (a crash between claim and launch). The same
             # run key makes this safe: Dagster skips a key it has already launched.
             again.append(webhook_run(batch.service, batch.run_key, batch.count, batch.first_received_at))
+        if state != "settled":  # running, or failed and retried (a run whose worker died is failed first)
             busy.add(batch.service)
-            continue
-        run = fail_if_orphaned(instance, run)  # its worker died with the machine: Dagster retries it
-        if run.status not in FINISHED or awaiting_retry(instance, run):
-            busy.add(batch.service)
-        else:
-            record_outcome(instance, engine, run)
     for _service, run_key in refreshes:
-        run = find_run(instance, run_key)
-        if run is not None:
-            run = fail_if_orphaned(instance, run)
-            if run.status in FINISHED:
-                record_outcome(instance, engine, run)
+        reconcile_run(instance, engine, run_key)  # the schedule itself asks again for a missing refresh
     return again, busy
 
 
