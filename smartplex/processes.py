@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -53,12 +53,18 @@ class Supervisor:
             _signal_group(process, signal.SIGKILL)
             process.wait()
         _, alive = psutil.wait_procs(family, timeout=max(0.1, deadline - time.monotonic()))
-        for straggler in alive:
-            try:
-                straggler.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
+        kill_all(alive, timeout=5)
+
+
+def kill_all(processes: Iterable[psutil.Process], timeout: float) -> None:
+    """SIGKILL each process (those already gone are skipped), then wait up to ``timeout`` seconds for them all."""
+    victims = list(processes)
+    for process in victims:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(victims, timeout=timeout)
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

@@ -52,9 +52,12 @@ def postgres_server() -> str:
 
 
 def _postgres_schema_url(base: str) -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards, so tests never see each other's rows."""
+    """A fresh schema in the test database, dropped afterwards, so tests never see each other's rows.
+
+    The schema is dropped even if the server restarted meanwhile (pool_pre_ping replaces the dead connection).
+    """
     schema = f"sp_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
+    admin = create_engine(base, pool_pre_ping=True)
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     try:

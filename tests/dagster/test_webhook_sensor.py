@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 from dagster._core.utils import make_new_run_id
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from smartplex import queue
 from smartplex.schema import sonarr_series, webhook_log
@@ -22,6 +22,7 @@ from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
 from smartplex_dagster.webhook_sensor import webhook_sensor
 from tests.conftest import HOOK, make_settings
+from tests.helpers import statuses
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
 
@@ -47,12 +48,6 @@ def add_rows(engine: Engine, pairs: list[tuple[str, str]], *, ago: timedelta = t
 def tick(instance: dg.DagsterInstance, database: DatabaseResource) -> list[dg.RunRequest] | dg.SkipReason:
     result = webhook_sensor(dg.build_sensor_context(instance=instance, resources={"database": database}))
     return result if isinstance(result, dg.SkipReason) else list(result.run_requests)
-
-
-def statuses(engine: Engine) -> dict[str, int]:
-    with engine.connect() as connection:
-        query = select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)
-        return dict(connection.execute(query).all())
 
 
 def test_idle_tick_skips(instance: dg.DagsterInstance, database: DatabaseResource) -> None:

@@ -10,27 +10,32 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dagster as dg
 import psutil
 import pytest
-from sqlalchemy import Engine, func, select
+from dagster._core.definitions.run_request import InstigatorType
+from dagster._core.scheduler.instigation import InstigatorTick, TickStatus
+from sqlalchemy import Engine, select
 
 from smartplex import dagster_home
-from smartplex.processes import Supervisor
-from smartplex.schema import webhook_log
+from smartplex.processes import Supervisor, kill_all
+from smartplex.schema import sync_schedule
 from smartplex.simulators.serve import RunningSimulators
 from smartplex.stack import migrate_dagster, start_daemon
 from smartplex_dagster.outcomes import RUN_KEY_TAG
+from tests.helpers import statuses
 
 DAEMON = "dagster-daemon"
+FINISHED_TICKS = [TickStatus.SKIPPED, TickStatus.SUCCESS, TickStatus.FAILURE]
 T = TypeVar("T")
 
 
@@ -104,12 +109,7 @@ class DaemonStack:
             os.killpg(self.supervisor.processes[DAEMON].pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        for process in victims:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(victims, timeout=10)
+        kill_all(victims, timeout=10)
         self.supervisor.processes[DAEMON].wait(10)
         return killed
 
@@ -144,9 +144,32 @@ class DaemonStack:
         return list(self.instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key})))
 
     def statuses(self) -> dict[str, int]:
-        with self.engine.connect() as connection:
-            query = select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)
-            return dict(connection.execute(query).all())
+        return statuses(self.engine)
+
+    def sensor_ticks(self, name: str, after: float | None = None) -> list[InstigatorTick]:
+        """The daemon's finished ticks of sensor ``name`` (started after the ``after`` timestamp), newest first."""
+        states = self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        return [
+            tick
+            for state in states
+            if state.instigator_name == name
+            for tick in self.instance.get_ticks(
+                state.instigator_origin_id, state.selector_id, after=after, statuses=FINISHED_TICKS
+            )
+        ]
+
+    @contextmanager
+    def runs_held(self) -> Iterator[None]:
+        """Hold the write lock of Dagster's run storage: the daemon reads on (WAL), but creates no run until
+        the lock is released. A write that waits over 5 s for the lock fails: hold it for seconds only."""
+        path = self.home / "history" / "runs.db"
+        assert path.exists(), f"no run storage at {path}"
+        connection = sqlite3.connect(path, timeout=5, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            connection.close()  # rolls the empty transaction back
 
     def wait_for(self, what: str, check: Callable[[], T], timeout: float, interval: float = 0.5) -> T:
         """Poll ``check`` until it returns something truthy; fail if the daemon died or time ran out."""
@@ -179,16 +202,21 @@ class DaemonStack:
         self._workspace.close()
         self._workspace_context = None
         self.supervisor.stop()
-        stragglers = [p for p in self.seen.values() if _alive(p)]
-        for process in stragglers:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(stragglers, timeout=5)
+        kill_all([p for p in self.seen.values() if _alive(p)], timeout=5)
         if self._instance is not None:
             self._instance.dispose()
             self._instance = None
+
+
+def schedule_row(engine: Engine, service: str) -> dict[str, Any]:
+    with engine.connect() as connection:
+        query = select(sync_schedule).where(sync_schedule.c.service == service)
+        return dict(connection.execute(query).mappings().one())
+
+
+def next_schedule_tick(now: datetime) -> datetime:
+    """When the schedules (every 5 minutes) next tick after ``now``."""
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ passes fail those runs, free their pool slots, and Dagster's one run retry syncs
 import subprocess
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -22,8 +22,9 @@ from sqlalchemy import Engine, select, update
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex_dagster.resources import DatabaseResource
 from tests.dagster.conftest import database, instance  # noqa: F401
-from tests.dagster.test_webhook_sensor import add_rows, fake_run, statuses, tick
-from tests.resilience.dagster_stack import DaemonStack, daemon_stack  # noqa: F401
+from tests.dagster.test_webhook_sensor import add_rows, fake_run, tick
+from tests.helpers import statuses, webhook_rows
+from tests.resilience.dagster_stack import DaemonStack, daemon_stack, next_schedule_tick, schedule_row  # noqa: F401
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -35,11 +36,10 @@ BURST = [("sonarr", "Download")] * 40 + [("radarr", "MovieAdded")] * 40 + [("ove
 #: Webhooks that arrive while the daemon is down: they wait as pending, then get a run of their own.
 WHILE_DOWN = [("tautulli", "watched")] * 20
 SETTLE_SECONDS = 180
-
-
-def _rows(engine: Engine) -> list[dict]:
-    with engine.connect() as connection:
-        return [dict(r) for r in connection.execute(select(webhook_log)).mappings()]
+#: How long the daemon may take to claim rows while its run storage is held. The run it then creates waits
+#: for the lock (SQLite gives up after 5 s), and is killed waiting; a write before the claim (a heartbeat)
+#: may wait those 5 s and fail first, which the daemon logs and survives.
+CLAIM_SECONDS = 12
 
 
 def _claimed(stack: DaemonStack) -> int:
@@ -65,24 +65,35 @@ def test_killing_the_daemon_mid_dispatch_loses_nothing_and_runs_each_batch_once(
     stack = daemon_stack
     with stack.engine.begin() as connection:  # only webhook runs: no full refresh is due meanwhile
         connection.execute(update(sync_schedule).values(enabled=False, sync_requested_at=None))
-    add_rows(stack.engine, BURST)
     started = time.monotonic()
     stack.start_daemon()
 
-    claimed = stack.wait_for("claimed rows", lambda: _claimed(stack), 120, interval=0.02)
-    if moment == "launching":
+    if moment == "claimed":
+        # Between the claim and the runs: the sensor claims, the daemon blocks creating their runs.
+        stack.wait_for("a first webhook_sensor tick", lambda: stack.sensor_ticks("webhook_sensor"), 120)
+        with stack.runs_held():
+            add_rows(stack.engine, BURST)
+            claimed = stack.wait_for("claimed rows", lambda: _claimed(stack), CLAIM_SECONDS, interval=0.02)
+            killed = stack.kill_daemon()
+            at_kill = _webhook_runs(stack)
+        assert at_kill == [], f"runs were created before the kill: {[r.status.value for r in at_kill]}"
+    else:
+        add_rows(stack.engine, BURST)
+        claimed = stack.wait_for("claimed rows", lambda: _claimed(stack), 120, interval=0.02)
         stack.wait_for("a run", lambda: _webhook_runs(stack), 120, interval=0.02)
-    killed = stack.kill_daemon()
+        killed = stack.kill_daemon()
+        at_kill = _webhook_runs(stack)
+        assert at_kill, "no run at the kill"
     assert any("dagster-daemon run" in k for k in killed) and any("dagster api grpc" in k for k in killed), killed
-    at_kill = sorted(r.status.value for r in _webhook_runs(stack))
-    print(f"SIGKILL {time.monotonic() - started:.1f}s after start: {claimed} rows claimed, runs {at_kill}")
+    runs = sorted(r.status.value for r in at_kill)
+    print(f"SIGKILL {time.monotonic() - started:.1f}s after start: {claimed} rows claimed, runs {runs}")
 
     add_rows(stack.engine, WHILE_DOWN)
     stack.start_daemon()
     stack.wait_for("every row settled", lambda: not stack.statuses().keys() & {"pending", "dispatched"}, SETTLE_SECONDS)
     settled_after = time.monotonic() - started
 
-    rows = _rows(stack.engine)
+    rows = webhook_rows(stack.engine)
     assert len(rows) == len(BURST) + len(WHILE_DOWN)
     assert Counter(r["status"] for r in rows) == {"processed": len(rows)}
     assert all(r["processed_at"] and r["run_id"] and r["error_message"] is None for r in rows)
@@ -102,16 +113,6 @@ def test_killing_the_daemon_mid_dispatch_loses_nothing_and_runs_each_batch_once(
     assert stack.left_behind() == []
 
 
-def _schedule_row(engine: Engine, service: str) -> dict:
-    with engine.connect() as connection:
-        query = select(sync_schedule).where(sync_schedule.c.service == service)
-        return dict(connection.execute(query).mappings().one())
-
-
-def _next_tick(now: datetime) -> datetime:
-    return now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_runs_killed_with_the_daemon_are_failed_and_retried(daemon_stack: DaemonStack) -> None:  # noqa: F811
     stack = daemon_stack
@@ -127,7 +128,7 @@ def test_runs_killed_with_the_daemon_are_failed_and_retried(daemon_stack: Daemon
     add_rows(stack.engine, [("radarr", "MovieAdded")] * 10)
     started = time.monotonic()
     stack.start_daemon()
-    at = _next_tick(now)
+    at = next_schedule_tick(now)
     stack.tick_schedules(now)
     stack.tick_schedules(at)  # the full refresh "sync now" asks for
 
@@ -145,14 +146,14 @@ def test_runs_killed_with_the_daemon_are_failed_and_retried(daemon_stack: Daemon
         faults[service].update(latency=0.0)
     stack.start_daemon()  # a restart after the power came back
 
-    refresh_key = _schedule_row(stack.engine, "overseerr")["run_key"]
+    refresh_key = schedule_row(stack.engine, "overseerr")["run_key"]
     stack.wait_for(
         "the rows and the refresh settled",
-        lambda: stack.statuses() == {"processed": 10} and _schedule_row(stack.engine, "overseerr")["run_count"] == 1,
+        lambda: stack.statuses() == {"processed": 10} and schedule_row(stack.engine, "overseerr")["run_count"] == 1,
         SETTLE_SECONDS,
     )
     settled_after = time.monotonic() - started
-    rows = _rows(stack.engine)
+    rows = webhook_rows(stack.engine)
     (webhook_key,) = {r["run_key"] for r in rows}
     for key in (webhook_key, refresh_key):
         retry, dead = stack.runs_for(key)  # newest first
@@ -161,7 +162,7 @@ def test_runs_killed_with_the_daemon_are_failed_and_retried(daemon_stack: Daemon
         assert "is gone: it was killed, or its machine restarted" in failure[0].event_log_entry.message
         assert retry.status == dg.DagsterRunStatus.SUCCESS and retry.tags["dagster/parent_run_id"] == dead.run_id
     assert {r["run_id"] for r in rows} == {stack.runs_for(webhook_key)[0].run_id}
-    refresh = _schedule_row(stack.engine, "overseerr")
+    refresh = schedule_row(stack.engine, "overseerr")
     assert (refresh["last_status"], refresh["last_error"], refresh["run_key"]) == ("success", None, None)
     print(f"two runs killed mid-step, failed, retried; settled {settled_after:.0f}s after the first start")
 

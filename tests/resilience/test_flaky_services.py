@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.utils import make_new_run_id
 from sqlalchemy import Engine, select, update
 
@@ -26,8 +27,9 @@ from smartplex_dagster.outcomes import RUN_KEY_TAG, WILL_RETRY_TAG
 from smartplex_dagster.resources import DatabaseResource
 from tests.dagster.conftest import database  # noqa: F401
 from tests.dagster.test_schedules import evaluate
-from tests.dagster.test_webhook_sensor import add_rows, fake_run, statuses, tick
-from tests.resilience.dagster_stack import DaemonStack, daemon_stack  # noqa: F401
+from tests.dagster.test_webhook_sensor import add_rows, fake_run, tick
+from tests.helpers import statuses, webhook_rows
+from tests.resilience.dagster_stack import DaemonStack, daemon_stack, next_schedule_tick, schedule_row  # noqa: F401
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -62,23 +64,11 @@ class Counted:
         return fault
 
 
-def _schedule_row(engine: Engine, service: str) -> dict:
-    with engine.connect() as connection:
-        return dict(
-            connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().one()
-        )
-
-
-def _webhook_rows(engine: Engine) -> list[dict]:
-    with engine.connect() as connection:
-        return [dict(r) for r in connection.execute(select(webhook_log)).mappings()]
-
-
 def _settled(stack: DaemonStack) -> bool:
-    rows = _webhook_rows(stack.engine)
+    rows = webhook_rows(stack.engine)
     return (
         all(r["status"] in ("processed", "failed") for r in rows)
-        and _schedule_row(stack.engine, "overseerr")["run_count"] == 1
+        and schedule_row(stack.engine, "overseerr")["run_count"] == 1
     )
 
 
@@ -94,10 +84,6 @@ def _story(stack: DaemonStack, run_key: str) -> list[tuple[str, bool, int]]:
 def _sync_runs(stack: DaemonStack) -> list[str]:
     """Runs a sensor or schedule asked for (derived assets' automation runs may come and go)."""
     return sorted(r.run_id for r in stack.instance.get_runs() if r.tags.get("smartplex/trigger"))
-
-
-def _next_tick(now: datetime) -> datetime:
-    return now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
 
 
 @pytest.mark.parametrize(
@@ -135,20 +121,20 @@ def test_flaky_services_retry_a_bounded_number_of_times_and_record_the_outcome(
     add_rows(stack.engine, WEBHOOKS)
     started = time.monotonic()
     stack.start_daemon()
-    at = _next_tick(now)
+    at = next_schedule_tick(now)
     stack.tick_schedules(now)  # the schedules' state starts now (unless the daemon's scheduler made it first)
     stack.tick_schedules(at)
-    refresh_key = _schedule_row(stack.engine, "overseerr")["run_key"]
+    refresh_key = schedule_row(stack.engine, "overseerr")["run_key"]
     assert refresh_key == f"schedule-overseerr-{at:%Y%m%dT%H%M%S}"
 
     stack.wait_for("every outcome", lambda: _settled(stack), SETTLE_SECONDS)
     settled_after = time.monotonic() - started
 
-    rows = _webhook_rows(stack.engine)
+    rows = webhook_rows(stack.engine)
     (webhook_key,) = {r["run_key"] for r in rows}
     webhook_runs, refresh_runs = stack.runs_for(webhook_key), stack.runs_for(refresh_key)
     last_webhook_run, last_refresh_run = webhook_runs[0], refresh_runs[0]  # newest first
-    refresh = _schedule_row(stack.engine, "overseerr")
+    refresh = schedule_row(stack.engine, "overseerr")
     assert refresh["run_key"] is None and refresh["run_count"] == 1 and refresh["sync_requested_at"] is None
     assert all(r["run_id"] == last_webhook_run.run_id and r["processed_at"] for r in rows)
 
@@ -175,7 +161,13 @@ def test_flaky_services_retry_a_bounded_number_of_times_and_record_the_outcome(
 
     # Terminal means terminal: more sensor and schedule ticks ask for nothing, and no run appears.
     runs_before, requests_before = _sync_runs(stack), len(radarr.picks) + len(overseerr.picks)
-    time.sleep(3)  # a few of the daemon's own sensor ticks
+    settled_at = time.time()
+    later_ticks = stack.wait_for(  # the daemon's own sensor ticks, each begun after the outcomes were in
+        "3 more webhook_sensor ticks",
+        lambda: len(ticks := stack.sensor_ticks("webhook_sensor", after=settled_at)) >= 3 and ticks,
+        60,
+    )
+    assert all(t.status == TickStatus.SKIPPED for t in later_ticks), [(t.status, t.skip_reason) for t in later_ticks]
     product = DatabaseResource(url=database_url)
     for _ in range(3):
         result = tick(stack.instance, product)
@@ -207,16 +199,24 @@ def _end(instance: dg.DagsterInstance, run: dg.DagsterRun, ago: timedelta) -> No
     instance.run_storage.handle_run_event(run.run_id, event, datetime.now(UTC) - ago)
 
 
+def _failed_batch(
+    instance: dg.DagsterInstance, product: DatabaseResource, engine: Engine, ago: timedelta
+) -> tuple[dg.RunRequest, dg.DagsterRun]:
+    """Two radarr webhooks, claimed by the sensor; their run failed ``ago``."""
+    add_rows(engine, [("radarr", "MovieAdded")] * 2)
+    (request,) = tick(instance, product)
+    run = fake_run(instance, request.run_key, dg.DagsterRunStatus.STARTED)
+    _end(instance, run, ago)
+    return request, run
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_failure_waits_for_dagsters_retry_decision_then_for_the_retry(
     retrying: dg.DagsterInstance,
     database: DatabaseResource,  # noqa: F811
     engine: Engine,
 ) -> None:
-    add_rows(engine, [("radarr", "MovieAdded")] * 2)
-    (request,) = tick(retrying, database)
-    run = fake_run(retrying, request.run_key, dg.DagsterRunStatus.STARTED)
-    _end(retrying, run, timedelta(0))  # failed; Dagster has not tagged it will_retry yet
+    request, run = _failed_batch(retrying, database, engine, timedelta(0))  # Dagster has not tagged it will_retry yet
     add_rows(engine, [("radarr", "Download")], ago=timedelta(seconds=-1))
     for decision in (None, "true"):  # undecided, then "a retry is coming": the batch is still in flight
         if decision:
@@ -241,10 +241,7 @@ def test_a_retry_that_never_comes_holds_the_failure_back_for_a_bounded_time(
     database: DatabaseResource,  # noqa: F811
     engine: Engine,
 ) -> None:
-    add_rows(engine, [("radarr", "MovieAdded")] * 2)
-    (request,) = tick(retrying, database)
-    run = fake_run(retrying, request.run_key, dg.DagsterRunStatus.STARTED)
-    _end(retrying, run, timedelta(minutes=11))
+    _, run = _failed_batch(retrying, database, engine, timedelta(minutes=11))
     retrying.add_run_tags(run.run_id, {WILL_RETRY_TAG: "true"})  # ...but no retry was ever created
     assert isinstance(tick(retrying, database), dg.SkipReason)
     assert statuses(engine) == {"failed": 2}
@@ -269,4 +266,4 @@ def test_a_full_refresh_waiting_for_its_retry_is_not_requested_again(
         connection.execute(update(sync_schedule).where(sync_schedule.c.service == "plex").values(sync_requested_at=now))
     waiting = evaluate(retrying, database, "plex", now + timedelta(minutes=5))
     assert isinstance(waiting, dg.SkipReason) and "Dagster is retrying it" in waiting.skip_message
-    assert _schedule_row(engine, "plex")["run_key"] == request.run_key  # the retry's outcome will land here
+    assert schedule_row(engine, "plex")["run_key"] == request.run_key  # the retry's outcome will land here
