@@ -20,6 +20,7 @@ from dagster._core.events import EngineEventData
 from sqlalchemy import Engine, select, update
 
 from smartplex.schema import sync_schedule, webhook_log
+from smartplex_dagster.orphans import identify, worker_tag
 from smartplex_dagster.resources import DatabaseResource
 from tests.dagster.conftest import database, instance  # noqa: F401
 from tests.dagster.test_webhook_sensor import add_rows, fake_run, tick
@@ -171,8 +172,12 @@ def test_runs_killed_with_the_daemon_are_failed_and_retried(daemon_stack: Daemon
 
 
 def _report_worker(dagster: dg.DagsterInstance, run: dg.DagsterRun, pid: int) -> None:
-    """What a run worker reports as it starts (the default run launcher's workers all do)."""
+    """What a run worker reports as it starts (the default run launcher's workers all do), and the identity
+    its sync records (``record_worker``, from inside the run)."""
     dagster.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
+    identity = identify(run.run_id, pid)
+    assert identity is not None
+    dagster.add_run_tags(run.run_id, worker_tag(identity))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
