@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -61,8 +60,6 @@ _TEST: dict[str | None, Callable[[Any, Any], bool]] = {
     ">": lambda a, b: a >= b,
     "<": lambda a, b: a <= b,
 }
-#: Filter operators a sorted index answers: the range a sync's time window asks for.
-_RANGE_OPS = (">>", "<<", ">", "<")
 _PAGING = ("X-Plex-Container-Start", "X-Plex-Container-Size")
 #: What listings filter and sort on, as PMS describes it (``includeMeta=1``): key, title, type.
 _FIELDS = (("title", "Title", "string"), ("year", "Year", "integer"), ("viewCount", "Plays", "integer"),
@@ -137,7 +134,6 @@ class PlexSimulator:
         self.universe: Universe = simulation.universe
         self._listings: dict[tuple[Any, ...], tuple[int, list[Any]]] = {}
         self._rendered = RenderCache(self.universe)
-        self._indexes: dict[tuple[str, str], tuple[int, list[int], list[Any]]] = {}
 
     def routes(self) -> list[Route]:
         return [
@@ -233,19 +229,6 @@ class PlexSimulator:
         """The simulated libraries have no collections."""
         return _respond(request, {"size": 0, "totalSize": 0, "offset": 0})
 
-    def _range(self, kind: str, field: str, op: str, bound: int) -> list[Any]:
-        """The section's items whose ``field`` passes ``op bound``, from a per-revision sorted index."""
-        cached = self._indexes.get((kind, field))
-        if cached is None or cached[0] != self.universe.revision:
-            get = _FILTER_FIELDS[field]
-            pairs = sorted(((v, n), i) for n, i in enumerate(self.universe.plex_section(kind)) if (v := get(i)) is not None)
-            cached = (self.universe.revision, [p[0][0] for p in pairs], [p[1] for p in pairs])
-            self._indexes[(kind, field)] = cached
-        _, values, ordered = cached
-        if op in (">>", ">"):  # greater than / at least
-            return ordered[(bisect_right if op == ">>" else bisect_left)(values, bound):]
-        return ordered[: (bisect_left if op == "<<" else bisect_right)(values, bound)]
-
     def _listing(self, kind: str, request: Request) -> list[Any]:
         """The section's items of ``kind`` that pass the query's filters, in its sort order."""
         filters: list[tuple[str, str | None, str]] = []
@@ -259,12 +242,7 @@ class PlexSimulator:
         if cached is not None and cached[0] == self.universe.revision:
             return cached[1]
         items: Iterable[Any] = self.universe.plex_section(kind)
-        scans = list(filters)
-        if scans and scans[0][1] in _RANGE_OPS and scans[0][0] in _FILTER_FIELDS:
-            # A time window (addedAt>>=…) answered from a sorted index, not a scan of the section.
-            field, op, value = scans.pop(0)
-            items = self._range(kind, field, op, int(value))
-        for field, op, value in scans:
+        for field, op, value in filters:
             items = _apply_filter(items, field, op, value)
         field, _, direction = sort.rpartition(".")[2].partition(":")
         if field == "addedAt" and direction != "desc" and not filters:
