@@ -101,3 +101,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_on_signals() -> None:
+    """Make SIGINT and SIGTERM raise ``KeyboardInterrupt``, so a command stops as Ctrl-C stops it.
+
+    ``kill`` and service managers send SIGTERM. SIGINT is set too because a process started in the
+    background by a shell without job control (``cmd &`` in a script) inherits it ignored, and Python
+    then never turns it into ``KeyboardInterrupt``.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)

@@ -10,7 +10,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ import click
 
 from smartplex import dagster_home, migrate
 from smartplex.db import make_engine
-from smartplex.processes import Supervisor, wait_for_http
+from smartplex.processes import Supervisor, stop_on_signals, wait_for_http
 from smartplex.services import SERVICES
 from smartplex.settings import get_settings, service_env_names
 
@@ -113,15 +112,6 @@ def _print_urls(api_port: int, dagster_port: int, secrets_: dict[str, str], extr
     click.echo("Ctrl-C stops everything.")
 
 
-def _stop_on_sigterm() -> None:
-    """``kill`` and service managers send SIGTERM: stop the children as Ctrl-C would, leaving no orphans."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
 def _wait_forever(supervisor: Supervisor) -> None:
     while not (dead := supervisor.exited()):
         time.sleep(1)
@@ -141,7 +131,7 @@ def demo(size: int, seed: int, api_port: int, dagster_port: int, event_interval:
     from smartplex.simulators.universe import Universe
     from smartplex.simulators.webhooks import WebhookSender
 
-    _stop_on_sigterm()
+    stop_on_signals()
     settings = get_settings()
     data_dir = settings.data_dir
     migrate.upgrade(make_engine(settings.resolved_database_url))
@@ -203,7 +193,7 @@ def run(api_port: int | None, dagster_port: int) -> None:
                                         ("SMARTPLEX_ADMIN_SECRET", settings.admin_secret)) if value is None]  # fmt: skip
     if missing:
         raise click.UsageError(f"set {' and '.join(missing)}: real services post webhooks over the network")
-    _stop_on_sigterm()
+    stop_on_signals()
     api_port = api_port or settings.api_port
     env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(dagster_home.prepare(settings.data_dir))}
     supervisor = Supervisor()

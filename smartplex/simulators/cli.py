@@ -35,8 +35,10 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
 def simulate(seed: int, size: int, host: str, ports: tuple[str, ...], default_ports: bool,
              services: tuple[str, ...], webhook_url: str | None) -> None:
     """Start simulated Plex, Tautulli, Sonarr, Radarr and Overseerr servers and print how to reach them."""
+    from smartplex.processes import stop_on_signals
     from smartplex.simulators.serve import run_simulators
 
+    stop_on_signals()
     chosen = {**(DEFAULT_PORTS if default_ports else {}), **_parse_ports(ports)}
     click.echo(f"Generating a universe of {size} items (seed {seed})...")
     with run_simulators(size=size, seed=seed, services=services or SERVICE_NAMES, ports=chosen, host=host,

@@ -59,9 +59,15 @@ def test_simulate_port_options() -> None:
         _parse_ports(("jellyfin=8096",))
 
 
-def test_simulate_starts_all_five_and_prints_how_to_reach_them() -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell without job control starts `cmd &`
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_simulate_starts_all_five_and_prints_how_to_reach_them(stop: signal.Signals) -> None:
+    # Started with SIGINT ignored, as a background job inherits it: it must stop all the same.
     process = subprocess.Popen([sys.executable, "-m", "smartplex", "simulate", "--size", "300", "--seed", "9"],
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint)
     try:
         exports: dict[str, str] = {}
         assert process.stdout is not None
@@ -75,5 +81,5 @@ def test_simulate_starts_all_five_and_prints_how_to_reach_them() -> None:
                            headers={"X-Api-Key": exports["SMARTPLEX_RADARR_API_KEY"]})
         assert status.json()["appName"] == "Radarr"
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert process.wait(timeout=30) == 0  # generous: a loaded 2-core machine is slow to stop
