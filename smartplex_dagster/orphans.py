@@ -14,8 +14,9 @@ as the sync starts): host name, boot id, pid namespace, the worker's pid and its
 ticks since boot (which, unlike the wall clock, never steps). A run is judged only by a process on the
 same host: another boot there means the machine restarted; the same boot and pid namespace, that the
 pid is gone, a zombie, or another process's (other start ticks). Anything else, a run without the
-tag included (killed before its sync started, or not on Linux), is never failed here: Dagster's run
-monitoring start timeout covers runs that never got that far.
+tag included (killed before its sync started, or not on Linux), is never failed here. Dagster's run
+monitoring start timeout covers runs that never started; a run killed in the moment between its step
+starting and its sync recording the worker stays ``STARTED`` until it is terminated from the UI.
 """
 
 from __future__ import annotations
