@@ -30,10 +30,11 @@ from smartplex.types import JSONDocument, UTCDateTime
 
 metadata = MetaData()
 
-#: Lifecycle of a webhook row: pending -> dispatched -> processed | failed; ignored rows never wait.
-WEBHOOK_STATUSES: Final = ("pending", "dispatched", "processed", "failed", "ignored")
+#: Lifecycle of a webhook row: pending -> dispatched -> processed | failed | missing; ignored rows never
+#: wait. ``missing``: the run finished, but the service could not return the item the webhook named.
+WEBHOOK_STATUSES: Final = ("pending", "dispatched", "processed", "failed", "ignored", "missing")
 #: Statuses in which handling has finished (``processed`` is true).
-FINISHED_STATUSES: Final = ("processed", "failed", "ignored")
+FINISHED_STATUSES: Final = ("processed", "failed", "ignored", "missing")
 
 
 def _in_list(column: str, values: tuple[str, ...]) -> str:

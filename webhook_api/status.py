@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from smartplex.schema import sync_schedule, webhook_log
+from smartplex.schema import WEBHOOK_STATUSES, sync_schedule, webhook_log
 from smartplex.services import SERVICE_NAMES
 from smartplex.sql_time import seconds_between
 from smartplex.types import utcnow
 
 WAITING = ("pending", "dispatched")
-HANDLED_BY_RUN = ("processed", "failed")
+HANDLED_BY_RUN = ("processed", "failed", "missing")
 
 
 def webhook_status(connection: Connection, window: timedelta, now: datetime | None = None) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def webhook_status(connection: Connection, window: timedelta, now: datetime | No
     }
 
 
-_STATUS_KEYS = ("pending", "dispatched", "processed", "failed", "ignored")
+_STATUS_KEYS = WEBHOOK_STATUSES
 
 
 def _empty() -> dict[str, Any]:
