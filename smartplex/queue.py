@@ -1,18 +1,20 @@
 """``webhook_log`` as a work queue: claim pending rows for a run, settle them when the run ends.
 
 States: ``pending`` (waiting) -> ``dispatched`` (claimed for the run named by ``run_key``) ->
-``processed`` | ``failed`` (the run ended; ``run_id`` says which). ``ignored`` rows make nothing
+``processed`` | ``failed`` (the run ended; ``run_id`` says which), or ``missing`` (the run could not
+find the item the row names; ``error_message`` says which). ``ignored`` rows make nothing
 stale and are finished when stored. A replay sends ``failed`` (or ``processed``) rows back to pending.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
 
 from smartplex.routing import stale_services
 from smartplex.schema import webhook_log
@@ -136,12 +138,26 @@ def settle(connection: Connection, run_key: str, run_id: str, error: str | None,
     ).rowcount
 
 
+def mark_missing(connection: Connection, notes: dict[uuid.UUID, str], run_id: str, now: datetime) -> int:
+    """Finish dispatched rows whose named item the service could not return: status ``missing``,
+    with the note saying what was asked for. The run's outcome then leaves them alone."""
+    if not notes:
+        return 0
+    statement = (
+        update(webhook_log)
+        .where(and_(webhook_log.c.id == bindparam("row_id"), webhook_log.c.status == "dispatched"))
+        .values(status="missing", processed=True, processed_at=now, run_id=run_id, error_message=bindparam("note"))
+    )
+    return connection.execute(statement, [{"row_id": k, "note": v} for k, v in notes.items()]).rowcount
+
+
 def purge(engine: Engine, now: datetime, *, ignored_days: int, processed_days: int, batch: int = 5000) -> dict[str, int]:
-    """Delete old ignored and processed rows in batches; pending, dispatched and failed rows are kept."""
+    """Delete old ignored, processed and missing rows in batches; pending, dispatched and failed rows are kept."""
     # Processed rows age from when they were processed (a replay restarts the clock).
     rules = {
         "ignored": webhook_log.c.received_at < now - timedelta(days=ignored_days),
         "processed": webhook_log.c.processed_at < now - timedelta(days=processed_days),
+        "missing": webhook_log.c.processed_at < now - timedelta(days=processed_days),
     }
     removed = {}
     for status, too_old in rules.items():
@@ -156,4 +172,4 @@ def purge(engine: Engine, now: datetime, *, ignored_days: int, processed_days: i
     return removed
 
 
-__all__ = ["Dispatched", "PendingGroup", "claim", "dispatched", "pending_groups", "purge", "settle"]
+__all__ = ["Dispatched", "PendingGroup", "claim", "dispatched", "mark_missing", "pending_groups", "purge", "settle"]

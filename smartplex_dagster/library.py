@@ -7,11 +7,14 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from sqlalchemy import and_, func, select
 
+from smartplex import queue
 from smartplex.services import get_service
 from smartplex.settings import get_settings
 from smartplex.sync import SyncSpec, run_sync
-from smartplex.sync.hints import ids_from_webhooks
+from smartplex.sync.hints import NamedItem, ids_of, named_items
+from smartplex.types import utcnow
 from smartplex_dagster.orphans import record_worker
+from smartplex_dagster.outcomes import RUN_KEY_TAG, TRIGGER_TAG
 from smartplex_dagster.partitions import DAILY, is_full_refresh
 from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.webhooks import webhook_log_asset
@@ -74,15 +77,38 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         context.log.info(
             "%s %s sync of %s .. %s", service.title, "full" if full else "incremental", window.start, window.end
         )
-        hints = [] if full else ids_from_webhooks(database.engine, spec.service, window.start, window.end)
+        named = [] if full else _named_items(context, database, spec.service)
         with getattr(context.resources, resource_key(spec.service)).client() as client:
             result = run_sync(
-                database.engine, client, spec, None if full else (window.start, window.end), hinted_ids=hints
+                database.engine, client, spec, None if full else (window.start, window.end), hinted_ids=ids_of(named)
             )
+        _report_missing(context, database, named, result.not_found, service.title)
         yield dg.MaterializeResult(metadata=result.metadata())
         yield from _checks(database, spec, result.row_count)
 
     return sync
+
+
+def _named_items(context: AssetExecutionContext, database: DatabaseResource, service: str) -> list[NamedItem]:
+    """What this run's webhooks name; a run started by hand takes what the window's webhooks name."""
+    run_key = context.run.tags.get(RUN_KEY_TAG) if context.run.tags.get(TRIGGER_TAG) == "webhook" else None
+    window = context.partition_time_window
+    with database.engine.connect() as connection:
+        return named_items(connection, service, run_key=run_key, window=(window.start, window.end))
+
+
+def _report_missing(
+    context: AssetExecutionContext, database: DatabaseResource, named: list[NamedItem], not_found: set[str], title: str
+) -> None:
+    """Rows whose named item the service does not have are finished as ``missing``, with a note; a
+    deletion webhook whose item is gone got what it announced."""
+    notes = {n.row_id: n.note(title) for n in named if str(n.item_id) in not_found and not n.expects_gone}
+    if not notes:
+        return
+    with database.engine.begin() as connection:
+        queue.mark_missing(connection, notes, context.run.run_id, utcnow())
+    context.log.warning("%d webhooks named items %s does not have: %s", len(notes), title,
+                        "; ".join(sorted(set(notes.values()))[:10]))
 
 
 def _checks(database: DatabaseResource, spec: SyncSpec, row_count: int):  # type: ignore[no-untyped-def]

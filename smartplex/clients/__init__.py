@@ -5,13 +5,16 @@ The contract every client keeps (the sync assets rely on exactly this):
 ``client.iter_all() -> Iterator[Item]``
     Every item, fetched page by page and yielded as it arrives (the full refresh). Nothing holds
     the whole library; stop iterating at any time.
-``client.iter_changed(start, end) -> Iterator[Item | Deleted]``
+``client.iter_changed(start, end, also=ids) -> Iterator[Item | Deleted | Missing]``
     Items added, changed or removed in ``[start, end)``; ``start``/``end`` must be timezone-aware
-    (any zone; compared in UTC). Sonarr and Radarr also yield :class:`Deleted` markers for files
-    removed in the window and for touched items that no longer exist, and take ``also=ids``: items
-    named elsewhere (by webhooks) to fetch beside those the window's history names. No API records every
-    removal (Plex, Tautulli and Overseerr none; the *arrs purge a deleted item's history), so
-    the full refresh is what reconciles deletions.
+    (any zone; compared in UTC). ``also``: ids that webhooks named (Sonarr/Radarr series and movie
+    ids, Plex ratingKeys, Overseerr request ids, Tautulli ratingKeys), fetched by id whatever their
+    timestamps. A named item the service says it does not have comes back as a :class:`Deleted`
+    marker (soft-deleted: the service confirmed it), or as :class:`Missing` where that proves no
+    deletion (Tautulli). Sonarr and Radarr also yield :class:`Deleted` markers for files removed in
+    the window and for touched items that no longer exist. No API records every removal (Plex,
+    Tautulli and Overseerr none; the *arrs purge a deleted item's history), so the full refresh is
+    what reconciles deletions.
 ``client.server_info() -> ServerInfo``
     Name, version and library size; proves the URL and credential.
 ``client.stats``
@@ -40,6 +43,7 @@ from smartplex.clients.errors import (
 from smartplex.clients.models import (
     Deleted,
     ExternalIds,
+    Missing,
     OverseerrRequest,
     PlexItem,
     RadarrMovie,
@@ -79,6 +83,7 @@ __all__ = [
     "CLIENTS",
     "BadResponse",
     "Deleted",
+    "Missing",
     "ExternalIds",
     "FetchStats",
     "NotConfigured",

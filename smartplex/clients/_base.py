@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import httpx
 
 from smartplex.clients._http import FetchStats, HttpSession, Params, RetryPolicy
-from smartplex.clients.models import Deleted, ServerInfo
+from smartplex.clients.models import Deleted, Missing, ServerInfo
 
 Item = TypeVar("Item")
 
@@ -60,8 +60,11 @@ class ServiceClient(ABC, Generic[Item]):
         """Every item, page by page (the full refresh)."""
 
     @abstractmethod
-    def iter_changed(self, start: datetime, end: datetime) -> Iterator[Item | Deleted]:
-        """Items added, changed or removed in ``[start, end)`` (aware datetimes; the incremental sync)."""
+    def iter_changed(
+        self, start: datetime, end: datetime, also: Iterable[Any] = ()
+    ) -> Iterator[Item | Deleted | Missing]:
+        """Items added, changed or removed in ``[start, end)`` (aware datetimes; the incremental sync),
+        and the items ``also`` names by id, whenever they changed."""
 
     @abstractmethod
     def server_info(self) -> ServerInfo:

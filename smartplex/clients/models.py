@@ -224,23 +224,34 @@ class OverseerrRequest:
         )
 
 
-DeletedKind = Literal["series", "movie", "episodeFile", "movieFile"]
+DeletedKind = Literal["series", "movie", "episodeFile", "movieFile", "plexItem", "request"]
 
 
 @dataclass(frozen=True, slots=True)
 class Deleted:
-    """Something removed in the window, for the sync to soft-delete.
+    """Something removed, for the sync to soft-delete.
 
-    ``id`` is always the series (Sonarr) or movie (Radarr) id the syncs key on. For ``series`` and
-    ``movie`` that item is gone; for ``episodeFile`` and ``movieFile`` it lost the file at ``path``
-    (Sonarr also names the ``episode_id``). History records no file id, only the path.
+    ``id`` is the id the service's table keys on: the series (Sonarr) or movie (Radarr) id, a Plex
+    ratingKey, an Overseerr request id. For ``series``, ``movie``, ``plexItem`` and ``request`` that
+    item is gone (the service answered that it has no such item); for ``episodeFile`` and
+    ``movieFile`` it lost the file at ``path`` (Sonarr also names the ``episode_id``). History
+    records no file id, only the path.
     """
 
     kind: DeletedKind
-    id: int
+    id: int | str
     at: datetime | None = None
     path: str | None = None
     episode_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """An item asked for by id that the service did not return, where that proves no deletion
+    (Tautulli: no play of a ratingKey yet). Nothing is written for it; the webhook that named it
+    is told."""
+
+    id: int | str
 
 
 @dataclass(frozen=True, slots=True)

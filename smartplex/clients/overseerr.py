@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import utc_window
-from smartplex.clients.models import OverseerrRequest, ServerInfo
+from smartplex.clients.errors import NotFound
+from smartplex.clients.models import Deleted, OverseerrRequest, ServerInfo
 
 
 class OverseerrClient(ServiceClient[OverseerrRequest]):
@@ -21,14 +23,28 @@ class OverseerrClient(ServiceClient[OverseerrRequest]):
     def iter_all(self) -> Iterator[OverseerrRequest]:
         return self._requests("added")
 
-    def iter_changed(self, start: datetime, end: datetime) -> Iterator[OverseerrRequest]:
+    def iter_changed(
+        self, start: datetime, end: datetime, also: Iterable[Any] = ()
+    ) -> Iterator[OverseerrRequest | Deleted]:
         start, end = utc_window(start, end)
+        seen: set[int] = set()
         for request in self._requests("modified"):  # newest change first
             if request.updated_at is None or request.updated_at >= end:
                 continue
             if request.updated_at < start:
-                return
+                break
+            seen.add(request.id)
             yield request
+        for request_id in dict.fromkeys(int(i) for i in also):
+            if request_id in seen:
+                continue
+            try:
+                data = self.http.get_json(f"/api/v1/request/{request_id}")
+            except NotFound:  # deleted in Overseerr since the webhook was sent
+                yield Deleted("request", request_id)
+                continue
+            self.stats.items += 1
+            yield OverseerrRequest.from_api(data)
 
     def server_info(self) -> ServerInfo:
         status = self.http.get_json("/api/v1/status")

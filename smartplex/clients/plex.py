@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import utc_window
-from smartplex.clients.models import PlexItem, ServerInfo
+from smartplex.clients.errors import NotFound
+from smartplex.clients.models import Deleted, PlexItem, ServerInfo
 
 #: Plex type numbers of the items a sync mirrors, per section type (1 movie, 2 show, 4 episode).
 _SYNCED_TYPES: dict[str, tuple[int, ...]] = {"movie": (1,), "show": (2, 4)}
+#: Plex types a sync mirrors (a season is read only to reach its show and episodes).
+_ITEM_TYPES = ("movie", "show", "episode")
+#: ratingKeys asked for in one ``/library/metadata`` request.
+_METADATA_CHUNK = 100
 #: Timestamps that mark an item as changed; Plex ANDs filters, so each is its own query.
 _CHANGE_FIELDS = ("addedAt", "updatedAt", "lastViewedAt")
 #: Stable across runs so the server lists one device, not one per sync.
@@ -48,18 +53,84 @@ class PlexClient(ServiceClient[PlexItem]):
         for section, plex_type in self._section_types():
             yield from self._items(section, plex_type, {})
 
-    def iter_changed(self, start: datetime, end: datetime) -> Iterator[PlexItem]:
+    def iter_changed(
+        self, start: datetime, end: datetime, also: Iterable[Any] = ()
+    ) -> Iterator[PlexItem | Deleted]:
         start, end = utc_window(start, end)
         # Epochs are whole seconds: t in [start, end) <=> t > ceil(start) - 1 and t < ceil(end).
         after, before = math.ceil(start.timestamp()) - 1, math.ceil(end.timestamp())
+        seen: set[str] = set()  # one window's changes, not the library
         for section, plex_type in self._section_types():
-            seen: set[str] = set()  # one window's changes, not the library
             for field in _CHANGE_FIELDS:
                 window = {f"{field}>>": after, f"{field}<<": before}
                 for item in self._items(section, plex_type, window):
                     if item.rating_key not in seen:
                         seen.add(item.rating_key)
                         yield item
+        yield from self._named([str(key) for key in also], seen)
+
+    def _named(self, keys: list[str], seen: set[str]) -> Iterator[PlexItem | Deleted]:
+        """Items by ratingKey, with what a sync needs around them: an episode's show, and a show's
+        (or season's) episodes. A key the server does not return is :class:`Deleted`."""
+        shows: set[str] = set()
+        for item in self._metadata([k for k in dict.fromkeys(keys) if k not in seen], missing_deleted=True):
+            if isinstance(item, Deleted):
+                yield item
+                continue
+            if item.type == "episode" and item.grandparent_rating_key:
+                shows.add(str(item.grandparent_rating_key))
+            elif item.type == "show":
+                shows.add(item.rating_key)
+            elif item.type == "season" and item.parent_rating_key:
+                shows.add(str(item.parent_rating_key))
+            if item.type in _ITEM_TYPES and item.rating_key not in seen:
+                seen.add(item.rating_key)
+                yield item
+        for item in self._metadata([k for k in sorted(shows) if k not in seen], missing_deleted=False):
+            if isinstance(item, PlexItem):
+                seen.add(item.rating_key)
+                yield item
+        for show in sorted(shows):
+            for episode in self._leaves(show):
+                if episode.rating_key not in seen:
+                    seen.add(episode.rating_key)
+                    yield episode
+
+    def _metadata(self, keys: list[str], *, missing_deleted: bool) -> Iterator[PlexItem | Deleted]:
+        """``/library/metadata/{k1,k2,...}`` in chunks: the server answers with the ones it has."""
+        for start in range(0, len(keys), _METADATA_CHUNK):
+            chunk = keys[start:start + _METADATA_CHUNK]
+            try:
+                container = self.http.get_json(f"/library/metadata/{','.join(chunk)}", {"includeGuids": 1})
+            except NotFound:
+                container = {"MediaContainer": {}}
+            self.stats.pages += 1
+            found = container["MediaContainer"].get("Metadata", ())
+            section = str(container["MediaContainer"].get("librarySectionID", ""))
+            returned = set()
+            for data in found:
+                item = PlexItem.from_api(data, section)
+                returned.add(item.rating_key)
+                self.stats.items += 1
+                yield item
+            if missing_deleted:
+                for key in chunk:
+                    if key not in returned:
+                        yield Deleted("plexItem", key)
+
+    def _leaves(self, show: str) -> Iterator[PlexItem]:
+        def fetch(offset: int) -> tuple[list[PlexItem], int]:
+            headers = {"X-Plex-Container-Start": str(offset), "X-Plex-Container-Size": str(self.page_size)}
+            try:
+                body = self.http.get_json(f"/library/metadata/{show}/allLeaves", {"includeGuids": 1}, headers)
+            except NotFound:  # the show went away since it was read
+                return [], 0
+            container = body["MediaContainer"]
+            section = str(container.get("librarySectionID", ""))
+            rows = [PlexItem.from_api(m, section) for m in container.get("Metadata", ())]
+            return rows, int(container.get("totalSize", offset + len(rows)))
+
+        return self._paginate(fetch)
 
     def server_info(self) -> ServerInfo:
         root = self.http.get_json("/")["MediaContainer"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,12 +11,14 @@ from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import in_window, utc_window
 from smartplex.clients.errors import BadResponse, Unauthorized
-from smartplex.clients.models import ServerInfo, TautulliPlay
+from smartplex.clients.models import Missing, ServerInfo, TautulliPlay
 from smartplex.settings import service_env_names
 
 #: Tautulli's ``after``/``before`` compare whole days in the server's own time zone, which we do
 #: not know; a day either side covers every zone, and rows are then filtered on exact epochs.
 _ZONE_SLACK = timedelta(days=1)
+
+logger = logging.getLogger(__name__)
 
 
 class TautulliClient(ServiceClient[TautulliPlay]):
@@ -28,13 +31,29 @@ class TautulliClient(ServiceClient[TautulliPlay]):
     def iter_all(self) -> Iterator[TautulliPlay]:
         return self._history({})
 
-    def iter_changed(self, start: datetime, end: datetime) -> Iterator[TautulliPlay]:
+    def iter_changed(
+        self, start: datetime, end: datetime, also: Iterable[Any] = ()
+    ) -> Iterator[TautulliPlay | Missing]:
         start, end = utc_window(start, end)
         params = {
             "after": (start - _ZONE_SLACK).date().isoformat(),
             "before": (end + _ZONE_SLACK).date().isoformat(),
         }
-        return (play for play in self._history(params) if in_window(play.started, start, end))
+        seen: set[int] = set()
+        for play in self._history(params):
+            if in_window(play.started, start, end):
+                seen.add(play.row_id)
+                yield play
+        # A webhook's ratingKey: every play of that item, however long ago Tautulli dates it.
+        for rating_key in dict.fromkeys(str(k) for k in also):
+            found = False
+            for play in self._history({"rating_key": rating_key}):
+                found = True
+                if play.row_id not in seen:
+                    seen.add(play.row_id)
+                    yield play
+            if not found:
+                yield Missing(rating_key)
 
     def server_info(self) -> ServerInfo:
         info = self._command("get_tautulli_info")
@@ -45,14 +64,19 @@ class TautulliClient(ServiceClient[TautulliPlay]):
 
     def _history(self, params: Params) -> Iterator[TautulliPlay]:
         # One row per play (grouping=0: resumed sessions are not merged), oldest first so plays
-        # recorded during the sync append behind the cursor.
-        fixed: Params = {"grouping": 0, "order_column": "date", "order_dir": "asc"}
+        # recorded during the sync append behind the cursor. Without include_activity=0 Tautulli
+        # also lists what is playing now, as rows with no id: those are not history yet.
+        fixed: Params = {"grouping": 0, "order_column": "date", "order_dir": "asc", "include_activity": 0}
 
-        def fetch(offset: int) -> tuple[list[TautulliPlay], int]:
+        def fetch(offset: int) -> tuple[list[dict[str, Any]], int]:
             data = self._command("get_history", {**fixed, **params, "start": offset, "length": self.page_size})
-            return [TautulliPlay.from_api(row) for row in data["data"]], int(data["recordsFiltered"])
+            return data["data"], int(data["recordsFiltered"])
 
-        return self._paginate(fetch)
+        for row in self._paginate(fetch):
+            if row.get("id") is None:
+                logger.debug("skipped a Tautulli history row with no id (a play in progress)")
+                continue
+            yield TautulliPlay.from_api(row)
 
     def _command(self, cmd: str, params: Params | None = None) -> Any:
         """Run one API command and unwrap Tautulli's ``{"response": {...}}`` envelope."""

@@ -32,8 +32,10 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
               help="Run only these (repeatable; default: all five).")
 @click.option("--webhook-url", default=None, metavar="URL",
               help="Send each service's webhooks here; {service} is replaced by the service name.")
+@click.option("--now", type=int, default=None, metavar="EPOCH",
+              help="Fix the simulated clock at this Unix time (default: follow the real clock).")
 def simulate(seed: int, size: int, host: str, ports: tuple[str, ...], default_ports: bool,
-             services: tuple[str, ...], webhook_url: str | None) -> None:
+             services: tuple[str, ...], webhook_url: str | None, now: int | None) -> None:
     """Start simulated Plex, Tautulli, Sonarr, Radarr and Overseerr servers and print how to reach them."""
     from smartplex.processes import stop_on_signals
     from smartplex.simulators.serve import run_simulators
@@ -42,7 +44,7 @@ def simulate(seed: int, size: int, host: str, ports: tuple[str, ...], default_po
     chosen = {**(DEFAULT_PORTS if default_ports else {}), **_parse_ports(ports)}
     click.echo(f"Generating a universe of {size} items (seed {seed})...")
     with run_simulators(size=size, seed=seed, services=services or SERVICE_NAMES, ports=chosen, host=host,
-                        webhook_url=webhook_url) as sims:
+                        webhook_url=webhook_url, now=now) as sims:
         for name, url in sims.urls.items():
             click.echo(f"{get_service(name).title:<18} {url}  key {sims.keys[name]}")
         click.echo("\nTo point SmartPlex at them:")

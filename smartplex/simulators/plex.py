@@ -257,9 +257,10 @@ class PlexSimulator:
 
     async def metadata(self, request: Request) -> Response:
         with self.universe.lock:
-            try:
-                items = [self.universe.plex[int(k)] for k in request.path_params["keys"].split(",")]
-            except (KeyError, ValueError):
+            # Like Plex: a list of ratingKeys answers with the items that exist; none at all is a 404.
+            keys = [k for k in request.path_params["keys"].split(",") if k.isdigit()]
+            items = [self.universe.plex[int(k)] for k in keys if int(k) in self.universe.plex]
+            if not items:
                 return Response("", 404)
             rendered = [detailed_metadata(item) for item in items]
         section = SECTIONS[str(rendered[0]["librarySectionID"])]

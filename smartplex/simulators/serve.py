@@ -21,7 +21,7 @@ import uvicorn
 from smartplex.services import SERVICE_NAMES, get_service
 from smartplex.simulators import overseerr, plex, radarr, sonarr, tautulli
 from smartplex.simulators.simulation import Simulation
-from smartplex.simulators.universe import Universe
+from smartplex.simulators.universe import DEFAULT_NOW, Universe
 from smartplex.simulators.webhooks import WebhookSender
 
 APP_FACTORIES: dict[str, Callable[..., Any]] = {
@@ -72,14 +72,17 @@ def run_simulators(
     webhook_url: str | None = None,
     url_bases: Mapping[str, str] | None = None,
     simulation: Simulation | None = None,
+    now: int | None = DEFAULT_NOW,
 ) -> Iterator[RunningSimulators]:
     """Start the chosen simulators over one universe; stop them on exit.
+
+    ``now``: the universe's clock, fixed at that epoch, or ``None`` to follow the real clock.
 
     ``webhook_url`` may hold ``{service}``, e.g. ``http://127.0.0.1:8765/api/webhooks/{service}``.
     Ports default to free ones chosen by the OS.
     """
     if simulation is None:
-        simulation = Simulation(Universe(seed=seed, size=size))
+        simulation = Simulation(Universe(seed=seed, size=size, now=now))
     if webhook_url is not None:
         simulation.webhooks = WebhookSender.from_template(webhook_url)
     servers: list[tuple[uvicorn.Server, socket.socket]] = []

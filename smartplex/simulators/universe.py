@@ -3,13 +3,16 @@
 The same movies and shows appear in Plex, Sonarr/Radarr, Overseerr requests and Tautulli history,
 with consistent ids: a Plex item's ``Guid`` carries its Radarr movie's tmdb id, a Tautulli row's
 ``rating_key`` is a Plex ratingKey, an Overseerr request's media points at both. Timestamps are
-epoch seconds spread over years before ``now``, a clock only :meth:`Universe.advance` moves.
+epoch seconds spread over years before ``now``: the real clock (``now=None``, what ``smartplex
+simulate`` and ``smartplex demo`` use), or a fixed one that only :meth:`Universe.advance` moves
+(the default, which keeps generated libraries identical run to run).
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -159,12 +162,16 @@ class Request:
 class Universe:
     """The shared state. Mutations take :attr:`lock`; readers hold it while they build a response."""
 
-    def __init__(self, *, seed: int = 1, size: int = 1000, now: int = DEFAULT_NOW, years: float = 5.0,
+    def __init__(self, *, seed: int = 1, size: int = 1000, now: int | None = DEFAULT_NOW, years: float = 5.0,
                  movie_share: float = 0.4, timezone: str = "America/Los_Angeles") -> None:
         if size < 0:
             raise ValueError(f"size must be 0 or more, not {size}")
         self.seed = seed
-        self.now = now
+        #: ``now=None``: the clock follows real time, so what mutations create is stamped when they happen.
+        self._real_clock = now is None
+        self._start = int(time.time()) if now is None else now
+        self._offset = 0  # what advance() added
+        self._generating = True
         #: Tautulli's server zone: its ``after``/``before`` filters compare local dates.
         self.timezone = timezone
         self.lock = threading.RLock()
@@ -216,9 +223,16 @@ class Universe:
 
     # ----- mutations -----------------------------------------------------------------------------
 
+    @property
+    def now(self) -> int:
+        """Epoch seconds: fixed (moved only by :meth:`advance`), or the real clock once generated."""
+        if self._real_clock and not self._generating:
+            return int(time.time()) + self._offset
+        return self._start + self._offset
+
     def advance(self, seconds: int) -> int:
         with self._change():
-            self.now += int(seconds)
+            self._offset += int(seconds)
             return self.now
 
     def add_movie(self, title: str | None = None, *, with_file: bool = True) -> Movie:

@@ -20,13 +20,13 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, exists, func, select, update
 
-from smartplex.clients import Deleted
-from smartplex.sync.specs import SyncSpec
+from smartplex.clients import Deleted, Missing
+from smartplex.sync.specs import Scope, SyncSpec
 from smartplex.sync.upsert import UpsertCounts, upsert
 from smartplex.types import utcnow
 
-#: Deletions in history that remove the item itself (file deletions refresh the item instead).
-ITEM_DELETIONS = ("series", "movie")
+#: Deletions that remove the item itself (file deletions refresh the item instead).
+ITEM_DELETIONS = ("series", "movie", "plexItem", "request")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class SyncResult:
     files_deleted: int = 0
     duration_seconds: float = 0.0
     row_count: int = 0
+    #: Ids asked for (``hinted_ids``) or touched that the service did not return, as text.
+    not_found: set[str] = field(default_factory=set)
 
     def metadata(self) -> dict[str, Any]:
         """What a materialization reports; the UI plots the numbers over time."""
@@ -52,6 +54,7 @@ class SyncResult:
             "unchanged": self.counts.unchanged,
             "deleted": self.deleted,
             "files_deleted": self.files_deleted,
+            "not_found": len(self.not_found),
             "items_fetched": self.fetched,
             "pages": self.pages,
             "duration_seconds": round(self.duration_seconds, 3),
@@ -115,13 +118,14 @@ def run_sync(
     window: tuple[datetime, datetime] | None,
     *,
     batch_size: int = 2000,
-    hinted_ids: list[int] = (),  # type: ignore[assignment]
+    hinted_ids: Iterable[int | str] = (),
 ) -> SyncResult:
     """Sync ``[start, end)`` when ``window`` is given, else everything (the full refresh).
 
     ``batch_size``: items per transaction; larger batches mean fewer commits and round trips, and a
-    failed run keeps whole batches. ``hinted_ids``: Sonarr/Radarr ids the window's webhooks named, fetched beside those its history
-    names (see :mod:`smartplex.sync.hints`).
+    failed run keeps whole batches. ``hinted_ids``: ids webhooks named (see
+    :mod:`smartplex.sync.hints`), fetched by id beside the window's changes; those the service does
+    not have end up in :attr:`SyncResult.not_found`.
     """
     started = time.perf_counter()
     now = utcnow()
@@ -132,24 +136,22 @@ def run_sync(
         with connection.begin():
             scope = spec.prepare(client, connection, now)
         seen = _SeenKeys(connection, spec) if full else None
-        if full:
-            items = client.iter_all()
-        elif hinted_ids:
-            items = client.iter_changed(*window, also=hinted_ids)  # type: ignore[misc]
-        else:
-            items = client.iter_changed(*window)  # type: ignore[misc]
+        items = client.iter_all() if window is None else client.iter_changed(*window, also=list(hinted_ids))
         for batch in _read_ahead(_batches(items, batch_size)):
             rows, gone = [], []
             for item in batch:
-                if not isinstance(item, Deleted):
+                if isinstance(item, Missing):
+                    result.not_found.add(str(item.id))
+                elif not isinstance(item, Deleted):
                     rows.append({**spec.to_row(item, scope), "synced_at": now, "deleted_at": None})
                 elif item.kind in ITEM_DELETIONS:
                     gone.append(item.id)
+                    result.not_found.add(str(item.id))
                 else:
                     result.files_deleted += 1
             result.fetched += len(batch)
             with connection.begin():
-                result.deleted += _soft_delete(connection, spec, gone, now)
+                result.deleted += _soft_delete(connection, spec, gone, scope, now)
                 keys_into = seen.table if seen is not None else None
                 result.counts.add(upsert(connection, spec.table, spec.key, rows, keys_into=keys_into))
         if seen is not None:
@@ -162,15 +164,15 @@ def run_sync(
     return result
 
 
-def _soft_delete(connection: Connection, spec: SyncSpec, ids: list[int], now: datetime) -> int:
-    """Mark items the service's history says are gone (an item deleted twice counts once)."""
+def _soft_delete(connection: Connection, spec: SyncSpec, ids: list[int | str], scope: Scope, now: datetime) -> int:
+    """Mark items the service says are gone (an item deleted twice counts once)."""
     if not ids:
         return 0
-    (key,) = spec.key
     table = spec.table
+    in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]  # Plex: this server's items only
     return connection.execute(
         update(table)
-        .where(and_(table.c[key].in_(ids), table.c.deleted_at.is_(None)))
+        .where(and_(table.c[spec.key[-1]].in_(ids), table.c.deleted_at.is_(None), *in_scope))
         .values(deleted_at=now, synced_at=now)
     ).rowcount
 

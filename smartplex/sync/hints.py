@@ -1,44 +1,136 @@
-"""Items an incremental Sonarr/Radarr sync learns about from webhooks rather than from history.
+"""The library items webhooks name, so an incremental sync fetches them by id rather than trusting
+timestamps.
 
-Sonarr and Radarr purge an item's history when the item is deleted, and write none when an item is
-added without a file. Their webhooks name those items (``SeriesDelete``, ``MovieAdded``, ...): an
-incremental sync fetches every id the window's webhooks named, beside the ids its history names. A
-404 then marks the item deleted, so a webhook alone never deletes a row: the service confirms it.
+A service's clock need not agree with ours, an item's timestamps need not be when its webhook was
+sent, and a replayed or delayed webhook may name something older than the sync's window: each item
+a webhook names is fetched by its id (a Sonarr series, a Radarr movie, a Plex ratingKey, an Overseerr
+request, the plays of a Tautulli ratingKey). The time window still covers what no webhook names.
+
+Sonarr and Radarr also purge an item's history when it is deleted, and write none when an item is
+added without a file: the webhook is the only news of those. A 404 marks the item deleted, so a
+webhook alone never deletes a row: the service confirms it.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Final
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Connection, and_, select, tuple_
 
-from smartplex.routing import STALE_LIBRARIES
+from smartplex.routing import STALE_LIBRARIES, stale_services
 from smartplex.schema import webhook_log
 
-#: service -> where its webhooks put the id of the library item they concern.
-WEBHOOK_ITEM_ID: dict[str, tuple[str, str]] = {"sonarr": ("series", "id"), "radarr": ("movie", "id")}
+
+def _int_id(value: Any) -> int | None:
+    """Sonarr/Radarr send numbers; Overseerr's template sends them as strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
-def ids_from_webhooks(engine: Engine, service: str, start: datetime, end: datetime) -> list[int]:
-    """Library ids that webhooks received in ``[start, end)`` named, for events that make it stale."""
-    if service not in WEBHOOK_ITEM_ID:
-        return []
-    outer, inner = WEBHOOK_ITEM_ID[service]
-    events = [event for event, services in STALE_LIBRARIES[service].items() if service in services]
-    query = select(webhook_log.c.payload).where(
-        and_(
-            webhook_log.c.source == service,
-            webhook_log.c.event_type.in_(events),
-            webhook_log.c.received_at >= start,
-            webhook_log.c.received_at < end,
+def _key(value: Any) -> str | None:
+    """A ratingKey: digits, sent as a string (Plex, Tautulli) or a number."""
+    if isinstance(value, bool):
+        return None
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    return text if text.isdigit() else None
+
+
+@dataclass(frozen=True)
+class ItemReference:
+    """Where a source's webhooks carry the id of the item they concern, and what it is called."""
+
+    path: tuple[str, ...]
+    parse: Callable[[Any], int | str | None]
+    #: What the id names, for the note on a webhook whose item the service does not have.
+    noun: str
+
+
+#: source -> where its webhooks name an item. A payload without the field names nothing (a Tautulli
+#: template without ``rating_key``, an Overseerr notification without a request).
+ITEM_REFERENCES: Final[dict[str, ItemReference]] = {
+    "plex": ItemReference(("Metadata", "ratingKey"), _key, "item with ratingKey"),
+    "tautulli": ItemReference(("rating_key",), _key, "item with ratingKey"),
+    "sonarr": ItemReference(("series", "id"), _int_id, "series"),
+    "radarr": ItemReference(("movie", "id"), _int_id, "movie"),
+    "overseerr": ItemReference(("request", "request_id"), _int_id, "request"),
+}
+#: Events announcing a deletion: the service not having the item is what they promise.
+DELETIONS: Final[frozenset[tuple[str, str]]] = frozenset({("sonarr", "SeriesDelete"), ("radarr", "MovieDelete")})
+
+
+@dataclass(frozen=True)
+class NamedItem:
+    """One webhook row and the item it names."""
+
+    row_id: uuid.UUID
+    source: str
+    event_type: str
+    item_id: int | str
+
+    @property
+    def expects_gone(self) -> bool:
+        return (self.source, self.event_type) in DELETIONS
+
+    def note(self, service_title: str) -> str:
+        return f"{service_title} has no {ITEM_REFERENCES[self.source].noun} {self.item_id}"
+
+
+def item_id(source: str, payload: Any) -> int | str | None:
+    """The id of the library item a webhook's payload names, or ``None``."""
+    reference = ITEM_REFERENCES.get(source)
+    if reference is None:
+        return None
+    value: Any = payload
+    for step in reference.path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return reference.parse(value) if value is not None else None
+
+
+def _routed_events(service: str) -> list[tuple[str, str]]:
+    return [(s, e) for s, events in STALE_LIBRARIES.items() for e in events if service in stale_services(s, e)]
+
+
+def named_items(
+    connection: Connection, service: str, *, run_key: str | None = None, window: tuple[datetime, datetime] | None = None
+) -> list[NamedItem]:
+    """Items named by the rows a webhook run was asked for (``run_key``: rows still dispatched to it),
+    or else by every webhook received in ``window`` that makes ``service`` stale (a run started by
+    hand over a few partitions)."""
+    columns = (webhook_log.c.id, webhook_log.c.source, webhook_log.c.event_type, webhook_log.c.payload)
+    if run_key is not None:
+        condition = and_(webhook_log.c.run_key == run_key, webhook_log.c.status == "dispatched")
+    elif window is not None:
+        condition = and_(
+            webhook_log.c.received_at >= window[0],
+            webhook_log.c.received_at < window[1],
+            tuple_(webhook_log.c.source, webhook_log.c.event_type).in_(_routed_events(service)),
         )
-    )
-    ids: set[int] = set()
-    with engine.connect() as connection:
-        for (payload,) in connection.execute(query):
-            item = payload.get(outer)
-            value = item.get(inner) if isinstance(item, dict) else None
-            # A payload that does not look like the service's (a hand-made test, say) is no hint.
-            if isinstance(value, int) and not isinstance(value, bool):
-                ids.add(value)
-    return sorted(ids)
+    else:
+        return []
+    named = []
+    for row_id, source, event_type, payload in connection.execute(select(*columns).where(condition)):
+        # The routing decides which library a row concerns; a routing change since the row was
+        # claimed must not hand it another library's id.
+        if service not in stale_services(source, event_type):
+            continue
+        found = item_id(source, payload)
+        if found is not None:
+            named.append(NamedItem(row_id, source, event_type, found))
+    return named
+
+
+def ids_of(items: Iterable[NamedItem]) -> list[int | str]:
+    """The distinct ids, in a stable order."""
+    return sorted({item.item_id for item in items}, key=str)
+
+
+__all__ = ["DELETIONS", "ITEM_REFERENCES", "NamedItem", "ids_of", "item_id", "named_items"]

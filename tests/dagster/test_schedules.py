@@ -112,16 +112,16 @@ def test_outcome_is_recorded_and_a_lost_request_is_repeated(
 def test_retention_deletes_exactly_the_old_finished_rows(engine: Engine) -> None:
     now = utcnow()
     rows = []
-    for status in ("pending", "dispatched", "processed", "failed", "ignored"):
+    for status in ("pending", "dispatched", "processed", "failed", "ignored", "missing"):
         for age in (1, 10, 40):
             rows.append({"id": uuid.uuid4(), "source": "sonarr", "event_type": f"{status}-{age}", "payload": {},
                          "received_at": now - timedelta(days=age), "status": status,
-                         "processed": status in ("processed", "failed", "ignored"),
+                         "processed": status in ("processed", "failed", "ignored", "missing"),
                          "processed_at": now - timedelta(days=age) if status != "pending" else None})  # fmt: skip
     with engine.begin() as connection:
         connection.execute(insert(webhook_log), rows)
     removed = queue.purge(engine, now, ignored_days=7, processed_days=30, batch=1)
-    assert removed == {"ignored": 2, "processed": 1}
+    assert removed == {"ignored": 2, "processed": 1, "missing": 1}
     with engine.connect() as connection:
         left = set(connection.execute(select(webhook_log.c.event_type)).scalars())
-    assert left == {r["event_type"] for r in rows} - {"ignored-10", "ignored-40", "processed-40"}
+    assert left == {r["event_type"] for r in rows} - {"ignored-10", "ignored-40", "processed-40", "missing-40"}

@@ -246,7 +246,7 @@ def test_a_failure_dagster_will_retry_is_not_recorded(
 
 
 def test_payloads_that_name_no_item_are_no_hints(engine: Engine) -> None:
-    from smartplex.sync.hints import ids_from_webhooks
+    from smartplex.sync.hints import ids_of, named_items
 
     add_rows(engine, [("sonarr", "SeriesDelete")] * 3)
     with engine.begin() as connection:
@@ -254,4 +254,6 @@ def test_payloads_that_name_no_item_are_no_hints(engine: Engine) -> None:
         for row_id, payload in zip(ids, ({"series": "oops"}, {"series": {"id": True}}, {"series": {"id": 12}}), strict=True):
             connection.execute(update(webhook_log).where(webhook_log.c.id == row_id).values(payload=payload))
     now = utcnow()
-    assert ids_from_webhooks(engine, "sonarr", now - timedelta(days=1), now + timedelta(days=1)) == [12]
+    with engine.connect() as connection:
+        named = named_items(connection, "sonarr", window=(now - timedelta(days=1), now + timedelta(days=1)))
+    assert ids_of(named) == [12]

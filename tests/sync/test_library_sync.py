@@ -23,7 +23,7 @@ from smartplex.simulators import webhooks
 from smartplex.simulators.serve import RunningSimulators
 from smartplex.simulators.universe import Movie, movie_file
 from smartplex.sync import SPECS, recompute_watch_stats, run_sync
-from smartplex.sync.hints import ids_from_webhooks
+from smartplex.sync.hints import ids_of, named_items
 from tests.conftest import DAY
 
 
@@ -149,7 +149,8 @@ def test_incremental_sync_takes_exactly_the_changes_inside_the_window(
                 received_at=received, status="pending", processed=False))  # fmt: skip
 
     plex_result = incremental(engine, sims, "plex")
-    hints = ids_from_webhooks(engine, "sonarr", *last_week())
+    with engine.connect() as connection:
+        hints = ids_of(named_items(connection, "sonarr", window=last_week()))
     assert hints == [removed.id]
     sonarr_result = incremental(engine, sims, "sonarr", hinted_ids=hints)
     radarr_result = incremental(engine, sims, "radarr")

@@ -23,7 +23,7 @@ NO_SCHEDULE: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descrip
 BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"model": Problem, "description": "The body could not be parsed"}}
 
 #: Rows a replay may send back to pending: handling finished and a run was involved.
-REPLAYABLE = ("failed", "processed")
+REPLAYABLE = ("failed", "processed", "missing")
 
 
 def _a_number(value: Any) -> Any:
@@ -105,7 +105,7 @@ class Replay(BaseModel):
 
     ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=10_000)
     source: ServiceName | None = None
-    status: Literal["failed", "processed"] = "failed"
+    status: Literal["failed", "processed", "missing"] = "failed"
     since: datetime | None = None
 
     @field_validator("since", mode="before")
@@ -157,7 +157,7 @@ def replay(request: Replay, state: StateDep) -> dict[str, int]:
 @router.get("/webhooks", summary="Inspect webhook rows, newest first")
 def list_webhooks(
     state: StateDep,
-    status: Annotated[Literal["pending", "dispatched", "processed", "failed", "ignored"] | None, Query()] = None,
+    status: Annotated[Literal["pending", "dispatched", "processed", "failed", "ignored", "missing"] | None, Query()] = None,
     source: ServiceName | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
