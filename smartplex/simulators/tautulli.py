@@ -42,7 +42,7 @@ def history_row(play: Play) -> dict[str, Any]:
     if isinstance(item, Episode):
         show = item.show
         family: dict[str, Any] = {
-            "parent_rating_key": show.season_keys.get(item.season), "grandparent_rating_key": show.rating_key,
+            "parent_rating_key": play.parent_rating_key, "grandparent_rating_key": play.grandparent_rating_key,
             "full_title": f"{show.title} - {item.title}", "title": item.title,
             "parent_title": f"Season {item.season}", "grandparent_title": show.title, "original_title": "",
             "year": show.year, "media_index": item.number, "parent_media_index": item.season}

@@ -129,6 +129,9 @@ class Play:
     started: int
     stopped: int
     percent: int
+    #: An episode's season and show ratingKeys when it was played (kept likewise).
+    parent_rating_key: int | None = None
+    grandparent_rating_key: int | None = None
 
 
 @dataclass(slots=True)
@@ -506,7 +509,8 @@ class Universe:
                 watched.view_count += 1
                 watched.last_viewed = stopped if watched.last_viewed is None else max(watched.last_viewed, stopped)
         assert item.rating_key is not None
-        return Play(self._id("play"), item, item.rating_key, user, started, stopped, percent)
+        family = (item.show.season_keys.get(item.season), item.show.rating_key) if isinstance(item, Episode) else (None, None)
+        return Play(self._id("play"), item, item.rating_key, user, started, stopped, percent, *family)
 
     def _request(self, target: Movie | Show, user: User, created: int, updated: int, status: int) -> Request:
         request = Request(self._id("request"), self.media_id(target), target, user, status, created, updated)
