@@ -196,3 +196,23 @@ def test_an_episode_named_alone_brings_its_show(
         show.rating_key
     )
     assert isinstance(sims.universe.plex[show.rating_key], type(show)) and not isinstance(show, Movie)
+
+
+def test_a_missing_row_replayed_once_the_item_exists_lands_it(
+    instance: dg.DagsterInstance, database: DatabaseResource, resources: dict, engine: Engine,
+    sims: RunningSimulators, api: TestClient,
+) -> None:  # fmt: skip
+    from tests.conftest import ADMIN
+
+    request_id = max(sims.universe.requests) + 1  # the next request Overseerr will create
+    _post(api, "overseerr", _unknown("overseerr", "MEDIA_PENDING.json", ("request", "request_id"), str(request_id)))
+    _handle_webhooks(instance, database, resources)
+    assert statuses(engine) == {"missing": 1}
+
+    target = next(m for m in sims.universe.movies.values() if all(r.target is not m for r in sims.universe.requests.values()))
+    assert sims.universe.request_media(target).id == request_id
+    replay = api.post("/api/admin/webhooks/replay", json={"status": "missing"}, headers=ADMIN)
+    assert replay.status_code == 200 and replay.json() == {"replayed": 1}
+    _handle_webhooks(instance, database, resources)
+    assert statuses(engine) == {"processed": 1}
+    assert _live(engine, overseerr_requests, "id", request_id)["status"] == 1
