@@ -34,6 +34,8 @@ Params = Mapping[str, str | int | float]
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 #: Query parameters that carry credentials (Tautulli has no other way to take its key).
 _SECRET_PARAMS = ("apikey", "X-Plex-Token", "token")
+#: How much of an error answer's body is kept on the exception.
+_ERROR_DETAIL_BYTES = 1024
 
 
 class _RedactSecrets(logging.Filter):
@@ -171,20 +173,26 @@ class HttpSession:
                 continue
             if response.status_code < 300:
                 return response
-            response.close()
             if response.status_code in _RETRYABLE_STATUS and not last:
+                response.close()
                 retry_after = _retry_after(response)
                 if retry_after is None or retry_after <= self.retry.max_retry_after:
                     self._pause(attempt, retry_after)
                     continue
-            raise self._status_error(path, response, attempt)
+            try:  # the start of an error's body, for a client that can say more from it (Tautulli)
+                detail = next(response.iter_bytes(), b"")[:_ERROR_DETAIL_BYTES].decode("utf-8", "replace")
+            except httpx.HTTPError:
+                detail = ""
+            finally:
+                response.close()
+            raise self._status_error(path, response, attempt, detail)
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
         self.stats.retries += 1
         self._sleep(self.retry.delay(attempt, retry_after))
 
-    def _status_error(self, path: str, response: httpx.Response, attempts: int) -> Exception:
+    def _status_error(self, path: str, response: httpx.Response, attempts: int, detail: str = "") -> Exception:
         status = response.status_code
         if 300 <= status < 400:
             # Not followed: a redirect elsewhere would carry the credential headers along.
@@ -208,10 +216,10 @@ class HttpSession:
                 f"in {service_env_names(self.service)[0]}",
             )
         tries = f" after {attempts} tries" if attempts > 1 else ""
-        return self._bad(path, f"answered HTTP {status}{tries}", status)
+        return self._bad(path, f"answered HTTP {status}{tries}", status, detail)
 
-    def _bad(self, path: str, problem: str, status: int | None = None) -> BadResponse:
-        return BadResponse(self.service, self.base_url, f"{path} {problem}", status)
+    def _bad(self, path: str, problem: str, status: int | None = None, detail: str = "") -> BadResponse:
+        return BadResponse(self.service, self.base_url, f"{path} {problem}", status, detail)
 
     def _timeout_error(self) -> ServiceTimeout:
         return ServiceTimeout(

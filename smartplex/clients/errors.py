@@ -49,6 +49,8 @@ class NotFound(ServiceError):
 class BadResponse(ServiceError):
     """The service answered, but not with what its API promises (an error status, or bad JSON)."""
 
-    def __init__(self, service: str, url: str, problem: str, status_code: int | None = None) -> None:
+    def __init__(self, service: str, url: str, problem: str, status_code: int | None = None, detail: str = "") -> None:
         self.status_code = status_code
+        #: The start of the answer's body (never shown in the message: it may echo what was sent).
+        self.detail = detail
         super().__init__(service, url, problem)

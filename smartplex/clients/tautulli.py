@@ -80,7 +80,16 @@ class TautulliClient(ServiceClient[TautulliPlay]):
 
     def _command(self, cmd: str, params: Params | None = None) -> Any:
         """Run one API command and unwrap Tautulli's ``{"response": {...}}`` envelope."""
-        body = self.http.get_json("/api/v2", {"cmd": cmd, **(params or {})})
+        try:
+            body = self.http.get_json("/api/v2", {"cmd": cmd, **(params or {})})
+        except BadResponse as error:
+            # Tautulli refuses a bad API key with HTTP 400 and "Invalid apikey" in its usual envelope.
+            if error.status_code == 400 and "invalid apikey" in error.detail.lower():
+                raise Unauthorized(
+                    self.service, self.http.base_url,
+                    f"Tautulli refused the API key (HTTP 400, Invalid apikey); check {service_env_names(self.service)[1]}",
+                ) from None
+            raise
         response = body.get("response", {}) if isinstance(body, dict) else {}
         if response.get("result") == "success":
             return response.get("data")

@@ -159,7 +159,8 @@ class TautulliSimulator:
     def authenticate(self, request: Request) -> Response | None:
         if request.query_params.get("apikey") == self.sim.keys["tautulli"]:
             return None
-        return _envelope({}, 401, "Invalid apikey")
+        # Tautulli sets 401, then answers every API error with 400: a bad key is a 400 too.
+        return _envelope({}, 400, "Invalid apikey")
 
     async def api(self, request: Request) -> Response:
         cmd = request.query_params.get("cmd", "")
@@ -192,6 +193,11 @@ class TautulliSimulator:
             plays = plays[::-1]
         start, length = query_int(request, "start", 0), query_int(request, "length", 25)
         rows = [history_row(p) for p in plays[start:start + length]]
+        if params.get("include_activity", "1") != "0" and start == 0:
+            # Tautulli's default (HISTORY_TABLE_ACTIVITY): what is playing now heads the first page,
+            # as rows with no id.
+            rows = [{**history_row(s), "id": None, "row_id": None, "reference_id": None, "state": "playing"}
+                    for s in self.universe.sessions] + rows
         return _envelope({"recordsFiltered": len(plays), "recordsTotal": total, "data": rows,
                           "draw": query_int(request, "draw", 1), "filter_duration": "0 mins",
                           "total_duration": "0 mins"})

@@ -185,6 +185,7 @@ class Universe:
         self.episodes: dict[int, Episode] = {}
         self.plex: dict[int, Movie | Show | Episode] = {}  # ratingKey -> item
         self.plays: list[Play] = []  # by started, ascending
+        self.sessions: list[Play] = []  # playing now: not history yet
         self.sonarr_history: list[ArrEvent] = []  # by date, ascending
         self.radarr_history: list[ArrEvent] = []
         self.requests: dict[int, Request] = {}
@@ -311,6 +312,17 @@ class Universe:
             play = self._play(item, self.user(user_id), self.now - minutes * 60, self.now, percent)
             self.plays.append(play)
             return play
+
+    def start_playing(self, rating_key: int, *, user_id: int = 1, minutes: int = 10) -> Play:
+        """A play in progress (started ``minutes`` ago): Tautulli shows it as activity, not history."""
+        with self._change():
+            item = self.plex[rating_key]
+            if isinstance(item, Show):
+                raise ValueError("plays are of movies or episodes, not shows")
+            session = Play(-(len(self.sessions) + 1), item, rating_key, self.user(user_id),
+                           self.now - minutes * 60, self.now, 20)
+            self.sessions.append(session)
+            return session
 
     def request_media(self, target: Movie | Show, *, user_id: int = 2) -> Request:
         with self._change():
