@@ -27,7 +27,7 @@ def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:
     connect_args = {
         "connect_timeout": max(1, math.ceil(timeout)),
         # Keep any options given in the URL (a search_path, say) beside ours.
-        "options": " ".join(filter(None, [parsed.query.get("options"), timeouts])),
+        "options": " ".join(filter(None, [_one(parsed.query.get("options")), timeouts])),
         # Notice a dead server within seconds rather than the kernel's minutes.
         "keepalives": 1,
         "keepalives_idle": 5,
@@ -57,3 +57,8 @@ def _sqlite_pragmas(timeout: float) -> Any:
         cursor.close()
 
     return on_connect
+
+
+def _one(value: str | tuple[str, ...] | None) -> str | None:
+    """A URL query parameter given once (a repeated one keeps its last value)."""
+    return value[-1] if isinstance(value, tuple) else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -26,6 +27,10 @@ class ArrClient(ServiceClient[Item], Generic[Item]):
     #: History's file-removal event (``episodeFileDeleted`` / ``movieFileDeleted``) and its marker kind.
     file_deleted_event: ClassVar[str]
     file_kind: ClassVar[DeletedKind]
+
+    @abstractmethod
+    def _parse(self, row: dict[str, Any]) -> Item:
+        """One row of the library endpoint as this service's item type."""
 
     def _auth(self, credential: str) -> tuple[Mapping[str, str], Params]:
         return {"X-Api-Key": credential}, {}
@@ -63,8 +68,8 @@ class ArrClient(ServiceClient[Item], Generic[Item]):
             yield from self._fetch_each(sorted(touched))
             return
         for item in self.iter_all():
-            item_id = item.id  # type: ignore[attr-defined]
-            if item_id in touched or in_window(item.added, start, end):  # type: ignore[attr-defined]
+            item_id = item.id
+            if item_id in touched or in_window(item.added, start, end):
                 touched.discard(item_id)
                 yield item
         for item_id in sorted(touched):

@@ -7,8 +7,9 @@ adds rows to it and can never shrink a lifetime total.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, insert, literal, select, union_all
+from sqlalchemy import ColumnElement, Engine, Select, case, delete, func, insert, literal, select, union_all
 
 from smartplex.schema import (
     media_catalog,
@@ -31,7 +32,7 @@ def recompute_watch_stats(engine: Engine, now: datetime | None = None) -> int:
     history = tautulli_watch_history
     live = history.c.deleted_at.is_(None)
 
-    def rollup(key):  # type: ignore[no-untyped-def]
+    def rollup(key: ColumnElement[Any]) -> Select[Any]:
         return (
             select(
                 key.label("rating_key"),

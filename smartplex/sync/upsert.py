@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table, bindparam, func, literal_column, null, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Text
 
 
@@ -77,7 +78,7 @@ def _upsert_postgresql(
         document = orjson.dumps(rows, default=_json_value, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
     except orjson.JSONEncodeError as exc:
         raise (exc.__cause__ or exc) from None  # the value's own complaint, not orjson's summary
-    row_type = literal_column(f"NULL::{connection.dialect.identifier_preparer.format_table(table)}")
+    row_type: ColumnElement[Any] = literal_column(f"NULL::{connection.dialect.identifier_preparer.format_table(table)}")
     unpacked = func.json_populate_recordset(row_type, bindparam("rows", document, type_=Text))
     source = select(*(unpacked.table_valued(*(table.c[c] for c in columns)).c)).cte("source")
     statement = postgresql.insert(table).from_select(columns, select(*(source.c[c] for c in columns)))
