@@ -1,5 +1,8 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both build the virtualenv first.
+# Variables given to make reach the demo: `make run SMARTPLEX_API_PORT=8800 SMARTPLEX_DAGSTER_PORT=3300`;
+# its options go in DEMO_ARGS: `make run DEMO_ARGS="--size 500"`.
 PYTHON ?= python3
+DEMO_ARGS ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/smartplex demo
+	$(BIN)/smartplex demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
 
-from smartplex.routing import stale_services
+from smartplex.routing import STALE_LIBRARIES, stale_services
 from smartplex.schema import webhook_log
+from smartplex.services import SERVICE_NAMES
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,47 @@ class PendingGroup:
         return f"webhooks-{self.service}-{digest[:16]}"
 
 
-def pending_groups(connection: Connection) -> list[PendingGroup]:
-    """Pending rows grouped by the library they make stale: one indexed aggregate over pending rows."""
+#: Most pending rows one tick claims. A claim writes every row it takes, so this bounds a tick's work
+#: (and a run's coalesced webhooks) at any backlog; the rest are claimed by the next ticks.
+CLAIM_LIMIT = 10_000
+
+
+def _events_of(services: Collection[str]) -> list[tuple[str, str]]:
+    """The (source, event_type) pairs that make any of ``services`` stale."""
+    return sorted(
+        (source, event)
+        for source, events in STALE_LIBRARIES.items()
+        for event, targets in events.items()
+        if any(target in services for target in targets)
+    )
+
+
+def _pending(services: Collection[str]) -> ColumnElement[bool]:
+    """Pending rows that make one of ``services`` stale."""
+    pairs = _events_of(services)
+    return and_(webhook_log.c.status == "pending", tuple_(webhook_log.c.source, webhook_log.c.event_type).in_(pairs))
+
+
+def pending_groups(
+    connection: Connection, *, busy: Collection[str] = (), limit: int | None = CLAIM_LIMIT
+) -> list[PendingGroup]:
+    """Pending rows grouped by the library they make stale, for the libraries not ``busy`` (a run in
+    flight): the ``limit`` oldest of those rows, and any received at the same instant as the last of them.
+
+    Bounded by a watermark, the ``limit``-th oldest ``received_at``: found by walking the pending index,
+    so neither query reads more than about ``limit`` rows, whatever the backlog. The same pending rows
+    give the same watermark, hence the same groups and run keys.
+    """
+    free = [service for service in SERVICE_NAMES if service not in busy]
+    if not free:
+        return []
+    pending = _pending(free)
+    if limit is not None:
+        edge = connection.execute(
+            select(webhook_log.c.received_at).where(pending).order_by(webhook_log.c.received_at).offset(limit - 1).limit(1)
+        ).scalar()
+        if edge is not None:
+            pending = and_(pending, webhook_log.c.received_at <= edge)
     query = (
         select(
             webhook_log.c.source,
@@ -50,7 +91,7 @@ def pending_groups(connection: Connection) -> list[PendingGroup]:
             func.max(webhook_log.c.received_at),
             func.max(webhook_log.c.attempt),
         )
-        .where(webhook_log.c.status == "pending")
+        .where(pending)
         .group_by(webhook_log.c.source, webhook_log.c.event_type)
     )
     by_service: dict[str, list[tuple[str, str, int, datetime, datetime, int]]] = defaultdict(list)
@@ -70,8 +111,34 @@ def pending_groups(connection: Connection) -> list[PendingGroup]:
     ]
 
 
+def waiting(connection: Connection, services: Collection[str], limit: int = CLAIM_LIMIT) -> int:
+    """Pending rows that make one of ``services`` stale, counted up to ``limit``."""
+    if not services:
+        return 0
+    rows = select(webhook_log.c.id).where(_pending(services)).limit(limit).subquery()
+    return connection.execute(select(func.count()).select_from(rows)).scalar_one()
+
+
+def arrived(connection: Connection, services: Collection[str], since: datetime) -> bool:
+    """Whether a pending row received since ``since`` makes one of ``services`` stale."""
+    if not services:
+        return False
+    query = select(webhook_log.c.id).where(and_(_pending(services), webhook_log.c.received_at >= since)).limit(1)
+    return connection.execute(query).first() is not None
+
+
+def dispatched_keys(connection: Connection) -> set[str]:
+    """The run keys of rows handed to a run and not settled yet."""
+    query = select(webhook_log.c.run_key).where(webhook_log.c.status == "dispatched").distinct()
+    return set(connection.execute(query).scalars())
+
+
 def claim(connection: Connection, group: PendingGroup, now: datetime) -> int:
-    """Mark the group's rows dispatched under its run key; rows that arrived since wait for the next tick."""
+    """Mark the group's rows dispatched under its run key; return how many.
+
+    A row of the group's events committed since the group was read joins the claim when it was received
+    no later than the group's last row (the run reads the service after it); later rows wait.
+    """
     return connection.execute(
         update(webhook_log)
         .where(
@@ -95,37 +162,49 @@ class Dispatched:
     first_received_at: datetime
 
 
-def dispatched(connection: Connection) -> list[Dispatched]:
+def dispatched_service(connection: Connection, run_key: str) -> str | None:
+    """The service whose library the rows handed to ``run_key`` make stale (one row says: they all do)."""
     query = (
-        select(
-            webhook_log.c.run_key,
-            webhook_log.c.source,
-            webhook_log.c.event_type,
-            func.count(),
-            func.min(webhook_log.c.received_at),
-        )
-        .where(webhook_log.c.status == "dispatched")
-        .group_by(webhook_log.c.run_key, webhook_log.c.source, webhook_log.c.event_type)
+        select(webhook_log.c.source, webhook_log.c.event_type)
+        .where(and_(webhook_log.c.status == "dispatched", webhook_log.c.run_key == run_key))
+        .limit(1)
     )
-    services: dict[str, str] = {}
-    counts: dict[str, int] = defaultdict(int)
-    oldest: dict[str, datetime] = {}
-    for key, source, event_type, count, first in connection.execute(query):
-        # Every row of one run key makes the same service stale.
-        services[key] = stale_services(source, event_type)[0]
-        counts[key] += count
-        oldest[key] = min(first, oldest.get(key, first))
-    return [Dispatched(key, services[key], counts[key], oldest[key]) for key in sorted(services)]
+    row = connection.execute(query).first()
+    return stale_services(row.source, row.event_type)[0] if row is not None else None
 
 
-def settle(connection: Connection, run_key: str, run_id: str, error: str | None, now: datetime) -> int:
+def dispatched_batch(connection: Connection, run_key: str) -> Dispatched | None:
+    """The rows handed to ``run_key`` and not settled yet, if any."""
+    query = select(func.count(), func.min(webhook_log.c.received_at)).where(
+        and_(webhook_log.c.status == "dispatched", webhook_log.c.run_key == run_key)
+    )
+    count, first = connection.execute(query).one()
+    service = dispatched_service(connection, run_key) if count else None
+    return Dispatched(run_key, service, count, first) if service is not None else None
+
+
+@dataclass(frozen=True)
+class RunStages:
+    """When the run that settles a row was created and started, and its sync step started and ended."""
+
+    run_created_at: datetime | None = None
+    run_started_at: datetime | None = None
+    sync_started_at: datetime | None = None
+    sync_finished_at: datetime | None = None
+
+
+def settle(
+    connection: Connection, run_key: str, run_id: str, error: str | None, now: datetime, stages: RunStages | None = None
+) -> int:
     """Record a run's outcome on its rows; settling twice changes nothing.
 
     A success also overrides an earlier failure under the same run key: Dagster's automatic retry
-    of a failed run keeps the key, and its success is the outcome that counts.
+    of a failed run keeps the key, and its success is the outcome that counts. ``stages`` go on
+    every row the run handled, the ones it finished as ``missing`` included (their status stays).
     """
     settled_from = ("dispatched",) if error else ("dispatched", "failed")
-    return connection.execute(
+    times = asdict(stages) if stages is not None else {}
+    settled = connection.execute(
         update(webhook_log)
         .where(and_(webhook_log.c.status.in_(settled_from), webhook_log.c.run_key == run_key))
         .values(
@@ -134,8 +213,16 @@ def settle(connection: Connection, run_key: str, run_id: str, error: str | None,
             processed_at=now,
             run_id=run_id,
             error_message=error,
+            **times,
         )
     ).rowcount
+    if times:
+        connection.execute(
+            update(webhook_log)
+            .where(and_(webhook_log.c.status == "missing", webhook_log.c.run_key == run_key))
+            .values(**times)
+        )
+    return settled
 
 
 def mark_missing(connection: Connection, notes: dict[uuid.UUID, str], run_id: str, now: datetime) -> int:
@@ -172,4 +259,19 @@ def purge(engine: Engine, now: datetime, *, ignored_days: int, processed_days: i
     return removed
 
 
-__all__ = ["Dispatched", "PendingGroup", "claim", "dispatched", "mark_missing", "pending_groups", "purge", "settle"]
+__all__ = [
+    "CLAIM_LIMIT",
+    "Dispatched",
+    "PendingGroup",
+    "RunStages",
+    "arrived",
+    "claim",
+    "dispatched_batch",
+    "dispatched_keys",
+    "dispatched_service",
+    "mark_missing",
+    "pending_groups",
+    "purge",
+    "settle",
+    "waiting",
+]

@@ -6,15 +6,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from smartplex.schema import sync_schedule
 
 
-def next_run_at(enabled: bool, interval_hours: int, last_run_at: datetime | None, now: datetime) -> datetime | None:
-    """Never-run schedules are due now; disabled ones have no next run."""
+def next_run_at(
+    enabled: bool, interval_hours: int, last_run_at: datetime | None, now: datetime, *, running: bool = False
+) -> datetime | None:
+    """Never-run schedules are due now; disabled ones have no next run.
+
+    While a full refresh runs (``running``), the next one is an interval away: the refresh counts as
+    the latest run, and its end sets the time for good (:func:`settle`). A change made meanwhile
+    never makes the schedule due at once.
+    """
     if not enabled:
         return None
+    if running:
+        return now + timedelta(hours=interval_hours)
     if last_run_at is None:
         return now
     return last_run_at + timedelta(hours=interval_hours)
@@ -31,7 +40,7 @@ def decide(row: dict[str, Any], now: datetime) -> Decision:
     if row["sync_requested_at"] is not None:
         return Decision(True, f"sync requested at {row['sync_requested_at']:%Y-%m-%d %H:%M} UTC")
     if not row["enabled"]:
-        return Decision(False, "disabled in sync_schedule")
+        return Decision(False, "disabled in sync_schedule: no full refresh is planned (a sync now still runs one)")
     if row["next_run_at"] is None and row["last_run_at"] is None:
         return Decision(True, "never run")
     due_at = row["next_run_at"] or next_run_at(True, row["interval_hours"], row["last_run_at"], now)
@@ -45,27 +54,52 @@ def read(connection: Connection, service: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def mark_requested(connection: Connection, service: str, run_key: str, now: datetime, interval_hours: int) -> None:
+def mark_requested(
+    connection: Connection, service: str, run_key: str, now: datetime, interval_hours: int, enabled: bool = True
+) -> None:
+    """A full refresh was asked for under ``run_key``; a disabled schedule ("sync now") plans no next one."""
     connection.execute(
         update(sync_schedule)
         .where(sync_schedule.c.service == service)
-        .values(run_key=run_key, sync_requested_at=None, next_run_at=now + timedelta(hours=interval_hours))
+        .values(
+            run_key=run_key,
+            sync_requested_at=None,
+            next_run_at=next_run_at(enabled, interval_hours, None, now, running=True),
+        )
     )
 
 
 def settle(connection: Connection, run_key: str, error: str | None, ended_at: datetime) -> int:
-    """Record the outcome of the full refresh named by ``run_key``; settling twice changes nothing."""
-    return connection.execute(
-        update(sync_schedule)
-        .where(sync_schedule.c.run_key == run_key)
-        .values(
-            run_key=None,
-            last_run_at=ended_at,
-            run_count=sync_schedule.c.run_count + 1,
-            last_status="failure" if error else "success",
-            last_error=error,
-        )
-    ).rowcount
+    """Record the outcome of the full refresh named by ``run_key``, and plan the next one an interval after
+    its end (none while disabled); settling twice changes nothing."""
+    while True:
+        row = connection.execute(
+            select(sync_schedule.c.enabled, sync_schedule.c.interval_hours).where(sync_schedule.c.run_key == run_key)
+        ).first()
+        if row is None:
+            return 0
+        enabled, interval_hours = row
+        changed = connection.execute(
+            update(sync_schedule)
+            # Only as read: a change of interval or on/off since then is read again.
+            .where(
+                and_(
+                    sync_schedule.c.run_key == run_key,
+                    sync_schedule.c.enabled == enabled,
+                    sync_schedule.c.interval_hours == interval_hours,
+                )
+            )
+            .values(
+                run_key=None,
+                last_run_at=ended_at,
+                next_run_at=next_run_at(enabled, interval_hours, ended_at, ended_at),
+                run_count=sync_schedule.c.run_count + 1,
+                last_status="failure" if error else "success",
+                last_error=error,
+            )
+        ).rowcount
+        if changed:
+            return changed
 
 
 def in_flight(connection: Connection) -> list[tuple[str, str]]:

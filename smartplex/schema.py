@@ -7,7 +7,7 @@ matches this metadata, so the two cannot drift.
 from __future__ import annotations
 
 import uuid
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
@@ -59,6 +59,12 @@ webhook_log = Table(
     Column("run_id", Text),
     # Replays count up, so replayed rows get a fresh run key.
     Column("attempt", Integer, nullable=False, server_default=text("0")),
+    # Copied from the Dagster run's records when the row is settled, so each stage of the row's path
+    # (received, claimed, run created, run started, sync started, sync finished, settled) can be timed.
+    Column("run_created_at", UTCDateTime),
+    Column("run_started_at", UTCDateTime),
+    Column("sync_started_at", UTCDateTime),
+    Column("sync_finished_at", UTCDateTime),
     CheckConstraint(_in_list("source", SERVICE_NAMES), name="ck_webhook_log_source"),
     CheckConstraint(_in_list("status", WEBHOOK_STATUSES), name="ck_webhook_log_status"),
     Index("ix_webhook_log_source", "source"),
@@ -121,7 +127,7 @@ SCHEDULE_SEED: Final = (
 # no longer has it; set by a full refresh, or by an incremental sync for deletions its history records).
 
 
-def _synced_table(name: str, *columns: Column | Index | UniqueConstraint) -> Table:
+def _synced_table(name: str, *columns: Column[Any] | Index | UniqueConstraint) -> Table:
     return Table(
         name,
         metadata,

@@ -66,15 +66,38 @@ class SettingsBase(BaseSettings):
         description="Longest wait for one HTTP request to a service during a sync; each request is tried 4 times.",
     )
     sensor_interval_seconds: int = Field(
-        default=5, ge=1, description="How often the webhook sensor polls webhook_log for pending rows."
+        default=2,
+        ge=1,
+        description="How often the webhook sensor polls webhook_log for pending rows (Dagster's daemon: every 5 s at most).",
+    )
+    webhook_run_executor: str = Field(
+        default="in_process",
+        pattern="^(in_process|multiprocess)$",
+        description="Executor of webhook runs: in_process runs their one sync step in the run's own process.",
     )
     retention_ignored_days: int = Field(default=7, ge=1, description="Ignored webhook rows are deleted after this.")
     retention_processed_days: int = Field(
         default=30, ge=1, description="Processed webhook rows are deleted after this (failed rows are kept)."
     )
+    retention_run_days: int = Field(
+        default=7, ge=1, description="Successful Dagster runs (webhook syncs, derived assets) are deleted after this."
+    )
+    retention_refresh_run_days: int = Field(
+        default=90, ge=1, description="Successful scheduled full refreshes are kept this long in Dagster."
+    )
+    retention_failed_run_days: int = Field(
+        default=30, ge=1, description="Failed and canceled Dagster runs are kept this long."
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8765
+    dagster_port: int = Field(
+        default=3000, description="Port of the Dagster UI (webserver) under smartplex demo and smartplex run."
+    )
+    dagster_url: str | None = Field(
+        default=None,
+        description="Base URL of the Dagster UI the admin page links to; unset: http://127.0.0.1:<dagster_port>.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -102,10 +125,12 @@ class SettingsBase(BaseSettings):
         return [s.name for s in SERVICES if self.webhook_secret_for(s.name) is None]
 
     def service_url(self, service: str) -> str | None:
-        return getattr(self, f"{service}_url")
+        url: str | None = getattr(self, f"{service}_url")
+        return url
 
     def service_credential(self, service: str) -> SecretStr | None:
-        return getattr(self, f"{service}_{get_service(service).credential_setting}")
+        credential: SecretStr | None = getattr(self, f"{service}_{get_service(service).credential_setting}")
+        return credential
 
     def is_configured(self, service: str) -> bool:
         return bool(self.service_url(service) and self.service_credential(service))

@@ -10,23 +10,48 @@ import json
 import os
 import random
 import secrets
+import shlex
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
+import httpx
+from sqlalchemy import Engine
 
 from smartplex import dagster_home, migrate
 from smartplex.db import make_engine
-from smartplex.processes import Supervisor, stop_on_signals, wait_for_http
+from smartplex.processes import (
+    Supervisor,
+    instance_processes,
+    listener,
+    port_is_free,
+    stop_on_signals,
+    wait_for_http,
+)
 from smartplex.services import SERVICES
 from smartplex.settings import get_settings, service_env_names
 
 CODE_LOCATION = "smartplex_dagster.definitions"
+#: The webhook API's OpenAPI title: how the readiness check tells our API from another server on the port.
+API_TITLE = "SmartPlex Sync webhook API"
+#: Shown on each run a start finds abandoned (its process is gone: Ctrl-C, a crash, a power cut).
+RESTART_MESSAGE = (
+    "SmartPlex found this run without a process when it started again (it was stopped or crashed "
+    "while the run was in progress). Its webhooks went back to pending; a full refresh is asked for again."
+)
+#: Shown on each run a stop interrupts.
+STOP_MESSAGE = (
+    "SmartPlex was stopped while this run was in progress. Its webhooks went back to pending; a full "
+    "refresh is asked for again."
+)
 
 
 def _bin(name: str) -> str:
@@ -44,11 +69,67 @@ def start_daemon(supervisor: Supervisor, env: dict[str, str], log_dir: Path) -> 
                      str(log_dir / "dagster-daemon.log"))  # fmt: skip
 
 
+def check_ports(api_port: int, dagster_port: int | None) -> None:
+    """Refuse to start on a port another server holds: say which, who holds it, and how to choose another."""
+    wanted = [(api_port, "the webhook API", "SMARTPLEX_API_PORT", "--api-port")]
+    if dagster_port is not None:
+        wanted.append((dagster_port, "the Dagster UI", "SMARTPLEX_DAGSTER_PORT", "--dagster-port"))
+    if api_port == dagster_port:
+        raise click.UsageError(f"the webhook API and the Dagster UI cannot share port {api_port}")
+    for port, what, variable, option in wanted:
+        if not port_is_free(port):
+            holder = listener(port)
+            raise click.ClickException(
+                f"port {port}, for {what}, is taken{f' by {holder}' if holder else ''}. "
+                f"Stop that server, or choose another port: {variable}=... (or {option})."
+            )
+
+
+def is_our_api(response: httpx.Response) -> bool:
+    return response.status_code == 200 and response.json().get("info", {}).get("title") == API_TITLE
+
+
+def _is_dagster_webserver(response: httpx.Response) -> bool:
+    return response.status_code == 200 and "dagster_webserver_version" in response.json()
+
+
+def recover_runs(env: Mapping[str, str], message: str) -> str:
+    """End the runs of the stack's Dagster instance left without a process: canceled with ``message``,
+    their webhooks back to pending, their full refreshes asked for again, their pool slots freed.
+    Returns what was done, in a line (empty when nothing was).
+
+    Runs in a child process: the core never imports the Dagster code location (it runs it by name).
+    """
+    others = instance_processes(Path(env["DAGSTER_HOME"]))
+    return _orphans(env, "end", "--message", message, *(["--others-alive"] if others else []))
+
+
+def _orphans(env: Mapping[str, str], *args: str) -> str:
+    argv = [sys.executable, "-m", "smartplex_dagster.orphans", *args]
+    result = subprocess.run(argv, env=dict(env), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise click.ClickException(f"could not settle the stack's runs:\n{result.stderr[-3000:]}")
+    return result.stdout.strip()
+
+
 def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, dagster_port: int | None,
                 log_dir: Path) -> None:  # fmt: skip
-    """The API, the Dagster daemon and (unless ``dagster_port`` is None) the webserver; wait until up."""
+    """The API, the Dagster daemon and (unless ``dagster_port`` is None) the webserver; wait until up.
+
+    Before the daemon starts, the runs an earlier stop or crash left without a process are ended
+    (:func:`recover_runs`), so none blocks its service.
+    """
+    check_ports(api_port, dagster_port)
     log_dir.mkdir(parents=True, exist_ok=True)
     migrate_dagster(env)
+    home = Path(env["DAGSTER_HOME"])
+    # Two daemons on one instance would both run the sensors and schedules.
+    if daemons := [p for p in instance_processes(home) if "dagster-daemon" in p]:
+        raise click.ClickException(
+            f"a dagster-daemon already runs on {home}: {'; '.join(daemons)}. Stop it, then start again."
+        )
+    if report := recover_runs(env, RESTART_MESSAGE):
+        click.echo(f"Runs left by the last stop: {report}")
     supervisor.start("api", [sys.executable, "-m", "smartplex", "api", "--port", str(api_port)], env,
                      str(log_dir / "api.log"))  # fmt: skip
     start_daemon(supervisor, env, log_dir)
@@ -59,9 +140,47 @@ def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, d
             env,
             str(log_dir / "dagster-webserver.log"),
         )
-    wait_for_http(f"http://127.0.0.1:{api_port}/healthz", 60, supervisor)
-    if dagster_port is not None:
-        wait_for_http(f"http://127.0.0.1:{dagster_port}/server_info", 180, supervisor)
+    try:
+        wait_for_http(f"http://127.0.0.1:{api_port}/openapi.json", 60, supervisor, accept=is_our_api)
+        if dagster_port is not None:
+            wait_for_http(f"http://127.0.0.1:{dagster_port}/server_info", 180, supervisor, accept=_is_dagster_webserver)
+    except (RuntimeError, TimeoutError) as error:
+        raise click.ClickException(f"{error} (every process's log is in {log_dir})") from error
+
+
+def stop_stack(supervisor: Supervisor, env: Mapping[str, str]) -> None:
+    """Stop every process, ending the runs in progress as canceled with their work given back.
+
+    The daemon stops first, so that no sensor settles those runs as failed and no new run starts;
+    then the runs in progress are marked canceled, so that their workers, stopped next, do not record
+    a failure; last, :func:`recover_runs` gives back their webhooks and full refreshes and frees their
+    pool slots.
+    """
+    if not supervisor.processes:
+        return
+
+    def cancel_runs() -> None:
+        _orphans(env, "stopping", "--message", STOP_MESSAGE)
+
+    with _signals_held():
+        supervisor.stop(first="dagster-daemon", then=cancel_runs)
+        if report := recover_runs(env, STOP_MESSAGE):
+            click.echo(f"Runs stopped: {report}")
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """A second Ctrl-C (or a SIGTERM on top of one) must not cut the stop short and leave runs in flight;
+    the stop is bounded by its timeouts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _demo_secrets(data_dir: Path) -> dict[str, str]:
@@ -99,32 +218,57 @@ def stream_events(simulation: Any, stop: threading.Event, interval: float, seed:
             click.echo(f"demo event failed: {exc}", err=True)
 
 
-def _print_urls(api_port: int, dagster_port: int, secrets_: dict[str, str], extra: list[str]) -> None:
+def print_running(rows: list[tuple[str, str]], exports: list[tuple[str, str]]) -> None:
+    """What is where, in aligned columns, then ``export`` lines for the variables the docs' commands use."""
+    width = max(len(label) for label, _ in rows) + 2
     click.echo("")
     click.secho("SmartPlex Sync is running.", bold=True)
-    click.echo(f"  Dagster UI        http://127.0.0.1:{dagster_port}  (asset graph: /asset-groups, runs: /runs)")
-    click.echo(f"  Webhook API       http://127.0.0.1:{api_port}/docs")
-    click.echo(f"  Status            curl -H 'Authorization: Bearer {secrets_['admin']}' "
-               f"http://127.0.0.1:{api_port}/api/webhooks/status")  # fmt: skip
-    click.echo(f"  Webhook URL       http://127.0.0.1:{api_port}/api/webhooks/<service>?token={secrets_['webhook']}")
-    for line in extra:
-        click.echo(line)
+    for label, value in rows:
+        click.echo(f"  {label:<{width}}{value}")
+    click.echo("For the commands in docs/operations.md and docs/webhooks.md, run in another shell:")
+    for name, value in exports:
+        click.echo(f"  export {name}={value}")
     click.echo("Ctrl-C stops everything.")
 
 
+def _rows(api_port: int, dagster_port: int) -> list[tuple[str, str]]:
+    return [
+        ("Dagster UI", f"http://127.0.0.1:{dagster_port}  (asset graph: /asset-groups, runs: /runs)"),
+        ("Webhook API", f"http://127.0.0.1:{api_port}/docs"),
+        ("Status", 'curl -H "Authorization: Bearer $ADMIN" $API/api/webhooks/status'),
+        ("Webhook URL", "$API/api/webhooks/<service>?token=$SMARTPLEX_WEBHOOK_SECRET"),
+    ]
+
+
 def _wait_forever(supervisor: Supervisor) -> None:
-    while not (dead := supervisor.exited()):
+    while not supervisor.exited():
         time.sleep(1)
-    raise click.ClickException(f"a process stopped unexpectedly: {dead} (logs in the data directory's logs/)")
+    raise click.ClickException(f"a process stopped unexpectedly:\n{supervisor.exit_report()}")
+
+
+def prepare_demo_database(engine: Engine) -> bool:
+    """Migrate the demo's database; the first time (a new database), enable every schedule, so each
+    service gets a full refresh first. Later starts leave the schedules as they were set. Returns
+    whether the database was new."""
+    from sqlalchemy import update
+
+    from smartplex.schema import sync_schedule
+
+    new = migrate.current_revision(engine) is None
+    migrate.upgrade(engine)
+    if new:
+        with engine.begin() as connection:
+            connection.execute(update(sync_schedule).values(enabled=True))
+    return new
 
 
 @click.command()
 @click.option("--size", default=2000, show_default=True, help="Items in the simulated media universe.")
 @click.option("--seed", default=1, show_default=True)
-@click.option("--api-port", default=8765, show_default=True)
-@click.option("--dagster-port", default=3000, show_default=True)
+@click.option("--api-port", default=None, type=int, help="Default: SMARTPLEX_API_PORT (8765).")
+@click.option("--dagster-port", default=None, type=int, help="Default: SMARTPLEX_DAGSTER_PORT (3000).")
 @click.option("--event-interval", default=4.0, show_default=True, help="Seconds between simulated events.")
-def demo(size: int, seed: int, api_port: int, dagster_port: int, event_interval: float) -> None:
+def demo(size: int, seed: int, api_port: int | None, dagster_port: int | None, event_interval: float) -> None:
     """Run everything on SQLite against simulated services, with a stream of webhooks."""
     from smartplex.simulators.serve import run_simulators
     from smartplex.simulators.simulation import Simulation
@@ -133,8 +277,15 @@ def demo(size: int, seed: int, api_port: int, dagster_port: int, event_interval:
 
     stop_on_signals()
     settings = get_settings()
+    api_port = api_port or settings.api_port
+    dagster_port = dagster_port or settings.dagster_port
+    check_ports(api_port, dagster_port)  # before the slow part, and again just before starting
     data_dir = settings.data_dir
-    migrate.upgrade(make_engine(settings.resolved_database_url))
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        prepare_demo_database(engine)
+    finally:
+        engine.dispose()
     secrets_ = _demo_secrets(data_dir)
     click.echo(f"Generating a media universe of {size} items...")
     simulation = Simulation(Universe(seed=seed, size=size, now=int(time.time())))
@@ -152,37 +303,34 @@ def demo(size: int, seed: int, api_port: int, dagster_port: int, event_interval:
             "SMARTPLEX_HISTORY_START": os.environ.get("SMARTPLEX_HISTORY_START")
             or (date.today() - timedelta(days=5 * 366)).isoformat(),
         }
-        # Every service starts enabled in the demo, so each gets a full refresh first.
-        _enable_all_schedules(settings)
         try:
             start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=data_dir / "logs")
             simulation.webhooks = WebhookSender.from_template(
                 f"http://127.0.0.1:{api_port}/api/webhooks/{{service}}?token={secrets_['webhook']}"
             )
-            extra = [f"  Simulated {s.title:<10} {sims.urls[s.name]}" for s in SERVICES]
-            _print_urls(api_port, dagster_port, secrets_, extra + [f"  Data directory    {data_dir}"])
+            rows = _rows(api_port, dagster_port)
+            rows += [(f"Simulated {s.title}", sims.urls[s.name]) for s in SERVICES]
+            rows.append(("Data directory", str(data_dir)))
+            admin = shlex.quote(secrets_["admin"])
+            print_running(rows, [
+                ("API", f"http://127.0.0.1:{api_port}"),
+                ("ADMIN", admin),
+                ("SMARTPLEX_ADMIN_SECRET", admin),
+                ("SMARTPLEX_WEBHOOK_SECRET", shlex.quote(secrets_["webhook"])),
+            ])  # fmt: skip
             threading.Thread(target=stream_events, args=(simulation, stop, event_interval, seed), daemon=True).start()
             _wait_forever(supervisor)
         except KeyboardInterrupt:
             click.echo("\nStopping...")
         finally:
             stop.set()
-            supervisor.stop()
-
-
-def _enable_all_schedules(settings: Any) -> None:
-    from sqlalchemy import update
-
-    from smartplex.schema import sync_schedule
-
-    with make_engine(settings.resolved_database_url).begin() as connection:
-        connection.execute(update(sync_schedule).where(sync_schedule.c.enabled.is_(False)).values(enabled=True))
+            stop_stack(supervisor, env)
 
 
 @click.command()
 @click.option("--api-port", default=None, type=int, help="Default: SMARTPLEX_API_PORT (8765).")
-@click.option("--dagster-port", default=3000, show_default=True)
-def run(api_port: int | None, dagster_port: int) -> None:
+@click.option("--dagster-port", default=None, type=int, help="Default: SMARTPLEX_DAGSTER_PORT (3000).")
+def run(api_port: int | None, dagster_port: int | None) -> None:
     """Run the API and Dagster against your own Plex, Tautulli, Sonarr, Radarr and Overseerr."""
     settings = get_settings()
     configured = [s.name for s in SERVICES if settings.is_configured(s.name)]
@@ -195,14 +343,15 @@ def run(api_port: int | None, dagster_port: int) -> None:
         raise click.UsageError(f"set {' and '.join(missing)}: real services post webhooks over the network")
     stop_on_signals()
     api_port = api_port or settings.api_port
+    dagster_port = dagster_port or settings.dagster_port
     env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(dagster_home.prepare(settings.data_dir))}
     supervisor = Supervisor()
     try:
         start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=settings.data_dir / "logs")
-        secrets_ = {"webhook": "<SMARTPLEX_WEBHOOK_SECRET>", "admin": "<SMARTPLEX_ADMIN_SECRET>"}
-        _print_urls(api_port, dagster_port, secrets_, [f"  Syncing           {', '.join(configured)}"])
+        rows = [*_rows(api_port, dagster_port), ("Syncing", ", ".join(configured))]
+        print_running(rows, [("API", f"http://127.0.0.1:{api_port}"), ("ADMIN", '"$SMARTPLEX_ADMIN_SECRET"')])
         _wait_forever(supervisor)
     except KeyboardInterrupt:
         click.echo("\nStopping...")
     finally:
-        supervisor.stop()
+        stop_stack(supervisor, env)

@@ -50,7 +50,7 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         description=f"{spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
-        group_name=spec.service,
+        group_name="libraries",  # one group per layer: webhooks, libraries, derived
         deps=[webhook_log_asset.key],
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),

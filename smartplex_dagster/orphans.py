@@ -14,29 +14,44 @@ as the sync starts): host name, boot id, pid namespace, the worker's pid and its
 ticks since boot (which, unlike the wall clock, never steps). A run is judged only by a process on the
 same host: another boot there means the machine restarted; the same boot and pid namespace, that the
 pid is gone, a zombie, or another process's (other start ticks). Anything else, a run without the
-tag included (killed before its sync started, or not on Linux), is never failed here. Dagster's run
-monitoring start timeout covers runs that never started; a run killed in the moment between its step
-starting and its sync recording the worker stays ``STARTED`` until it is terminated from the UI.
+tag included (killed before its sync started, or not on Linux), is never failed here.
+
+Those untagged runs are ended when the stack starts again (:func:`end_abandoned_runs`, run by
+``smartplex demo`` and ``smartplex run`` before the daemon starts, and again once they have stopped
+their processes). Then nothing of the stack runs, so on the embedded instance (SQLite storage, the
+default run launcher: every run is a process of this machine) a run in progress whose recorded
+process is not alive is abandoned. It is canceled, not failed, so that Dagster does not retry it:
+its webhook rows go back to pending and its full refresh is asked for again.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import os
 import socket
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+import psutil
 from dagster._core.events import JobFailureData, RunFailureReason
+from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from sqlalchemy import Engine
+
+from smartplex import recovery
+from smartplex.types import utcnow
 
 #: Run tag: where the run's worker process runs (JSON, see :func:`record_worker`).
 WORKER_TAG = "smartplex/worker"
 _STARTED_PROCESS = "Started process for run"
 
 
-def _reported_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The process id the run's worker reported as it started ("Started process for run")."""
+def _reported(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """The process id the run's worker reported as it started ("Started process for run"), and when."""
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
     for record in records:
         event = record.event_log_entry.dagster_event
@@ -44,10 +59,15 @@ def _reported_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
         pid = data.metadata.get("pid") if data is not None else None
         if pid is not None and (record.event_log_entry.message or "").startswith(_STARTED_PROCESS):
             try:
-                return int(str(pid.value))
+                return int(str(pid.value)), record.event_log_entry.timestamp
             except ValueError:
                 return None
     return None
+
+
+def _reported_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    reported = _reported(instance, run_id)
+    return reported[0] if reported is not None else None
 
 
 def _here() -> dict[str, str]:
@@ -131,8 +151,11 @@ def worker_is_gone(run: dg.DagsterRun) -> bool:
     if run.status != dg.DagsterRunStatus.STARTED:
         return False
     worker = _recorded_worker(run)
-    if worker is None:
-        return False
+    return worker is not None and _gone(worker)
+
+
+def _gone(worker: dict) -> bool:
+    """Whether the recorded ``worker`` has ended, beyond doubt, as seen from this process."""
     try:
         here = _here()
         if worker["host"] != here["host"]:
@@ -168,3 +191,203 @@ def fail_if_orphaned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.Dag
     if instance.event_log_storage.supports_global_concurrency_limits:
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
     return instance.get_run_by_id(run.run_id) or current
+
+
+#: A run in these has a worker process, or is about to have one.
+IN_FLIGHT = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+#: Run tag: the stack stopped this run (:func:`mark_stopping`); its work is given back, not failed.
+STOPPED_TAG = "smartplex/stopped"
+#: The latest stopped runs whose work a start makes sure was given back.
+_STOPPED_LOOKBACK = 100
+_IN_PROGRESS = {*IN_FLIGHT, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED}
+#: Slack between a process's start time (from /proc, to the clock tick) and the event it wrote after starting.
+_CLOCK_SLACK = 2.0
+
+
+def is_embedded(instance: dg.DagsterInstance) -> bool:
+    """Whether every run of ``instance`` is a process of this machine: SQLite storage, default run launcher."""
+    return isinstance(instance.run_storage, SqliteRunStorage) and isinstance(instance.run_launcher, DefaultRunLauncher)
+
+
+def _alive(pid: int, reported_at: float) -> bool:
+    """Whether ``pid`` is a live process started before it reported itself at ``reported_at`` (not a reuse)."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= reported_at + _CLOCK_SLACK
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True  # cannot tell: assume it runs
+
+
+def may_be_running(instance: dg.DagsterInstance, run: dg.DagsterRun, *, sole_owner: bool) -> bool:
+    """Whether some process may still be running ``run``.
+
+    ``sole_owner``: no process of this machine but the caller uses the instance, and every run of it
+    is a process of this machine (:func:`is_embedded`), so a run without a live recorded process is dead.
+    """
+    worker = _recorded_worker(run)
+    if worker is not None:
+        return not _gone(worker)
+    if not sole_owner:
+        return True  # nothing says where it runs: not ours to judge
+    reported = _reported(instance, run.run_id)
+    return reported is not None and _alive(*reported)
+
+
+@dataclass
+class Abandoned:
+    """What :func:`end_abandoned_runs` did."""
+
+    runs: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    webhooks: int = 0
+    refreshes: int = 0
+    slots_freed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.runs and not self.stopped and not self.slots_freed:
+            return ""
+        parts = []
+        if self.runs:
+            parts.append(f"canceled {len(self.runs)} run(s) left without a process ({', '.join(self.runs)})")
+        if self.stopped:
+            parts.append(f"{len(self.stopped)} run(s) canceled by the stop ({', '.join(self.stopped)})")
+        if self.webhooks:
+            parts.append(f"{self.webhooks} webhook(s) back to pending")
+        if self.refreshes:
+            parts.append(f"{self.refreshes} full refresh(es) asked for again")
+        if self.slots_freed:
+            parts.append(f"freed the pool slots of {len(self.slots_freed)} ended run(s)")
+        return "; ".join(parts)
+
+
+def _give_back(engine: Engine, run: dg.DagsterRun, now: datetime) -> tuple[int, int]:
+    """Webhook rows back to pending, or the full refresh asked for again: (rows, refreshes)."""
+    run_key = run.tags.get("dagster/run_key")
+    trigger = run.tags.get("smartplex/trigger")
+    if run_key is None:
+        return 0, 0
+    with engine.begin() as connection:
+        if trigger == "webhook":
+            return recovery.requeue_webhooks(connection, run_key), 0
+        if trigger == "schedule":
+            return 0, recovery.request_refresh_again(connection, run_key, now)
+    return 0, 0
+
+
+def _free_slots(instance: dg.DagsterInstance, run_id: str) -> None:
+    if instance.event_log_storage.supports_global_concurrency_limits:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+
+
+def _ours(run: dg.DagsterRun, embedded: bool) -> bool:
+    """Whether ``run``'s worker is a process of this machine."""
+    if embedded:
+        return True
+    worker = _recorded_worker(run)
+    try:
+        return worker is not None and worker["host"] == _here()["host"]
+    except (OSError, KeyError):
+        return False
+
+
+def mark_stopping(instance: dg.DagsterInstance, message: str) -> list[str]:
+    """The stack is stopping, its daemon already stopped: mark each of its runs in flight canceled, before
+    their workers are stopped. Returns the run ids.
+
+    Marked first, as Dagster's forced termination does: a worker interrupted while its run is canceled
+    only cleans up, where one interrupted while its run is started records a failure (which Dagster
+    would retry). Tagged :data:`STOPPED_TAG`, so :func:`end_abandoned_runs` gives its work back (a
+    run that succeeded in the instant between the reading and the marking is synced again: harmless).
+    """
+    embedded = is_embedded(instance)
+    marked = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)):
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.status not in IN_FLIGHT or not _ours(current, embedded):
+            continue
+        instance.add_run_tags(run.run_id, {STOPPED_TAG: "true"})
+        instance.report_run_canceled(current, message)
+        marked.append(run.run_id)
+    return marked
+
+
+def end_abandoned_runs(
+    instance: dg.DagsterInstance, engine: Engine, message: str, *, others_alive: bool, now: datetime | None = None
+) -> Abandoned:
+    """Cancel the runs in flight that no process runs any more, give their work back, free their pool slots.
+
+    For the stack, while none of its processes runs: before it starts the daemon, and after it has
+    stopped everything. ``others_alive``: some other process of this machine uses the instance, so a
+    run with no recorded process may be theirs. Pool slots held by runs that have ended are freed too.
+    """
+    now = now or utcnow()
+    sole_owner = not others_alive and is_embedded(instance)
+    done = Abandoned()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)):
+        if may_be_running(instance, run, sole_owner=sole_owner):
+            continue
+        current = instance.get_run_by_id(run.run_id)  # it may have written its end before it went
+        if current is None or current.status not in IN_FLIGHT:
+            continue
+        instance.add_run_tags(run.run_id, {STOPPED_TAG: "true"})
+        instance.report_run_canceled(current, message)
+        _free_slots(instance, run.run_id)
+        webhooks, refreshes = _give_back(engine, current, now)
+        done.runs.append(run.run_id)
+        done.webhooks += webhooks
+        done.refreshes += refreshes
+    # Runs a stop canceled (their workers recorded it): their work, unless given back already.
+    stopped = dg.RunsFilter(statuses=[dg.DagsterRunStatus.CANCELED], tags={STOPPED_TAG: "true"})
+    for run in instance.get_runs(filters=stopped, limit=_STOPPED_LOOKBACK):
+        webhooks, refreshes = _give_back(engine, run, now)
+        if webhooks or refreshes:
+            done.stopped.append(run.run_id)
+        done.webhooks += webhooks
+        done.refreshes += refreshes
+    if instance.event_log_storage.supports_global_concurrency_limits:
+        storage = instance.event_log_storage
+        # Steps waiting for or holding a slot (pools on their default limit have no key of their own), and
+        # slots of the pools that have one.
+        holders = set(storage.get_concurrency_run_ids()) | {
+            slot.run_id
+            for key in storage.get_concurrency_keys()
+            for slot in storage.get_concurrency_info(key).claimed_slots
+        }
+        for run_id in sorted(holders - set(done.runs)):
+            holder_run = instance.get_run_by_id(run_id)
+            if holder_run is None or holder_run.status not in _IN_PROGRESS:
+                _free_slots(instance, run_id)
+                done.slots_freed.append(run_id)
+    return done
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m smartplex_dagster.orphans end|stopping``, on ``DAGSTER_HOME``'s instance and the configured
+    product database, for ``smartplex demo`` and ``smartplex run``: :func:`end_abandoned_runs` or
+    :func:`mark_stopping`. Prints what it did (nothing when there was nothing to do)."""
+    from smartplex.db import make_engine
+    from smartplex.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m smartplex_dagster.orphans")
+    parser.add_argument("action", choices=["end", "stopping"])
+    parser.add_argument("--message", required=True, help="Why the runs are canceled (shown on each run).")
+    parser.add_argument("--others-alive", action="store_true", help="Other processes of this machine use the instance.")
+    args = parser.parse_args(argv)
+    with dg.DagsterInstance.get() as instance:
+        if args.action == "stopping":
+            marked = mark_stopping(instance, args.message)
+            summary = f"canceled {len(marked)} run(s) in progress ({', '.join(marked)})" if marked else ""
+        else:
+            engine = make_engine(get_settings().resolved_database_url)
+            try:
+                summary = end_abandoned_runs(instance, engine, args.message, others_alive=args.others_alive).summary()
+            finally:
+                engine.dispose()
+    if summary:
+        print(summary)
+
+
+if __name__ == "__main__":
+    main()

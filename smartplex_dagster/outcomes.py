@@ -39,6 +39,7 @@ _RETRY_CURSOR = _create_cursor_key(dg.DagsterEventType.RUN_FAILURE)
 #: Failures the retry daemon may have yet to handle that are looked through, at most.
 _BACKLOG = 1000
 _EPOCH = datetime.fromtimestamp(0, UTC)
+_STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
 
 def find_run(instance: dg.DagsterInstance, run_key: str) -> dg.DagsterRun | None:
@@ -166,11 +167,39 @@ def deciding_run(
         run = retry
 
 
+def run_stages(instance: dg.DagsterInstance, run: dg.DagsterRun) -> queue.RunStages:
+    """When ``run`` was created and started (its run record), and its sync step started and ended (the
+    first step start, the last step success or failure: a step retried in the run starts once)."""
+    record = instance.get_run_record_by_id(run.run_id)
+    if record is None:
+        return queue.RunStages()
+    sync_started = sync_finished = None
+    for event in instance.get_records_for_run(run.run_id, of_type=_STEP_EVENTS).records:
+        entry = event.event_log_entry
+        kind = entry.dagster_event.event_type if entry.dagster_event else None
+        if kind == dg.DagsterEventType.STEP_START:
+            sync_started = sync_started or _moment(entry.timestamp)
+        elif kind is not None:
+            sync_finished = _moment(entry.timestamp)
+    return queue.RunStages(
+        run_created_at=record.create_timestamp.astimezone(UTC),
+        run_started_at=_moment(record.start_time) if record.start_time else None,
+        sync_started_at=sync_started,
+        sync_finished_at=sync_finished,
+    )
+
+
+def _moment(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
 def _settle(instance: dg.DagsterInstance, engine: Engine, run_key: str, trigger: str, run: dg.DagsterRun) -> int:
     error = failure_message(instance, run)
+    if trigger == "webhook":
+        stages = run_stages(instance, run)
+        with engine.begin() as connection:
+            return queue.settle(connection, run_key, run.run_id, error, utcnow(), stages)
     with engine.begin() as connection:
-        if trigger == "webhook":
-            return queue.settle(connection, run_key, run.run_id, error, utcnow())
         return schedule_state.settle(connection, run_key, error, ended_at(instance, run))
 
 
@@ -187,6 +216,17 @@ def record_outcome(instance: dg.DagsterInstance, engine: Engine, run: dg.Dagster
     if undecided:
         return 0
     return _settle(instance, engine, run_key, trigger, deciding)
+
+
+def record_step_success(instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun) -> int:
+    """Settle a webhook run's rows as processed once its sync step has succeeded (the run is still
+    ending); return rows changed. The run's end settles them again, which changes nothing."""
+    run_key = run.tags.get(RUN_KEY_TAG)
+    if run_key is None or run.tags.get(TRIGGER_TAG) != "webhook":
+        return 0
+    stages = run_stages(instance, run)
+    with engine.begin() as connection:
+        return queue.settle(connection, run_key, run.run_id, None, utcnow(), stages)
 
 
 @dataclass(frozen=True)

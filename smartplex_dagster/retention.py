@@ -1,30 +1,81 @@
-"""Housekeeping: delete old ignored and processed webhook rows, daily, in batches."""
+"""Housekeeping, daily and in batches: old webhook rows, and old Dagster runs with their event logs.
+
+The product's tables and Dagster's storage both grow with every webhook; a home server runs for months.
+Runs still in flight are never touched; sensor and schedule ticks are trimmed by Dagster itself
+(``retention`` in dagster.yaml).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from smartplex import queue
 from smartplex.settings import get_settings
 from smartplex.types import utcnow
+from smartplex_dagster.outcomes import TRIGGER_TAG
 from smartplex_dagster.resources import DatabaseResource
+
+#: Finished runs, by how long they are kept.
+_SUCCEEDED = [dg.DagsterRunStatus.SUCCESS]
+_FAILED = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 class RetentionConfig(dg.Config):
     ignored_days: int = get_settings().retention_ignored_days
     processed_days: int = get_settings().retention_processed_days
+    run_days: int = get_settings().retention_run_days
+    refresh_run_days: int = get_settings().retention_refresh_run_days
+    failed_run_days: int = get_settings().retention_failed_run_days
 
 
-@dg.op(description="Delete ignored and processed webhook rows past their retention; never pending or failed ones.")
-def purge_webhooks(context: dg.OpExecutionContext, config: RetentionConfig, database: DatabaseResource) -> None:
-    removed = queue.purge(
-        database.engine, utcnow(), ignored_days=config.ignored_days, processed_days=config.processed_days
-    )
-    context.add_output_metadata({f"{status}_deleted": count for status, count in removed.items()})
-    context.log.info("retention removed %s", removed)
+@dataclass(frozen=True)
+class RunRetention:
+    """Days a finished run is kept: a success (a webhook sync, a derived asset, the retention job
+    itself), a scheduled full refresh's success (rarer, and the history people look back on), and a
+    failure or cancellation (kept longer than a success, to be looked into)."""
+
+    run_days: int
+    refresh_run_days: int
+    failed_run_days: int
 
 
-@dg.job(description="Delete old ignored and processed webhook rows.")
+def _older(instance: dg.DagsterInstance, statuses: list[dg.DagsterRunStatus], before: datetime) -> list[dg.RunRecord]:
+    """Runs in ``statuses`` last changed before ``before``, oldest first."""
+    filters = dg.RunsFilter(statuses=statuses, updated_before=before)
+    return list(instance.get_run_records(filters=filters, order_by="update_timestamp", ascending=True))
+
+
+def purge_runs(instance: dg.DagsterInstance, now: datetime, keep: RunRetention) -> dict[str, int]:
+    """Delete finished runs past their retention, their event logs with them; return counts by kind."""
+    refresh_cutoff = now - timedelta(days=keep.refresh_run_days)
+    doomed: dict[str, list[str]] = {"runs": [], "refresh_runs": [], "failed_runs": []}
+    for record in _older(instance, _SUCCEEDED, now - timedelta(days=keep.run_days)):
+        run = record.dagster_run
+        if run.tags.get(TRIGGER_TAG) != "schedule":
+            doomed["runs"].append(run.run_id)
+        elif record.update_timestamp < refresh_cutoff:
+            doomed["refresh_runs"].append(run.run_id)
+    doomed["failed_runs"] = [r.dagster_run.run_id for r in _older(instance, _FAILED, now - timedelta(days=keep.failed_run_days))]
+    for run_ids in doomed.values():
+        for run_id in run_ids:
+            instance.delete_run(run_id)
+    return {kind: len(run_ids) for kind, run_ids in doomed.items()}
+
+
+@dg.op(description="Delete webhook rows and Dagster runs past their retention; never pending, failed or in-flight ones.")
+def purge(context: dg.OpExecutionContext, config: RetentionConfig, database: DatabaseResource) -> None:
+    now = utcnow()
+    removed = queue.purge(database.engine, now, ignored_days=config.ignored_days, processed_days=config.processed_days)
+    runs = purge_runs(context.instance, now, RunRetention(config.run_days, config.refresh_run_days, config.failed_run_days))
+    context.add_output_metadata({**{f"{status}_deleted": n for status, n in removed.items()},
+                                 **{f"{kind}_deleted": n for kind, n in runs.items()}})  # fmt: skip
+    context.log.info("retention removed webhook rows %s and Dagster runs %s", removed, runs)
+
+
+@dg.job(description="Delete old ignored and processed webhook rows, and old finished Dagster runs.")
 def webhook_retention() -> None:
-    purge_webhooks()
+    purge()
 
 
 retention_schedule = dg.ScheduleDefinition(

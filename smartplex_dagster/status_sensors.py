@@ -1,9 +1,21 @@
-"""Run status sensors: write each sync's outcome back as soon as its run ends."""
+"""Writing each sync's outcome back as soon as it is known: a webhook run's success from inside the run,
+as its step succeeds; every run's outcome as the run ends (run status sensors)."""
 
 import dagster as dg
 
-from smartplex_dagster.outcomes import record_outcome
+from smartplex_dagster.outcomes import record_outcome, record_step_success
 from smartplex_dagster.resources import DatabaseResource
+
+
+@dg.success_hook(name="settle_webhooks", required_resource_keys={"database"})
+def settle_webhooks(context: dg.HookContext) -> None:
+    """A webhook run's sync step succeeded: its rows are processed now, rather than when a sensor next
+    sees the run end (sensors tick every 5 seconds at best). Failures are left to the sensors: Dagster
+    may still retry the run."""
+    database: DatabaseResource = context.resources.database
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is not None:
+        record_step_success(context.instance, database.engine, run)
 
 
 @dg.run_status_sensor(

@@ -1,42 +1,101 @@
 """The webhook sensor: turns pending ``webhook_log`` rows into at most one sync run per library per tick.
 
 Each tick first reconciles (settles runs that ended, asks again for runs that were never created),
-then claims pending rows. A library whose webhook run is still queued or running is left alone: its
-new rows stay pending and join the next run once the current one ends, since the current run may
-have read the service before those changes happened.
+then claims pending rows, at most ``queue.CLAIM_LIMIT`` of them. A library whose webhook run is still
+queued or running is left alone: its new rows stay pending and join the next run once the current
+one is settled, since the current run may have read the service before those changes happened.
+
+Dagster's sensor daemon evaluates sensors at most once every 5 seconds, whatever their interval. So a
+tick of a running sensor that finds nothing to claim does not return at once: for ``WATCH_SECONDS``
+of those 5 it polls ``webhook_log`` and claims as soon as a row arrives for a library with no run in
+flight, or a run in flight is settled (a successful sync settles its own rows, see
+``status_sensors.settle_webhooks``) so that the rows waiting for it can go. A first tick, or one
+evaluated by hand (tests, the UI's preview), returns at once.
+
+At most once a minute a tick also records an observation of ``webhooks/webhook_log`` (rows waiting,
+webhooks received per source, webhook-to-processed p50/p95), which the asset's page in the UI plots.
 """
 
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
+from sqlalchemy import and_, func, select
 
 from smartplex import queue, schedule_state
+from smartplex.latency import STAGES, percentiles
+from smartplex.schema import webhook_log
 from smartplex.services import SERVICE_NAMES
 from smartplex.settings import get_settings
 from smartplex.types import utcnow
-from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import reconcile as reconcile_run
 from smartplex_dagster.resources import DatabaseResource
-from smartplex_dagster.run_requests import webhook_run
+from smartplex_dagster.run_requests import webhook_job, webhook_run
+from smartplex_dagster.webhooks import webhook_log_asset
+
+#: How long a tick with nothing to claim watches for work: most of the daemon's 5-second loop. The
+#: rest leaves room for the tick's round trip on a busy machine: a tick still running when the loop
+#: comes round again is skipped for a whole loop.
+WATCH_SECONDS = 3.5
+#: How often a watching tick looks: two small indexed queries.
+POLL_SECONDS = 0.25
+#: A watching tick looks this far back for new rows: the API stamps a row before its group commit.
+LATE_COMMIT = timedelta(seconds=10)
+#: At most one observation of webhook_log per this long.
+OBSERVE_EVERY = timedelta(minutes=1)
+#: The observation's latency covers rows received this long before the interval at most.
+RECENT = timedelta(minutes=15)
+_TOTAL = next(stage for stage in STAGES if stage.name == "total")
 
 
 def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple[list[dg.RunRequest], set[str]]:
     """Settle ended runs; re-request lost ones. Returns the re-requests and the services still busy."""
     engine = database.engine
     with engine.connect() as connection:
-        waiting = queue.dispatched(connection)
+        keys = sorted(queue.dispatched_keys(connection))
         refreshes = schedule_state.in_flight(connection)
     again: list[dg.RunRequest] = []
     busy: set[str] = set()
-    for batch in waiting:
-        state = reconcile_run(instance, engine, batch.run_key).state
-        if state == "missing":
+    for run_key in keys:
+        state = reconcile_run(instance, engine, run_key).state
+        if state == "settled":
+            continue
+        with engine.connect() as connection:
+            # Only a lost run's rows are counted (for its request); a run in flight only names its service.
+            batch = queue.dispatched_batch(connection, run_key) if state == "missing" else None
+            service = batch.service if batch is not None else queue.dispatched_service(connection, run_key)
+        if batch is not None:
             # Claimed, but the run was never created (a crash between claim and launch). The same
             # run key makes this safe: Dagster skips a key it has already launched.
-            again.append(webhook_run(batch.service, batch.run_key, batch.count, batch.first_received_at))
-        if state != "settled":  # running, or failed and retried (a run whose worker died is failed first)
-            busy.add(batch.service)
+            again.append(webhook_run(batch.service, run_key, batch.count, batch.first_received_at))
+        if service is not None:  # running, or failed and retried (a run whose worker died is failed first)
+            busy.add(service)
     for _service, run_key in refreshes:
         reconcile_run(instance, engine, run_key)  # the schedule itself asks again for a missing refresh
     return again, busy
+
+
+def claim(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple[list[dg.RunRequest], set[str]]:
+    """Reconcile, then claim the pending rows of every library with no run in flight: one run each."""
+    requests, busy = reconcile(instance, database)
+    now = utcnow()
+    with database.engine.begin() as connection:
+        for group in queue.pending_groups(connection, busy=busy):
+            claimed = queue.claim(connection, group, now)
+            requests.append(webhook_run(group.service, group.run_key, claimed, group.first_received_at))
+    return requests, busy
+
+
+def _work_appeared(database: DatabaseResource, busy: set[str], keys: set[str], since: datetime) -> bool:
+    """Whether a claim would now find something: a new row for a library with no run in flight, or a
+    change in the runs in flight (one was settled)."""
+    with database.engine.connect() as connection:
+        free = [service for service in SERVICE_NAMES if service not in busy]
+        return queue.arrived(connection, free, since) or queue.dispatched_keys(connection) != keys
 
 
 @dg.sensor(
@@ -44,21 +103,79 @@ def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple
     description="Polls webhook_log for pending rows and starts one incremental sync per stale library.",
     minimum_interval_seconds=get_settings().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    target=[asset_key(service) for service in SERVICE_NAMES],
+    target=webhook_job,
 )
 def webhook_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
-    requests, busy = reconcile(context.instance, database)
+    began = time.monotonic()
+    since = utcnow() - LATE_COMMIT
+    requests, busy = claim(context.instance, database)
+    if not requests and context.last_tick_completion_time is not None:
+        with database.engine.connect() as connection:
+            keys = queue.dispatched_keys(connection)
+        while time.monotonic() - began < WATCH_SECONDS:
+            time.sleep(POLL_SECONDS)
+            if _work_appeared(database, busy, keys, since):
+                requests, busy = claim(context.instance, database)
+                if requests:
+                    break
+                with database.engine.connect() as connection:
+                    keys = queue.dispatched_keys(connection)
+    observation, cursor = observe(database, context.cursor)
+    events = [observation] if observation is not None else []
+    if requests:
+        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=cursor)
+    with database.engine.connect() as connection:
+        waiting = queue.waiting(connection, busy)
+    if waiting:
+        more = "" if waiting < queue.CLAIM_LIMIT else " or more"
+        skip = f"{waiting}{more} webhooks wait for running syncs of {', '.join(sorted(busy))}"
+    else:
+        skip = "no pending webhooks"
+    if events:
+        return dg.SensorResult(skip_reason=skip, asset_events=events, cursor=cursor)
+    return dg.SkipReason(skip)
+
+
+def observe(database: DatabaseResource, cursor: str | None) -> tuple[dg.AssetObservation | None, str | None]:
+    """An observation of webhook_log, if the last one (the cursor says when) is a minute old; and the
+    cursor to store with it."""
     now = utcnow()
-    waiting_on_busy = 0
-    with database.engine.begin() as connection:
-        for group in queue.pending_groups(connection):
-            if group.service in busy:
-                waiting_on_busy += group.count
-                continue
-            claimed = queue.claim(connection, group, now)
-            requests.append(webhook_run(group.service, group.run_key, claimed, group.first_received_at))
-    if not requests:
-        if waiting_on_busy:
-            return dg.SkipReason(f"{waiting_on_busy} webhooks wait for running syncs of {', '.join(sorted(busy))}")
-        return dg.SkipReason("no pending webhooks")
-    return dg.SensorResult(run_requests=requests)
+    last = _observed_at(cursor)
+    if last is not None and now - last < OBSERVE_EVERY:
+        return None, None
+    since = last if last is not None and now - last < 10 * OBSERVE_EVERY else now - OBSERVE_EVERY
+    with database.engine.connect() as connection:
+        # One count per status: each is answered from that status's partial index alone.
+        counts = {
+            status: connection.execute(select(func.count()).where(webhook_log.c.status == status)).scalar_one()
+            for status in ("pending", "dispatched")
+        }
+        # Counted here rather than grouped in SQL: SQLite would group along the source index, reading
+        # every row, instead of reading the interval's rows along the received_at index.
+        received = Counter(
+            connection.execute(select(webhook_log.c.source).where(webhook_log.c.received_at >= since)).scalars()
+        )
+        # Rows settled since the last observation, received in the quarter hour before it at most: the
+        # received_at bound keeps the scan on its index (a row that waited longer is left out here).
+        settled = and_(webhook_log.c.processed_at >= since, webhook_log.c.received_at >= since - RECENT)
+        latency = percentiles(connection, settled, stages=(_TOTAL,))["total"]
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "pending": dg.MetadataValue.int(counts.get("pending", 0)),
+        "dispatched": dg.MetadataValue.int(counts.get("dispatched", 0)),
+        **{f"received_{source}": dg.MetadataValue.int(received.get(source, 0)) for source in SERVICE_NAMES},
+        "processed": dg.MetadataValue.int(latency["rows"]),
+        "interval_seconds": dg.MetadataValue.float(round((now - since).total_seconds(), 1)),
+    }
+    for quantile, label in ((0.5, "p50"), (0.95, "p95")):
+        if latency[quantile] is not None:
+            metadata[f"webhook_to_processed_{label}_seconds"] = dg.MetadataValue.float(round(latency[quantile], 3))
+    observation = dg.AssetObservation(asset_key=webhook_log_asset.key, metadata=metadata)
+    return observation, json.dumps({"observed_at": now.timestamp()})
+
+
+def _observed_at(cursor: str | None) -> datetime | None:
+    try:
+        value = json.loads(cursor)["observed_at"] if cursor else None
+        return datetime.fromtimestamp(float(value), UTC) if value is not None else None
+    except (ValueError, TypeError, KeyError):
+        return None

@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psutil
+import pytest
 from sqlalchemy import inspect
 
 from smartplex import migrate
 from smartplex.db import make_engine
+from smartplex.processes import free_port, kill_all, wait_for_http
 
 
 def _smartplex(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -95,8 +102,6 @@ def test_run_refuses_without_secrets(tmp_path: Path) -> None:
 def test_the_access_log_never_shows_the_secret(tmp_path: Path) -> None:
     import httpx
 
-    from smartplex.processes import free_port, wait_for_http
-
     port = free_port()
     secret = "do-not-log-me-42"
     env = {**os.environ, "SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_WEBHOOK_SECRET": secret,
@@ -115,3 +120,82 @@ def test_the_access_log_never_shows_the_secret(tmp_path: Path) -> None:
         output, _ = server.communicate(timeout=30)
     assert "POST /api/webhooks/plex?token=*** " in output
     assert secret not in output
+
+
+@contextmanager
+def _foreign_server() -> Iterator[int]:
+    """Another web server on a loopback port: it answers 404 to every path SmartPlex asks about."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _run_briefly(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``smartplex ARGS``; whatever it started is killed if it is still running after ``timeout`` seconds."""
+    process = subprocess.Popen([sys.executable, "-m", "smartplex", *args], env={**os.environ, **env},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_all([*psutil.Process(process.pid).children(recursive=True), psutil.Process(process.pid)], timeout=10)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"smartplex {' '.join(args)} still ran after {timeout:.0f}s:\n{stdout}\n{stderr}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def test_the_demo_says_which_port_is_taken_before_starting_anything(tmp_path: Path) -> None:
+    with _foreign_server() as taken:
+        env = {"SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_API_PORT": str(taken),
+               "SMARTPLEX_DAGSTER_PORT": str(free_port())}  # fmt: skip
+        result = _run_briefly(["demo", "--size", "50"], env)
+    assert result.returncode != 0
+    assert f"port {taken}, for the webhook API, is taken by pid {os.getpid()}" in result.stderr, result.stderr
+    assert "SMARTPLEX_API_PORT" in result.stderr and "--api-port" in result.stderr
+    assert not (tmp_path / "logs").exists()  # nothing was started
+
+
+def test_run_honours_the_dagster_port_setting_and_says_it_is_taken(tmp_path: Path) -> None:
+    env = {"SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_SONARR_URL": "http://127.0.0.1:9",
+           "SMARTPLEX_SONARR_API_KEY": "k", "SMARTPLEX_WEBHOOK_SECRET": "w", "SMARTPLEX_ADMIN_SECRET": "a",
+           "SMARTPLEX_API_PORT": str(free_port())}  # fmt: skip
+    with _foreign_server() as taken:
+        result = _run_briefly(["run"], {**env, "SMARTPLEX_DAGSTER_PORT": str(taken)})
+    assert result.returncode != 0
+    assert f"port {taken}, for the Dagster UI, is taken" in result.stderr, result.stderr
+    assert "SMARTPLEX_DAGSTER_PORT" in result.stderr
+
+
+def test_the_readiness_check_knows_our_api_from_another_server(tmp_path: Path) -> None:
+    from smartplex.stack import API_TITLE, is_our_api
+    from webhook_api.app import TITLE
+
+    assert API_TITLE == TITLE
+    with _foreign_server() as port, pytest.raises(TimeoutError):
+        wait_for_http(f"http://127.0.0.1:{port}/openapi.json", 2, accept=is_our_api)
+    port = free_port()
+    env = {**os.environ, "SMARTPLEX_DATA_DIR": str(tmp_path)}
+    env.pop("SMARTPLEX_DATABASE_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "smartplex", "api", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/openapi.json", 60, accept=is_our_api)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_a_process_that_dies_at_start_is_named_with_the_end_of_its_log(tmp_path: Path) -> None:
+    # A configured database that was never migrated: the API refuses to start, and says why in its log.
+    env = {"SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}",
+           "SMARTPLEX_SONARR_URL": "http://127.0.0.1:9", "SMARTPLEX_SONARR_API_KEY": "k",
+           "SMARTPLEX_WEBHOOK_SECRET": "w", "SMARTPLEX_ADMIN_SECRET": "a"}  # fmt: skip
+    result = _run_briefly(["run", "--api-port", str(free_port()), "--dagster-port", str(free_port())], env)
+    assert result.returncode != 0
+    assert "api exited with code" in result.stderr, result.stderr
+    assert "run 'smartplex db upgrade'" in result.stderr  # the cause, from logs/api.log
+    assert str(tmp_path / "logs" / "api.log") in result.stderr

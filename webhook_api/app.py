@@ -6,9 +6,12 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -16,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from smartplex import migrate
 from smartplex.db import make_engine
 from smartplex.settings import SettingsBase, get_settings
+from webhook_api.admin_page import install as install_admin_page
 from webhook_api.body_limit import BodyLimitMiddleware
 from webhook_api.deps import AppState
 from webhook_api.errors import BadWebhook, DatabaseUnavailable
@@ -26,6 +30,12 @@ from webhook_api.writer import WebhookWriter
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
+#: Also how ``smartplex demo`` and ``smartplex run`` tell this API from another server on its port.
+TITLE = "SmartPlex Sync webhook API"
+#: Where Swagger UI's and ReDoc's own files are served from: the fastapi-offline package, not a CDN,
+#: so /docs and /redoc work on a server without internet.
+DOCS_ASSETS_URL = "/docs-assets"
+DOCS_ASSETS = files("fastapi_offline") / "static"
 
 
 class SchemaBehind(RuntimeError):
@@ -52,6 +62,44 @@ def prepare_schema(engine: Engine, settings: SettingsBase) -> None:
     )
 
 
+def _serve_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc, as FastAPI serves them, with their scripts and styles from this server."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=str(DOCS_ASSETS)), name="docs-assets")
+    oauth2_redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    def base(request: Request) -> str:
+        return str(request.scope.get("root_path", "")).rstrip("/")
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = base(request)
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{oauth2_redirect}",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
+    async def swagger_ui_redirect(request: Request) -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = base(request)
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route(oauth2_redirect, swagger_ui_redirect, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
+
+
 def create_app(settings: SettingsBase | None = None) -> FastAPI:
     settings = settings or get_settings()
     # The database gives up at half the request's budget, so a slow commit fails (and stores nothing)
@@ -74,15 +122,19 @@ def create_app(settings: SettingsBase | None = None) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(
-        title="SmartPlex Sync webhook API",
+        title=TITLE,
         summary="Receives webhooks from Plex, Tautulli, Sonarr, Radarr and Overseerr and logs them for syncing.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below, from local files
+        redoc_url=None,
     )
+    _serve_docs(app)
     app.state.smartplex = AppState(settings=settings, engine=engine, writer=writer, metrics=metrics)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    install_admin_page(app, settings)
     if settings.baseline_route:
         app.include_router(webhooks.baseline_router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, path_prefix="/api/")

@@ -1,13 +1,65 @@
-"""Prometheus metrics: webhooks by source, event and outcome; request latency by route."""
+"""Prometheus metrics: webhooks by source, event and outcome; request latency by route; the stages of a
+webhook's path, from the database."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeHistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smartplex.latency import STAGES, histogram
 from smartplex.routing import is_known_event
+from smartplex.schema import webhook_log
+from smartplex.types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: The stage histograms cover the webhooks received this recently.
+STAGE_WINDOW = timedelta(hours=1)
+STAGE_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 60.0, 120.0, 300.0)
+
+
+class StageHistograms(Collector):
+    """``smartplex_webhook_stage_seconds{stage=...}``: each stage of a webhook's path, over the webhooks
+    received in the last hour that went through it, computed from ``webhook_log`` at each scrape.
+
+    The rows are settled by Dagster, not by the API, so no API process observes them itself: read from
+    the database, every API process reports the same figures, however many there are. They describe a
+    sliding window, hence a gauge histogram (its counts may fall): read a quantile straight from the
+    buckets, e.g. ``histogram_quantile(0.95, max by (le, stage) (smartplex_webhook_stage_seconds_bucket))``.
+    """
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.engine is None:
+            return
+        try:
+            with self.engine.connect() as connection:
+                figures = histogram(connection, webhook_log.c.received_at >= utcnow() - STAGE_WINDOW, STAGE_BUCKETS)
+        except SQLAlchemyError as exc:  # the other metrics still matter while the database is down
+            log.warning("stage histograms left out of /metrics: %s", type(exc).__name__)
+            return
+        family = GaugeHistogramMetricFamily(
+            "smartplex_webhook_stage_seconds",
+            "Seconds each stage of a webhook's path took, over the webhooks received in the last hour.",
+            labels=["stage"],
+        )
+        for stage in STAGES:
+            buckets, count, total = figures[stage.name]
+            edges = [(floatToGoString(b), n) for b, n in zip(STAGE_BUCKETS, buckets, strict=True)]
+            family.add_metric([stage.name], [*edges, ("+Inf", count)], total)
+        yield family
 
 
 class Metrics:
@@ -26,6 +78,8 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self.stages = StageHistograms()
+        self.registry.register(self.stages)
 
     def webhook(self, source: str, event_type: str | None, outcome: str) -> None:
         # Tautulli bodies are user-defined: only known event names become labels, to bound cardinality.
@@ -42,6 +96,11 @@ class LatencyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.metrics.stages.engine is None:
+            # The stage histograms read the app's database, which its state names; the first request
+            # (a scrape of /metrics included) is the first moment this middleware sees the app.
+            state = getattr(scope.get("app"), "state", None)
+            self.metrics.stages.engine = getattr(getattr(state, "smartplex", None), "engine", None)
         started = time.perf_counter()
         status = 500
 

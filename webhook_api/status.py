@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
+from smartplex.latency import STAGES, percentiles
 from smartplex.schema import WEBHOOK_STATUSES, sync_schedule, webhook_log
 from smartplex.services import SERVICE_NAMES
 from smartplex.sql_time import seconds_between
@@ -31,6 +32,7 @@ def webhook_status(connection: Connection, window: timedelta, now: datetime | No
         "now": now,
         "totals": totals,
         "sources": sources,
+        "stages": stages(connection, since),
         "schedules": schedules(connection),
     }
 
@@ -118,6 +120,22 @@ def _backlog(connection: Connection, now: datetime, sources: dict[str, dict[str,
     )
     for source, count, oldest in connection.execute(query):
         sources[source].update(backlog=count, oldest_pending_age_seconds=(now - oldest).total_seconds())
+
+
+def stages(connection: Connection, since: datetime) -> dict[str, dict[str, Any]]:
+    """Per stage of a webhook's path (``smartplex.latency.STAGES``), over the rows received since
+    ``since`` that went through it: how many, and the nearest-rank p50 and p95 of its seconds."""
+    figures = percentiles(connection, webhook_log.c.received_at >= since)
+    return {
+        stage.name: {
+            "from": stage.start,
+            "to": stage.end,
+            "rows": figures[stage.name]["rows"],
+            "p50_seconds": figures[stage.name][0.5],
+            "p95_seconds": figures[stage.name][0.95],
+        }
+        for stage in STAGES
+    }
 
 
 def schedules(connection: Connection) -> list[dict[str, Any]]:

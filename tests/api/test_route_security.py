@@ -1,12 +1,15 @@
 """Every route but the public few needs its own secret: the test walks the app's routes, so none slips through.
 
 A route added to the app fails ``test_every_route_is_accounted_for`` until it is listed here, either in
-``EXPECTED_PUBLIC`` (and in ``webhook_api.auth.PUBLIC_PATHS``) or in ``PROTECTED`` with its secret.
+``EXPECTED_PUBLIC`` (and in ``webhook_api.auth.PUBLIC_PATHS``), in ``PROTECTED`` with its secret, or, for
+the admin page's HTML, in ``PAGES`` (a signed-in browser session) or ``PAGE_SIGN_IN``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +18,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
+from smartplex.schema import webhook_log
 from smartplex.settings import SettingsBase
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture, make_settings
 from tests.helpers import basic_auth, snapshot
 from webhook_api.app import create_app
 from webhook_api.auth import PUBLIC_PATHS
+
+#: The admin page's forms carry this token (see PAGES below).
+CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 #: Sources with a secret of their own; the others use the installation's WEBHOOK_SECRET.
 SOURCE_SECRETS = {"sonarr": "sonarr-only-secret-789", "plex": "plex-only-secret-321"}
@@ -68,6 +75,26 @@ PROTECTED: dict[tuple[str, str], list[tuple[str, str, dict[str, Any]]]] = {
     ("POST", "/api/admin/schedules/{service}/sync"): [("admin", "/api/admin/schedules/plex/sync", {})],
     ("POST", "/api/admin/webhooks/replay"): [("admin", "/api/admin/webhooks/replay", {"json": {"status": "failed"}})],
     ("GET", "/api/admin/webhooks"): [("admin", "/api/admin/webhooks", {})],
+    ("POST", "/api/admin/services/{service}/check"): [("admin", "/api/admin/services/overseerr/check", {})],
+}
+
+#: The admin page (``webhook_api/admin_page``) takes a signed-in browser session, never a header secret.
+#: Signing in and out needs no session; every other page sends an anonymous browser to sign in (GET) or
+#: refuses (POST, 401), changing nothing. Each: a URL and the form that succeeds once signed in.
+#: Sessions and CSRF are tested in depth in tests/api/test_admin_page.py.
+PAGE_SIGN_IN = {("GET", "/admin/login"), ("POST", "/admin/login"), ("POST", "/admin/logout")}
+A_ROW = "3fe6dea5-bb26-49bd-a67d-a1fec1407d97"
+PAGES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("GET", "/admin"): ("/admin", {}),
+    ("GET", "/admin/schedules"): ("/admin/schedules", {}),
+    ("POST", "/admin/schedules/{service}"): ("/admin/schedules/plex", {"enabled": "on", "interval_hours": "3"}),
+    ("POST", "/admin/schedules/{service}/sync"): ("/admin/schedules/plex/sync", {}),
+    ("GET", "/admin/webhooks"): ("/admin/webhooks", {}),
+    ("GET", "/admin/webhooks/{webhook_id}"): (f"/admin/webhooks/{A_ROW}", {}),
+    ("POST", "/admin/webhooks/replay"): ("/admin/webhooks/replay", {"ids": A_ROW}),
+    ("GET", "/admin/services"): ("/admin/services", {}),
+    ("POST", "/admin/services/{service}/check"): ("/admin/services/plex/check", {}),
+    ("GET", "/admin/connect"): ("/admin/connect", {}),
 }
 
 
@@ -127,9 +154,9 @@ def test_the_public_paths_are_the_deliberate_few() -> None:
 
 
 def test_every_route_is_accounted_for() -> None:
-    unknown = set(ROUTES) - EXPECTED_PUBLIC - set(PROTECTED)
-    assert not unknown, f"new routes: list them in PROTECTED (with their secret) or make them public: {unknown}"
-    assert set(ROUTES) == EXPECTED_PUBLIC | set(PROTECTED)
+    unknown = set(ROUTES) - EXPECTED_PUBLIC - set(PROTECTED) - PAGE_SIGN_IN - set(PAGES)
+    assert not unknown, f"new routes: list them in PROTECTED (with their secret), PAGES, or make them public: {unknown}"
+    assert set(ROUTES) == EXPECTED_PUBLIC | set(PROTECTED) | PAGE_SIGN_IN | set(PAGES)
 
 
 def test_public_routes_answer_without_a_secret(client: TestClient) -> None:
@@ -143,7 +170,9 @@ def app_client(database_url: str, tmp_path: Path, engine: Engine) -> Iterator[Te
         yield test_client
 
 
-@pytest.mark.parametrize(("method", "template"), [r for r in ROUTES if r[1] not in PUBLIC_PATHS])
+@pytest.mark.parametrize(
+    ("method", "template"), [r for r in ROUTES if r[1] not in PUBLIC_PATHS and r not in PAGE_SIGN_IN and r not in PAGES]
+)
 def test_every_other_route_refuses_anything_but_its_own_secret(
     app_client: TestClient, engine: Engine, method: str, template: str
 ) -> None:
@@ -166,6 +195,46 @@ def test_every_other_route_refuses_anything_but_its_own_secret(
         header = {"X-Admin-Token" if scope == "admin" else "X-Webhook-Token": SECRETS[scope]}
         response = app_client.request(method, url, headers=header, **request)
         assert response.status_code in (200, 202), f"{method} {url}: {response.status_code} {response.text}"
+
+
+@pytest.mark.parametrize(("method", "template"), sorted(PAGES))
+def test_every_page_needs_a_signed_in_browser(
+    app_client: TestClient, engine: Engine, method: str, template: str
+) -> None:
+    url, form = PAGES[method, template]
+    with engine.begin() as connection:
+        connection.execute(
+            insert(webhook_log).values(
+                id=uuid.UUID(A_ROW), source="sonarr", event_type="Download", payload={}, status="failed", processed=True
+            )
+        )
+    before = snapshot(engine)
+    wrong_answers = []
+    for name, (headers, params) in _refused_credentials("admin").items():
+        response = app_client.request(
+            method, url, headers=headers, params=params, data=form or None, follow_redirects=False
+        )
+        refused = (
+            response.headers.get("location", "").startswith("/admin/login?next=")
+            if method == "GET"
+            else response.status_code == 401 and "sign in" in response.text
+        )
+        if not refused:
+            wrong_answers.append(f"{method} {url} with {name}: {response.status_code} {response.text[:80]}")
+        sent = [*headers.values(), *params.values()]
+        if any(value in response.text or value in str(response.headers) for value in sent):
+            wrong_answers.append(f"{method} {url} with {name}: the answer repeats what was sent")
+    assert not wrong_answers, "\n".join(wrong_answers)
+    assert snapshot(engine) == before
+
+    # Signed in, with the form's token, the same requests succeed.
+    token = CSRF_TOKEN.search(app_client.get("/admin/login").text).group(1)  # type: ignore[union-attr]
+    app_client.post("/admin/login", data={"secret": ADMIN_SECRET, "csrf_token": token})
+    token = CSRF_TOKEN.search(app_client.get("/admin").text).group(1)  # type: ignore[union-attr]
+    data = {**form, "csrf_token": token} if method == "POST" else None
+    response = app_client.request(method, url, data=data, follow_redirects=False)
+    assert response.status_code in (200, 303), f"{method} {url}: {response.status_code} {response.text[:300]}"
+    assert "/admin/login" not in response.headers.get("location", "")
 
 
 def test_an_unknown_source_is_401_before_it_is_422(app_client: TestClient) -> None:

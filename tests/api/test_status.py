@@ -73,3 +73,58 @@ def test_status_after_real_webhooks(client: TestClient) -> None:
     client.post("/api/webhooks/radarr", json=load_fixture("webhooks", "radarr", "Health.json"), headers=HOOK)
     radarr = client.get("/api/webhooks/status", headers=ADMIN).json()["sources"]["radarr"]
     assert (radarr["received"], radarr["pending"], radarr["ignored"], radarr["last_event_type"]) == (2, 1, 1, "Health")
+
+
+def test_stage_figures(client: TestClient, engine: Engine) -> None:
+    """Each stage of a webhook's path, from the times on its row: p50/p95 in the status, and /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    now = utcnow()
+    rows = []
+    # Ten processed rows; the i-th took i + 0.4 s to be claimed, then 1, 2, 0.5, 1 and 0.1 s for the run's stages.
+    for i in range(1, 11):
+        received = now - timedelta(minutes=10) + timedelta(seconds=i)
+        moments = [received]
+        for seconds in (i + 0.4, 1, 2, 0.5, 1, 0.1):
+            moments.append(moments[-1] + timedelta(seconds=seconds))
+        claimed, created, started, sync_started, sync_finished, settled = moments[1:]
+        rows.append({
+            "id": uuid.uuid4(), "source": "radarr", "event_type": "Download", "payload": {}, "received_at": received,
+            "status": "processed", "processed": True, "dispatched_at": claimed, "run_created_at": created,
+            "run_started_at": started, "sync_started_at": sync_started, "sync_finished_at": sync_finished,
+            "processed_at": settled,
+        })  # fmt: skip
+    # A row the sync finished as missing (inside the step): timed, but it has no settle stage.
+    missing = dict(rows[0], id=uuid.uuid4(), status="missing", processed_at=rows[0]["sync_started_at"])
+    # A row still waiting, and one from before the window: neither is counted.
+    waiting = {"id": uuid.uuid4(), "source": "radarr", "event_type": "Download", "payload": {}, "received_at": now,
+               "status": "pending", "processed": False}  # fmt: skip
+    old = dict(rows[0], id=uuid.uuid4(), received_at=now - timedelta(hours=30))
+    with engine.begin() as connection:
+        connection.execute(insert(webhook_log), [*rows, missing, old])
+        connection.execute(insert(webhook_log), [waiting])
+
+    stages = client.get("/api/webhooks/status", headers=ADMIN).json()["stages"]
+    assert list(stages) == ["claim", "create", "start", "prepare", "sync", "settle", "total"]
+    assert {name: figures["rows"] for name, figures in stages.items()} == {
+        "claim": 11, "create": 11, "start": 11, "prepare": 11, "sync": 11, "settle": 10, "total": 11
+    }  # fmt: skip
+    # Nearest rank over the claims 1.4..10.4 s (and the missing row's 1.4 s): p50 the 6th, p95 the 11th.
+    assert abs(stages["claim"]["p50_seconds"] - 5.4) < 0.01 and abs(stages["claim"]["p95_seconds"] - 10.4) < 0.01
+    for name, seconds in (("create", 1), ("start", 2), ("prepare", 0.5), ("sync", 1), ("settle", 0.1)):
+        assert abs(stages[name]["p50_seconds"] - seconds) < 0.01 and abs(stages[name]["p95_seconds"] - seconds) < 0.01
+    assert abs(stages["total"]["p95_seconds"] - 15) < 0.01
+    assert (stages["claim"]["from"], stages["claim"]["to"]) == ("received_at", "dispatched_at")
+
+    samples = {
+        (sample.name, sample.labels.get("stage"), sample.labels.get("le")): sample.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for sample in family.samples
+        if sample.name.startswith("smartplex_webhook_stage_seconds")
+    }
+    bucket = "smartplex_webhook_stage_seconds_bucket"
+    assert samples[(bucket, "claim", "5.0")] == 5  # claims of 1.4..4.4 s, and the missing row's 1.4 s
+    assert samples[(bucket, "claim", "+Inf")] == 11
+    assert samples[(bucket, "settle", "0.25")] == samples[(bucket, "settle", "+Inf")] == 10
+    assert samples[(bucket, "start", "1.0")] == 0 and samples[(bucket, "start", "3.0")] == 11
+    assert abs(samples[("smartplex_webhook_stage_seconds_gsum", "sync", None)] - 11) < 0.01

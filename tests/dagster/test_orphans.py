@@ -4,22 +4,32 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import dagster as dg
 import pytest
 from dagster._core.events import EngineEventData
 from dagster._core.utils import make_new_run_id
+from sqlalchemy import Engine
 
+from smartplex import queue
+from smartplex.types import utcnow
 from smartplex_dagster.orphans import (
+    STOPPED_TAG,
     WORKER_TAG,
     _here,
     _stat,
+    end_abandoned_runs,
     fail_if_orphaned,
+    mark_stopping,
+    may_be_running,
     record_worker,
     worker_identity,
     worker_is_gone,
 )
+from tests.dagster.test_webhook_sensor import add_rows
+from tests.helpers import statuses
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -162,3 +172,106 @@ def test_a_step_process_records_its_run_worker(instance: dg.DagsterInstance) -> 
     )
     recorded = worker_identity(instance, run.run_id)
     assert recorded is not None and recorded["pid"] == os.getppid()
+
+
+# --- Ending the runs a stop or a crash left in flight (the stack, before its daemon starts) -------------
+
+
+@pytest.fixture
+def pooled() -> Iterator[dg.DagsterInstance]:
+    """An instance with the repository's pools: one slot each."""
+    with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as test_instance:
+        yield test_instance
+
+
+def _holders(instance: dg.DagsterInstance, pool: str) -> set[str]:
+    info = instance.event_log_storage.get_concurrency_info(pool)
+    return {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}
+
+
+def _webhook_run(instance: dg.DagsterInstance, run_key: str, status: dg.DagsterRunStatus) -> dg.DagsterRun:
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=status,
+                        tags={"dagster/run_key": run_key, "smartplex/trigger": "webhook"})  # fmt: skip
+    instance.add_run(run)
+    return run
+
+
+def _report_pid(instance: dg.DagsterInstance, run: dg.DagsterRun, pid: int, at: float | None = None) -> None:
+    """What a run worker reports as it starts, when it started (``at``, default now)."""
+    event = dg.DagsterEvent(event_type_value=dg.DagsterEventType.ENGINE_EVENT.value, job_name=run.job_name,
+                            message=f"Started process for run (pid: {pid}).",
+                            event_specific_data=EngineEventData.in_process(pid))  # fmt: skip
+    instance.report_dagster_event(event, run.run_id, timestamp=at)
+
+
+def _dispatched_to(engine: Engine, service_event: tuple[str, str], count: int) -> str:
+    """``count`` webhook rows claimed for a run, as the webhook sensor claims them; returns the run key."""
+    add_rows(engine, [service_event] * count)
+    with engine.begin() as connection:
+        (group,) = queue.pending_groups(connection)
+        queue.claim(connection, group, utcnow())
+    return group.run_key
+
+
+def test_a_run_without_a_live_process_is_canceled_and_its_webhooks_go_back(
+    pooled: dg.DagsterInstance, engine: Engine, sleeper: subprocess.Popen
+) -> None:
+    instance = pooled
+    run_key = _dispatched_to(engine, ("radarr", "MovieAdded"), 3)
+    run = _webhook_run(instance, run_key, dg.DagsterRunStatus.STARTED)
+    _report_pid(instance, run, sleeper.pid)  # killed before its sync recorded its worker
+    instance.event_log_storage.claim_concurrency_slot("smartplex_radarr", run.run_id, "radarr__movies")
+    assert _holders(instance, "smartplex_radarr") == {run.run_id}
+    assert not end_abandoned_runs(instance, engine, "stopped", others_alive=False).runs  # alive: left alone
+    sleeper.kill()
+    sleeper.wait()
+
+    done = end_abandoned_runs(instance, engine, "stopped", others_alive=False)
+    assert (done.runs, done.webhooks) == ([run.run_id], 3)
+    ended = instance.get_run_by_id(run.run_id)
+    assert ended is not None and ended.status == dg.DagsterRunStatus.CANCELED and ended.tags[STOPPED_TAG] == "true"
+    assert statuses(engine) == {"pending": 3}
+    assert _holders(instance, "smartplex_radarr") == set()
+    assert not end_abandoned_runs(instance, engine, "stopped", others_alive=False).summary()  # twice: nothing
+
+
+def test_a_run_with_no_process_recorded_is_ended_only_when_nothing_else_uses_the_instance(
+    instance: dg.DagsterInstance, engine: Engine
+) -> None:
+    run_key = _dispatched_to(engine, ("sonarr", "Download"), 2)
+    run = _webhook_run(instance, run_key, dg.DagsterRunStatus.STARTING)  # killed while launching
+    assert end_abandoned_runs(instance, engine, "stopped", others_alive=True).runs == []
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTING  # type: ignore[union-attr]
+    assert end_abandoned_runs(instance, engine, "stopped", others_alive=False).runs == [run.run_id]
+    assert statuses(engine) == {"pending": 2}
+
+
+def test_a_reused_pid_does_not_keep_a_run_alive(
+    instance: dg.DagsterInstance, engine: Engine, sleeper: subprocess.Popen
+) -> None:
+    run = _webhook_run(instance, "webhooks-radarr-x", dg.DagsterRunStatus.CANCELING)
+    _report_pid(instance, run, sleeper.pid, at=time.time() - 3600)  # reported by a process gone since
+    assert not may_be_running(instance, run, sole_owner=True)
+    assert end_abandoned_runs(instance, engine, "stopped", others_alive=False).runs == [run.run_id]
+
+
+def test_a_stop_cancels_the_runs_in_flight_and_a_start_gives_their_work_back(
+    instance: dg.DagsterInstance, engine: Engine
+) -> None:
+    run_key = _dispatched_to(engine, ("overseerr", "MEDIA_APPROVED"), 2)
+    running = _webhook_run(instance, run_key, dg.DagsterRunStatus.STARTED)
+    waiting = _webhook_run(instance, "webhooks-plex-waiting", dg.DagsterRunStatus.NOT_STARTED)
+    assert mark_stopping(instance, "stopped") == [running.run_id]
+    assert instance.get_run_by_id(waiting.run_id).status == dg.DagsterRunStatus.NOT_STARTED  # type: ignore[union-attr]
+    assert statuses(engine) == {"dispatched": 2}  # the stop gives them back once its processes are gone
+    done = end_abandoned_runs(instance, engine, "stopped", others_alive=False)
+    assert (done.runs, done.stopped, done.webhooks) == ([], [running.run_id], 2)
+    assert statuses(engine) == {"pending": 2}
+
+
+def test_pool_slots_of_ended_runs_are_freed(pooled: dg.DagsterInstance, engine: Engine) -> None:
+    ended = _webhook_run(pooled, "webhooks-plex-done", dg.DagsterRunStatus.FAILURE)
+    pooled.event_log_storage.claim_concurrency_slot("smartplex_plex", ended.run_id, "plex__library_items")
+    assert _holders(pooled, "smartplex_plex") == {ended.run_id}
+    assert end_abandoned_runs(pooled, engine, "stopped", others_alive=True).slots_freed == [ended.run_id]
+    assert _holders(pooled, "smartplex_plex") == set()

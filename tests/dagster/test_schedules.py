@@ -6,15 +6,17 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 from dagster._core.utils import make_new_run_id
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select, update
 
 from smartplex import queue
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.types import utcnow
-from smartplex_dagster.outcomes import RUN_KEY_TAG
+from smartplex_dagster.outcomes import RUN_KEY_TAG, ended_at
 from smartplex_dagster.partitions import whole_range
 from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
 from smartplex_dagster.schedules import schedules
+from tests.conftest import ADMIN
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
 SCHEDULE = {s.name.removesuffix("_full_refresh"): s for s in schedules}
@@ -125,3 +127,58 @@ def test_retention_deletes_exactly_the_old_finished_rows(engine: Engine) -> None
     with engine.connect() as connection:
         left = set(connection.execute(select(webhook_log.c.event_type)).scalars())
     assert left == {r["event_type"] for r in rows} - {"ignored-10", "ignored-40", "processed-40", "missing-40"}
+
+
+def _scheduled_run(instance: dg.DagsterInstance, run_key: str) -> dg.DagsterRun:
+    """The run Dagster makes of a schedule's request, as it starts."""
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED,
+                        tags={RUN_KEY_TAG: run_key, "smartplex/trigger": "schedule"})  # fmt: skip
+    instance.add_run(run)
+    return run
+
+
+def test_a_change_during_a_refresh_never_makes_it_due_and_its_end_plans_the_next(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine, client: TestClient
+) -> None:
+    set_row(engine, "sonarr", enabled=True)  # never run
+    request = evaluate(instance, database, "sonarr", NOW)
+    assert isinstance(request, dg.RunRequest)
+    run = _scheduled_run(instance, request.run_key)
+
+    # The admin changes the interval while the refresh runs (last_run_at is still null).
+    changed = client.patch("/api/admin/schedules/sonarr", json={"interval_hours": 2}, headers=ADMIN)
+    assert changed.status_code == 200
+    assert row(engine, "sonarr")["next_run_at"] > utcnow()  # not due at once
+    busy = evaluate(instance, database, "sonarr", NOW + timedelta(minutes=5))
+    assert isinstance(busy, dg.SkipReason)
+    assert "still started" in busy.skip_message and "next is due 2 h after it ends" in busy.skip_message
+
+    instance.report_run_failed(run)
+    ended = ended_at(instance, instance.get_run_by_id(run.run_id))  # type: ignore[arg-type]
+    after = evaluate(instance, database, "sonarr", NOW + timedelta(minutes=10))  # settles the refresh
+    assert isinstance(after, dg.SkipReason) and "not due until" in after.skip_message, "a second full refresh"
+    sonarr = row(engine, "sonarr")
+    assert (sonarr["run_key"], sonarr["run_count"]) == (None, 1)
+    assert sonarr["last_run_at"] == ended and sonarr["next_run_at"] == ended + timedelta(hours=2)
+    assert f"{ended + timedelta(hours=2):%Y-%m-%d %H:%M} UTC (every 2 h)" in after.skip_message
+
+
+def test_a_sync_now_of_a_disabled_schedule_plans_no_next_run(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine, client: TestClient
+) -> None:
+    assert client.post("/api/admin/schedules/radarr/sync", headers=ADMIN).status_code == 202  # seeded disabled
+    request = evaluate(instance, database, "radarr", NOW)
+    assert isinstance(request, dg.RunRequest)
+    assert row(engine, "radarr")["next_run_at"] is None
+    run = _scheduled_run(instance, request.run_key)
+    event = dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name)
+    instance.report_dagster_event(event, run_id=run.run_id)
+    after = evaluate(instance, database, "radarr", NOW + timedelta(minutes=5))
+    assert isinstance(after, dg.SkipReason) and "disabled" in after.skip_message
+    radarr = row(engine, "radarr")
+    assert (radarr["last_status"], radarr["run_count"], radarr["next_run_at"]) == ("success", 1, None)
+
+
+def test_the_description_says_where_the_next_due_time_shows() -> None:
+    for schedule in schedules:
+        assert "each skipped tick says when the next refresh is due" in (schedule.description or "")

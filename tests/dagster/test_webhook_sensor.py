@@ -45,9 +45,20 @@ def add_rows(engine: Engine, pairs: list[tuple[str, str]], *, ago: timedelta = t
             connection.execute(insert(webhook_log), rows[start : start + 2000])
 
 
+def evaluate(
+    instance: dg.DagsterInstance, database: DatabaseResource, cursor: str | None = None
+) -> dg.SensorResult | dg.SkipReason:
+    """One evaluation of the sensor, as a first tick (or the UI's preview): it never waits for work."""
+    context = dg.build_sensor_context(instance=instance, resources={"database": database}, cursor=cursor)
+    return webhook_sensor(context)
+
+
 def tick(instance: dg.DagsterInstance, database: DatabaseResource) -> list[dg.RunRequest] | dg.SkipReason:
-    result = webhook_sensor(dg.build_sensor_context(instance=instance, resources={"database": database}))
-    return result if isinstance(result, dg.SkipReason) else list(result.run_requests)
+    """The run requests of one evaluation, or why it skipped (with or without an observation)."""
+    result = evaluate(instance, database)
+    if isinstance(result, dg.SkipReason):
+        return result
+    return result.skip_reason if result.skip_reason is not None else list(result.run_requests or [])
 
 
 def test_idle_tick_skips(instance: dg.DagsterInstance, database: DatabaseResource) -> None:
@@ -257,3 +268,164 @@ def test_payloads_that_name_no_item_are_no_hints(engine: Engine) -> None:
     with engine.connect() as connection:
         named = named_items(connection, "sonarr", window=(now - timedelta(days=1), now + timedelta(days=1)))
     assert ids_of(named) == [12]
+
+
+def _row(source: str, event: str, received_at) -> dict:  # type: ignore[no-untyped-def]
+    return {"id": uuid.uuid4(), "source": source, "event_type": event, "payload": {}, "received_at": received_at,
+            "status": "pending", "processed": False}  # fmt: skip
+
+
+def test_a_claim_meets_rows_committed_while_it_runs(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+    add_rows(engine, [("sonarr", "Download")] * 3, ago=timedelta(seconds=30))
+    with engine.begin() as connection:
+        (group,) = queue.pending_groups(connection)
+        # Between the sensor's read and its claim the API commits three rows: two it stamped before the
+        # group's last row (their commit was slow), one after.
+        slow = _row("sonarr", "Download", group.last_received_at - timedelta(milliseconds=1))
+        slow_other = _row("sonarr", "Rename", group.last_received_at - timedelta(milliseconds=1))
+        fresh = _row("sonarr", "Download", utcnow())
+        with engine.begin() as api:
+            api.execute(insert(webhook_log), [slow, slow_other, fresh])
+        # The slow row of the group's events is as old as what the claim covers and joins it (the run
+        # reads the service afterwards); the others wait for the next run. Claiming again takes nothing.
+        assert queue.claim(connection, group, utcnow()) == 4
+        assert queue.claim(connection, group, utcnow()) == 0
+    run = fake_run(instance, group.run_key, dg.DagsterRunStatus.SUCCESS)
+    (follow_up,) = tick(instance, database)  # the first run is settled; the waiting rows get their own
+    assert follow_up.tags["smartplex/webhooks"] == "2" and follow_up.run_key != group.run_key
+    with engine.connect() as connection:
+        rows = {row.id: row for row in connection.execute(select(webhook_log))}
+    assert {i for i, row in rows.items() if row.run_key == follow_up.run_key} == {slow_other["id"], fresh["id"]}
+    first = [row for row in rows.values() if row.run_key == group.run_key]
+    assert len(first) == 4 and slow["id"] in {row.id for row in first}
+    assert {(row.status, row.run_id) for row in first} == {("processed", run.run_id)}
+
+
+def test_ticks_meet_a_stream_of_rows_and_claim_each_once(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    """A writer commits rows one small batch at a time (stamped a little before their commit, as the API
+    does) while the sensor ticks and runs end: every row ends in exactly one run, none is lost."""
+    import random
+    import threading
+
+    pairs = list(EVENTS)
+    written: list[uuid.UUID] = []
+
+    def write() -> None:
+        rng = random.Random(3)
+        with engine.connect() as connection:
+            for _ in range(60):
+                batch = [_row(*rng.choice(pairs), utcnow() - timedelta(milliseconds=rng.randint(0, 300)))
+                         for _ in range(rng.randint(1, 6))]  # fmt: skip
+                with connection.begin():
+                    connection.execute(insert(webhook_log), batch)
+                written.extend(row["id"] for row in batch)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    requests: list[dg.RunRequest] = []
+    while writer.is_alive() or statuses(engine).get("pending"):
+        result = tick(instance, database)
+        for request in [] if isinstance(result, dg.SkipReason) else result:
+            requests.append(request)
+            fake_run(instance, request.run_key, dg.DagsterRunStatus.SUCCESS)  # the run ends at once
+    writer.join()
+    tick(instance, database)  # settles the last runs
+
+    with engine.connect() as connection:
+        rows = connection.execute(select(webhook_log.c.id, webhook_log.c.run_key, webhook_log.c.status)).all()
+    assert sorted(row.id for row in rows) == sorted(written)
+    assert {row.status for row in rows} == {"processed"}
+    claimed = {request.run_key: int(request.tags["smartplex/webhooks"]) for request in requests}
+    assert len(claimed) == len(requests)  # no run key asked for twice
+    per_key: dict[str, int] = {}
+    for row in rows:
+        per_key[row.run_key] = per_key.get(row.run_key, 0) + 1
+    assert per_key == {key: count for key, count in claimed.items() if count}  # each row in the run that claimed it
+
+
+def test_a_backlog_is_claimed_oldest_first_in_bounded_slices(engine: Engine) -> None:
+    add_rows(engine, [("sonarr", "Download")] * 30 + [("radarr", "MovieAdded")] * 30 + [("plex", "library.new")] * 30)
+    tied = utcnow()  # five rows received at the same instant: a slice never splits them
+    with engine.begin() as connection:
+        connection.execute(insert(webhook_log), [_row("overseerr", "MEDIA_APPROVED", tied) for _ in range(5)])
+        first = queue.pending_groups(connection, limit=40)
+        assert {g.service: g.count for g in first} == {"sonarr": 30, "radarr": 10}
+        assert [g.run_key for g in queue.pending_groups(connection, limit=40)] == [g.run_key for g in first]
+        # A library with a run in flight does not take the slice: the others' oldest rows do.
+        assert {g.service: g.count for g in queue.pending_groups(connection, busy={"sonarr"}, limit=40)} == {
+            "radarr": 30, "plex": 10
+        }  # fmt: skip
+        assert {g.service: g.count for g in queue.pending_groups(connection, busy={"sonarr", "radarr", "plex"}, limit=3)} == {
+            "overseerr": 5
+        }  # fmt: skip
+        now = utcnow()
+        slices = []
+        while groups := queue.pending_groups(connection, limit=40):
+            slices.append({g.service: queue.claim(connection, g, now) for g in groups})
+    assert slices == [{"sonarr": 30, "radarr": 10}, {"radarr": 20, "plex": 20}, {"plex": 10, "overseerr": 5}]
+    assert statuses(engine) == {"dispatched": 95}
+
+
+def test_ticks_observe_webhook_log_at_most_once_a_minute(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    import json
+
+    add_rows(engine, [("sonarr", "Download")] * 2 + [("radarr", "MovieAdded")])
+    now = utcnow()
+    done = [_row("plex", "library.new", now - timedelta(seconds=40)) for _ in range(4)]
+    for row, seconds in zip(done, (2, 4, 6, 30), strict=True):
+        row.update(status="processed", processed=True, processed_at=row["received_at"] + timedelta(seconds=seconds))
+    with engine.begin() as connection:
+        connection.execute(insert(webhook_log), done)
+
+    first = evaluate(instance, database)  # no cursor: never observed
+    assert isinstance(first, dg.SensorResult) and len(first.run_requests or []) == 2
+    (observation,) = first.asset_events
+    assert observation.asset_key == dg.AssetKey(["webhooks", "webhook_log"])
+    metadata = {key: value.value for key, value in observation.metadata.items()}
+    assert (metadata["pending"], metadata["dispatched"], metadata["processed"]) == (0, 3, 4)
+    assert (metadata["received_sonarr"], metadata["received_radarr"], metadata["received_plex"]) == (2, 1, 4)
+    # Nearest rank over 2, 4, 6 and 30 s: p50 the 2nd, p95 the 4th.
+    assert abs(metadata["webhook_to_processed_p50_seconds"] - 4) < 0.01
+    assert abs(metadata["webhook_to_processed_p95_seconds"] - 30) < 0.01
+
+    for request in first.run_requests or []:
+        fake_run(instance, request.run_key, dg.DagsterRunStatus.STARTED)
+    again = evaluate(instance, database, cursor=first.cursor)  # observed a moment ago: nothing new
+    assert isinstance(again, dg.SkipReason)
+    a_while_ago = json.dumps({"observed_at": (now - timedelta(minutes=2)).timestamp()})
+    later = evaluate(instance, database, cursor=a_while_ago)
+    assert isinstance(later, dg.SensorResult) and later.skip_reason is not None and len(later.asset_events) == 1
+    assert json.loads(later.cursor or "{}")["observed_at"] > json.loads(a_while_ago)["observed_at"]
+
+
+def test_a_running_sensor_claims_as_soon_as_the_run_in_flight_is_settled(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    import threading
+
+    add_rows(engine, [("sonarr", "Download")] * 2)
+    (request,) = tick(instance, database)
+    run = fake_run(instance, request.run_key, dg.DagsterRunStatus.STARTED)
+    add_rows(engine, [("sonarr", "Rename")] * 3, ago=timedelta(seconds=-1))
+    assert isinstance(tick(instance, database), dg.SkipReason)  # a one-off evaluation answers at once
+
+    def succeed() -> None:  # as the run's success hook does, while the run itself is still ending
+        threading.Event().wait(1)
+        with engine.begin() as connection:
+            queue.settle(connection, request.run_key, run.run_id, None, utcnow())
+
+    settler = threading.Thread(target=succeed)
+    settler.start()
+    # A tick of a sensor that has ticked before watches for work rather than skip at once.
+    context = dg.SensorEvaluationContext(
+        instance_ref=None, last_tick_completion_time=utcnow().timestamp(), instance=instance, resources={"database": database}
+    )
+    result = webhook_sensor(context)
+    settler.join()
+    assert isinstance(result, dg.SensorResult)
+    (follow_up,) = result.run_requests or []
+    assert follow_up.tags["smartplex/webhooks"] == "3" and follow_up.run_key != request.run_key

@@ -144,7 +144,8 @@ def test_runs_killed_with_the_daemon_are_failed_and_retried(daemon_stack: Daemon
 
     stack.wait_for("both syncs mid-step", both_mid_step, 120, interval=0.2)
     killed = stack.kill_daemon(runs=True)
-    assert sum("multiprocessing.spawn" in k for k in killed) >= 4, killed  # two run workers, two step workers
+    # The refresh's run and step workers, and the webhook run's one worker (its step runs in-process).
+    assert sum("multiprocessing.spawn" in k for k in killed) >= 3, killed
     for service in ("radarr", "overseerr"):
         faults[service].update(latency=0.0)
     stack.start_daemon()  # a restart after the power came back

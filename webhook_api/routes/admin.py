@@ -64,7 +64,10 @@ def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDe
             .values(
                 enabled=enabled,
                 interval_hours=interval,
-                next_run_at=next_run_at(enabled, interval, row["last_run_at"], utcnow()),
+                # While a refresh runs, its end plans the next one: a change now never makes it due at once.
+                next_run_at=next_run_at(
+                    enabled, interval, row["last_run_at"], utcnow(), running=row["run_key"] is not None
+                ),
             )
         )
         return _schedule(connection, service)

@@ -1,0 +1,80 @@
+"""Retention of Dagster's own records on both of its storages: old finished runs go with their event
+logs; runs in flight, recent failures and recent full refreshes stay."""
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.utils import make_new_run_id
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from smartplex import dagster_home
+from smartplex.types import utcnow
+from smartplex_dagster.retention import RunRetention, purge_runs
+
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+KEEP = RunRetention(run_days=7, refresh_run_days=90, failed_run_days=30)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def instance(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    if request.param == "sqlite":
+        with dg.DagsterInstance.from_config(str(dagster_home.prepare(tmp_path))) as sqlite_instance:
+            yield sqlite_instance
+        return
+    server = request.getfixturevalue("postgres_server")
+    url, database = make_url(server), f"dagster_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {database}"))
+    try:
+        shutil.copy(dagster_home.PRODUCTION_CONFIG, tmp_path / "dagster.yaml")
+        for name, value in {"HOST": url.host, "PORT": str(url.port or 5432), "USER": url.username,
+                            "PASSWORD": url.password or "", "DB": database}.items():  # fmt: skip
+            monkeypatch.setenv(f"DAGSTER_PG_{name}", value)
+        with dg.DagsterInstance.from_config(str(tmp_path)) as postgres_instance:
+            yield postgres_instance
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        admin.dispose()
+
+
+def _run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus, trigger: str | None) -> str:
+    tags = {"smartplex/trigger": trigger} if trigger else {}
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=status, tags=tags)
+    instance.add_run(run)
+    instance.report_engine_event("a line of the run's log", run)
+    return run.run_id
+
+
+def test_old_finished_runs_go_with_their_logs_and_the_rest_stay(instance: dg.DagsterInstance) -> None:
+    S, F, C, R = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED,
+                  dg.DagsterRunStatus.STARTED)  # fmt: skip
+    runs = {
+        "webhook": _run(instance, S, "webhook"),
+        "derived": _run(instance, S, None),
+        "refresh": _run(instance, S, "schedule"),
+        "failed": _run(instance, F, "webhook"),
+        "canceled": _run(instance, C, "schedule"),
+        "running": _run(instance, R, "webhook"),
+        "starting": _run(instance, dg.DagsterRunStatus.STARTING, "schedule"),
+    }
+
+    def left() -> set[str]:
+        return {name for name, run_id in runs.items() if instance.get_run_by_id(run_id) is not None}
+
+    assert purge_runs(instance, utcnow() + timedelta(days=6), KEEP) == {"runs": 0, "refresh_runs": 0, "failed_runs": 0}
+    assert left() == set(runs)
+    assert purge_runs(instance, utcnow() + timedelta(days=8), KEEP) == {"runs": 2, "refresh_runs": 0, "failed_runs": 0}
+    assert left() == {"refresh", "failed", "canceled", "running", "starting"}
+    assert instance.all_logs(runs["webhook"]) == [] and instance.all_logs(runs["refresh"]) != []
+    assert purge_runs(instance, utcnow() + timedelta(days=31), KEEP)["failed_runs"] == 2
+    assert left() == {"refresh", "running", "starting"}
+    assert purge_runs(instance, utcnow() + timedelta(days=91), KEEP)["refresh_runs"] == 1
+    assert left() == {"running", "starting"}  # never a run in flight, however old

@@ -1,0 +1,40 @@
+"""The JSON twin of the page's "Test" button: ``POST /api/admin/services/{service}/check``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from smartplex.clients.check import ServiceCheck, check_service
+from smartplex.services import ServiceName
+from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, StateDep
+
+router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=AdminRoute, responses=ADMIN_RESPONSES)
+
+
+class ServiceCheckResult(BaseModel):
+    service: ServiceName
+    title: str
+    configured: bool = Field(description="Whether the service's URL and credential are set")
+    ok: bool = Field(description="The service answered, with the credential accepted")
+    checked_at: datetime
+    name: str | None = None
+    version: str | None = None
+    library_size: int | None = Field(default=None, description="Items in its library")
+    error: str | None = Field(default=None, description="What went wrong, and what to check")
+
+    @classmethod
+    def of(cls, check: ServiceCheck) -> ServiceCheckResult:
+        return cls.model_validate(check, from_attributes=True)
+
+
+@router.post(
+    "/services/{service}/check",
+    summary="Connect to a service, as `smartplex check` does: name, version, library size, or the error",
+)
+async def check(service: ServiceName, state: StateDep) -> ServiceCheckResult:
+    # The connection can take seconds: off the event loop, so webhooks keep being answered.
+    return ServiceCheckResult.of(await run_in_threadpool(check_service, state.settings, service))

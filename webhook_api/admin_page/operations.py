@@ -1,0 +1,265 @@
+"""The queries and changes behind the admin page and its JSON twins, one function each.
+
+``change_schedule``, ``request_sync``, ``replay`` and ``list_webhooks`` hold the statements of the admin
+API's handlers (``webhook_api/routes/admin.py``), so the page and the API change the same rows in the
+same way; the handlers can call them. Validation stays with the API's models (``ScheduleChange``,
+``Replay``), which the page uses too. This module imports nothing from the routes, so they can.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Connection, and_, func, literal_column, select, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+
+from smartplex.schedule_state import next_run_at
+from smartplex.schedule_state import read as read_schedule
+from smartplex.schema import sync_schedule, webhook_log
+from smartplex.services import SERVICE_NAMES
+from smartplex.types import utcnow
+from webhook_api.status import HANDLED_BY_RUN
+
+#: Rows a replay may send back to pending: handling finished and a run was involved.
+REPLAYABLE = ("failed", "processed", "missing")
+
+# --- schedules ----------------------------------------------------------------------------------
+
+
+def change_schedule(
+    connection: Connection, service: str, *, enabled: bool | None = None, interval_hours: int | None = None
+) -> dict[str, Any] | None:
+    """Turn a schedule on or off and/or change its interval; ``None`` when the service has no row."""
+    row = read_schedule(connection, service)
+    if row is None:
+        return None
+    enabled = row["enabled"] if enabled is None else enabled
+    interval = row["interval_hours"] if interval_hours is None else interval_hours
+    connection.execute(
+        update(sync_schedule)
+        .where(sync_schedule.c.service == service)
+        .values(
+            enabled=enabled,
+            interval_hours=interval,
+            # While a refresh runs, its end plans the next one: a change now never makes it due at once.
+            next_run_at=next_run_at(
+                enabled, interval, row["last_run_at"], utcnow(), running=row["run_key"] is not None
+            ),
+        )
+    )
+    return read_schedule(connection, service)
+
+
+def request_sync(connection: Connection, service: str) -> dict[str, Any] | None:
+    """Ask for a full refresh at the schedule's next tick; ``None`` when the service has no row."""
+    if read_schedule(connection, service) is None:
+        return None
+    connection.execute(
+        update(sync_schedule).where(sync_schedule.c.service == service).values(sync_requested_at=utcnow())
+    )
+    return read_schedule(connection, service)
+
+
+# --- webhook rows -------------------------------------------------------------------------------
+
+
+def replay(
+    connection: Connection,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    source: str | None = None,
+    status: str = "failed",
+    since: datetime | None = None,
+) -> int:
+    """Send finished rows back to pending: the rows ``ids`` names (replayable ones only), or every row
+    with ``status`` (from ``source``, received since ``since``). Returns how many changed."""
+    if ids is not None:
+        condition = and_(webhook_log.c.id.in_(ids), webhook_log.c.status.in_(REPLAYABLE))
+    else:
+        parts = [webhook_log.c.status == status]
+        if source is not None:
+            parts.append(webhook_log.c.source == source)
+        if since is not None:
+            parts.append(webhook_log.c.received_at >= since)
+        condition = and_(*parts)
+    result = connection.execute(
+        update(webhook_log)
+        .where(condition)
+        .values(
+            status="pending",
+            processed=False,
+            processed_at=None,
+            error_message=None,
+            dispatched_at=None,
+            run_key=None,
+            run_id=None,
+            attempt=webhook_log.c.attempt + 1,
+        )
+    )
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class WebhookFilter:
+    """What the webhook list is narrowed to; every field optional."""
+
+    source: str | None = None
+    status: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        parts: list[ColumnElement[bool]] = []
+        if self.source is not None:
+            parts.append(webhook_log.c.source == self.source)
+        if self.status is not None:
+            parts.append(webhook_log.c.status == self.status)
+        if self.event_type is not None:
+            parts.append(webhook_log.c.event_type == self.event_type)
+        if self.since is not None:
+            parts.append(webhook_log.c.received_at >= self.since)
+        return parts
+
+
+#: The listing's columns: everything but the payload, which only a row's own page shows.
+LIST_COLUMNS = [c for c in webhook_log.c if c.name != "payload"]
+
+
+def list_webhooks(
+    connection: Connection,
+    where: WebhookFilter = WebhookFilter(),
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    with_payload: bool = True,
+) -> list[dict[str, Any]]:
+    """Webhook rows, newest first."""
+    columns = list(webhook_log.c) if with_payload else LIST_COLUMNS
+    query = select(*columns).order_by(webhook_log.c.received_at.desc(), webhook_log.c.id).limit(limit).offset(offset)
+    for part in where.where():
+        query = query.where(part)
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def count_webhooks(connection: Connection, where: WebhookFilter = WebhookFilter()) -> int:
+    query = select(func.count()).select_from(webhook_log)
+    for part in where.where():
+        query = query.where(part)
+    return int(connection.execute(query).scalar_one())
+
+
+def webhook_row(connection: Connection, webhook_id: uuid.UUID) -> dict[str, Any] | None:
+    row = connection.execute(select(webhook_log).where(webhook_log.c.id == webhook_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def event_types(connection: Connection, source: str | None = None, limit: int = 200) -> list[str]:
+    """The event types stored (of one source), for the list's filter."""
+    query = select(webhook_log.c.event_type).distinct().order_by(webhook_log.c.event_type).limit(limit)
+    if source is not None:
+        query = query.where(webhook_log.c.source == source)
+    return [event for (event,) in connection.execute(query)]
+
+
+# --- webhooks over time -------------------------------------------------------------------------
+
+
+class epoch_bucket(GenericFunction[int]):  # noqa: N801 - reads as a SQL function
+    """``epoch_bucket(ts, n)``: the Unix seconds of ``ts`` divided by ``n``, rounded down.
+
+    ``n`` is given as ``literal_column``: PostgreSQL matches GROUP BY expressions by their text, and
+    a literal is also part of the statement's cache key, where a bound value would not be.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_bucket, "postgresql")
+def _pg_bucket(element: epoch_bucket, compiler: Any, **kw: Any) -> str:
+    column, size = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column}) / {size}) AS BIGINT)"
+
+
+@compiles(epoch_bucket, "sqlite")
+def _sqlite_bucket(element: epoch_bucket, compiler: Any, **kw: Any) -> str:
+    column, size = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"(CAST(strftime('%s', {column}) AS INTEGER) / {size})"
+
+
+@dataclass
+class Bucket:
+    start: datetime
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def received_over_time(
+    connection: Connection, *, bucket: timedelta, buckets: int, now: datetime | None = None
+) -> dict[str, list[Bucket]]:
+    """Per source, webhooks received in each of the last ``buckets`` periods of length ``bucket`` (aligned
+    to UTC: whole hours, whole days), the current one last, counted by status."""
+    now = now or utcnow()
+    size = int(bucket.total_seconds())
+    current = int(now.timestamp()) // size
+    first = current - buckets + 1
+    start = datetime.fromtimestamp(first * size, UTC)
+    series = {
+        source: [Bucket(datetime.fromtimestamp((first + i) * size, UTC)) for i in range(buckets)]
+        for source in SERVICE_NAMES
+    }
+    slot = epoch_bucket(webhook_log.c.received_at, literal_column(str(size))).label("slot")
+    query = (
+        select(webhook_log.c.source, webhook_log.c.status, slot, func.count())
+        .where(webhook_log.c.received_at >= start)
+        .group_by(webhook_log.c.source, webhook_log.c.status, slot)
+    )
+    for source, status, index, count in connection.execute(query):
+        position = int(index) - first
+        if source in series and 0 <= position < buckets:  # a row from a clock ahead of ours is left out
+            counts = series[source][position].counts
+            counts[status] = counts.get(status, 0) + int(count)
+    return series
+
+
+# --- the last sync of each library --------------------------------------------------------------
+
+
+def last_webhook_runs(connection: Connection) -> dict[str, dict[str, Any]]:
+    """Per source, the run that handled its most recently received webhook: run id, outcome, when."""
+    found: dict[str, dict[str, Any]] = {}
+    for source in SERVICE_NAMES:
+        # One short index walk per source (newest first) instead of ranking the whole table.
+        row = (
+            connection.execute(
+                select(
+                    webhook_log.c.run_id,
+                    webhook_log.c.status,
+                    webhook_log.c.processed_at,
+                    webhook_log.c.error_message,
+                    webhook_log.c.received_at,
+                )
+                .where(
+                    and_(
+                        webhook_log.c.source == source,
+                        webhook_log.c.status.in_(HANDLED_BY_RUN),
+                        webhook_log.c.run_id.is_not(None),
+                    )
+                )
+                .order_by(webhook_log.c.received_at.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            found[source] = dict(row)
+    return found
