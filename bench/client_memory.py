@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 import httpx
 
 from smartplex.clients import PlexClient
-from smartplex.simulators import Simulation, Universe, run_simulators
+from smartplex_simulators import Simulation, Universe, run_simulators
 
 
 def serve(size: int, conn: Connection) -> None:

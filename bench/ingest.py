@@ -27,7 +27,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from smartplex.processes import free_port
+from smartplex.cli.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = (ROOT / "tests" / "fixtures" / "webhooks" / "sonarr" / "Download.json").read_text()

@@ -64,12 +64,13 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smartplex import dagster_home, migrate, queue  # noqa: E402
+from smartplex import migrate, webhook_queue  # noqa: E402
+from smartplex.cli import dagster_home  # noqa: E402
+from smartplex.cli.processes import Supervisor  # noqa: E402
+from smartplex.column_types import utcnow  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
-from smartplex.processes import Supervisor  # noqa: E402
 from smartplex.routing import stale_services  # noqa: E402
 from smartplex.schema import FINISHED_STATUSES, sync_schedule, webhook_log  # noqa: E402
-from smartplex.types import utcnow  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 FINISHED = FINISHED_STATUSES
@@ -119,7 +120,7 @@ def load_bodies() -> list[Body]:
 def universe_bodies(universe: Any, n: int, seed: int) -> list[Body]:
     """``n`` webhooks in the proportions of ``MIX``, each naming an item the simulated services have,
     as the services would send them: so each row ends ``processed``, not ``missing``."""
-    from smartplex.simulators import webhooks
+    from smartplex_simulators import webhooks
 
     rng = random.Random(seed)
     with universe.lock:
@@ -288,10 +289,10 @@ def row_counts(engine: Engine) -> dict[str, int]:
 def run_storm(args: argparse.Namespace) -> list[str]:
     import dagster as dg
 
-    from smartplex.simulators.serve import run_simulators
-    from smartplex.simulators.simulation import Simulation
-    from smartplex.simulators.universe import Universe
-    from smartplex.stack import start_stack
+    from smartplex.cli.stack import start_stack
+    from smartplex_simulators.serve import run_simulators
+    from smartplex_simulators.simulation import Simulation
+    from smartplex_simulators.universe import Universe
 
     # A code location that does not import leaves the daemon without sensors: fail now, not after the storm.
     check = subprocess.run(
@@ -657,7 +658,7 @@ def time_ticks(label: str, database_url: str, n: int, seed: int) -> list[str]:
         print(f"tick[{label}]: inserted {n} pending rows in {took:.1f}s", flush=True)
         with engine.connect() as connection:  # the tick's read-only part on its own: the grouping query
             began = time.perf_counter()
-            groups = queue.pending_groups(connection)
+            groups = webhook_queue.pending_groups(connection)
             grouping = time.perf_counter() - began
         first, result = tick()
         requests = [] if isinstance(result, dg.SkipReason) else list(result.run_requests)

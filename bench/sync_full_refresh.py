@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from smartplex.simulators import Simulation, Universe, run_simulators  # noqa: E402
-from smartplex.simulators.universe import DAY, Movie, Show  # noqa: E402
+from smartplex_simulators import Simulation, Universe, run_simulators  # noqa: E402
+from smartplex_simulators.universe import DAY, Movie, Show  # noqa: E402
 
 #: Services in the order a sync runs them.
 SERVICES = ("plex", "tautulli", "sonarr", "radarr", "overseerr")

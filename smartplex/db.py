@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from smartplex.types import json_serializer
+from smartplex.column_types import json_serializer
 
 
 def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:

@@ -71,7 +71,7 @@ def percentiles(
     where: ColumnElement[bool],
     quantiles: tuple[float, ...] = (0.5, 0.95),
     stages: tuple[Stage, ...] = STAGES,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, dict[Any, Any]]:
     """Per stage: how many rows, and the nearest-rank percentile of its seconds for each quantile
     (``None`` without rows)."""
     durations = _durations(where, stages)
@@ -87,7 +87,7 @@ def percentiles(
         func.max(ranked.c.n),
         *(func.min(case((ranked.c.rank >= ranked.c.n * q, ranked.c.seconds))) for q in quantiles),
     ).group_by(ranked.c.stage)
-    figures: dict[str, dict[str, Any]] = {s.name: {"rows": 0, **dict.fromkeys(quantiles)} for s in stages}
+    figures: dict[str, dict[Any, Any]] = {s.name: {"rows": 0, **dict.fromkeys(quantiles)} for s in stages}
     for stage, rows, *values in connection.execute(query):
         figures[stage] = {"rows": rows, **dict(zip(quantiles, values, strict=True))}
     return figures

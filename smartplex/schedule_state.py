@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, func, literal, select, update
 
 from smartplex.schema import sync_schedule
 
@@ -44,7 +44,7 @@ def decide(row: dict[str, Any], now: datetime) -> Decision:
     if row["next_run_at"] is None and row["last_run_at"] is None:
         return Decision(True, "never run")
     due_at = row["next_run_at"] or next_run_at(True, row["interval_hours"], row["last_run_at"], now)
-    if due_at <= now:
+    if due_at is None or due_at <= now:
         return Decision(True, f"due since {due_at:%Y-%m-%d %H:%M} UTC")
     return Decision(False, f"not due until {due_at:%Y-%m-%d %H:%M} UTC (every {row['interval_hours']} h)")
 
@@ -106,3 +106,50 @@ def in_flight(connection: Connection) -> list[tuple[str, str]]:
     """(service, run_key) of full refreshes whose outcome is not written yet."""
     query = select(sync_schedule.c.service, sync_schedule.c.run_key).where(sync_schedule.c.run_key.is_not(None))
     return [(service, key) for service, key in connection.execute(query)]
+
+
+def request_refresh_again(connection: Connection, run_key: str, now: datetime) -> int:
+    """Ask again for the full refresh named by ``run_key``, at the schedule's next tick; return 1 if it was in flight.
+
+    A "sync now" that was pending keeps its time; otherwise the request is dated ``now``.
+    """
+    requested = sync_schedule.c.sync_requested_at
+    return connection.execute(
+        update(sync_schedule)
+        .where(sync_schedule.c.run_key == run_key)
+        .values(run_key=None, sync_requested_at=func.coalesce(requested, literal(now, requested.type)))
+    ).rowcount
+
+
+def change(
+    connection: Connection, service: str, *, enabled: bool | None = None, interval_hours: int | None = None
+) -> dict[str, Any] | None:
+    """Turn a schedule on or off and/or change its interval; ``None`` when the service has no row."""
+    row = read(connection, service)
+    if row is None:
+        return None
+    enabled = row["enabled"] if enabled is None else enabled
+    interval = row["interval_hours"] if interval_hours is None else interval_hours
+    connection.execute(
+        update(sync_schedule)
+        .where(sync_schedule.c.service == service)
+        .values(
+            enabled=enabled,
+            interval_hours=interval,
+            # While a refresh runs, its end plans the next one: a change now never makes it due at once.
+            next_run_at=next_run_at(
+                enabled, interval, row["last_run_at"], datetime.now(UTC), running=row["run_key"] is not None
+            ),
+        )
+    )
+    return read(connection, service)
+
+
+def request_sync(connection: Connection, service: str) -> dict[str, Any] | None:
+    """Ask for a full refresh at the schedule's next tick; ``None`` when the service has no row."""
+    if read(connection, service) is None:
+        return None
+    connection.execute(
+        update(sync_schedule).where(sync_schedule.c.service == service).values(sync_requested_at=datetime.now(UTC))
+    )
+    return read(connection, service)

@@ -25,8 +25,8 @@ from sqlalchemy import (
     text,
 )
 
+from smartplex.column_types import JSONDocument, UTCDateTime
 from smartplex.services import SERVICE_NAMES
-from smartplex.types import JSONDocument, UTCDateTime
 
 metadata = MetaData()
 

@@ -7,12 +7,12 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from sqlalchemy import and_, func, select
 
-from smartplex import queue
+from smartplex import webhook_queue
+from smartplex.column_types import utcnow
 from smartplex.services import get_service
 from smartplex.settings import get_settings
 from smartplex.sync import SyncSpec, run_sync
 from smartplex.sync.hints import NamedItem, ids_of, named_items
-from smartplex.types import utcnow
 from smartplex_dagster.orphans import record_worker
 from smartplex_dagster.outcomes import RUN_KEY_TAG, TRIGGER_TAG
 from smartplex_dagster.partitions import DAILY, is_full_refresh
@@ -106,7 +106,7 @@ def _report_missing(
     if not notes:
         return
     with database.engine.begin() as connection:
-        queue.mark_missing(connection, notes, context.run.run_id, utcnow())
+        webhook_queue.mark_missing(connection, notes, context.run.run_id, utcnow())
     context.log.warning("%d webhooks named items %s does not have: %s", len(notes), title,
                         "; ".join(sorted(set(notes.values()))[:10]))
 

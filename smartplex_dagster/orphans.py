@@ -37,13 +37,11 @@ from pathlib import Path
 
 import dagster as dg
 import psutil
-from dagster._core.events import JobFailureData, RunFailureReason
-from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
-from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from sqlalchemy import Engine
 
-from smartplex import recovery
-from smartplex.types import utcnow
+from smartplex import schedule_state, webhook_queue
+from smartplex.column_types import utcnow
+from smartplex_dagster.dagster_internals import JobFailureData, RunFailureReason, SqliteRunStorage
 
 #: Run tag: where the run's worker process runs (JSON, see :func:`record_worker`).
 WORKER_TAG = "smartplex/worker"
@@ -206,7 +204,7 @@ _CLOCK_SLACK = 2.0
 
 def is_embedded(instance: dg.DagsterInstance) -> bool:
     """Whether every run of ``instance`` is a process of this machine: SQLite storage, default run launcher."""
-    return isinstance(instance.run_storage, SqliteRunStorage) and isinstance(instance.run_launcher, DefaultRunLauncher)
+    return isinstance(instance.run_storage, SqliteRunStorage) and isinstance(instance.run_launcher, dg.DefaultRunLauncher)
 
 
 def _alive(pid: int, reported_at: float) -> bool:
@@ -270,9 +268,9 @@ def _give_back(engine: Engine, run: dg.DagsterRun, now: datetime) -> tuple[int, 
         return 0, 0
     with engine.begin() as connection:
         if trigger == "webhook":
-            return recovery.requeue_webhooks(connection, run_key), 0
+            return webhook_queue.requeue(connection, run_key), 0
         if trigger == "schedule":
-            return 0, recovery.request_refresh_again(connection, run_key, now)
+            return 0, schedule_state.request_refresh_again(connection, run_key, now)
     return 0, 0
 
 

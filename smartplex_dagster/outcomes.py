@@ -14,12 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import dagster as dg
-from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG
-from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon, _create_cursor_key
 from sqlalchemy import Engine
 
-from smartplex import queue, schedule_state
-from smartplex.types import utcnow
+from smartplex import schedule_state, webhook_queue
+from smartplex.column_types import utcnow
+from smartplex_dagster.dagster_internals import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG, RETRY_CURSOR, RETRY_DAEMON
 from smartplex_dagster.orphans import fail_if_orphaned
 
 RUN_KEY_TAG = "dagster/run_key"
@@ -33,9 +32,6 @@ FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagster
 #: The daemon creates a failed run's retry within seconds of seeing the failure; past this, the
 #: failure is recorded. Counted from the failure, or from the retry daemon's return if it was down.
 RETRY_GRACE = timedelta(minutes=10)
-#: The daemon that creates retries, and its cursor: the last run failure event it has handled.
-_RETRY_DAEMON = EventLogConsumerDaemon.daemon_type()
-_RETRY_CURSOR = _create_cursor_key(dg.DagsterEventType.RUN_FAILURE)
 #: Failures the retry daemon may have yet to handle that are looked through, at most.
 _BACKLOG = 1000
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -98,7 +94,7 @@ def _will_be_retried(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
 
 
 def _retry_cursor(instance: dg.DagsterInstance) -> int | None:
-    raw = instance.daemon_cursor_storage.get_cursor_values({_RETRY_CURSOR}).get(_RETRY_CURSOR)
+    raw = instance.daemon_cursor_storage.get_cursor_values({RETRY_CURSOR}).get(RETRY_CURSOR)
     try:
         return int(raw) if raw else None
     except ValueError:
@@ -127,7 +123,7 @@ def _retry_may_come(instance: dg.DagsterInstance, run: dg.DagsterRun, cursor: in
     if cursor is not None and _handled(instance, run, cursor):
         return False  # the daemon has handled this failure (it creates retries before moving its cursor)
     end = ended_at(instance, run)
-    heartbeat = instance.get_daemon_heartbeats().get(_RETRY_DAEMON)
+    heartbeat = instance.get_daemon_heartbeats().get(RETRY_DAEMON)
     if heartbeat is None:  # no retry daemon has ever run here: wait a bounded time from the failure
         return now - end < RETRY_GRACE
     if heartbeat.timestamp < end.timestamp():
@@ -167,12 +163,12 @@ def deciding_run(
         run = retry
 
 
-def run_stages(instance: dg.DagsterInstance, run: dg.DagsterRun) -> queue.RunStages:
+def run_stages(instance: dg.DagsterInstance, run: dg.DagsterRun) -> webhook_queue.RunStages:
     """When ``run`` was created and started (its run record), and its sync step started and ended (the
     first step start, the last step success or failure: a step retried in the run starts once)."""
     record = instance.get_run_record_by_id(run.run_id)
     if record is None:
-        return queue.RunStages()
+        return webhook_queue.RunStages()
     sync_started = sync_finished = None
     for event in instance.get_records_for_run(run.run_id, of_type=_STEP_EVENTS).records:
         entry = event.event_log_entry
@@ -181,7 +177,7 @@ def run_stages(instance: dg.DagsterInstance, run: dg.DagsterRun) -> queue.RunSta
             sync_started = sync_started or _moment(entry.timestamp)
         elif kind is not None:
             sync_finished = _moment(entry.timestamp)
-    return queue.RunStages(
+    return webhook_queue.RunStages(
         run_created_at=record.create_timestamp.astimezone(UTC),
         run_started_at=_moment(record.start_time) if record.start_time else None,
         sync_started_at=sync_started,
@@ -198,7 +194,7 @@ def _settle(instance: dg.DagsterInstance, engine: Engine, run_key: str, trigger:
     if trigger == "webhook":
         stages = run_stages(instance, run)
         with engine.begin() as connection:
-            return queue.settle(connection, run_key, run.run_id, error, utcnow(), stages)
+            return webhook_queue.settle(connection, run_key, run.run_id, error, utcnow(), stages)
     with engine.begin() as connection:
         return schedule_state.settle(connection, run_key, error, ended_at(instance, run))
 
@@ -226,7 +222,7 @@ def record_step_success(instance: dg.DagsterInstance, engine: Engine, run: dg.Da
         return 0
     stages = run_stages(instance, run)
     with engine.begin() as connection:
-        return queue.settle(connection, run_key, run.run_id, None, utcnow(), stages)
+        return webhook_queue.settle(connection, run_key, run.run_id, None, utcnow(), stages)
 
 
 @dataclass(frozen=True)

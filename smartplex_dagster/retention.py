@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from smartplex import queue
+from smartplex import webhook_queue
+from smartplex.column_types import utcnow
 from smartplex.settings import get_settings
-from smartplex.types import utcnow
 from smartplex_dagster.outcomes import TRIGGER_TAG
 from smartplex_dagster.resources import DatabaseResource
 
@@ -66,7 +66,7 @@ def purge_runs(instance: dg.DagsterInstance, now: datetime, keep: RunRetention) 
 @dg.op(description="Delete webhook rows and Dagster runs past their retention; never pending, failed or in-flight ones.")
 def purge(context: dg.OpExecutionContext, config: RetentionConfig, database: DatabaseResource) -> None:
     now = utcnow()
-    removed = queue.purge(database.engine, now, ignored_days=config.ignored_days, processed_days=config.processed_days)
+    removed = webhook_queue.purge(database.engine, now, ignored_days=config.ignored_days, processed_days=config.processed_days)
     runs = purge_runs(context.instance, now, RunRetention(config.run_days, config.refresh_run_days, config.failed_run_days))
     context.add_output_metadata({**{f"{status}_deleted": n for status, n in removed.items()},
                                  **{f"{kind}_deleted": n for kind, n in runs.items()}})  # fmt: skip

@@ -5,9 +5,9 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
+from smartplex.column_types import utcnow
 from smartplex.services import SERVICE_NAMES
 from smartplex.settings import get_settings
-from smartplex.types import utcnow
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import SERVICE_TAG, TRIGGER_TAG, WEBHOOKS_TAG
 from smartplex_dagster.partitions import DAILY, INCREMENTAL_DAYS, range_tags, whole_range

@@ -6,9 +6,9 @@ Each tick reads the row, so an admin's change applies at the next tick without r
 import dagster as dg
 
 from smartplex import schedule_state
+from smartplex.column_types import utcnow
 from smartplex.services import SERVICES, Service
 from smartplex.settings import service_env_names
-from smartplex.types import utcnow
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import FINISHED, reconcile
 from smartplex_dagster.resources import DatabaseResource, resource_key

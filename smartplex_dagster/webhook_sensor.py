@@ -1,7 +1,7 @@
 """The webhook sensor: turns pending ``webhook_log`` rows into at most one sync run per library per tick.
 
 Each tick first reconciles (settles runs that ended, asks again for runs that were never created),
-then claims pending rows, at most ``queue.CLAIM_LIMIT`` of them. A library whose webhook run is still
+then claims pending rows, at most ``webhook_queue.CLAIM_LIMIT`` of them. A library whose webhook run is still
 queued or running is left alone: its new rows stay pending and join the next run once the current
 one is settled, since the current run may have read the service before those changes happened.
 
@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from sqlalchemy import and_, func, select
 
-from smartplex import queue, schedule_state
+from smartplex import schedule_state, webhook_queue
+from smartplex.column_types import utcnow
 from smartplex.latency import STAGES, percentiles
 from smartplex.schema import webhook_log
 from smartplex.services import SERVICE_NAMES
 from smartplex.settings import get_settings
-from smartplex.types import utcnow
 from smartplex_dagster.outcomes import reconcile as reconcile_run
 from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.run_requests import webhook_job, webhook_run
@@ -56,7 +56,7 @@ def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple
     """Settle ended runs; re-request lost ones. Returns the re-requests and the services still busy."""
     engine = database.engine
     with engine.connect() as connection:
-        keys = sorted(queue.dispatched_keys(connection))
+        keys = sorted(webhook_queue.dispatched_keys(connection))
         refreshes = schedule_state.in_flight(connection)
     again: list[dg.RunRequest] = []
     busy: set[str] = set()
@@ -66,8 +66,8 @@ def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple
             continue
         with engine.connect() as connection:
             # Only a lost run's rows are counted (for its request); a run in flight only names its service.
-            batch = queue.dispatched_batch(connection, run_key) if state == "missing" else None
-            service = batch.service if batch is not None else queue.dispatched_service(connection, run_key)
+            batch = webhook_queue.dispatched_batch(connection, run_key) if state == "missing" else None
+            service = batch.service if batch is not None else webhook_queue.dispatched_service(connection, run_key)
         if batch is not None:
             # Claimed, but the run was never created (a crash between claim and launch). The same
             # run key makes this safe: Dagster skips a key it has already launched.
@@ -84,8 +84,8 @@ def claim(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple[lis
     requests, busy = reconcile(instance, database)
     now = utcnow()
     with database.engine.begin() as connection:
-        for group in queue.pending_groups(connection, busy=busy):
-            claimed = queue.claim(connection, group, now)
+        for group in webhook_queue.pending_groups(connection, busy=busy):
+            claimed = webhook_queue.claim(connection, group, now)
             requests.append(webhook_run(group.service, group.run_key, claimed, group.first_received_at))
     return requests, busy
 
@@ -95,7 +95,7 @@ def _work_appeared(database: DatabaseResource, busy: set[str], keys: set[str], s
     change in the runs in flight (one was settled)."""
     with database.engine.connect() as connection:
         free = [service for service in SERVICE_NAMES if service not in busy]
-        return queue.arrived(connection, free, since) or queue.dispatched_keys(connection) != keys
+        return webhook_queue.arrived(connection, free, since) or webhook_queue.dispatched_keys(connection) != keys
 
 
 @dg.sensor(
@@ -111,7 +111,7 @@ def webhook_sensor(context: dg.SensorEvaluationContext, database: DatabaseResour
     requests, busy = claim(context.instance, database)
     if not requests and context.last_tick_completion_time is not None:
         with database.engine.connect() as connection:
-            keys = queue.dispatched_keys(connection)
+            keys = webhook_queue.dispatched_keys(connection)
         while time.monotonic() - began < WATCH_SECONDS:
             time.sleep(POLL_SECONDS)
             if _work_appeared(database, busy, keys, since):
@@ -119,15 +119,15 @@ def webhook_sensor(context: dg.SensorEvaluationContext, database: DatabaseResour
                 if requests:
                     break
                 with database.engine.connect() as connection:
-                    keys = queue.dispatched_keys(connection)
+                    keys = webhook_queue.dispatched_keys(connection)
     observation, cursor = observe(database, context.cursor)
     events = [observation] if observation is not None else []
     if requests:
         return dg.SensorResult(run_requests=requests, asset_events=events, cursor=cursor)
     with database.engine.connect() as connection:
-        waiting = queue.waiting(connection, busy)
+        waiting = webhook_queue.waiting(connection, busy)
     if waiting:
-        more = "" if waiting < queue.CLAIM_LIMIT else " or more"
+        more = "" if waiting < webhook_queue.CLAIM_LIMIT else " or more"
         skip = f"{waiting}{more} webhooks wait for running syncs of {', '.join(sorted(busy))}"
     else:
         skip = "no pending webhooks"

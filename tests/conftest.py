@@ -19,9 +19,9 @@ from sqlalchemy.engine import make_url
 from smartplex import migrate
 from smartplex.db import make_engine
 from smartplex.settings import Settings, SettingsBase
-from smartplex.simulators.serve import RunningSimulators, run_simulators
-from smartplex.simulators.simulation import Simulation
-from smartplex.simulators.universe import Universe
+from smartplex_simulators.serve import RunningSimulators, run_simulators
+from smartplex_simulators.simulation import Simulation
+from smartplex_simulators.universe import Universe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get("SMARTPLEX_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")

@@ -22,11 +22,11 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, bindparam, select, update
 
-from smartplex import queue, schedule_state
-from smartplex.processes import free_port
+from smartplex import schedule_state, webhook_queue
+from smartplex.cli.processes import free_port
+from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.settings import SettingsBase
-from smartplex.types import utcnow
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
 from webhook_api.admin_page import pages
 from webhook_api.app import create_app
@@ -78,11 +78,11 @@ def _settle_like_dagster(engine: Engine) -> uuid.UUID:
     rng = random.Random(7)
     now = utcnow()
     with engine.begin() as connection:
-        groups = queue.pending_groups(connection)
+        groups = webhook_queue.pending_groups(connection)
         for group in groups:
-            queue.claim(connection, group, now)
+            webhook_queue.claim(connection, group, now)
             error = f"{group.service} answered HTTP 503 (Service Unavailable)" if group.service == "sonarr" else None
-            queue.settle(connection, group.run_key, str(uuid.UUID(int=rng.getrandbits(128))), error, now)
+            webhook_queue.settle(connection, group.run_key, str(uuid.UUID(int=rng.getrandbits(128))), error, now)
         # Spread the rows over the past week, most in the last day, each handled seconds after it arrived.
         rows = connection.execute(select(webhook_log.c.id, webhook_log.c.status)).all()
         moves = []

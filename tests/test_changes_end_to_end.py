@@ -16,16 +16,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from smartplex import dagster_home, migrate
+from smartplex import migrate
+from smartplex.cli import dagster_home
+from smartplex.cli.processes import Supervisor, free_port
+from smartplex.cli.stack import start_stack
 from smartplex.db import make_engine
-from smartplex.processes import Supervisor, free_port
 from smartplex.schema import webhook_log
-from smartplex.simulators.serve import RunningSimulators, run_simulators
-from smartplex.simulators.simulation import Simulation
-from smartplex.simulators.universe import Universe
-from smartplex.simulators.webhooks import WebhookSender
-from smartplex.stack import start_stack
 from smartplex.sync import SPECS, run_sync
+from smartplex_simulators.serve import RunningSimulators, run_simulators
+from smartplex_simulators.simulation import Simulation
+from smartplex_simulators.universe import Universe
+from smartplex_simulators.webhooks import WebhookSender
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]

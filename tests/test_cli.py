@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import inspect
 
 from smartplex import migrate
+from smartplex.cli.processes import free_port, kill_all, wait_for_http
 from smartplex.db import make_engine
-from smartplex.processes import free_port, kill_all, wait_for_http
 
 
 def _smartplex(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -171,7 +171,7 @@ def test_run_honours_the_dagster_port_setting_and_says_it_is_taken(tmp_path: Pat
 
 
 def test_the_readiness_check_knows_our_api_from_another_server(tmp_path: Path) -> None:
-    from smartplex.stack import API_TITLE, is_our_api
+    from smartplex.cli.stack import API_TITLE, is_our_api
     from webhook_api.app import TITLE
 
     assert API_TITLE == TITLE

@@ -13,9 +13,11 @@ import psutil
 import pytest
 from sqlalchemy import Engine, func, select
 
-from smartplex import dagster_home, migrate
+from smartplex import migrate
+from smartplex.cli import dagster_home
+from smartplex.cli.processes import Supervisor, free_port
+from smartplex.cli.stack import start_stack
 from smartplex.db import make_engine
-from smartplex.processes import Supervisor, free_port
 from smartplex.schema import (
     overseerr_requests,
     plex_library_items,
@@ -24,11 +26,10 @@ from smartplex.schema import (
     tautulli_watch_history,
     webhook_log,
 )
-from smartplex.simulators.serve import RunningSimulators, run_simulators
-from smartplex.simulators.simulation import Simulation
-from smartplex.simulators.universe import Universe
-from smartplex.simulators.webhooks import WebhookSender
-from smartplex.stack import start_stack
+from smartplex_simulators.serve import RunningSimulators, run_simulators
+from smartplex_simulators.simulation import Simulation
+from smartplex_simulators.universe import Universe
+from smartplex_simulators.webhooks import WebhookSender
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]

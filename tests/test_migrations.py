@@ -11,9 +11,9 @@ from sqlalchemy import Engine, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from smartplex import migrate
+from smartplex.column_types import utcnow
 from smartplex.db import make_engine
 from smartplex.schema import SCHEDULE_SEED, metadata, sync_schedule, webhook_log
-from smartplex.types import utcnow
 
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -16,10 +16,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smartplex.column_types import utcnow
 from smartplex.latency import STAGES, histogram
 from smartplex.routing import is_known_event
 from smartplex.schema import webhook_log
-from smartplex.types import utcnow
+
+_go_float: Callable[[float], str] = floatToGoString  # the library's own bucket labels (it ships no types)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class StageHistograms(Collector):
         )
         for stage in STAGES:
             buckets, count, total = figures[stage.name]
-            edges = [(floatToGoString(b), n) for b, n in zip(STAGE_BUCKETS, buckets, strict=True)]
+            edges = [(_go_float(b), n) for b, n in zip(STAGE_BUCKETS, buckets, strict=True)]
             family.add_metric([stage.name], [*edges, ("+Inf", count)], total)
         yield family
 
@@ -115,6 +117,4 @@ class LatencyMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.metrics.latency.labels(template, scope["method"], str(status)).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.latency.labels(template, scope["method"], str(status)).observe(time.perf_counter() - started)

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
+from smartplex.column_types import utcnow
 from smartplex.latency import STAGES, percentiles
 from smartplex.schema import WEBHOOK_STATUSES, sync_schedule, webhook_log
 from smartplex.services import SERVICE_NAMES
 from smartplex.sql_time import seconds_between
-from smartplex.types import utcnow
 
 WAITING = ("pending", "dispatched")
 HANDLED_BY_RUN = ("processed", "failed", "missing")

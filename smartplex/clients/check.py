@@ -1,16 +1,14 @@
-"""Connect to a service and say what answered: ``smartplex check``, and the admin page's "Test"."""
+"""Connect to a service and say what answered: what ``smartplex check`` and the admin page's "Test" do."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-import click
-
 from smartplex.clients import RetryPolicy, ServiceError, client_for
-from smartplex.services import SERVICES, get_service
-from smartplex.settings import Settings, SettingsBase, service_env_names
-from smartplex.types import utcnow
+from smartplex.column_types import utcnow
+from smartplex.services import get_service
+from smartplex.settings import SettingsBase, service_env_names
 
 #: Seconds to wait for each request of a test, tried twice (as ``smartplex check`` does).
 CHECK_TIMEOUT_SECONDS = 10.0
@@ -57,24 +55,3 @@ def check_service(settings: SettingsBase, service: str, timeout: float = CHECK_T
         version=info.version,
         library_size=info.library_size,
     )
-
-
-@click.command()
-@click.option("--timeout", default=CHECK_TIMEOUT_SECONDS, show_default=True, help="Seconds to wait for each service.")
-def check(timeout: float) -> None:
-    """Connect to each configured service; print its name, version and library size, or the error."""
-    settings = Settings()
-    results = [check_service(settings, svc.name, timeout) for svc in SERVICES if settings.is_configured(svc.name)]
-    if not results:
-        hints = ", ".join(f"{url}/{key}" for url, key in (service_env_names(s.name) for s in SERVICES))
-        raise click.ClickException(f"no service is configured; set a URL and credential pair ({hints})")
-    for result in results:
-        if result.ok:
-            click.echo(f"ok    {result.title:<18} {result.name} {result.version}: {result.library_size} items")
-        else:
-            click.echo(f"FAIL  {result.title:<18} {result.error}")
-    for svc in SERVICES:
-        if not settings.is_configured(svc.name):
-            click.echo(f"skip  {svc.title:<18} not configured ({' and '.join(service_env_names(svc.name))})")
-    if not all(result.ok for result in results):
-        raise SystemExit(1)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, case, delete, func, insert, literal, select, union_all
 
+from smartplex.column_types import utcnow
 from smartplex.schema import (
     media_catalog,
     overseerr_requests,
@@ -20,7 +21,6 @@ from smartplex.schema import (
     tautulli_watch_history,
     watch_stats,
 )
-from smartplex.types import utcnow
 
 #: A play counts as complete at this percentage (Tautulli's default "watched" threshold is 85-90%).
 COMPLETE_PERCENT = 90

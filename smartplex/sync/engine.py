@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, exists, func, select, update
 
 from smartplex.clients import Deleted, Missing
+from smartplex.column_types import utcnow
 from smartplex.sync.specs import Scope, SyncSpec
 from smartplex.sync.upsert import UpsertCounts, upsert
-from smartplex.types import utcnow
 
 #: Deletions that remove the item itself (file deletions refresh the item instead).
 ITEM_DELETIONS = ("series", "movie", "plexItem", "request")

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select, update
 
+from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex.types import utcnow
 from tests.conftest import ADMIN
 from tests.helpers import snapshot
 

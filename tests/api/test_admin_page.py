@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select, update
 
 from smartplex import schedule_state
+from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.settings import SettingsBase
-from smartplex.simulators.serve import RunningSimulators
-from smartplex.types import utcnow
+from smartplex_simulators.serve import RunningSimulators
 from tests.conftest import ADMIN, ADMIN_SECRET, WEBHOOK_SECRET, make_settings
 from tests.helpers import snapshot
 from webhook_api.admin_page.operations import received_over_time

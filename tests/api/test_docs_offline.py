@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from smartplex.processes import free_port, wait_for_http
+from smartplex.cli.processes import free_port, wait_for_http
 from webhook_api.app import TITLE
 
 #: What each page must load, and what each file must be.

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, event, select
 
-from smartplex.processes import free_port, wait_for_http
+from smartplex.cli.processes import free_port, wait_for_http
+from smartplex.column_types import utcnow
 from smartplex.schema import webhook_log
-from smartplex.types import utcnow
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
 from webhook_api.writer import WebhookWriter
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 
+from smartplex.column_types import utcnow
 from smartplex.schema import webhook_log
-from smartplex.types import utcnow
 from tests.conftest import ADMIN
 
 

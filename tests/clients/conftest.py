@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from smartplex.simulators import RunningSimulators, run_simulators
+from smartplex_simulators import RunningSimulators, run_simulators
 
 
 @pytest.fixture(scope="session")

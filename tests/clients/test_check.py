@@ -10,11 +10,11 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from smartplex.cli.check import check
 from smartplex.clients import PlexClient
-from smartplex.clients.check import check
 from smartplex.services import SERVICE_NAMES
-from smartplex.simulators import RunningSimulators, run_simulators
-from smartplex.simulators.cli import _parse_ports
+from smartplex_simulators import RunningSimulators, run_simulators
+from smartplex_simulators.cli import _parse_ports
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from smartplex.clients import Deleted, RadarrMovie, SonarrSeries
-from smartplex.simulators.universe import episode_file, movie_file
+from smartplex_simulators.universe import episode_file, movie_file
 from tests.simulators.support import asgi_client, empty_simulation
 
 

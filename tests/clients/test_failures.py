@@ -21,7 +21,7 @@ from smartplex.clients import (
     client_for,
 )
 from smartplex.settings import Settings
-from smartplex.simulators import RunningSimulators
+from smartplex_simulators import RunningSimulators
 
 SERVICES = ["plex", "tautulli", "sonarr", "radarr", "overseerr"]
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from smartplex.simulators import Simulation
+from smartplex_simulators import Simulation
 from tests.simulators.support import asgi_client, empty_simulation
 
 PAGE = 3

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from smartplex.clients import Deleted
-from smartplex.simulators import RunningSimulators, run_simulators
-from smartplex.simulators.universe import DAY, Episode, Movie, Show
+from smartplex_simulators import RunningSimulators, run_simulators
+from smartplex_simulators.universe import DAY, Episode, Movie, Show
 
 
 @pytest.fixture(scope="module")

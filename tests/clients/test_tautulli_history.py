@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from smartplex.clients import Unauthorized
-from smartplex.simulators import RunningSimulators, run_simulators
-from smartplex.simulators.universe import Episode
+from smartplex_simulators import RunningSimulators, run_simulators
+from smartplex_simulators.universe import Episode
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from smartplex.clients import Deleted
-from smartplex.simulators import Simulation
+from smartplex_simulators import Simulation
 from tests.simulators.support import asgi_client, empty_simulation
 
 # 2026-01-01T06:30:00Z is 2025-12-31 22:30 in Los Angeles, the simulated Tautulli's zone.

@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 from sqlalchemy import Engine
 
-from smartplex.simulators.serve import RunningSimulators
 from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_simulators.serve import RunningSimulators
 
 
 @pytest.fixture

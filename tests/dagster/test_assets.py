@@ -7,13 +7,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from smartplex.schema import media_catalog, radarr_movies, sonarr_series, watch_stats
-from smartplex.simulators.serve import RunningSimulators
 from smartplex_dagster.definitions import defs, library_assets
 from smartplex_dagster.derived import media_catalog as catalog_asset
 from smartplex_dagster.derived import watch_stats as stats_asset
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.partitions import DAILY, last_days, range_tags, whole_range
 from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_simulators.serve import RunningSimulators
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
 

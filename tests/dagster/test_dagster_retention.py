@@ -13,8 +13,8 @@ from dagster._core.utils import make_new_run_id
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from smartplex import dagster_home
-from smartplex.types import utcnow
+from smartplex.cli import dagster_home
+from smartplex.column_types import utcnow
 from smartplex_dagster.retention import RunRetention, purge_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")

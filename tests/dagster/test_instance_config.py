@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from smartplex import dagster_home
+from smartplex.cli import dagster_home
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 

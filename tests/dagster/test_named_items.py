@@ -22,12 +22,12 @@ from smartplex.schema import (
     tautulli_watch_history,
     webhook_log,
 )
-from smartplex.simulators import webhooks
-from smartplex.simulators.serve import RunningSimulators, run_simulators
-from smartplex.simulators.simulation import Simulation
-from smartplex.simulators.universe import Episode, Movie, Universe
 from smartplex.sync import SPECS, run_sync
 from smartplex_dagster.resources import DatabaseResource
+from smartplex_simulators import webhooks
+from smartplex_simulators.serve import RunningSimulators, run_simulators
+from smartplex_simulators.simulation import Simulation
+from smartplex_simulators.universe import Episode, Movie, Universe
 from tests.conftest import DAY, WEBHOOK_SECRET, load_fixture, make_settings
 from tests.dagster.test_webhook_sensor import _run, tick
 from tests.helpers import statuses

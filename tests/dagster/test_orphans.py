@@ -13,8 +13,8 @@ from dagster._core.events import EngineEventData
 from dagster._core.utils import make_new_run_id
 from sqlalchemy import Engine
 
-from smartplex import queue
-from smartplex.types import utcnow
+from smartplex import webhook_queue
+from smartplex.column_types import utcnow
 from smartplex_dagster.orphans import (
     STOPPED_TAG,
     WORKER_TAG,
@@ -208,8 +208,8 @@ def _dispatched_to(engine: Engine, service_event: tuple[str, str], count: int) -
     """``count`` webhook rows claimed for a run, as the webhook sensor claims them; returns the run key."""
     add_rows(engine, [service_event] * count)
     with engine.begin() as connection:
-        (group,) = queue.pending_groups(connection)
-        queue.claim(connection, group, utcnow())
+        (group,) = webhook_queue.pending_groups(connection)
+        webhook_queue.claim(connection, group, utcnow())
     return group.run_key
 
 

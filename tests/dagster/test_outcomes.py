@@ -5,14 +5,13 @@ from datetime import timedelta
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG
 from dagster._core.utils import make_new_run_id
-from dagster._daemon.auto_run_reexecution.event_log_consumer import _create_cursor_key
 from dagster._daemon.types import DaemonHeartbeat
 from sqlalchemy import Engine, select
 
+from smartplex.column_types import utcnow
 from smartplex.schema import webhook_log
-from smartplex.types import utcnow
+from smartplex_dagster.dagster_internals import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG, RETRY_CURSOR
 from smartplex_dagster.outcomes import (
     RETRY_DAEMON_SEEN_TAG,
     RUN_KEY_TAG,
@@ -57,7 +56,7 @@ def _failed(instance: dg.DagsterInstance, run_key: str) -> dg.DagsterRun:
 def _retry_daemon(instance: dg.DagsterInstance, at: float, cursor: int | None = None) -> None:
     instance.add_daemon_heartbeat(DaemonHeartbeat(at, "EVENT_LOG_CONSUMER", "daemon", None))
     if cursor is not None:
-        key = _create_cursor_key(dg.DagsterEventType.RUN_FAILURE)  # as the daemon stores it
+        key = RETRY_CURSOR  # as the daemon stores it
         instance.daemon_cursor_storage.set_cursor_values({key: str(cursor)})
 
 

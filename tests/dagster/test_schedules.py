@@ -9,9 +9,9 @@ from dagster._core.utils import make_new_run_id
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select, update
 
-from smartplex import queue
+from smartplex import webhook_queue
+from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex.types import utcnow
 from smartplex_dagster.outcomes import RUN_KEY_TAG, ended_at
 from smartplex_dagster.partitions import whole_range
 from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
@@ -122,7 +122,7 @@ def test_retention_deletes_exactly_the_old_finished_rows(engine: Engine) -> None
                          "processed_at": now - timedelta(days=age) if status != "pending" else None})  # fmt: skip
     with engine.begin() as connection:
         connection.execute(insert(webhook_log), rows)
-    removed = queue.purge(engine, now, ignored_days=7, processed_days=30, batch=1)
+    removed = webhook_queue.purge(engine, now, ignored_days=7, processed_days=30, batch=1)
     assert removed == {"ignored": 2, "processed": 1, "missing": 1}
     with engine.connect() as connection:
         left = set(connection.execute(select(webhook_log.c.event_type)).scalars())

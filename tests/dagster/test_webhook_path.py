@@ -18,8 +18,8 @@ from sqlalchemy import update
 
 from smartplex.latency import STAGE_NAMES
 from smartplex.schema import sync_schedule
-from smartplex.simulators import webhooks
 from smartplex_dagster.run_requests import WEBHOOK_JOB
+from smartplex_simulators import webhooks
 from tests.conftest import ADMIN, HOOK, make_settings
 from tests.helpers import webhook_rows
 from tests.resilience.dagster_stack import DaemonStack, daemon_stack  # noqa: F401

@@ -9,11 +9,9 @@ from dagster._core.utils import make_new_run_id
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select, update
 
-from smartplex import queue
+from smartplex import webhook_queue
+from smartplex.column_types import utcnow
 from smartplex.schema import sonarr_series, webhook_log
-from smartplex.simulators import webhooks
-from smartplex.simulators.serve import RunningSimulators
-from smartplex.types import utcnow
 from smartplex_dagster.definitions import library_assets
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import RUN_KEY_TAG
@@ -21,7 +19,9 @@ from smartplex_dagster.partitions import last_days
 from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
 from smartplex_dagster.webhook_sensor import webhook_sensor
-from tests.conftest import HOOK, make_settings
+from smartplex_simulators import webhooks
+from smartplex_simulators.serve import RunningSimulators
+from tests.conftest import ADMIN, HOOK, make_settings
 from tests.helpers import statuses
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
@@ -95,8 +95,8 @@ def test_a_storm_coalesces(instance: dg.DagsterInstance, database: DatabaseResou
 def test_run_keys_are_deterministic(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
     add_rows(engine, [("radarr", "MovieAdded")] * 4)
     with engine.connect() as connection:
-        first = [g.run_key for g in queue.pending_groups(connection)]
-        second = [g.run_key for g in queue.pending_groups(connection)]
+        first = [g.run_key for g in webhook_queue.pending_groups(connection)]
+        second = [g.run_key for g in webhook_queue.pending_groups(connection)]
     assert first == second and len(first) == 1
     (request,) = tick(instance, database)
     assert request.run_key == first[0]
@@ -104,14 +104,22 @@ def test_run_keys_are_deterministic(instance: dg.DagsterInstance, database: Data
         assert set(connection.execute(select(webhook_log.c.run_key)).scalars()) == {first[0]}
 
 
-def test_a_replay_gets_a_fresh_run_key(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+def test_a_replay_gets_a_fresh_run_key(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine, database_url: str, tmp_path
+) -> None:  # fmt: skip
+    """Through the admin API: Dagster never starts a run key twice, so a replay that kept the key
+    would be skipped silently."""
+    from webhook_api.app import create_app
+
     add_rows(engine, [("radarr", "MovieAdded")])
     (first,) = tick(instance, database)
-    with engine.begin() as connection:  # as the admin API's replay does, after a failure
-        connection.execute(update(webhook_log).values(status="pending", run_key=None, attempt=webhook_log.c.attempt + 1))
-    with engine.connect() as connection:
-        (group,) = queue.pending_groups(connection)
-    assert group.run_key != first.run_key
+    with engine.begin() as connection:
+        webhook_queue.settle(connection, first.run_key, "run-1", "boom", utcnow())
+    with TestClient(create_app(make_settings(database_url, tmp_path))) as api:
+        answer = api.post("/api/admin/webhooks/replay", json={}, headers=ADMIN)
+    assert answer.json() == {"replayed": 1}
+    (again,) = tick(instance, database)
+    assert again.run_key != first.run_key
 
 
 def fake_run(instance: dg.DagsterInstance, run_key: str, status: dg.DagsterRunStatus) -> dg.DagsterRun:
@@ -220,12 +228,12 @@ def test_a_retry_that_succeeds_overrides_the_failure(engine: Engine) -> None:
     add_rows(engine, [("radarr", "MovieAdded")] * 2)
     now = utcnow()
     with engine.begin() as connection:
-        (group,) = queue.pending_groups(connection)
-        queue.claim(connection, group, now)
-        assert queue.settle(connection, group.run_key, "first-run", "ServiceUnreachable: radarr down", now) == 2
+        (group,) = webhook_queue.pending_groups(connection)
+        webhook_queue.claim(connection, group, now)
+        assert webhook_queue.settle(connection, group.run_key, "first-run", "ServiceUnreachable: radarr down", now) == 2
         # Dagster's automatic retry keeps the run key; its success is the outcome that counts.
-        assert queue.settle(connection, group.run_key, "retry-run", None, now) == 2
-        assert queue.settle(connection, group.run_key, "late-failure", "ignored", now) == 0
+        assert webhook_queue.settle(connection, group.run_key, "retry-run", None, now) == 2
+        assert webhook_queue.settle(connection, group.run_key, "late-failure", "ignored", now) == 0
     with engine.connect() as connection:
         rows = connection.execute(select(webhook_log.c.status, webhook_log.c.run_id, webhook_log.c.error_message)).all()
     assert set(rows) == {("processed", "retry-run", None)}
@@ -278,7 +286,7 @@ def _row(source: str, event: str, received_at) -> dict:  # type: ignore[no-untyp
 def test_a_claim_meets_rows_committed_while_it_runs(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
     add_rows(engine, [("sonarr", "Download")] * 3, ago=timedelta(seconds=30))
     with engine.begin() as connection:
-        (group,) = queue.pending_groups(connection)
+        (group,) = webhook_queue.pending_groups(connection)
         # Between the sensor's read and its claim the API commits three rows: two it stamped before the
         # group's last row (their commit was slow), one after.
         slow = _row("sonarr", "Download", group.last_received_at - timedelta(milliseconds=1))
@@ -288,8 +296,8 @@ def test_a_claim_meets_rows_committed_while_it_runs(instance: dg.DagsterInstance
             api.execute(insert(webhook_log), [slow, slow_other, fresh])
         # The slow row of the group's events is as old as what the claim covers and joins it (the run
         # reads the service afterwards); the others wait for the next run. Claiming again takes nothing.
-        assert queue.claim(connection, group, utcnow()) == 4
-        assert queue.claim(connection, group, utcnow()) == 0
+        assert webhook_queue.claim(connection, group, utcnow()) == 4
+        assert webhook_queue.claim(connection, group, utcnow()) == 0
     run = fake_run(instance, group.run_key, dg.DagsterRunStatus.SUCCESS)
     (follow_up,) = tick(instance, database)  # the first run is settled; the waiting rows get their own
     assert follow_up.tags["smartplex/webhooks"] == "2" and follow_up.run_key != group.run_key
@@ -350,20 +358,20 @@ def test_a_backlog_is_claimed_oldest_first_in_bounded_slices(engine: Engine) -> 
     tied = utcnow()  # five rows received at the same instant: a slice never splits them
     with engine.begin() as connection:
         connection.execute(insert(webhook_log), [_row("overseerr", "MEDIA_APPROVED", tied) for _ in range(5)])
-        first = queue.pending_groups(connection, limit=40)
+        first = webhook_queue.pending_groups(connection, limit=40)
         assert {g.service: g.count for g in first} == {"sonarr": 30, "radarr": 10}
-        assert [g.run_key for g in queue.pending_groups(connection, limit=40)] == [g.run_key for g in first]
+        assert [g.run_key for g in webhook_queue.pending_groups(connection, limit=40)] == [g.run_key for g in first]
         # A library with a run in flight does not take the slice: the others' oldest rows do.
-        assert {g.service: g.count for g in queue.pending_groups(connection, busy={"sonarr"}, limit=40)} == {
+        assert {g.service: g.count for g in webhook_queue.pending_groups(connection, busy={"sonarr"}, limit=40)} == {
             "radarr": 30, "plex": 10
         }  # fmt: skip
-        assert {g.service: g.count for g in queue.pending_groups(connection, busy={"sonarr", "radarr", "plex"}, limit=3)} == {
+        assert {g.service: g.count for g in webhook_queue.pending_groups(connection, busy={"sonarr", "radarr", "plex"}, limit=3)} == {
             "overseerr": 5
         }  # fmt: skip
         now = utcnow()
         slices = []
-        while groups := queue.pending_groups(connection, limit=40):
-            slices.append({g.service: queue.claim(connection, g, now) for g in groups})
+        while groups := webhook_queue.pending_groups(connection, limit=40):
+            slices.append({g.service: webhook_queue.claim(connection, g, now) for g in groups})
     assert slices == [{"sonarr": 30, "radarr": 10}, {"radarr": 20, "plex": 20}, {"plex": 10, "overseerr": 5}]
     assert statuses(engine) == {"dispatched": 95}
 
@@ -416,7 +424,7 @@ def test_a_running_sensor_claims_as_soon_as_the_run_in_flight_is_settled(
     def succeed() -> None:  # as the run's success hook does, while the run itself is still ending
         threading.Event().wait(1)
         with engine.begin() as connection:
-            queue.settle(connection, request.run_key, run.run_id, None, utcnow())
+            webhook_queue.settle(connection, request.run_key, run.run_id, None, utcnow())
 
     settler = threading.Thread(target=succeed)
     settler.start()

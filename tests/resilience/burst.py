@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select
 
-from smartplex.processes import free_port, wait_for_http
+from smartplex.cli.processes import free_port, wait_for_http
 from smartplex.schema import webhook_log
 from tests.conftest import ADMIN_SECRET, FIXTURES, WEBHOOK_SECRET
 

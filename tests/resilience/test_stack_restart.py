@@ -18,11 +18,11 @@ from dagster._core.events import EngineEventData
 from dagster._core.utils import make_new_run_id
 from sqlalchemy import Engine, update
 
-from smartplex import queue
-from smartplex.processes import Supervisor, free_port
+from smartplex import webhook_queue
+from smartplex.cli.processes import Supervisor, free_port
+from smartplex.cli.stack import RESTART_MESSAGE, STOP_MESSAGE, start_stack, stop_stack
+from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule
-from smartplex.stack import RESTART_MESSAGE, STOP_MESSAGE, start_stack, stop_stack
-from smartplex.types import utcnow
 from smartplex_dagster.library import pool
 from smartplex_dagster.orphans import STOPPED_TAG
 from smartplex_dagster.outcomes import RUN_KEY_TAG, SERVICE_TAG, TRIGGER_TAG
@@ -47,8 +47,8 @@ def _no_schedules(engine: Engine) -> None:
 def _claim(engine: Engine, service: str) -> str:
     """Claim the service's pending rows, as the webhook sensor does; return the run key."""
     with engine.begin() as connection:
-        (group,) = [g for g in queue.pending_groups(connection) if g.service == service]
-        queue.claim(connection, group, utcnow())
+        (group,) = [g for g in webhook_queue.pending_groups(connection) if g.service == service]
+        webhook_queue.claim(connection, group, utcnow())
     return group.run_key
 
 

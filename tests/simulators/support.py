@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from smartplex.clients import CLIENTS, ServiceClient
-from smartplex.simulators import Simulation, Universe
-from smartplex.simulators.serve import APP_FACTORIES
+from smartplex_simulators import Simulation, Universe
+from smartplex_simulators.serve import APP_FACTORIES
 
 API_FIXTURES = Path(__file__).parent.parent / "fixtures" / "apis"
 

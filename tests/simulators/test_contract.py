@@ -10,8 +10,8 @@ from plexapi.server import PlexServer
 from pyarr import RadarrAPI, SonarrAPI
 from pyarr.exceptions import PyarrUnauthorizedError
 
-from smartplex.simulators import RunningSimulators
-from smartplex.simulators.universe import Movie, Show
+from smartplex_simulators import RunningSimulators
+from smartplex_simulators.universe import Movie, Show
 
 
 @pytest.fixture(scope="module")

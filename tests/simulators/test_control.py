@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smartplex.simulators import RunningSimulators
+from smartplex_simulators import RunningSimulators
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smartplex.simulators import run_simulators
+from smartplex_simulators import run_simulators
 
 CASES = [(">>", lambda v, b: v > b), ("<<", lambda v, b: v < b), (">", lambda v, b: v >= b), ("<", lambda v, b: v <= b)]
 

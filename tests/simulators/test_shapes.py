@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smartplex.simulators import RunningSimulators
+from smartplex_simulators import RunningSimulators
 from tests.simulators.support import API_FIXTURES, load_api_fixture
 
 #: (fixture service, fixture name, path, query). Paths take {show} / {episode} / {movie} ids.

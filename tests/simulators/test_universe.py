@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from smartplex.simulators import Universe, make_keys
-from smartplex.simulators.universe import DAY, Episode, Movie, Show, episode_file, movie_file
+from smartplex_simulators import Universe, make_keys
+from smartplex_simulators.universe import DAY, Episode, Movie, Show, episode_file, movie_file
 
 
 def _fingerprint(universe: Universe) -> list[tuple[object, ...]]:

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from smartplex.simulators import Simulation, Universe
-from smartplex.simulators.webhooks import THUMB_JPEG, WebhookSender
+from smartplex_simulators import Simulation, Universe
+from smartplex_simulators.webhooks import THUMB_JPEG, WebhookSender
 from tests.simulators.test_shapes import shape_problems
 
 WEBHOOK_FIXTURES = Path(__file__).parent.parent / "fixtures" / "webhooks"

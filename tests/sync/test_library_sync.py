@@ -19,11 +19,11 @@ from smartplex.schema import (
     watch_stats,
     webhook_log,
 )
-from smartplex.simulators import webhooks
-from smartplex.simulators.serve import RunningSimulators
-from smartplex.simulators.universe import Movie, movie_file
 from smartplex.sync import SPECS, recompute_watch_stats, run_sync
 from smartplex.sync.hints import ids_of, named_items
+from smartplex_simulators import webhooks
+from smartplex_simulators.serve import RunningSimulators
+from smartplex_simulators.universe import Movie, movie_file
 from tests.conftest import DAY
 
 

@@ -18,8 +18,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import Response
 
+from smartplex.column_types import utcnow
 from smartplex.settings import SettingsBase
-from smartplex.types import utcnow
 from webhook_api.admin_page import api, pages
 from webhook_api.admin_page.session import Sessions
 from webhook_api.body_limit import BodyLimitMiddleware

@@ -9,99 +9,23 @@ same way; the handlers can call them. Validation stays with the API's models (``
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, and_, func, literal_column, select, update
+from sqlalchemy import BigInteger, ColumnElement, Connection, and_, func, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
-from smartplex.schedule_state import next_run_at
-from smartplex.schedule_state import read as read_schedule
-from smartplex.schema import sync_schedule, webhook_log
+from smartplex.column_types import utcnow
+from smartplex.schema import webhook_log
 from smartplex.services import SERVICE_NAMES
-from smartplex.types import utcnow
 from webhook_api.status import HANDLED_BY_RUN
-
-#: Rows a replay may send back to pending: handling finished and a run was involved.
-REPLAYABLE = ("failed", "processed", "missing")
 
 # --- schedules ----------------------------------------------------------------------------------
 
 
-def change_schedule(
-    connection: Connection, service: str, *, enabled: bool | None = None, interval_hours: int | None = None
-) -> dict[str, Any] | None:
-    """Turn a schedule on or off and/or change its interval; ``None`` when the service has no row."""
-    row = read_schedule(connection, service)
-    if row is None:
-        return None
-    enabled = row["enabled"] if enabled is None else enabled
-    interval = row["interval_hours"] if interval_hours is None else interval_hours
-    connection.execute(
-        update(sync_schedule)
-        .where(sync_schedule.c.service == service)
-        .values(
-            enabled=enabled,
-            interval_hours=interval,
-            # While a refresh runs, its end plans the next one: a change now never makes it due at once.
-            next_run_at=next_run_at(
-                enabled, interval, row["last_run_at"], utcnow(), running=row["run_key"] is not None
-            ),
-        )
-    )
-    return read_schedule(connection, service)
-
-
-def request_sync(connection: Connection, service: str) -> dict[str, Any] | None:
-    """Ask for a full refresh at the schedule's next tick; ``None`` when the service has no row."""
-    if read_schedule(connection, service) is None:
-        return None
-    connection.execute(
-        update(sync_schedule).where(sync_schedule.c.service == service).values(sync_requested_at=utcnow())
-    )
-    return read_schedule(connection, service)
-
-
 # --- webhook rows -------------------------------------------------------------------------------
-
-
-def replay(
-    connection: Connection,
-    *,
-    ids: Sequence[uuid.UUID] | None = None,
-    source: str | None = None,
-    status: str = "failed",
-    since: datetime | None = None,
-) -> int:
-    """Send finished rows back to pending: the rows ``ids`` names (replayable ones only), or every row
-    with ``status`` (from ``source``, received since ``since``). Returns how many changed."""
-    if ids is not None:
-        condition = and_(webhook_log.c.id.in_(ids), webhook_log.c.status.in_(REPLAYABLE))
-    else:
-        parts = [webhook_log.c.status == status]
-        if source is not None:
-            parts.append(webhook_log.c.source == source)
-        if since is not None:
-            parts.append(webhook_log.c.received_at >= since)
-        condition = and_(*parts)
-    result = connection.execute(
-        update(webhook_log)
-        .where(condition)
-        .values(
-            status="pending",
-            processed=False,
-            processed_at=None,
-            error_message=None,
-            dispatched_at=None,
-            run_key=None,
-            run_id=None,
-            attempt=webhook_log.c.attempt + 1,
-        )
-    )
-    return result.rowcount
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from smartplex import schedule_state
+from smartplex import schedule_state, webhook_queue
 from smartplex.clients.check import check_service
+from smartplex.column_types import utcnow
 from smartplex.schema import WEBHOOK_STATUSES as STATUSES
 from smartplex.services import BY_NAME, SERVICES
-from smartplex.types import utcnow
 from webhook_api.admin_page import operations
 from webhook_api.admin_page.charts import daily_chart, hourly_chart
 from webhook_api.admin_page.redact import SECRET_KEY, redact
@@ -216,7 +216,8 @@ async def login_form(request: Request, next: str = "/admin") -> Response:
     if current.sessions.access(request, current.session) is Access.GRANTED:
         return current.redirect(_safe_next(next))
     if not current.sessions.needs_sign_in:
-        return await page(request)  # refuses, saying why
+        await page(request)  # raises Stop: refuses, saying why
+        raise AssertionError("a page that needs no sign-in has no sign-in form")
     return current.render("login.html", title="Sign in", error=None, next=_safe_next(next))
 
 
@@ -372,7 +373,7 @@ async def change_schedule(service: str, current: PageDep, form: FormDep) -> Resp
 
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
-            return operations.change_schedule(
+            return schedule_state.change(
                 connection, service, enabled=change.enabled, interval_hours=change.interval_hours
             )
 
@@ -392,7 +393,7 @@ async def sync_now(service: str, current: PageDep, form: FormDep) -> Response:
 
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
-            return operations.request_sync(connection, service)
+            return schedule_state.request_sync(connection, service)
 
     row = await current.db(apply)
     if row is None:
@@ -475,7 +476,7 @@ def _webhook_list(engine: Any, listing: ListRequest, replay_status: str) -> dict
 @router.get("/webhooks")
 async def webhooks_page(current: PageDep) -> Response:
     listing = _list_request(dict(current.request.query_params))
-    replay_status = listing.where.status if listing.where.status in operations.REPLAYABLE else "failed"
+    replay_status = listing.where.status if listing.where.status in webhook_queue.REPLAYABLE else "failed"
     data = await current.db(_webhook_list, listing, replay_status)
     pages = max((data["total"] + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return current.render(
@@ -488,7 +489,7 @@ async def webhooks_page(current: PageDep) -> Response:
         pages=pages,
         statuses=STATUSES,
         services=SERVICES,
-        replayable_statuses=operations.REPLAYABLE,
+        replayable_statuses=webhook_queue.REPLAYABLE,
         replay_status=replay_status,
         back=current.here(),
         **data,
@@ -516,7 +517,7 @@ async def webhook_page(webhook_id: str, current: PageDep) -> Response:
         section="webhooks",
         row=row,
         payload=payload,
-        replayable=row["status"] in operations.REPLAYABLE,
+        replayable=row["status"] in webhook_queue.REPLAYABLE,
         back=_safe_next(current.request.query_params.get("back") or "/admin/webhooks"),
     )
 
@@ -532,18 +533,20 @@ async def replay(current: PageDep, form: FormDep) -> Response:
             except ValueError:
                 return _replay_refused(current, back, f"{since_text!r} is not a date or time (e.g. 2024-05-14T08:00).")
             # The API's own model: the same statuses, sources and rules as POST /api/admin/webhooks/replay.
-            request = Replay(source=form.get("source") or None, status=form.get("status") or "failed", since=since)
+            request = Replay.model_validate(
+                {"source": form.get("source") or None, "status": form.get("status") or "failed", "since": since}
+            )
         else:
             ids = [value for value in form.getlist("ids") if isinstance(value, str)]
             if not ids:
                 return _replay_refused(current, back, "No row was ticked: tick the rows to replay first.")
-            request = Replay(ids=ids)
+            request = Replay.model_validate({"ids": ids})
     except ValidationError as exc:
         return _replay_refused(current, back, "; ".join(_plain(error) for error in exc.errors()))
 
     def apply(engine: Any) -> int:
         with engine.begin() as connection:
-            return operations.replay(
+            return webhook_queue.replay(
                 connection, ids=request.ids, source=request.source, status=request.status, since=request.since
             )
 

@@ -53,11 +53,11 @@ def webhook_target(settings: SettingsBase, source: str, base_url: str) -> Webhoo
     svc = get_service(source)
     url = f"{base_url.rstrip('/')}/api/webhooks/{source}"
     secret = settings.webhook_secret_for(source)
-    common = {"source": source, "title": svc.title, "where": _WHERE[source], "events": _EVENTS[source]}
     if secret is None:
         return WebhookTarget(
-            **common,
+            source, svc.title, _WHERE[source],
             fields=[Field("Webhook URL", url)],
+            events=list(_EVENTS[source]),
             note="No webhook secret is set, so webhooks are accepted without one: the API listens on loopback only.",
             secret_set=False,
         )
@@ -80,4 +80,4 @@ def webhook_target(settings: SettingsBase, source: str, base_url: str) -> Webhoo
         ]
     else:
         fields = [Field("Webhook URL", url), Field("Authorization Header", f"Bearer {value}", secret=True)]
-    return WebhookTarget(**common, fields=fields)
+    return WebhookTarget(source, svc.title, _WHERE[source], fields=fields, events=list(_EVENTS[source]))

@@ -8,13 +8,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import select
 
-from smartplex import schedule_state
-from smartplex.schedule_state import next_run_at
-from smartplex.schema import sync_schedule, webhook_log
+from smartplex import schedule_state, webhook_queue
+from smartplex.schema import webhook_log
 from smartplex.services import ServiceName
-from smartplex.types import utcnow
 from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, Problem, StateDep
 from webhook_api.status import schedules
 
@@ -23,7 +21,6 @@ NO_SCHEDULE: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descrip
 BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"model": Problem, "description": "The body could not be parsed"}}
 
 #: Rows a replay may send back to pending: handling finished and a run was involved.
-REPLAYABLE = ("failed", "processed", "missing")
 
 
 def _a_number(value: Any) -> Any:
@@ -55,22 +52,8 @@ def list_schedules(state: StateDep) -> list[dict[str, Any]]:
 )
 def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
-        row = _schedule(connection, service)
-        enabled = row["enabled"] if change.enabled is None else change.enabled
-        interval = row["interval_hours"] if change.interval_hours is None else change.interval_hours
-        connection.execute(
-            update(sync_schedule)
-            .where(sync_schedule.c.service == service)
-            .values(
-                enabled=enabled,
-                interval_hours=interval,
-                # While a refresh runs, its end plans the next one: a change now never makes it due at once.
-                next_run_at=next_run_at(
-                    enabled, interval, row["last_run_at"], utcnow(), running=row["run_key"] is not None
-                ),
-            )
-        )
-        return _schedule(connection, service)
+        row = schedule_state.change(connection, service, enabled=change.enabled, interval_hours=change.interval_hours)
+        return _found(row, service)
 
 
 @router.post(
@@ -78,15 +61,10 @@ def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDe
 )
 def sync_now(service: ServiceName, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
-        _schedule(connection, service)
-        connection.execute(
-            update(sync_schedule).where(sync_schedule.c.service == service).values(sync_requested_at=utcnow())
-        )
-        return _schedule(connection, service)
+        return _found(schedule_state.request_sync(connection, service), service)
 
 
-def _schedule(connection: Connection, service: str) -> dict[str, Any]:
-    row = schedule_state.read(connection, service)
+def _found(row: dict[str, Any] | None, service: str) -> dict[str, Any]:
     if row is None:
         raise HTTPException(404, f"no sync_schedule row for {service}; run 'smartplex db upgrade'")
     return row
@@ -130,31 +108,11 @@ class Replay(BaseModel):
 
 @router.post("/webhooks/replay", responses=BAD_BODY, summary="Send finished webhook rows back to pending")
 def replay(request: Replay, state: StateDep) -> dict[str, int]:
-    if request.ids is not None:
-        condition = and_(webhook_log.c.id.in_(request.ids), webhook_log.c.status.in_(REPLAYABLE))
-    else:
-        parts = [webhook_log.c.status == request.status]
-        if request.source is not None:
-            parts.append(webhook_log.c.source == request.source)
-        if request.since is not None:
-            parts.append(webhook_log.c.received_at >= request.since)
-        condition = and_(*parts)
     with state.engine.begin() as connection:
-        result = connection.execute(
-            update(webhook_log)
-            .where(condition)
-            .values(
-                status="pending",
-                processed=False,
-                processed_at=None,
-                error_message=None,
-                dispatched_at=None,
-                run_key=None,
-                run_id=None,
-                attempt=webhook_log.c.attempt + 1,
-            )
+        replayed = webhook_queue.replay(
+            connection, ids=request.ids, source=request.source, status=request.status, since=request.since
         )
-    return {"replayed": result.rowcount}
+    return {"replayed": replayed}
 
 
 @router.get("/webhooks", summary="Inspect webhook rows, newest first")

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
+from smartplex import webhook_queue
+from smartplex.column_types import RawJSON, utcnow
 from smartplex.routing import stale_assets
 from smartplex.services import SERVICE_NAMES, ServiceName
-from smartplex.types import RawJSON, utcnow
 from webhook_api.auth import webhook_authorized
 from webhook_api.deps import ADMIN_RESPONSES, AdminDep, AppState, Invalid, Problem, StateDep
 from webhook_api.errors import BadWebhook, DatabaseUnavailable
@@ -137,10 +138,7 @@ async def build_row(source: str, request: Request, state: AppState) -> tuple[dic
         # The body's own JSON text, already checked: no second serialization on the hot path.
         "payload": RawJSON(text) if text is not None else payload,
         "received_at": now,
-        # Events that make nothing stale are finished the moment they are stored.
-        "status": "pending" if stale else "ignored",
-        "processed": not stale,
-        "processed_at": None if stale else now,
+        **webhook_queue.initial_status(bool(stale), now),
     }
     return row, stale
 

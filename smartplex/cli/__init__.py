@@ -8,12 +8,12 @@ import click
 
 # Subcommand name -> "module:attribute" of its click command.
 _COMMANDS = {
-    "db": "smartplex.db_cli:db",
+    "db": "smartplex.cli.db:db",
     "api": "webhook_api.serve:api",
-    "check": "smartplex.clients.check:check",
-    "simulate": "smartplex.simulators.cli:simulate",
-    "demo": "smartplex.stack:demo",
-    "run": "smartplex.stack:run",
+    "check": "smartplex.cli.check:check",
+    "simulate": "smartplex_simulators.cli:simulate",
+    "demo": "smartplex.cli.stack:demo",
+    "run": "smartplex.cli.stack:run",
 }
 
 

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import json_response
-from smartplex.simulators._arr import (
+from smartplex_simulators._app import json_response
+from smartplex_simulators._arr import (
     ArrFlavor,
     Downloads,
     create_arr_app,
@@ -18,11 +18,11 @@ from smartplex.simulators._arr import (
     media_info,
     quality_json,
 )
-from smartplex.simulators._format import iso_seconds
-from smartplex.simulators.universe import ArrEvent, Movie, Universe, movie_file, movie_folder
+from smartplex_simulators._format import iso_seconds
+from smartplex_simulators.universe import ArrEvent, Movie, Universe, movie_file, movie_folder
 
 if TYPE_CHECKING:
-    from smartplex.simulators.simulation import Simulation
+    from smartplex_simulators.simulation import Simulation
 
 WEB_SOURCE = "webdl"
 EVENT_NUMBERS = {"grabbed": 1, "downloadFolderImported": 3, "downloadFailed": 4, "movieFileDeleted": 6,

@@ -19,10 +19,10 @@ from typing import Any
 import uvicorn
 
 from smartplex.services import SERVICE_NAMES, get_service
-from smartplex.simulators import overseerr, plex, radarr, sonarr, tautulli
-from smartplex.simulators.simulation import Simulation
-from smartplex.simulators.universe import DEFAULT_NOW, Universe
-from smartplex.simulators.webhooks import WebhookSender
+from smartplex_simulators import overseerr, plex, radarr, sonarr, tautulli
+from smartplex_simulators.simulation import Simulation
+from smartplex_simulators.universe import DEFAULT_NOW, Universe
+from smartplex_simulators.webhooks import WebhookSender
 
 APP_FACTORIES: dict[str, Callable[..., Any]] = {
     "plex": plex.create_app,

@@ -11,8 +11,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from smartplex.simulators._format import day
-from smartplex.simulators.universe import Episode, Movie, Show, Universe, episode_file, movie_file, quality
+from smartplex_simulators._format import day
+from smartplex_simulators.universe import Episode, Movie, Show, Universe, episode_file, movie_file, quality
 
 SERVER_NAME = "Plexbox"
 #: Section id -> (type, title, uuid, Plex type number of its top-level items, path).

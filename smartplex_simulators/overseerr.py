@@ -9,12 +9,12 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import build_app, json_response, query_int
-from smartplex.simulators._format import iso_millis
-from smartplex.simulators.universe import Movie, Request, Show, Universe, User
+from smartplex_simulators._app import build_app, json_response, query_int
+from smartplex_simulators._format import iso_millis
+from smartplex_simulators.universe import Movie, Request, Show, Universe, User
 
 if TYPE_CHECKING:
-    from smartplex.simulators.simulation import Simulation
+    from smartplex_simulators.simulation import Simulation
 
 VERSION = "1.34.0"
 #: Overseerr's media status enum (``server/constants/media.ts``); the REST API sends the numbers.

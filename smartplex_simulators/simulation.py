@@ -10,9 +10,9 @@ import hashlib
 from collections.abc import Mapping
 
 from smartplex.services import SERVICE_NAMES
-from smartplex.simulators import webhooks
-from smartplex.simulators.faults import Faults
-from smartplex.simulators.universe import Episode, Movie, Play, Request, Show, Universe
+from smartplex_simulators import webhooks
+from smartplex_simulators.faults import Faults
+from smartplex_simulators.universe import Episode, Movie, Play, Request, Show, Universe
 
 
 def make_keys(seed: int) -> dict[str, str]:

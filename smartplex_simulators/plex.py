@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import RenderCache, build_app, json_response, query_int
-from smartplex.simulators._format import day
-from smartplex.simulators.plex_items import (
+from smartplex_simulators._app import RenderCache, build_app, json_response, query_int
+from smartplex_simulators._format import day
+from smartplex_simulators.plex_items import (
     KIND_BY_TYPE,
     SECTION_OF_KIND,
     SECTIONS,
@@ -29,10 +29,10 @@ from smartplex.simulators.plex_items import (
     recently_added,
     section_of,
 )
-from smartplex.simulators.universe import Episode, Movie, Show, Universe
+from smartplex_simulators.universe import Episode, Movie, Show, Universe
 
 if TYPE_CHECKING:
-    from smartplex.simulators.simulation import Simulation
+    from smartplex_simulators.simulation import Simulation
 
 VERSION = "1.40.2.8395-c67dce28e"
 #: Filterable fields: how to read each from an item.

@@ -1,4 +1,5 @@
-"""``webhook_log`` as a work queue: claim pending rows for a run, settle them when the run ends.
+"""``webhook_log`` as a work queue, its whole lifecycle in one place: the status a row is stored with,
+claiming pending rows for a run, settling them when the run ends, replaying and requeueing, purging.
 
 States: ``pending`` (waiting) -> ``dispatched`` (claimed for the run named by ``run_key``) ->
 ``processed`` | ``failed`` (the run ended; ``run_id`` says which), or ``missing`` (the run could not
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -238,6 +239,68 @@ def mark_missing(connection: Connection, notes: dict[uuid.UUID, str], run_id: st
     return connection.execute(statement, [{"row_id": k, "note": v} for k, v in notes.items()]).rowcount
 
 
+#: Rows a replay may send back to pending: handling finished and a run was involved.
+REPLAYABLE = ("failed", "processed", "missing")
+
+
+def initial_status(stale: bool, now: datetime) -> dict[str, object]:
+    """A new row's lifecycle columns: ``pending`` if its event makes a library stale; otherwise
+    ``ignored``, finished the moment it is stored."""
+    return {"status": "pending" if stale else "ignored", "processed": not stale, "processed_at": None if stale else now}
+
+
+def replay(
+    connection: Connection,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    source: str | None = None,
+    status: str = "failed",
+    since: datetime | None = None,
+) -> int:
+    """Send finished rows back to pending: the rows ``ids`` names (replayable ones only), or every row
+    with ``status`` (from ``source``, received since ``since``). Returns how many changed.
+
+    ``attempt`` goes up, which gives the rows a new run key: Dagster never starts a run key twice.
+    """
+    if ids is not None:
+        condition = and_(webhook_log.c.id.in_(ids), webhook_log.c.status.in_(REPLAYABLE))
+    else:
+        parts = [webhook_log.c.status == status]
+        if source is not None:
+            parts.append(webhook_log.c.source == source)
+        if since is not None:
+            parts.append(webhook_log.c.received_at >= since)
+        condition = and_(*parts)
+    return connection.execute(
+        update(webhook_log)
+        .where(condition)
+        .values(
+            status="pending",
+            processed=False,
+            processed_at=None,
+            error_message=None,
+            dispatched_at=None,
+            run_key=None,
+            run_id=None,
+            attempt=webhook_log.c.attempt + 1,
+        )
+    ).rowcount
+
+
+def requeue(connection: Connection, run_key: str) -> int:
+    """Send the rows still dispatched under ``run_key`` back to pending (its run will never finish:
+    the stack stopped or crashed under it); return how many.
+
+    ``attempt`` is incremented, as a replay does: the same rows would otherwise make the same run
+    key again, and Dagster never starts a run key twice.
+    """
+    return connection.execute(
+        update(webhook_log)
+        .where(and_(webhook_log.c.status == "dispatched", webhook_log.c.run_key == run_key))
+        .values(status="pending", dispatched_at=None, run_key=None, run_id=None, attempt=webhook_log.c.attempt + 1)
+    ).rowcount
+
+
 def purge(engine: Engine, now: datetime, *, ignored_days: int, processed_days: int, batch: int = 5000) -> dict[str, int]:
     """Delete old ignored, processed and missing rows in batches; pending, dispatched and failed rows are kept."""
     # Processed rows age from when they were processed (a replay restarts the clock).
@@ -261,6 +324,7 @@ def purge(engine: Engine, now: datetime, *, ignored_days: int, processed_days: i
 
 __all__ = [
     "CLAIM_LIMIT",
+    "REPLAYABLE",
     "Dispatched",
     "PendingGroup",
     "RunStages",
@@ -269,9 +333,12 @@ __all__ = [
     "dispatched_batch",
     "dispatched_keys",
     "dispatched_service",
+    "initial_status",
     "mark_missing",
     "pending_groups",
     "purge",
+    "replay",
+    "requeue",
     "settle",
     "waiting",
 ]

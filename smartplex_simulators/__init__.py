@@ -5,9 +5,9 @@ drive them with :class:`Simulation`'s mutations or the ``/_sim`` endpoints; inje
 ``simulation.faults[service]``.
 """
 
-from smartplex.simulators.faults import Faults
-from smartplex.simulators.serve import RunningSimulators, run_simulators
-from smartplex.simulators.simulation import Simulation, make_keys
-from smartplex.simulators.universe import Universe
+from smartplex_simulators.faults import Faults
+from smartplex_simulators.serve import RunningSimulators, run_simulators
+from smartplex_simulators.simulation import Simulation, make_keys
+from smartplex_simulators.universe import Universe
 
 __all__ = ["Faults", "RunningSimulators", "Simulation", "Universe", "make_keys", "run_simulators"]

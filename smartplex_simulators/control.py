@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import json_response
-from smartplex.simulators.universe import Episode, Movie, Play, Show
-from smartplex.simulators.universe import Request as MediaRequest
+from smartplex_simulators._app import json_response
+from smartplex_simulators.universe import Episode, Movie, Play, Show
+from smartplex_simulators.universe import Request as MediaRequest
 
 if TYPE_CHECKING:
-    from smartplex.simulators.simulation import Simulation
+    from smartplex_simulators.simulation import Simulation
 
 
 def summary(thing: Movie | Show | Episode | Play | MediaRequest) -> dict[str, Any]:

@@ -26,9 +26,9 @@ import click
 import httpx
 from sqlalchemy import Engine
 
-from smartplex import dagster_home, migrate
-from smartplex.db import make_engine
-from smartplex.processes import (
+from smartplex import migrate
+from smartplex.cli import dagster_home
+from smartplex.cli.processes import (
     Supervisor,
     instance_processes,
     listener,
@@ -36,6 +36,7 @@ from smartplex.processes import (
     stop_on_signals,
     wait_for_http,
 )
+from smartplex.db import make_engine
 from smartplex.services import SERVICES
 from smartplex.settings import get_settings, service_env_names
 
@@ -270,10 +271,10 @@ def prepare_demo_database(engine: Engine) -> bool:
 @click.option("--event-interval", default=4.0, show_default=True, help="Seconds between simulated events.")
 def demo(size: int, seed: int, api_port: int | None, dagster_port: int | None, event_interval: float) -> None:
     """Run everything on SQLite against simulated services, with a stream of webhooks."""
-    from smartplex.simulators.serve import run_simulators
-    from smartplex.simulators.simulation import Simulation
-    from smartplex.simulators.universe import Universe
-    from smartplex.simulators.webhooks import WebhookSender
+    from smartplex_simulators.serve import run_simulators
+    from smartplex_simulators.simulation import Simulation
+    from smartplex_simulators.universe import Universe
+    from smartplex_simulators.webhooks import WebhookSender
 
     stop_on_signals()
     settings = get_settings()

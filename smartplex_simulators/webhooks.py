@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 
 from smartplex.services import SERVICE_NAMES
-from smartplex.simulators._format import day, iso_seconds, iso_ticks
-from smartplex.simulators.overseerr import MEDIA_STATUS_NAMES, media_status
-from smartplex.simulators.plex_items import SERVER_NAME, detailed_metadata, metadata, section_of
-from smartplex.simulators.universe import (
+from smartplex_simulators._format import day, iso_seconds, iso_ticks
+from smartplex_simulators.overseerr import MEDIA_STATUS_NAMES, media_status
+from smartplex_simulators.plex_items import SERVER_NAME, detailed_metadata, metadata, section_of
+from smartplex_simulators.universe import (
     Episode,
     Movie,
     Play,

@@ -8,14 +8,15 @@ per-service concurrency limits, run monitoring and retries.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-PRODUCTION_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
+PRODUCTION_CONFIG = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 
-def embedded_config() -> dict:
-    config = yaml.safe_load(PRODUCTION_CONFIG.read_text())
+def embedded_config() -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load(PRODUCTION_CONFIG.read_text())
     config.pop("storage", None)
     return config
 

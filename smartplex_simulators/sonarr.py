@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import json_response
-from smartplex.simulators._arr import (
+from smartplex_simulators._app import json_response
+from smartplex_simulators._arr import (
     ArrFlavor,
     Downloads,
     create_arr_app,
@@ -20,8 +20,8 @@ from smartplex.simulators._arr import (
     quality_json,
     query_params,
 )
-from smartplex.simulators._format import day, iso_seconds
-from smartplex.simulators.universe import (
+from smartplex_simulators._format import day, iso_seconds
+from smartplex_simulators.universe import (
     ArrEvent,
     Episode,
     Show,
@@ -32,7 +32,7 @@ from smartplex.simulators.universe import (
 )
 
 if TYPE_CHECKING:
-    from smartplex.simulators.simulation import Simulation
+    from smartplex_simulators.simulation import Simulation
 
 WEB_SOURCE = "web"
 EVENT_NUMBERS = {"grabbed": 1, "seriesFolderImported": 2, "downloadFolderImported": 3, "downloadFailed": 4,

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import build_app, json_response, query_int
-from smartplex.simulators._format import day
-from smartplex.simulators.plex_items import (
+from smartplex_simulators._app import build_app, json_response, query_int
+from smartplex_simulators._format import day
+from smartplex_simulators.plex_items import (
     SECTIONS,
     SERVER_NAME,
     Season,
@@ -23,10 +23,10 @@ from smartplex.simulators.plex_items import (
     section_of,
     slug,
 )
-from smartplex.simulators.universe import Episode, Movie, Play, Show, Universe
+from smartplex_simulators.universe import Episode, Movie, Play, Show, Universe
 
 if TYPE_CHECKING:
-    from smartplex.simulators.simulation import Simulation
+    from smartplex_simulators.simulation import Simulation
 
 VERSION = "v2.17.2"
 

@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.simulators._app import RenderCache, build_app, json_array, json_response
-from smartplex.simulators._format import iso_seconds, parse_iso
-from smartplex.simulators.universe import ArrEvent, Episode, Movie, Universe, quality
+from smartplex_simulators._app import RenderCache, build_app, json_array, json_response
+from smartplex_simulators._format import iso_seconds, parse_iso
+from smartplex_simulators.universe import ArrEvent, Episode, Movie, Universe, quality
 
 if TYPE_CHECKING:
-    from smartplex.simulators.simulation import Simulation
+    from smartplex_simulators.simulation import Simulation
 
 Render = Callable[[Any, Universe], dict[str, Any]]
 

@@ -12,11 +12,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from smartplex.simulators.faults import CONTROL_PREFIX, FaultMiddleware
+from smartplex_simulators.faults import CONTROL_PREFIX, FaultMiddleware
 
 if TYPE_CHECKING:
-    from smartplex.simulators.simulation import Simulation
-    from smartplex.simulators.universe import Universe
+    from smartplex_simulators.simulation import Simulation
+    from smartplex_simulators.universe import Universe
 
 #: Returns ``None`` to let a request through, or the service's own rejection.
 Authenticator = Callable[[Request], Response | None]
@@ -80,7 +80,7 @@ def build_app(
     public: Sequence[str] = (),
 ) -> ASGIApp:
     """The service's routes (under ``url_base``) behind its auth and faults, plus ``/_sim`` control."""
-    from smartplex.simulators.control import control_routes
+    from smartplex_simulators.control import control_routes
 
     api: list[BaseRoute] = [Mount(url_base, routes=list(routes))] if url_base else list(routes)
     app = Starlette(routes=[Mount(CONTROL_PREFIX, routes=control_routes(simulation, service)), *api])

@@ -37,8 +37,8 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
 def simulate(seed: int, size: int, host: str, ports: tuple[str, ...], default_ports: bool,
              services: tuple[str, ...], webhook_url: str | None, now: int | None) -> None:
     """Start simulated Plex, Tautulli, Sonarr, Radarr and Overseerr servers and print how to reach them."""
-    from smartplex.processes import stop_on_signals
-    from smartplex.simulators.serve import run_simulators
+    from smartplex.cli.processes import stop_on_signals
+    from smartplex_simulators.serve import run_simulators
 
     stop_on_signals()
     chosen = {**(DEFAULT_PORTS if default_ports else {}), **_parse_ports(ports)}

@@ -1,0 +1,38 @@
+"""Every name SmartPlex takes from Dagster's private modules (``dagster._…``), and why.
+
+Dagster's public API does not cover these; each is pinned by ``tests/dagster/test_dagster_internals.py``,
+which fails with a message naming the name when an upgrade moves or changes one. Nothing else in the
+project imports from ``dagster._``.
+
+- ``SqliteRunStorage``: tells the embedded instance (every run a process of this machine) from a
+  shared one, so that only there a run with no recorded process may be judged dead
+  (:func:`smartplex_dagster.orphans.is_embedded`).
+- ``JobFailureData`` / ``RunFailureReason``: a run whose worker died is failed with the reason
+  Dagster's own run monitoring gives (``UNEXPECTED_TERMINATION``), which its run retries act on.
+- ``RETRY_DAEMON`` and ``RETRY_CURSOR``: the name of the daemon that creates a failed run's retry,
+  and the key under which it stores how far it has read the run failures; a failure behind that cursor
+  has been handled, so a missing retry is not coming (:mod:`smartplex_dagster.outcomes`).
+- ``AUTO_RETRY_RUN_ID_TAG`` / ``PARENT_RUN_ID_TAG``: the tags Dagster puts on a failed run and on its
+  retry, the only link between the two. They are plain strings, written here as such; the test checks
+  they are still Dagster's.
+"""
+
+from dagster import DagsterEventType
+from dagster._core.events import JobFailureData, RunFailureReason
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon, _create_cursor_key
+
+AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
+PARENT_RUN_ID_TAG = "dagster/parent_run_id"
+RETRY_DAEMON: str = EventLogConsumerDaemon.daemon_type()
+RETRY_CURSOR: str = _create_cursor_key(DagsterEventType.RUN_FAILURE)
+
+__all__ = [
+    "AUTO_RETRY_RUN_ID_TAG",
+    "PARENT_RUN_ID_TAG",
+    "RETRY_CURSOR",
+    "RETRY_DAEMON",
+    "JobFailureData",
+    "RunFailureReason",
+    "SqliteRunStorage",
+]

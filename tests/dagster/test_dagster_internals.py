@@ -1,0 +1,62 @@
+"""Dagster's private names SmartPlex relies on: an upgrade that moves or changes one fails here, by name."""
+
+import importlib
+
+import dagster as dg
+import pytest
+
+from smartplex_dagster import dagster_internals
+
+PRIVATE = {  # name -> the module it comes from
+    "JobFailureData": "dagster._core.events",
+    "RunFailureReason": "dagster._core.events",
+    "SqliteRunStorage": "dagster._core.storage.runs.sqlite.sqlite_run_storage",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRIVATE))
+def test_each_private_name_is_where_it_was(name: str) -> None:
+    module = PRIVATE[name]
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as error:
+        pytest.fail(f"Dagster {dg.__version__} no longer has {module}.{name}; update smartplex_dagster/dagster_internals.py ({error})")
+    assert getattr(dagster_internals, name) is found
+
+
+def test_a_dead_worker_can_still_be_reported_as_dagster_reports_it() -> None:
+    reason = dagster_internals.RunFailureReason.UNEXPECTED_TERMINATION
+    data = dagster_internals.JobFailureData(error=None, failure_reason=reason)
+    assert data.failure_reason is reason, "JobFailureData changed shape; update smartplex_dagster/orphans.py"
+
+
+def test_the_retry_daemon_and_its_cursor_are_still_named_so() -> None:
+    from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon, _create_cursor_key
+
+    assert dagster_internals.RETRY_DAEMON == EventLogConsumerDaemon.daemon_type() == "EVENT_LOG_CONSUMER", (
+        "the run-retry daemon was renamed; outcomes.py waits for its heartbeat by this name"
+    )
+    assert dagster_internals.RETRY_CURSOR == _create_cursor_key(dg.DagsterEventType.RUN_FAILURE), (
+        "the retry daemon stores its cursor under another key; outcomes.py reads it to know a failure was handled"
+    )
+
+
+def test_the_retry_tags_are_still_dagsters() -> None:
+    from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG
+
+    assert (dagster_internals.AUTO_RETRY_RUN_ID_TAG, dagster_internals.PARENT_RUN_ID_TAG) == (
+        AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG
+    ), "Dagster renamed the tags linking a failed run to its retry; outcomes.py follows them"
+
+
+def test_nothing_else_imports_a_private_dagster_module() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(root))
+        for package in ("smartplex", "smartplex_dagster", "webhook_api", "smartplex_simulators")
+        for path in (root / package).rglob("*.py")
+        if path.name != "dagster_internals.py" and ("from dagster._" in path.read_text() or "import dagster._" in path.read_text())
+    ]
+    assert offenders == [], f"private Dagster imports outside dagster_internals.py: {offenders}"

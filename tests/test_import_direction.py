@@ -1,0 +1,49 @@
+"""One direction of imports: webhook_api -> smartplex <- smartplex_dagster, and the core imports neither.
+
+The API must start fast and stay small (it never imports Dagster); the core (settings, services,
+routing, schema, the webhook queue, clients, the sync engine) is what both sides build on. The CLI
+(``smartplex.cli``) starts every part, so it alone may name them, and the simulators are their own package.
+"""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN = {  # package (or subpackage) -> top-level packages its modules must not import
+    "smartplex": {"dagster", "webhook_api", "smartplex_dagster", "smartplex_simulators", "fastapi"},
+    "webhook_api": {"dagster", "smartplex_dagster", "smartplex_simulators"},
+    "smartplex_dagster": {"webhook_api", "smartplex_simulators"},
+    "smartplex_simulators": {"dagster", "smartplex_dagster", "webhook_api"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_module_imports_against_the_direction(package: str) -> None:
+    offenders = {}
+    for path in (ROOT / package).rglob("*.py"):
+        if package == "smartplex" and "cli" in path.relative_to(ROOT / package).parts[:1]:
+            continue  # the CLI starts every part
+        wrong = _imports(path) & FORBIDDEN[package]
+        if wrong:
+            offenders[str(path.relative_to(ROOT))] = sorted(wrong)
+    assert offenders == {}
+
+
+def test_the_api_loads_without_dagster() -> None:
+    code = "import sys, webhook_api.app, webhook_api.serve; print(sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'smartplex_dagster')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert loaded.strip() == "[]"
