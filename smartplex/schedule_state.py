@@ -56,17 +56,29 @@ def read(connection: Connection, service: str) -> dict[str, Any] | None:
 
 def mark_requested(
     connection: Connection, service: str, run_key: str, now: datetime, interval_hours: int, enabled: bool = True
-) -> None:
-    """A full refresh was asked for under ``run_key``; a disabled schedule ("sync now") plans no next one."""
-    connection.execute(
-        update(sync_schedule)
-        .where(sync_schedule.c.service == service)
-        .values(
-            run_key=run_key,
-            sync_requested_at=None,
-            next_run_at=next_run_at(enabled, interval_hours, None, now, running=True),
-        )
+) -> bool:
+    """A full refresh is asked for under ``run_key``, unless one is already in flight; whether this call
+    took it. The schedule and the webhook sensor ("sync now") may both see a request: one takes it.
+    A disabled schedule ("sync now") plans no next one."""
+    return bool(
+        connection.execute(
+            update(sync_schedule)
+            .where(and_(sync_schedule.c.service == service, sync_schedule.c.run_key.is_(None)))
+            .values(
+                run_key=run_key,
+                sync_requested_at=None,
+                next_run_at=next_run_at(enabled, interval_hours, None, now, running=True),
+            )
+        ).rowcount
     )
+
+
+def requested(connection: Connection) -> list[dict[str, Any]]:
+    """Rows with a "sync now" waiting and no full refresh in flight."""
+    query = select(sync_schedule).where(
+        and_(sync_schedule.c.sync_requested_at.is_not(None), sync_schedule.c.run_key.is_(None))
+    )
+    return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def settle(connection: Connection, run_key: str, error: str | None, ended_at: datetime) -> int:
@@ -109,7 +121,7 @@ def in_flight(connection: Connection) -> list[tuple[str, str]]:
 
 
 def request_refresh_again(connection: Connection, run_key: str, now: datetime) -> int:
-    """Ask again for the full refresh named by ``run_key``, at the schedule's next tick; return 1 if it was in flight.
+    """Ask again for the full refresh named by ``run_key``, within seconds (the webhook sensor's next tick); return 1 if it was in flight.
 
     A "sync now" that was pending keeps its time; otherwise the request is dated ``now``.
     """
@@ -146,7 +158,7 @@ def change(
 
 
 def request_sync(connection: Connection, service: str) -> dict[str, Any] | None:
-    """Ask for a full refresh at the schedule's next tick; ``None`` when the service has no row."""
+    """Ask for a full refresh, started by the webhook sensor's next tick; ``None`` when the service has no row."""
     if read(connection, service) is None:
         return None
     connection.execute(

@@ -7,7 +7,7 @@ from smartplex_dagster.derived import derived_automation, media_catalog, watch_s
 from smartplex_dagster.library import library_asset
 from smartplex_dagster.resources import build_resources
 from smartplex_dagster.retention import retention_schedule, webhook_retention
-from smartplex_dagster.run_requests import webhook_job
+from smartplex_dagster.run_requests import refresh_job, webhook_job
 from smartplex_dagster.schedules import schedules
 from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
 from smartplex_dagster.webhook_sensor import webhook_sensor
@@ -17,7 +17,7 @@ library_assets = [library_asset(spec) for spec in SPECS.values()]
 
 defs = dg.Definitions(
     assets=[webhook_log_asset, *library_assets, watch_stats, media_catalog],
-    jobs=[webhook_retention, webhook_job],
+    jobs=[webhook_retention, webhook_job, refresh_job],
     schedules=[*schedules, retention_schedule],
     sensors=[webhook_sensor, sync_succeeded, sync_failed, derived_automation],
     resources=build_resources(),

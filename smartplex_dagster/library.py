@@ -1,7 +1,8 @@
 """The asset factory: one daily-partitioned library asset (and its checks) per service, from its spec."""
 
 
-from datetime import timedelta
+import warnings
+from datetime import datetime, timedelta
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -15,7 +16,7 @@ from smartplex.sync import SyncSpec, run_sync
 from smartplex.sync.hints import NamedItem, ids_of, named_items
 from smartplex_dagster.orphans import record_worker
 from smartplex_dagster.outcomes import RUN_KEY_TAG, TRIGGER_TAG
-from smartplex_dagster.partitions import DAILY, is_full_refresh
+from smartplex_dagster.partitions import PARTITIONS, fetch_window, is_full_refresh
 from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.webhooks import webhook_log_asset
 
@@ -47,54 +48,56 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         dg.AssetCheckSpec("has_rows", asset=key, description="The table is not empty after the sync."),
     ]
 
-    @dg.asset(
-        key=key,
-        description=f"{spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
-        group_name="libraries",  # one group per layer: webhooks, libraries, derived
-        deps=[webhook_log_asset.key],
-        partitions_def=DAILY,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        retry_policy=dg.RetryPolicy(max_retries=1, delay=2),  # the clients retry first; this covers the rest
-        required_resource_keys={resource_key(spec.service), "database"},
-        kinds={spec.service, "sql"},
-        owners=OWNERS,
-        pool=pool(spec.service),
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=get_settings().freshness_hours)),
-        tags={"smartplex/service": spec.service},
-        metadata={"table": spec.table.name, "key": ", ".join(spec.key), "service": service.title},
-        check_specs=checks,
-    )
-    def sync(context: AssetExecutionContext):  # type: ignore[no-untyped-def]
-        # Where this run's worker process runs, so the reconciling passes can tell if it dies mid-sync.
-        try:
-            record_worker(context.instance, context.run.run_id)
-        except Exception as error:  # noqa: BLE001 - the sync does not depend on it
-            context.log.warning("could not record the run's worker process: %s", error)
-        database: DatabaseResource = context.resources.database
-        partition_range = context.partition_key_range
-        full = is_full_refresh(partition_range)
-        window = context.partition_time_window
-        context.log.info(
-            "%s %s sync of %s .. %s", service.title, "full" if full else "incremental", window.start, window.end
+    # single_run() is still marked beta; said once here rather than in every run's log.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        @dg.asset(
+            key=key,
+            description=f"{spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
+            group_name="libraries",  # one group per layer: webhooks, libraries, derived
+            deps=[webhook_log_asset.key],
+            partitions_def=PARTITIONS,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            retry_policy=dg.RetryPolicy(max_retries=1, delay=2),  # the clients retry first; this covers the rest
+            required_resource_keys={resource_key(spec.service), "database"},
+            kinds={spec.service, "sql"},
+            owners=OWNERS,
+            pool=pool(spec.service),
+            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=get_settings().freshness_hours)),
+            tags={"smartplex/service": spec.service},
+            metadata={"table": spec.table.name, "key": ", ".join(spec.key), "service": service.title},
+            check_specs=checks,
         )
-        named = [] if full else _named_items(context, database, spec.service)
-        with getattr(context.resources, resource_key(spec.service)).client() as client:
-            result = run_sync(
-                database.engine, client, spec, None if full else (window.start, window.end), hinted_ids=ids_of(named)
-            )
-        _report_missing(context, database, named, result.not_found, service.title)
-        yield dg.MaterializeResult(metadata=result.metadata())
-        yield from _checks(database, spec, result.row_count)
+        def sync(context: AssetExecutionContext):  # type: ignore[no-untyped-def]
+            # Where this run's worker process runs, so the reconciling passes can tell if it dies mid-sync.
+            try:
+                record_worker(context.instance, context.run.run_id)
+            except Exception as error:  # noqa: BLE001 - the sync does not depend on it
+                context.log.warning("could not record the run's worker process: %s", error)
+            database: DatabaseResource = context.resources.database
+            full = is_full_refresh(context.run.tags, context.partition_key_range)
+            window = None if full else fetch_window(context.run.tags, context.partition_time_window)
+            if window is None:
+                context.log.info("%s full refresh", service.title)
+            else:
+                context.log.info("%s incremental sync of %s .. %s", service.title, *window)
+            named = [] if window is None else _named_items(context, database, spec.service, window)
+            with getattr(context.resources, resource_key(spec.service)).client() as client:
+                result = run_sync(database.engine, client, spec, window, hinted_ids=ids_of(named))
+            _report_missing(context, database, named, result.not_found, service.title)
+            yield dg.MaterializeResult(metadata=result.metadata())
+            yield from _checks(database, spec, result.row_count)
 
     return sync
 
 
-def _named_items(context: AssetExecutionContext, database: DatabaseResource, service: str) -> list[NamedItem]:
+def _named_items(
+    context: AssetExecutionContext, database: DatabaseResource, service: str, window: tuple[datetime, datetime]
+) -> list[NamedItem]:
     """What this run's webhooks name; a run started by hand takes what the window's webhooks name."""
     run_key = context.run.tags.get(RUN_KEY_TAG) if context.run.tags.get(TRIGGER_TAG) == "webhook" else None
-    window = context.partition_time_window
     with database.engine.connect() as connection:
-        return named_items(connection, service, run_key=run_key, window=(window.start, window.end))
+        return named_items(connection, service, run_key=run_key, window=window)
 
 
 def _report_missing(

@@ -9,10 +9,9 @@ from smartplex import schedule_state
 from smartplex.column_types import utcnow
 from smartplex.services import SERVICES, Service
 from smartplex.settings import service_env_names
-from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import FINISHED, reconcile
 from smartplex_dagster.resources import DatabaseResource, resource_key
-from smartplex_dagster.run_requests import full_refresh_run
+from smartplex_dagster.run_requests import full_refresh_run, refresh_job
 
 #: Often enough for hour-granular intervals and a prompt "sync now".
 TICK = "*/5 * * * *"
@@ -46,7 +45,9 @@ def evaluate(context: dg.ScheduleEvaluationContext, service: Service) -> dg.RunR
         return dg.SkipReason(decision.reason)
     run_key = f"schedule-{service.name}-{now:%Y%m%dT%H%M%S}"
     with database.engine.begin() as connection:
-        schedule_state.mark_requested(connection, service.name, run_key, now, row["interval_hours"], row["enabled"])  # type: ignore[index]
+        taken = schedule_state.mark_requested(connection, service.name, run_key, now, row["interval_hours"], row["enabled"])  # type: ignore[index]
+    if not taken:
+        return dg.SkipReason("the webhook sensor asked for this refresh (a sync now) a moment ago")
     context.log.info("%s full refresh: %s", service.title, decision.reason)
     return full_refresh_run(service.name, run_key)
 
@@ -67,7 +68,7 @@ def service_schedule(service: Service) -> dg.ScheduleDefinition:
         ),
         cron_schedule=TICK,
         execution_timezone="UTC",
-        target=[asset_key(service.name)],
+        target=refresh_job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         required_resource_keys={"database", resource_key(service.name)},
     )

@@ -34,7 +34,7 @@ from smartplex.services import SERVICE_NAMES
 from smartplex.settings import get_settings
 from smartplex_dagster.outcomes import reconcile as reconcile_run
 from smartplex_dagster.resources import DatabaseResource
-from smartplex_dagster.run_requests import webhook_job, webhook_run
+from smartplex_dagster.run_requests import full_refresh_run, refresh_job, webhook_job, webhook_run
 from smartplex_dagster.webhooks import webhook_log_asset
 
 #: How long a tick with nothing to claim watches for work: most of the daemon's 5-second loop. The
@@ -80,14 +80,30 @@ def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple
 
 
 def claim(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple[list[dg.RunRequest], set[str]]:
-    """Reconcile, then claim the pending rows of every library with no run in flight: one run each."""
+    """Reconcile, then claim the pending rows of every library with no run in flight: one run each; and
+    start the full refreshes asked for with "sync now" (rather than at their schedule's next tick)."""
     requests, busy = reconcile(instance, database)
     now = utcnow()
     with database.engine.begin() as connection:
         for group in webhook_queue.pending_groups(connection, busy=busy):
             claimed = webhook_queue.claim(connection, group, now)
             requests.append(webhook_run(group.service, group.run_key, claimed, group.first_received_at))
-    return requests, busy
+    return requests + sync_now(database), busy
+
+
+def sync_now(database: DatabaseResource) -> list[dg.RunRequest]:
+    """A full refresh for each "sync now" waiting, for a configured service, with none in flight. The
+    schedule would start it too, at its next 5-minute tick; whichever comes first takes it."""
+    settings, now, requests = get_settings(), utcnow(), []
+    with database.engine.begin() as connection:
+        for row in schedule_state.requested(connection):
+            service = row["service"]
+            if not settings.is_configured(service):
+                continue  # the schedule's skip message says which variables to set
+            run_key = f"sync-now-{service}-{row['sync_requested_at']:%Y%m%dT%H%M%S%f}"
+            if schedule_state.mark_requested(connection, service, run_key, now, row["interval_hours"], row["enabled"]):
+                requests.append(full_refresh_run(service, run_key))
+    return requests
 
 
 def _work_appeared(database: DatabaseResource, busy: set[str], keys: set[str], since: datetime) -> bool:
@@ -95,7 +111,11 @@ def _work_appeared(database: DatabaseResource, busy: set[str], keys: set[str], s
     change in the runs in flight (one was settled)."""
     with database.engine.connect() as connection:
         free = [service for service in SERVICE_NAMES if service not in busy]
-        return webhook_queue.arrived(connection, free, since) or webhook_queue.dispatched_keys(connection) != keys
+        return (
+            webhook_queue.arrived(connection, free, since)
+            or webhook_queue.dispatched_keys(connection) != keys
+            or bool(schedule_state.requested(connection))
+        )
 
 
 @dg.sensor(
@@ -103,7 +123,7 @@ def _work_appeared(database: DatabaseResource, busy: set[str], keys: set[str], s
     description="Polls webhook_log for pending rows and starts one incremental sync per stale library.",
     minimum_interval_seconds=get_settings().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    target=webhook_job,
+    jobs=[webhook_job, refresh_job],
 )
 def webhook_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
     began = time.monotonic()

@@ -377,7 +377,7 @@ def test_sync_now_asks_for_a_full_refresh(browser: tuple[TestClient, str], engin
     client, token = browser
     assert a_schedule(engine, "overseerr")["sync_requested_at"] is None
     response = client.post("/admin/schedules/overseerr/sync", data={"csrf_token": token})
-    assert "Overseerr: a full refresh starts at the schedule&#39;s next tick" in response.text
+    assert "Overseerr: a full refresh starts within seconds." in response.text
     assert a_schedule(engine, "overseerr")["sync_requested_at"] is not None
     assert "sync requested" in response.text
 

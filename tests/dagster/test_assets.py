@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 import pytest
 from sqlalchemy import Engine, func, select
 
+from smartplex.column_types import utcnow
 from smartplex.schema import media_catalog, radarr_movies, sonarr_series, watch_stats
-from smartplex_dagster.definitions import defs, library_assets
+from smartplex_dagster.definitions import library_assets
 from smartplex_dagster.derived import media_catalog as catalog_asset
 from smartplex_dagster.derived import watch_stats as stats_asset
 from smartplex_dagster.library import asset_key
-from smartplex_dagster.partitions import DAILY, last_days, range_tags, whole_range
+from smartplex_dagster.partitions import PARTITIONS, covering, full_refresh_tags, incremental_tags, range_tags
 from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
 from smartplex_simulators.serve import RunningSimulators
 
@@ -29,19 +32,15 @@ def _count(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
             [table.c.deleted_at.is_(None)] if "deleted_at" in table.c else []))).scalar_one()  # fmt: skip
 
 
-def test_definitions_validate() -> None:
-    dg.Definitions.validate_loadable(defs)
-
-
 def test_full_refresh_of_every_asset_then_derived(resources: dict, engine: Engine, sims: RunningSimulators) -> None:
     everything = [*library_assets, stats_asset, catalog_asset]
     result = dg.materialize(
-        everything, resources=resources, tags=range_tags(whole_range()), selection=[a.key for a in library_assets]
+        everything, resources=resources, tags=full_refresh_tags(), selection=[a.key for a in library_assets]
     )
     assert result.success
     radarr = _materializations(result, asset_key("radarr"))
-    # One run, one step; Dagster records the range as one materialization per partition.
-    assert len(radarr) == len(DAILY.get_partition_keys())
+    # One run, one step, one materialization: not one per partition since the history start.
+    assert len(radarr) == 1
     assert radarr[-1].metadata["full_refresh"].value is True
     assert radarr[-1].metadata["dagster/row_count"].value == len(sims.universe.movies) == _count(engine, radarr_movies)
 
@@ -54,11 +53,11 @@ def test_full_refresh_of_every_asset_then_derived(resources: dict, engine: Engin
 
 def test_backfill_of_thirty_days_is_one_run(resources: dict, engine: Engine, sims: RunningSimulators) -> None:
     sonarr = next(a for a in library_assets if a.key == asset_key("sonarr"))
-    thirty = last_days(30)
+    thirty = covering(utcnow() - timedelta(days=30))
     result = dg.materialize([sonarr], resources=resources, tags=range_tags(thirty))
     assert result.success
     events = _materializations(result, sonarr.key)
-    assert sorted(e.partition for e in events) == DAILY.get_partition_keys_in_range(thirty)
+    assert sorted(e.partition for e in events) == PARTITIONS.get_partition_keys_in_range(thirty)
     assert len({e.metadata["window_start"].value for e in events}) == 1  # one window, one sync
     assert events[0].metadata["full_refresh"].value is False
     step_starts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
@@ -68,7 +67,7 @@ def test_backfill_of_thirty_days_is_one_run(resources: dict, engine: Engine, sim
 def test_a_run_for_an_unconfigured_service_fails_clearly(database_url: str, engine: Engine) -> None:
     radarr = next(a for a in library_assets if a.key == asset_key("radarr"))
     resources = {"database": DatabaseResource(url=database_url), resource_key("radarr"): ServiceResource(service="radarr")}
-    result = dg.materialize([radarr], resources=resources, tags=range_tags(last_days()), raise_on_error=False)
+    result = dg.materialize([radarr], resources=resources, tags=incremental_tags(), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "SMARTPLEX_RADARR_URL" in str(failure.event_specific_data.error)
@@ -79,8 +78,35 @@ def test_a_failing_service_fails_the_run_with_a_readable_error(
 ) -> None:
     sims.simulation.faults["sonarr"].update(error_rate=1.0, error_status=500)
     sonarr = next(a for a in library_assets if a.key == asset_key("sonarr"))
-    result = dg.materialize([sonarr], resources=resources, tags=range_tags(last_days()), raise_on_error=False)
+    result = dg.materialize([sonarr], resources=resources, tags=incremental_tags(), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "500" in str(failure.event_specific_data.error)
     assert _count(engine, sonarr_series) == 0
+
+
+def test_a_backfill_of_every_partition_is_still_a_full_refresh(
+    resources: dict, engine: Engine, sims: RunningSimulators
+) -> None:
+    radarr = next(a for a in library_assets if a.key == asset_key("radarr"))
+    assert dg.materialize([radarr], resources=resources, tags=full_refresh_tags()).success
+    gone = next(iter(sims.universe.movies))
+    sims.simulation.delete_movie(gone)  # no webhook reaches this test: only a full refresh can see it
+    everything = dg.PartitionKeyRange(PARTITIONS.get_first_partition_key(), PARTITIONS.get_last_partition_key())
+    result = dg.materialize([radarr], resources=resources, tags=range_tags(everything))
+    assert result.success
+    events = _materializations(result, radarr.key)
+    assert events[-1].metadata["full_refresh"].value is True and events[-1].metadata["deleted"].value == 1
+
+
+def test_each_ended_run_is_one_line_in_the_daemon_log(
+    instance: dg.DagsterInstance, resources: dict, sims: RunningSimulators
+) -> None:
+    from smartplex_dagster.status_sensors import summary
+
+    radarr = next(a for a in library_assets if a.key == asset_key("radarr"))
+    tags = {**full_refresh_tags(), "smartplex/trigger": "schedule", "smartplex/service": "radarr"}
+    result = dg.materialize([radarr], resources=resources, instance=instance, tags=tags)
+    line = summary(instance, instance.get_run_by_id(result.run_id))
+    assert line.startswith(f"radarr schedule run {result.run_id[:8]} success: {len(sims.universe.movies)} rows, ")
+    assert line.endswith(" s")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -54,4 +55,7 @@ def test_embedded_home_is_the_production_file_without_postgres(tmp_path: Path) -
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        # Skipped sensor ticks (most of the webhook sensor's) are kept a day.
+        sensor_ticks = instance.get_tick_retention_settings(InstigatorType.SENSOR)
+        assert sensor_ticks[TickStatus.SKIPPED] == 1 and sensor_ticks[TickStatus.SUCCESS] == 7
     assert os.path.exists(home / "dagster.yaml")

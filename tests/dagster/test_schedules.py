@@ -13,7 +13,6 @@ from smartplex import webhook_queue
 from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex_dagster.outcomes import RUN_KEY_TAG, ended_at
-from smartplex_dagster.partitions import whole_range
 from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
 from smartplex_dagster.schedules import schedules
 from tests.conftest import ADMIN
@@ -55,8 +54,10 @@ def test_never_run_is_due_and_sets_next_run(instance: dg.DagsterInstance, databa
     request = evaluate(instance, database, "plex", NOW)  # seeded enabled, never run
     assert isinstance(request, dg.RunRequest)
     assert request.tags["smartplex/trigger"] == "schedule"
-    assert request.tags["dagster/asset_partition_range_start"] == whole_range().start
-    assert request.tags["dagster/asset_partition_range_end"] == whole_range().end
+    assert request.job_name == "full_refresh" and request.tags["smartplex/full_refresh"] == "true"
+    # One partition, the current week's: a full refresh reads everything, whatever its partitions.
+    this_week = (utcnow().date() - timedelta(days=utcnow().weekday())).isoformat()
+    assert request.tags["dagster/asset_partition_range_start"] == request.tags["dagster/asset_partition_range_end"] == this_week
     plex = row(engine, "plex")
     assert plex["next_run_at"] == NOW + timedelta(hours=12) and plex["run_key"] == request.run_key
 

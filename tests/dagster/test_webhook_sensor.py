@@ -1,7 +1,7 @@
 """The webhook sensor with a real database: grouping, coalescing, run keys, claims, outcomes, recovery."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -15,14 +15,14 @@ from smartplex.schema import sonarr_series, webhook_log
 from smartplex_dagster.definitions import library_assets
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import RUN_KEY_TAG
-from smartplex_dagster.partitions import last_days
+from smartplex_dagster.partitions import WINDOW_START_TAG
 from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
 from smartplex_dagster.webhook_sensor import webhook_sensor
 from smartplex_simulators import webhooks
 from smartplex_simulators.serve import RunningSimulators
 from tests.conftest import ADMIN, HOOK, make_settings
-from tests.helpers import statuses
+from tests.helpers import statuses, webhook_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
 
@@ -53,6 +53,11 @@ def evaluate(
     return webhook_sensor(context)
 
 
+def _monday(moment: datetime) -> str:
+    """The weekly partition key of ``moment``, written out."""
+    return (moment.date() - timedelta(days=moment.weekday())).isoformat()
+
+
 def tick(instance: dg.DagsterInstance, database: DatabaseResource) -> list[dg.RunRequest] | dg.SkipReason:
     """The run requests of one evaluation, or why it skipped (with or without an observation)."""
     result = evaluate(instance, database)
@@ -72,12 +77,15 @@ def test_rows_group_by_stale_library(instance: dg.DagsterInstance, database: Dat
     requests = tick(instance, database)
     by_service = {r.tags["smartplex/service"]: r for r in requests}
     assert set(by_service) == {"sonarr", "radarr", "plex", "tautulli", "overseerr"}
-    week = last_days()
+    now = utcnow()
     for service, request in by_service.items():
         assert request.asset_selection == [asset_key(service)]
         assert request.tags["smartplex/trigger"] == "webhook"
-        assert request.tags["dagster/asset_partition_range_start"] == week.start
-        assert request.tags["dagster/asset_partition_range_end"] == week.end
+        # The last 7 days, in the weekly partitions that hold them.
+        window_start = datetime.fromisoformat(request.tags[WINDOW_START_TAG])
+        assert abs(window_start - (now - timedelta(days=7))) < timedelta(minutes=1)
+        assert request.tags["dagster/asset_partition_range_start"] == _monday(window_start)
+        assert request.tags["dagster/asset_partition_range_end"] == _monday(now)
         expected = sum(3 for target in EVENTS.values() if target == service)
         assert request.tags["smartplex/webhooks"] == str(expected)
     assert statuses(engine) == {"dispatched": 3 * len(EVENTS), "ignored": 1}
@@ -244,9 +252,11 @@ def test_an_old_replayed_webhook_widens_the_window_to_its_day(
 ) -> None:
     add_rows(engine, [("sonarr", "SeriesDelete")], ago=timedelta(days=10))
     (request,) = tick(instance, database)
-    ten_days = last_days(11)
-    assert request.tags["dagster/asset_partition_range_start"] == ten_days.start
-    assert request.tags["dagster/asset_partition_range_end"] == ten_days.end
+    (received,) = [r["received_at"] for r in webhook_rows(engine)]
+    start = datetime.fromisoformat(request.tags[WINDOW_START_TAG])
+    assert start == received - timedelta(days=7)  # a week before the webhook: its day, and the days before
+    assert request.tags["dagster/asset_partition_range_start"] == _monday(start)
+    assert request.tags["dagster/asset_partition_range_end"] == _monday(utcnow())
 
 
 def test_a_failure_dagster_will_retry_is_not_recorded(
@@ -437,3 +447,35 @@ def test_a_running_sensor_claims_as_soon_as_the_run_in_flight_is_settled(
     assert isinstance(result, dg.SensorResult)
     (follow_up,) = result.run_requests or []
     assert follow_up.tags["smartplex/webhooks"] == "3" and follow_up.run_key != request.run_key
+
+
+def test_sync_now_is_started_by_the_next_sensor_tick_exactly_once(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not at the schedule's next 5-minute tick; and the schedule, ticking meanwhile, does not ask again."""
+    from smartplex.schema import sync_schedule
+    from smartplex.settings import get_settings
+    from tests.dagster.test_schedules import evaluate
+
+    for service in ("sonarr", "radarr"):
+        monkeypatch.setenv(f"SMARTPLEX_{service.upper()}_URL", "http://127.0.0.1:9")
+        monkeypatch.setenv(f"SMARTPLEX_{service.upper()}_API_KEY", "key")
+    get_settings.cache_clear()
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(sync_schedule).where(sync_schedule.c.service.in_(["sonarr", "radarr", "plex"]))
+                .values(sync_requested_at=utcnow())
+            )  # fmt: skip
+        requests = tick(instance, database)
+        assert sorted((r.tags["smartplex/service"], r.job_name) for r in requests) == [
+            ("radarr", "full_refresh"), ("sonarr", "full_refresh")
+        ]  # plex is not configured here: its schedule says which variables to set
+        assert all(r.tags["smartplex/full_refresh"] == "true" for r in requests)
+        assert isinstance(tick(instance, database), dg.SkipReason)  # asked for once
+        sonarr = next(r for r in requests if r.tags["smartplex/service"] == "sonarr")
+        fake_run(instance, sonarr.run_key, dg.DagsterRunStatus.STARTED)  # as the daemon launches it
+        skipped = evaluate(instance, database, "sonarr", utcnow())
+        assert isinstance(skipped, dg.SkipReason)  # the refresh is in flight: no second one
+    finally:
+        get_settings.cache_clear()

@@ -401,7 +401,7 @@ async def sync_now(service: str, current: PageDep, form: FormDep) -> Response:
             404, "No schedule", f"There is no sync_schedule row for {service}: run 'smartplex db upgrade'."
         )
     current.session.say(
-        "ok", f"{BY_NAME[service].title}: a full refresh starts at the schedule's next tick (within 5 minutes)."
+        "ok", f"{BY_NAME[service].title}: a full refresh starts within seconds."
     )
     return current.redirect("/admin/schedules")
 

@@ -57,7 +57,7 @@ def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDe
 
 
 @router.post(
-    "/schedules/{service}/sync", status_code=202, responses=NO_SCHEDULE, summary="Run a full refresh at the next tick"
+    "/schedules/{service}/sync", status_code=202, responses=NO_SCHEDULE, summary="Run a full refresh within seconds (the webhook sensor's next tick)"
 )
 def sync_now(service: ServiceName, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
