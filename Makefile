@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-ingest bench-sync bench-storm bench-memory clean
+.PHONY: run test bench-ingest bench-sync bench-storm bench-memory bench-home clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,6 @@ bench-storm: $(STAMP)
 
 bench-memory: $(STAMP)
 	$(BIN)/python bench/client_memory.py
+
+bench-home: $(STAMP)
+	$(BIN)/python bench/home_server.py

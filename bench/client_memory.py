@@ -42,9 +42,16 @@ def serving_rate(url: str, token: str, page_size: int) -> tuple[int, float]:
     with httpx.Client(base_url=url, headers=headers) as http:
         total, offset, started = None, 0, time.perf_counter()
         while total is None or offset < total:
-            response = http.get("/library/sections/1/all", params={
-                "type": 1, "includeGuids": 1, "sort": "addedAt:asc",
-                "X-Plex-Container-Start": offset, "X-Plex-Container-Size": page_size})
+            response = http.get(
+                "/library/sections/1/all",
+                params={
+                    "type": 1,
+                    "includeGuids": 1,
+                    "sort": "addedAt:asc",
+                    "X-Plex-Container-Start": offset,
+                    "X-Plex-Container-Size": page_size,
+                },
+            )
             total = int(response.headers["X-Plex-Container-Total-Size"])
             offset += page_size
         return total, time.perf_counter() - started
@@ -87,9 +94,11 @@ def main() -> None:
             server.join()
         peaks[count] = peak
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{count:>8} {served / cold_seconds:>9.0f} {served / warm_seconds:>9.0f} {count / seconds:>9.0f}"
-              f" {peak / 2**20:>10.2f}MB"
-              f" {rss:>13.0f}MB")
+        print(
+            f"{count:>8} {served / cold_seconds:>9.0f} {served / warm_seconds:>9.0f} {count / seconds:>9.0f}"
+            f" {peak / 2**20:>10.2f}MB"
+            f" {rss:>13.0f}MB"
+        )
     small, large = min(peaks), max(peaks)
     print(f"client peak memory, {large} vs {small} items: x{peaks[large] / peaks[small]:.2f}")
 

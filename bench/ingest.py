@@ -123,7 +123,9 @@ def main() -> None:
     args = parser.parse_args()
 
     load = run_wrk if shutil.which("wrk") and not args.python else run_python
-    url, schema = fresh_schema(args.database_url) if args.database_url.startswith("postgresql") else (args.database_url, None)
+    url, schema = (
+        fresh_schema(args.database_url) if args.database_url.startswith("postgresql") else (args.database_url, None)
+    )
     port = free_port()
     server = start_api(url, port)
     try:
@@ -143,9 +145,13 @@ def main() -> None:
             connection.commit()
     engine.dispose()
 
-    print(f"load generator: {load.__name__.removeprefix('run_')}, {args.connections} connections, {args.duration}s each")
+    print(
+        f"load generator: {load.__name__.removeprefix('run_')}, {args.connections} connections, {args.duration}s each"
+    )
     for name, r in (("baseline (no database)", baseline), ("webhook -> database", real)):
-        print(f"{name:24} {r['rps']:9.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   non-202 {r['errors']:.0f}")
+        print(
+            f"{name:24} {r['rps']:9.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   non-202 {r['errors']:.0f}"
+        )
     ratio = real["rps"] / baseline["rps"]
     print(f"ratio (database / baseline): {ratio:.2f}   target >= 0.50, p99 <= 40 ms")
     print(f"rows stored: {stored} (requests answered 202: {real['requests'] - real['errors']:.0f})")

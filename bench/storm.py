@@ -706,7 +706,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=300, help="items in the simulated media universe")
     parser.add_argument("--timeout", type=float, default=900.0, help="longest wait for the rows to settle")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--probes", type=int, default=5, help="single webhooks timed into the idle stack after the storm")
+    parser.add_argument(
+        "--probes", type=int, default=5, help="single webhooks timed into the idle stack after the storm"
+    )
     parser.add_argument("--with-schedules", action="store_true", help="leave the sync schedules enabled")
     parser.add_argument("--bodies", choices=("universe", "fixtures"), default="universe",
                         help="webhooks naming items of the simulated services (they end processed), or the "

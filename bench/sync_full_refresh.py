@@ -357,8 +357,10 @@ def print_sync(label: str, result: dict[str, Any]) -> None:
     print(f"    {'service':10} {'fetched':>8} {'seconds':>8} {'items/s':>9} {'inserted':>9} {'updated':>8} "
           f"{'unchanged':>9} {'deleted':>8} {'live rows':>9}")  # fmt: skip
     for service, r in result["services"].items():
-        print(f"    {service:10} {r['fetched']:8d} {r['seconds']:8.2f} {rate(r['fetched'], r['seconds']):9.0f} "
-              f"{r['inserted']:9d} {r['updated']:8d} {r['unchanged']:9d} {r['deleted']:8d} {r['row_count']:9d}")
+        print(
+            f"    {service:10} {r['fetched']:8d} {r['seconds']:8.2f} {rate(r['fetched'], r['seconds']):9.0f} "
+            f"{r['inserted']:9d} {r['updated']:8d} {r['unchanged']:9d} {r['deleted']:8d} {r['row_count']:9d}"
+        )
     fetched = sum(r["fetched"] for r in result["services"].values())
     print(f"    {'all':10} {fetched:8d} {result['seconds']:8.2f} {rate(fetched, result['seconds']):9.0f}")
 
@@ -379,8 +381,10 @@ def full_refresh(shape: Shape, args: argparse.Namespace, *, ceiling: bool, chang
             cold = run_child({**spec, "fetch_only": True})
             print(f"  first walk, while the simulators render: {cold['seconds']:.1f}s")
             out["fetch"] = fetch = run_child({**spec, "fetch_only": True})
-            print("  fetch only (iter_all, no database): " + ", ".join(
-                f"{k} {rate(v['fetched'], v['seconds']):.0f}/s" for k, v in fetch["services"].items()))
+            print(
+                "  fetch only (iter_all, no database): "
+                + ", ".join(f"{k} {rate(v['fetched'], v['seconds']):.0f}/s" for k, v in fetch["services"].items())
+            )
             profile = f"{args.profile}.{shape.plex_items}.full" if args.profile else None
             out["full"] = full = run_child(spec, profile)
             print_sync(f"full refresh (child peak RSS {full['maxrss_kb'] / 1024:.0f} MiB, "
@@ -389,12 +393,16 @@ def full_refresh(shape: Shape, args: argparse.Namespace, *, ceiling: bool, chang
                 out["ceiling"] = ceil = server_ceiling(url)
                 print("  server-side ceiling: INSERT … SELECT … ON CONFLICT DO UPDATE into an empty copy")
                 for service, c in ceil.items():
-                    print(f"    {service:10} {c['rows']:8.0f} rows {c['seconds']:8.2f} s {rate(c['rows'], c['seconds']):9.0f} rows/s")
+                    print(
+                        f"    {service:10} {c['rows']:8.0f} rows {c['seconds']:8.2f} s {rate(c['rows'], c['seconds']):9.0f} rows/s"
+                    )
                 rows, seconds = sum(c["rows"] for c in ceil.values()), sum(c["seconds"] for c in ceil.values())
                 print(f"    {'all':10} {rows:8.0f} rows {seconds:8.2f} s {rate(rows, seconds):9.0f} rows/s")
                 empty_tables(url)
                 out["parallel"] = parallel = in_parallel(spec)
-                print_sync("full refresh again into empty tables, the five services at once (one process each)", parallel)
+                print_sync(
+                    "full refresh again into empty tables, the five services at once (one process each)", parallel
+                )
             if changes:
                 out["changes"] = made = make_changes(sims.simulation, changes, args.seed)
                 now = sims.universe.now
@@ -452,26 +460,38 @@ def main() -> None:
     inc_share = inc["seconds"] / full["seconds"]
 
     print(f"\n== summary ({time.perf_counter() - began:.0f}s in all)")
-    print(f"full refresh, {args.plex_items} Plex items: {fetched} items in {full['seconds']:.1f}s = {full_rate:.0f} items/s"
-          f" (Plex alone {plex_rate:.0f} items/s)")
-    print(f"server-side ceiling: {ceil_rows} rows in {ceil_seconds:.2f}s = {ceil_rate:.0f} rows/s"
-          f" (Plex alone {plex_ceil:.0f} rows/s)")
+    print(
+        f"full refresh, {args.plex_items} Plex items: {fetched} items in {full['seconds']:.1f}s = {full_rate:.0f} items/s"
+        f" (Plex alone {plex_rate:.0f} items/s)"
+    )
+    print(
+        f"server-side ceiling: {ceil_rows} rows in {ceil_seconds:.2f}s = {ceil_rate:.0f} rows/s"
+        f" (Plex alone {plex_ceil:.0f} rows/s)"
+    )
     fetch, parallel = high["fetch"], high["parallel"]
     fetched_only = sum(r["fetched"] for r in fetch["services"].values())
-    print(f"fetch only, no database: {fetched_only} items in {fetch['seconds']:.1f}s ="
-          f" {rate(fetched_only, fetch['seconds']):.0f} items/s"
-          f" ({rate(fetched_only, fetch['seconds']) / ceil_rate:.1%} of the ceiling)")
+    print(
+        f"fetch only, no database: {fetched_only} items in {fetch['seconds']:.1f}s ="
+        f" {rate(fetched_only, fetch['seconds']):.0f} items/s"
+        f" ({rate(fetched_only, fetch['seconds']) / ceil_rate:.1%} of the ceiling)"
+    )
     parallel_rate = rate(fetched, parallel["seconds"])
-    print(f"  full refresh / ceiling: {full_rate / ceil_rate:.1%} one service after another"
-          f" (Plex alone {plex_rate / plex_ceil:.1%});"
-          f" {parallel_rate / ceil_rate:.1%} with the five at once ({parallel['seconds']:.1f}s)")
+    print(
+        f"  full refresh / ceiling: {full_rate / ceil_rate:.1%} one service after another"
+        f" (Plex alone {plex_rate / plex_ceil:.1%});"
+        f" {parallel_rate / ceil_rate:.1%} with the five at once ({parallel['seconds']:.1f}s)"
+    )
     print(f"  target >= 30%: {verdict(max(full_rate, parallel_rate) / ceil_rate >= 0.30)}")
-    print(f"peak RSS of the syncing process: {low['full']['maxrss_kb'] / 1024:.0f} MiB at {args.small} Plex items,"
-          f" {high['full']['maxrss_kb'] / 1024:.0f} MiB at {args.plex_items}"
-          f" (before syncing: {low['full']['baseline_kb'] / 1024:.0f} / {high['full']['baseline_kb'] / 1024:.0f} MiB)")
+    print(
+        f"peak RSS of the syncing process: {low['full']['maxrss_kb'] / 1024:.0f} MiB at {args.small} Plex items,"
+        f" {high['full']['maxrss_kb'] / 1024:.0f} MiB at {args.plex_items}"
+        f" (before syncing: {low['full']['baseline_kb'] / 1024:.0f} / {high['full']['baseline_kb'] / 1024:.0f} MiB)"
+    )
     print(f"  RSS {args.plex_items} / {args.small}: {rss_ratio:.2f}x   target <= 1.5x: {verdict(rss_ratio <= 1.5)}")
-    print(f"7-day incremental sync, {sum(high['changes'].values())} changes: {inc['seconds']:.2f}s"
-          f" ({sum(r['fetched'] for r in inc['services'].values())} items fetched)")
+    print(
+        f"7-day incremental sync, {sum(high['changes'].values())} changes: {inc['seconds']:.2f}s"
+        f" ({sum(r['fetched'] for r in inc['services'].values())} items fetched)"
+    )
     print(f"  incremental / full refresh: {inc_share:.1%}   target <= 5%: {verdict(inc_share <= 0.05)}")
 
 

@@ -27,13 +27,9 @@ STALE_LIBRARIES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
         "created": ("plex",),
     },
     "sonarr": {
-        event: ("sonarr",)
-        for event in ("Download", "Rename", "SeriesAdd", "SeriesDelete", "EpisodeFileDelete")
+        event: ("sonarr",) for event in ("Download", "Rename", "SeriesAdd", "SeriesDelete", "EpisodeFileDelete")
     },
-    "radarr": {
-        event: ("radarr",)
-        for event in ("Download", "Rename", "MovieAdded", "MovieDelete", "MovieFileDelete")
-    },
+    "radarr": {event: ("radarr",) for event in ("Download", "Rename", "MovieAdded", "MovieDelete", "MovieFileDelete")},
     "overseerr": {
         event: ("overseerr",)
         for event in (

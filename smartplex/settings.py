@@ -73,7 +73,7 @@ class SettingsBase(BaseSettings):
     webhook_run_executor: str = Field(
         default="in_process",
         pattern="^(in_process|multiprocess)$",
-        description="Executor of webhook runs: in_process runs their one sync step in the run's own process.",
+        description="Executor of sync runs (webhook syncs, full refreshes): in_process runs the one step in the run's process.",
     )
     retention_ignored_days: int = Field(default=7, ge=1, description="Ignored webhook rows are deleted after this.")
     retention_processed_days: int = Field(

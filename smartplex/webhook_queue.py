@@ -37,7 +37,9 @@ class PendingGroup:
     @property
     def run_key(self) -> str:
         """The same pending rows always give the same key, so a repeated request is a no-op."""
-        identity = f"{self.service}|{self.count}|{self.first_received_at.isoformat()}|{self.last_received_at.isoformat()}"
+        identity = (
+            f"{self.service}|{self.count}|{self.first_received_at.isoformat()}|{self.last_received_at.isoformat()}"
+        )
         digest = hashlib.sha256(f"{identity}|{self.attempt}".encode()).hexdigest()
         return f"webhooks-{self.service}-{digest[:16]}"
 
@@ -79,7 +81,11 @@ def pending_groups(
     pending = _pending(free)
     if limit is not None:
         edge = connection.execute(
-            select(webhook_log.c.received_at).where(pending).order_by(webhook_log.c.received_at).offset(limit - 1).limit(1)
+            select(webhook_log.c.received_at)
+            .where(pending)
+            .order_by(webhook_log.c.received_at)
+            .offset(limit - 1)
+            .limit(1)
         ).scalar()
         if edge is not None:
             pending = and_(pending, webhook_log.c.received_at <= edge)
@@ -301,7 +307,9 @@ def requeue(connection: Connection, run_key: str) -> int:
     ).rowcount
 
 
-def purge(engine: Engine, now: datetime, *, ignored_days: int, processed_days: int, batch: int = 5000) -> dict[str, int]:
+def purge(
+    engine: Engine, now: datetime, *, ignored_days: int, processed_days: int, batch: int = 5000
+) -> dict[str, int]:
     """Delete old ignored, processed and missing rows in batches; pending, dispatched and failed rows are kept."""
     # Processed rows age from when they were processed (a replay restarts the clock).
     rules = {

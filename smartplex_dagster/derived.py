@@ -1,6 +1,5 @@
 """Derived assets: recomputed whole from the synced tables whenever an upstream sync lands."""
 
-
 import dagster as dg
 
 from smartplex.sync import recompute_media_catalog, recompute_watch_stats

@@ -1,6 +1,5 @@
 """The asset factory: one daily-partitioned library asset (and its checks) per service, from its spec."""
 
-
 import warnings
 from datetime import datetime, timedelta
 
@@ -44,13 +43,16 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
     service = get_service(spec.service)
     key = asset_key(spec.service)
     checks = [
-        dg.AssetCheckSpec("no_duplicate_ids", asset=key, description=f"No two live rows share {NATURAL_IDS[spec.service]}."),
+        dg.AssetCheckSpec(
+            "no_duplicate_ids", asset=key, description=f"No two live rows share {NATURAL_IDS[spec.service]}."
+        ),
         dg.AssetCheckSpec("has_rows", asset=key, description="The table is not empty after the sync."),
     ]
 
     # single_run() is still marked beta; said once here rather than in every run's log.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
+
         @dg.asset(
             key=key,
             description=f"{spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
@@ -63,7 +65,9 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
             kinds={spec.service, "sql"},
             owners=OWNERS,
             pool=pool(spec.service),
-            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=get_settings().freshness_hours)),
+            freshness_policy=dg.FreshnessPolicy.time_window(
+                fail_window=timedelta(hours=get_settings().freshness_hours)
+            ),
             tags={"smartplex/service": spec.service},
             metadata={"table": spec.table.name, "key": ", ".join(spec.key), "service": service.title},
             check_specs=checks,
@@ -110,8 +114,9 @@ def _report_missing(
         return
     with database.engine.begin() as connection:
         webhook_queue.mark_missing(connection, notes, context.run.run_id, utcnow())
-    context.log.warning("%d webhooks named items %s does not have: %s", len(notes), title,
-                        "; ".join(sorted(set(notes.values()))[:10]))
+    context.log.warning(
+        "%d webhooks named items %s does not have: %s", len(notes), title, "; ".join(sorted(set(notes.values()))[:10])
+    )
 
 
 def _checks(database: DatabaseResource, spec: SyncSpec, row_count: int):  # type: ignore[no-untyped-def]

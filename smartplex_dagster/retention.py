@@ -56,18 +56,26 @@ def purge_runs(instance: dg.DagsterInstance, now: datetime, keep: RunRetention) 
             doomed["runs"].append(run.run_id)
         elif record.update_timestamp < refresh_cutoff:
             doomed["refresh_runs"].append(run.run_id)
-    doomed["failed_runs"] = [r.dagster_run.run_id for r in _older(instance, _FAILED, now - timedelta(days=keep.failed_run_days))]
+    doomed["failed_runs"] = [
+        r.dagster_run.run_id for r in _older(instance, _FAILED, now - timedelta(days=keep.failed_run_days))
+    ]
     for run_ids in doomed.values():
         for run_id in run_ids:
             instance.delete_run(run_id)
     return {kind: len(run_ids) for kind, run_ids in doomed.items()}
 
 
-@dg.op(description="Delete webhook rows and Dagster runs past their retention; never pending, failed or in-flight ones.")
+@dg.op(
+    description="Delete webhook rows and Dagster runs past their retention; never pending, failed or in-flight ones."
+)
 def purge(context: dg.OpExecutionContext, config: RetentionConfig, database: DatabaseResource) -> None:
     now = utcnow()
-    removed = webhook_queue.purge(database.engine, now, ignored_days=config.ignored_days, processed_days=config.processed_days)
-    runs = purge_runs(context.instance, now, RunRetention(config.run_days, config.refresh_run_days, config.failed_run_days))
+    removed = webhook_queue.purge(
+        database.engine, now, ignored_days=config.ignored_days, processed_days=config.processed_days
+    )
+    runs = purge_runs(
+        context.instance, now, RunRetention(config.run_days, config.refresh_run_days, config.failed_run_days)
+    )
     context.add_output_metadata({**{f"{status}_deleted": n for status, n in removed.items()},
                                  **{f"{kind}_deleted": n for kind, n in runs.items()}})  # fmt: skip
     context.log.info("retention removed webhook rows %s and Dagster runs %s", removed, runs)

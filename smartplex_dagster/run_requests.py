@@ -26,11 +26,12 @@ webhook_job = dg.define_asset_job(
 )
 
 REFRESH_JOB = "full_refresh"
-#: Full refreshes, from the schedules or "sync now": one step too, reading everything.
+#: Full refreshes, from the schedules or "sync now": one step too, in the run's own process as well.
 refresh_job = dg.define_asset_job(
     REFRESH_JOB,
     selection=dg.AssetSelection.assets(*(asset_key(service) for service in SERVICE_NAMES)),
     description="A full refresh of one library: everything the service lists; soft-deletes what vanished.",
+    executor_def=_EXECUTORS[get_settings().webhook_run_executor],
 )
 
 

@@ -45,7 +45,9 @@ def evaluate(context: dg.ScheduleEvaluationContext, service: Service) -> dg.RunR
         return dg.SkipReason(decision.reason)
     run_key = f"schedule-{service.name}-{now:%Y%m%dT%H%M%S}"
     with database.engine.begin() as connection:
-        taken = schedule_state.mark_requested(connection, service.name, run_key, now, row["interval_hours"], row["enabled"])  # type: ignore[index]
+        taken = schedule_state.mark_requested(
+            connection, service.name, run_key, now, row["interval_hours"], row["enabled"]
+        )  # type: ignore[index]
     if not taken:
         return dg.SkipReason("the webhook sensor asked for this refresh (a sync now) a moment ago")
     context.log.info("%s full refresh: %s", service.title, decision.reason)

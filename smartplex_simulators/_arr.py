@@ -43,8 +43,12 @@ class ArrFlavor:
 def quality_json(item: Movie | Episode, web_source: str) -> dict[str, Any]:
     """A quality; Sonarr names the web source "web", Radarr "webdl" and adds a modifier."""
     name, resolution, quality_id, _ = quality(item)
-    inner: dict[str, Any] = {"id": quality_id, "name": name,
-                             "source": web_source if name.startswith("WEB") else "bluray", "resolution": resolution}
+    inner: dict[str, Any] = {
+        "id": quality_id,
+        "name": name,
+        "source": web_source if name.startswith("WEB") else "bluray",
+        "resolution": resolution,
+    }
     if web_source == "webdl":
         inner["modifier"] = "none"  # Radarr only
     return {"quality": inner, "revision": {"version": 1, "real": 0, "isRepack": False}}
@@ -53,10 +57,23 @@ def quality_json(item: Movie | Episode, web_source: str) -> dict[str, Any]:
 def media_info(item: Movie | Episode) -> dict[str, Any]:
     _, resolution, _, codec = quality(item)
     width = 3840 if resolution == 2160 else 1920
-    return {"audioBitrate": 640000, "audioChannels": 5.1, "audioCodec": "EAC3", "audioLanguages": "eng",
-            "audioStreamCount": 1, "videoBitDepth": 10 if resolution == 2160 else 8, "videoBitrate": 8_000_000,
-            "videoCodec": codec, "videoFps": 23.976, "videoDynamicRange": "", "videoDynamicRangeType": "",
-            "resolution": f"{width}x{resolution}", "runTime": "45:00", "scanType": "Progressive", "subtitles": "eng"}
+    return {
+        "audioBitrate": 640000,
+        "audioChannels": 5.1,
+        "audioCodec": "EAC3",
+        "audioLanguages": "eng",
+        "audioStreamCount": 1,
+        "videoBitDepth": 10 if resolution == 2160 else 8,
+        "videoBitrate": 8_000_000,
+        "videoCodec": codec,
+        "videoFps": 23.976,
+        "videoDynamicRange": "",
+        "videoDynamicRangeType": "",
+        "resolution": f"{width}x{resolution}",
+        "runTime": "45:00",
+        "scanType": "Progressive",
+        "subtitles": "eng",
+    }
 
 
 @dataclass(frozen=True)
@@ -70,32 +87,58 @@ class Downloads:
 
 
 def history_data(
-    event: ArrEvent, downloads: Downloads, size: str, imported_path: str, *,
-    grab_extra: dict[str, str], import_extra: dict[str, str], delete_extra: dict[str, str],
+    event: ArrEvent,
+    downloads: Downloads,
+    size: str,
+    imported_path: str,
+    *,
+    grab_extra: dict[str, str],
+    import_extra: dict[str, str],
+    delete_extra: dict[str, str],
 ) -> dict[str, str]:
     """A history record's ``data``: strings only, keys depending on the event type."""
     common = {"downloadClient": downloads.client, "downloadClientName": downloads.client}
     if event.event == "grabbed":
-        return {"indexer": downloads.indexer, "nzbInfoUrl": downloads.info_url, "releaseGroup": "SIM", "age": "0",
-                "ageHours": "0.5", "ageMinutes": "30", "publishedDate": iso_seconds(event.date - 1800), **common,
-                "size": size, "downloadUrl": "http://prowlarr:9696/1/download", "guid": f"sim-{event.id}",
-                **grab_extra}
+        return {
+            "indexer": downloads.indexer,
+            "nzbInfoUrl": downloads.info_url,
+            "releaseGroup": "SIM",
+            "age": "0",
+            "ageHours": "0.5",
+            "ageMinutes": "30",
+            "publishedDate": iso_seconds(event.date - 1800),
+            **common,
+            "size": size,
+            "downloadUrl": "http://prowlarr:9696/1/download",
+            "guid": f"sim-{event.id}",
+            **grab_extra,
+        }
     if event.event == "downloadFolderImported":
-        return {"fileId": str(event.file_id), "droppedPath": f"{downloads.dropped_root}/{event.source_title}.mkv",
-                "importedPath": imported_path, **common, "releaseGroup": "SIM", "customFormatScore": "0",
-                "size": size, "indexerFlags": "0", **import_extra}
+        return {
+            "fileId": str(event.file_id),
+            "droppedPath": f"{downloads.dropped_root}/{event.source_title}.mkv",
+            "importedPath": imported_path,
+            **common,
+            "releaseGroup": "SIM",
+            "customFormatScore": "0",
+            "size": size,
+            "indexerFlags": "0",
+            **import_extra,
+        }
     # A file deletion: its path is the record's sourceTitle; no file id survives.
     return {"reason": "Manual", "releaseGroup": "SIM", **delete_extra}
 
 
-def event_json(event: ArrEvent, item: Movie | Episode | None, flavor_source: str,
-               data: dict[str, str]) -> dict[str, Any]:
+def event_json(
+    event: ArrEvent, item: Movie | Episode | None, flavor_source: str, data: dict[str, str]
+) -> dict[str, Any]:
     """A history record; fields without a value are omitted, as the API omits nulls."""
     record: dict[str, Any] = {"sourceTitle": event.source_title, "languages": [{"id": 1, "name": "English"}]}
     if item is not None:
         record["quality"] = quality_json(item, flavor_source)
-    record.update({"customFormats": [], "customFormatScore": 0, "qualityCutoffNotMet": False,
-                   "date": iso_seconds(event.date)})
+    record.update(
+        {"customFormats": [], "customFormatScore": 0, "qualityCutoffNotMet": False, "date": iso_seconds(event.date)}
+    )
     if event.download_id:
         record["downloadId"] = event.download_id
     record.update({"eventType": event.event, "data": data, "id": event.id})
@@ -123,22 +166,49 @@ class ArrSimulator:
     def authenticate(self, request: Request) -> Response | None:
         # The same order the *arrs check: query parameter, header, then bearer token.
         scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-        offered = (request.query_params.get("apikey") or request.headers.get("x-api-key")
-                   or (bearer if scheme.lower() == "bearer" else None))
+        offered = (
+            request.query_params.get("apikey")
+            or request.headers.get("x-api-key")
+            or (bearer if scheme.lower() == "bearer" else None)
+        )
         return None if offered == self.sim.keys[self.flavor.service] else Response(status_code=401)
 
     async def status(self, request: Request) -> Response:
         f = self.flavor
-        return json_response({
-            "appName": f.app_name, "instanceName": f.app_name, "version": f.version,
-            "buildTime": "2025-09-06T10:58:07Z", "isDebug": False, "isProduction": True, "isAdmin": False,
-            "isUserInteractive": False, "startupPath": f"/app/{f.service}/bin", "appData": "/config",
-            "osName": "alpine", "osVersion": "3.22.1", "isNetCore": True, "isLinux": True, "isOsx": False,
-            "isWindows": False, "isDocker": True, "mode": "console", "branch": "main", "authentication": "forms",
-            "databaseType": "sqLite", "databaseVersion": "3.49.2", "migrationVersion": 217, "urlBase": "",
-            "runtimeVersion": "8.0.19", "runtimeName": ".NET", "startTime": iso_seconds(self.universe.now),
-            "packageVersion": f"{f.version}-ls1", "packageAuthor": "[linuxserver.io](https://linuxserver.io)",
-            "packageUpdateMechanism": "docker"})
+        return json_response(
+            {
+                "appName": f.app_name,
+                "instanceName": f.app_name,
+                "version": f.version,
+                "buildTime": "2025-09-06T10:58:07Z",
+                "isDebug": False,
+                "isProduction": True,
+                "isAdmin": False,
+                "isUserInteractive": False,
+                "startupPath": f"/app/{f.service}/bin",
+                "appData": "/config",
+                "osName": "alpine",
+                "osVersion": "3.22.1",
+                "isNetCore": True,
+                "isLinux": True,
+                "isOsx": False,
+                "isWindows": False,
+                "isDocker": True,
+                "mode": "console",
+                "branch": "main",
+                "authentication": "forms",
+                "databaseType": "sqLite",
+                "databaseVersion": "3.49.2",
+                "migrationVersion": 217,
+                "urlBase": "",
+                "runtimeVersion": "8.0.19",
+                "runtimeName": ".NET",
+                "startTime": iso_seconds(self.universe.now),
+                "packageVersion": f"{f.version}-ls1",
+                "packageAuthor": "[linuxserver.io](https://linuxserver.io)",
+                "packageUpdateMechanism": "docker",
+            }
+        )
 
     async def list_items(self, request: Request) -> Response:
         wanted = query_params(request).get(self.flavor.external_filter.lower())
@@ -164,12 +234,19 @@ class ArrSimulator:
             events = self._filtered(request, self.flavor.history(self.universe))
             if descending:
                 events = events[::-1]
-            chunk = events[(page - 1) * size:page * size]
+            chunk = events[(page - 1) * size : page * size]
             records = [self.flavor.render_event(e, self.universe) for e in chunk]
         # Only `date` and the title sort are accepted; anything else falls back to `date`.
-        return json_response({"page": page, "pageSize": size, "sortKey": "date",
-                              "sortDirection": "descending" if descending else "ascending",
-                              "totalRecords": len(events), "records": records})
+        return json_response(
+            {
+                "page": page,
+                "pageSize": size,
+                "sortKey": "date",
+                "sortDirection": "descending" if descending else "ascending",
+                "totalRecords": len(events),
+                "records": records,
+            }
+        )
 
     async def history_since(self, request: Request) -> Response:
         if "date" not in query_params(request):

@@ -26,11 +26,21 @@ if TYPE_CHECKING:
 def summary(thing: Movie | Show | Episode | Play | MediaRequest) -> dict[str, Any]:
     """The ids a caller needs to find what a mutation made in each service."""
     if isinstance(thing, Movie):
-        return {"id": thing.id, "tmdbId": thing.tmdb_id, "imdbId": thing.imdb_id, "ratingKey": thing.rating_key,
-                "title": thing.title}
+        return {
+            "id": thing.id,
+            "tmdbId": thing.tmdb_id,
+            "imdbId": thing.imdb_id,
+            "ratingKey": thing.rating_key,
+            "title": thing.title,
+        }
     if isinstance(thing, Show):
-        return {"id": thing.id, "tvdbId": thing.tvdb_id, "ratingKey": thing.rating_key, "title": thing.title,
-                "episodes": [{"id": e.id, "ratingKey": e.rating_key} for e in thing.episodes]}
+        return {
+            "id": thing.id,
+            "tvdbId": thing.tvdb_id,
+            "ratingKey": thing.rating_key,
+            "title": thing.title,
+            "episodes": [{"id": e.id, "ratingKey": e.rating_key} for e in thing.episodes],
+        }
     if isinstance(thing, Episode):
         return {"id": thing.id, "seriesId": thing.show.id, "ratingKey": thing.rating_key}
     if isinstance(thing, Play):
@@ -85,25 +95,51 @@ def control_routes(simulation: Simulation, service: str) -> list[Route]:
         Route("/faults", delete_faults, methods=["DELETE"]),
         Route("/clock", get_clock, methods=["GET"]),
         Route("/clock/advance", mutation(lambda p, b: {"now": s.advance_clock(int(b["seconds"]))}), methods=["POST"]),
-        Route("/movies", mutation(lambda p, b: s.add_movie(b.get("title"), with_file=b.get("with_file", True))),
-              methods=["POST"]),
-        Route("/movies/{id:int}", mutation(lambda p, b: s.update_movie(p["id"], title=b["title"])),
-              methods=["PATCH"]),
+        Route(
+            "/movies",
+            mutation(lambda p, b: s.add_movie(b.get("title"), with_file=b.get("with_file", True))),
+            methods=["POST"],
+        ),
+        Route("/movies/{id:int}", mutation(lambda p, b: s.update_movie(p["id"], title=b["title"])), methods=["PATCH"]),
         Route("/movies/{id:int}", mutation(lambda p, b: s.delete_movie(p["id"])), methods=["DELETE"]),
         Route("/movies/{id:int}/file", mutation(lambda p, b: s.delete_movie_file(p["id"])), methods=["DELETE"]),
-        Route("/series", mutation(lambda p, b: s.add_show(b.get("title"), seasons=b.get("seasons", 1),
-                                                          episodes_per_season=b.get("episodes_per_season", 8))),
-              methods=["POST"]),
+        Route(
+            "/series",
+            mutation(
+                lambda p, b: s.add_show(
+                    b.get("title"), seasons=b.get("seasons", 1), episodes_per_season=b.get("episodes_per_season", 8)
+                )
+            ),
+            methods=["POST"],
+        ),
         Route("/series/{id:int}", mutation(lambda p, b: s.delete_series(p["id"])), methods=["DELETE"]),
         Route("/episodes/{id:int}/file", mutation(lambda p, b: s.delete_episode_file(p["id"])), methods=["DELETE"]),
-        Route("/plays", mutation(lambda p, b: s.record_play(int(b["rating_key"]), user_id=b.get("user_id", 1),
-                                                            percent=b.get("percent", 100),
-                                                            minutes=b.get("minutes", 45))), methods=["POST"]),
-        Route("/requests", mutation(lambda p, b: s.request_media(movie_id=b.get("movie_id"),
-                                                                 series_id=b.get("series_id"),
-                                                                 user_id=b.get("user_id", 2))), methods=["POST"]),
+        Route(
+            "/plays",
+            mutation(
+                lambda p, b: s.record_play(
+                    int(b["rating_key"]),
+                    user_id=b.get("user_id", 1),
+                    percent=b.get("percent", 100),
+                    minutes=b.get("minutes", 45),
+                )
+            ),
+            methods=["POST"],
+        ),
+        Route(
+            "/requests",
+            mutation(
+                lambda p, b: s.request_media(
+                    movie_id=b.get("movie_id"), series_id=b.get("series_id"), user_id=b.get("user_id", 2)
+                )
+            ),
+            methods=["POST"],
+        ),
         Route("/requests/{id:int}/approve", mutation(lambda p, b: s.approve_request(p["id"])), methods=["POST"]),
-        Route("/requests/{id:int}/decline", mutation(lambda p, b: s.approve_request(p["id"], approve=False)),
-              methods=["POST"]),
+        Route(
+            "/requests/{id:int}/decline",
+            mutation(lambda p, b: s.approve_request(p["id"], approve=False)),
+            methods=["POST"],
+        ),
         Route("/webhooks", deliveries, methods=["GET"]),
     ]

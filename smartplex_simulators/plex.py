@@ -62,9 +62,14 @@ _TEST: dict[str | None, Callable[[Any, Any], bool]] = {
 }
 _PAGING = ("X-Plex-Container-Start", "X-Plex-Container-Size")
 #: What listings filter and sort on, as PMS describes it (``includeMeta=1``): key, title, type.
-_FIELDS = (("title", "Title", "string"), ("year", "Year", "integer"), ("viewCount", "Plays", "integer"),
-           ("addedAt", "Date Added", "date"), ("updatedAt", "Date Updated", "date"),
-           ("lastViewedAt", "Last Viewed", "date"))
+_FIELDS = (
+    ("title", "Title", "string"),
+    ("year", "Year", "integer"),
+    ("viewCount", "Plays", "integer"),
+    ("addedAt", "Date Added", "date"),
+    ("updatedAt", "Date Updated", "date"),
+    ("lastViewedAt", "Last Viewed", "date"),
+)
 #: The operators this simulator implements, per field type (see ``_TEST``).
 _OPERATORS = {
     "string": (("=", "contains"),),
@@ -73,20 +78,33 @@ _OPERATORS = {
 }
 
 
-
 def _meta(section: str, kinds: list[str]) -> dict[str, Any]:
     """The filter and sort vocabulary of a section's listings, which python-plexapi validates against."""
     types = []
     for kind in kinds:
         number = next(n for n, k in KIND_BY_TYPE.items() if k == kind)
-        types.append({
-            "key": f"/library/sections/{section}/all?type={number}", "type": kind, "title": kind.capitalize(),
-            "active": kind == kinds[0],
-            "Field": [{"key": key, "title": title, "type": kind_} for key, title, kind_ in _FIELDS],
-            "Sort": [{"defaultDirection": "desc" if kind_ == "date" else "asc", "descKey": f"{key}:desc",
-                      "key": key, "title": title} for key, title, kind_ in _FIELDS]})
-    field_types = [{"type": kind_, "Operator": [{"key": key, "title": title} for key, title in operators]}
-                   for kind_, operators in _OPERATORS.items()]
+        types.append(
+            {
+                "key": f"/library/sections/{section}/all?type={number}",
+                "type": kind,
+                "title": kind.capitalize(),
+                "active": kind == kinds[0],
+                "Field": [{"key": key, "title": title, "type": kind_} for key, title, kind_ in _FIELDS],
+                "Sort": [
+                    {
+                        "defaultDirection": "desc" if kind_ == "date" else "asc",
+                        "descKey": f"{key}:desc",
+                        "key": key,
+                        "title": title,
+                    }
+                    for key, title, kind_ in _FIELDS
+                ],
+            }
+        )
+    field_types = [
+        {"type": kind_, "Operator": [{"key": key, "title": title} for key, title in operators]}
+        for kind_, operators in _OPERATORS.items()
+    ]
     return {"Type": types, "FieldType": field_types}
 
 
@@ -126,6 +144,7 @@ def _paging(request: Request, total: int) -> tuple[int, int]:
 
 # ----- the app --------------------------------------------------------------------------------------
 
+
 class PlexSimulator:
     """Routes over a :class:`Universe`; caches each filtered, sorted listing until the universe changes."""
 
@@ -137,8 +156,11 @@ class PlexSimulator:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/", self.root), Route("/identity", self.identity), Route("/library", self.library),
-            Route("/library/sections", self.sections), Route("/library/sections/all", self.sections),
+            Route("/", self.root),
+            Route("/identity", self.identity),
+            Route("/library", self.library),
+            Route("/library/sections", self.sections),
+            Route("/library/sections/all", self.sections),
             Route("/library/sections/{section}/all", self.section_all),
             Route("/library/sections/{section}/collections", self.collections),
             Route("/library/metadata/{keys}", self.metadata),
@@ -152,40 +174,80 @@ class PlexSimulator:
         token = request.headers.get("x-plex-token") or request.query_params.get("X-Plex-Token")
         if token == self.sim.keys["plex"]:
             return None
-        return Response("<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>",
-                        401, media_type="text/html")
+        return Response(
+            "<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>",
+            401,
+            media_type="text/html",
+        )
 
     async def root(self, request: Request) -> Response:
-        return _respond(request, {
-            "size": 0, "allowCameraUpload": False, "allowSync": True, "friendlyName": SERVER_NAME,
-            "machineIdentifier": self.universe.machine_id, "myPlex": True,
-            "myPlexUsername": self.universe.users[0].email,
-            "platform": "Linux", "platformVersion": "6.1", "transcoderActiveVideoSessions": 0,
-            "updatedAt": self.universe.now, "version": VERSION})
+        return _respond(
+            request,
+            {
+                "size": 0,
+                "allowCameraUpload": False,
+                "allowSync": True,
+                "friendlyName": SERVER_NAME,
+                "machineIdentifier": self.universe.machine_id,
+                "myPlex": True,
+                "myPlexUsername": self.universe.users[0].email,
+                "platform": "Linux",
+                "platformVersion": "6.1",
+                "transcoderActiveVideoSessions": 0,
+                "updatedAt": self.universe.now,
+                "version": VERSION,
+            },
+        )
 
     async def identity(self, request: Request) -> Response:
-        return _respond(request, {"size": 0, "claimed": True, "machineIdentifier": self.universe.machine_id,
-                                  "version": VERSION})
+        return _respond(
+            request, {"size": 0, "claimed": True, "machineIdentifier": self.universe.machine_id, "version": VERSION}
+        )
 
     async def library(self, request: Request) -> Response:
-        return _respond(request, {"size": 1, "allowSync": False, "identifier": "com.plexapp.plugins.library",
-                                  "mediaTagPrefix": "/system/bundle/media/flags/", "title1": "Plex Library",
-                                  "Directory": [{"key": "sections", "title": "Library Sections"}]})
+        return _respond(
+            request,
+            {
+                "size": 1,
+                "allowSync": False,
+                "identifier": "com.plexapp.plugins.library",
+                "mediaTagPrefix": "/system/bundle/media/flags/",
+                "title1": "Plex Library",
+                "Directory": [{"key": "sections", "title": "Library Sections"}],
+            },
+        )
 
     async def sections(self, request: Request) -> Response:
         directories = []
         for key, (kind, title, uuid, _, path) in SECTIONS.items():
-            directories.append({
-                "allowSync": True, "art": f"/:/resources/{kind}-fanart.jpg", "composite":
-                f"/library/sections/{key}/composite/{self.universe.now}", "filters": True, "refreshing": False,
-                "thumb": f"/:/resources/{kind}.png", "key": key, "type": kind, "title": title,
-                "agent": f"tv.plex.agents.{'movie' if kind == 'movie' else 'series'}",
-                "scanner": "Plex Movie" if kind == "movie" else "Plex TV Series", "language": "en-US", "uuid": uuid,
-                "updatedAt": self.universe.now, "createdAt": self.universe.now - 5 * 365 * 86_400,
-                "scannedAt": self.universe.now, "content": True, "directory": True,
-                "contentChangedAt": self.universe.revision, "hidden": 0, "Location": [{"id": int(key), "path": path}]})
-        return _respond(request, {"size": len(directories), "allowSync": False, "title1": "Plex Library",
-                                  "Directory": directories})
+            directories.append(
+                {
+                    "allowSync": True,
+                    "art": f"/:/resources/{kind}-fanart.jpg",
+                    "composite": f"/library/sections/{key}/composite/{self.universe.now}",
+                    "filters": True,
+                    "refreshing": False,
+                    "thumb": f"/:/resources/{kind}.png",
+                    "key": key,
+                    "type": kind,
+                    "title": title,
+                    "agent": f"tv.plex.agents.{'movie' if kind == 'movie' else 'series'}",
+                    "scanner": "Plex Movie" if kind == "movie" else "Plex TV Series",
+                    "language": "en-US",
+                    "uuid": uuid,
+                    "updatedAt": self.universe.now,
+                    "createdAt": self.universe.now - 5 * 365 * 86_400,
+                    "scannedAt": self.universe.now,
+                    "content": True,
+                    "directory": True,
+                    "contentChangedAt": self.universe.revision,
+                    "hidden": 0,
+                    "Location": [{"id": int(key), "path": path}],
+                }
+            )
+        return _respond(
+            request, {"size": len(directories), "allowSync": False, "title1": "Plex Library", "Directory": directories}
+        )
 
     async def section_all(self, request: Request) -> Response:
         section = request.path_params["section"]
@@ -201,17 +263,28 @@ class PlexSimulator:
         with self.universe.lock:
             items = self._listing(item_kind, request)
             start, size = _paging(request, len(items))
-            window = items[start:start + size]
-            page: list[Any] = [self._item_json(i, include_guids) if as_json else metadata(i, include_guids)
-                               for i in window]
+            window = items[start : start + size]
+            page: list[Any] = [
+                self._item_json(i, include_guids) if as_json else metadata(i, include_guids) for i in window
+            ]
         container = {
-            "size": len(page), "totalSize": len(items), "offset": start, "allowSync": True,
-            "art": f"/:/resources/{kind}-fanart.jpg", "identifier": "com.plexapp.plugins.library",
-            "librarySectionID": int(section), "librarySectionTitle": title, "librarySectionUUID": uuid,
-            "mediaTagPrefix": "/system/bundle/media/flags/", "mediaTagVersion": 1712345678,
+            "size": len(page),
+            "totalSize": len(items),
+            "offset": start,
+            "allowSync": True,
+            "art": f"/:/resources/{kind}-fanart.jpg",
+            "identifier": "com.plexapp.plugins.library",
+            "librarySectionID": int(section),
+            "librarySectionTitle": title,
+            "librarySectionUUID": uuid,
+            "mediaTagPrefix": "/system/bundle/media/flags/",
+            "mediaTagVersion": 1712345678,
             **({"nocache": True} if kind == "show" else {}),
-            "thumb": f"/:/resources/{kind}.png", "title1": title, "title2": f"All {title}",
-            "viewGroup": item_kind}
+            "thumb": f"/:/resources/{kind}.png",
+            "title1": title,
+            "title2": f"All {title}",
+            "viewGroup": item_kind,
+        }
         if request.query_params.get("includeMeta") == "1":
             container["Meta"] = _meta(section, ["movie"] if kind == "movie" else ["show", "episode"])
         headers = {"X-Plex-Container-Start": str(start), "X-Plex-Container-Total-Size": str(len(items))}
@@ -248,8 +321,11 @@ class PlexSimulator:
         if field == "addedAt" and direction != "desc" and not filters:
             listing = self.universe.plex_section(kind)  # already in the order items were added
         else:
-            listing = sorted(items, key=lambda i: (_SORT_FIELDS.get(field, _SORT_FIELDS["titleSort"])(i),
-                                                     i.rating_key), reverse=direction == "desc")
+            listing = sorted(
+                items,
+                key=lambda i: (_SORT_FIELDS.get(field, _SORT_FIELDS["titleSort"])(i), i.rating_key),
+                reverse=direction == "desc",
+            )
         if len(self._listings) > 32:
             self._listings.clear()
         self._listings[cache_key] = (self.universe.revision, listing)
@@ -264,12 +340,20 @@ class PlexSimulator:
                 return Response("", 404)
             rendered = [detailed_metadata(item) for item in items]
         section = SECTIONS[str(rendered[0]["librarySectionID"])]
-        return _respond(request, {"size": len(rendered), "allowSync": True,
-                                  "identifier": "com.plexapp.plugins.library",
-                                  "librarySectionID": rendered[0]["librarySectionID"],
-                                  "librarySectionTitle": section[1],
-                                  "librarySectionUUID": section[2], "mediaTagPrefix": "/system/bundle/media/flags/",
-                                  "mediaTagVersion": 1712345678, "Metadata": rendered})
+        return _respond(
+            request,
+            {
+                "size": len(rendered),
+                "allowSync": True,
+                "identifier": "com.plexapp.plugins.library",
+                "librarySectionID": rendered[0]["librarySectionID"],
+                "librarySectionTitle": section[1],
+                "librarySectionUUID": section[2],
+                "mediaTagPrefix": "/system/bundle/media/flags/",
+                "mediaTagVersion": 1712345678,
+                "Metadata": rendered,
+            },
+        )
 
     async def all_leaves(self, request: Request) -> Response:
         with self.universe.lock:
@@ -278,18 +362,29 @@ class PlexSimulator:
                 return Response("", 404)
             leaves = [e for e in show.episodes if e.rating_key is not None]
             start, size = _paging(request, len(leaves))
-            page = [metadata(e) for e in leaves[start:start + size]]
-        return _respond(request, {"size": len(page), "totalSize": len(leaves), "offset": start,
-                                  "librarySectionID": 2, "Metadata": page})
+            page = [metadata(e) for e in leaves[start : start + size]]
+        return _respond(
+            request,
+            {"size": len(page), "totalSize": len(leaves), "offset": start, "librarySectionID": 2, "Metadata": page},
+        )
 
     async def recently_added(self, request: Request) -> Response:
         with self.universe.lock:
             entries = recently_added(self.universe, request.path_params.get("section"))
             start, size = _paging(request, len(entries))
-            page = [recent_metadata(e) for e in entries[start:start + size]]
-        return _respond(request, {"size": len(page), "allowSync": False, "identifier": "com.plexapp.plugins.library",
-                                  "mediaTagPrefix": "/system/bundle/media/flags/", "mediaTagVersion": 1712345678,
-                                  "mixedParents": True, "Metadata": page})
+            page = [recent_metadata(e) for e in entries[start : start + size]]
+        return _respond(
+            request,
+            {
+                "size": len(page),
+                "allowSync": False,
+                "identifier": "com.plexapp.plugins.library",
+                "mediaTagPrefix": "/system/bundle/media/flags/",
+                "mediaTagVersion": 1712345678,
+                "mixedParents": True,
+                "Metadata": page,
+            },
+        )
 
     async def history(self, request: Request) -> Response:
         params = request.query_params
@@ -309,7 +404,7 @@ class PlexSimulator:
             if params.get("sort", "viewedAt:desc").endswith(":desc"):
                 plays.reverse()
             start, size = _paging(request, len(plays))
-            rows = [_history_row(p) for p in plays[start:start + size]]
+            rows = [_history_row(p) for p in plays[start : start + size]]
         return _respond(request, {"size": len(rows), "totalSize": len(plays), "offset": start, "Metadata": rows})
 
 
@@ -324,17 +419,30 @@ def _apply_filter(items: Iterable[Any], field: str, op: str | None, value: str) 
 def _history_row(play: Any) -> dict[str, Any]:
     item = play.item
     key = item.rating_key
-    row: dict[str, Any] = {"historyKey": f"/status/sessions/history/{play.id}", "key": f"/library/metadata/{key}",
-                           "ratingKey": str(key), "librarySectionID": section_of(item)[0], "title": item.title,
-                           "type": item.kind, "thumb": f"/library/metadata/{key}/thumb/{item.plex_updated}"}
+    row: dict[str, Any] = {
+        "historyKey": f"/status/sessions/history/{play.id}",
+        "key": f"/library/metadata/{key}",
+        "ratingKey": str(key),
+        "librarySectionID": section_of(item)[0],
+        "title": item.title,
+        "type": item.kind,
+        "thumb": f"/library/metadata/{key}/thumb/{item.plex_updated}",
+    }
     if isinstance(item, Episode):
         show = item.show
-        row.update({"parentKey": f"/library/metadata/{show.season_keys[item.season]}",
-                    "grandparentKey": f"/library/metadata/{show.rating_key}", "grandparentTitle": show.title,
-                    "parentThumb": f"/library/metadata/{show.season_keys[item.season]}/thumb/{show.plex_updated}",
-                    "grandparentThumb": f"/library/metadata/{show.rating_key}/thumb/{show.plex_updated}",
-                    "grandparentArt": f"/library/metadata/{show.rating_key}/art/{show.plex_updated}",
-                    "index": item.number, "parentIndex": item.season, "originallyAvailableAt": day(item.air_date)})
+        row.update(
+            {
+                "parentKey": f"/library/metadata/{show.season_keys[item.season]}",
+                "grandparentKey": f"/library/metadata/{show.rating_key}",
+                "grandparentTitle": show.title,
+                "parentThumb": f"/library/metadata/{show.season_keys[item.season]}/thumb/{show.plex_updated}",
+                "grandparentThumb": f"/library/metadata/{show.rating_key}/thumb/{show.plex_updated}",
+                "grandparentArt": f"/library/metadata/{show.rating_key}/art/{show.plex_updated}",
+                "index": item.number,
+                "parentIndex": item.season,
+                "originallyAvailableAt": day(item.air_date),
+            }
+        )
     else:
         row["originallyAvailableAt"] = f"{item.year}-06-01"
     row.update({"viewedAt": play.stopped, "accountID": play.user.plex_id, "deviceID": 1 + play.user.id})

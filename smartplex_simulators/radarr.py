@@ -25,19 +25,40 @@ if TYPE_CHECKING:
     from smartplex_simulators.simulation import Simulation
 
 WEB_SOURCE = "webdl"
-EVENT_NUMBERS = {"grabbed": 1, "downloadFolderImported": 3, "downloadFailed": 4, "movieFileDeleted": 6,
-                 "movieFolderImported": 7, "movieFileRenamed": 8, "downloadIgnored": 9}
+EVENT_NUMBERS = {
+    "grabbed": 1,
+    "downloadFolderImported": 3,
+    "downloadFailed": 4,
+    "movieFileDeleted": 6,
+    "movieFolderImported": 7,
+    "movieFileRenamed": 8,
+    "downloadIgnored": 9,
+}
 
 
 def movie_file_json(movie: Movie) -> dict[str, Any]:
     assert movie.file_added is not None
     path = movie_file(movie)
     scene = f"{movie.title}.{movie.year}-SIM".replace(" ", ".")
-    return {"movieId": movie.id, "relativePath": path.rsplit("/", 1)[1], "path": path, "size": movie.size,
-            "dateAdded": iso_seconds(movie.file_added), "sceneName": scene, "releaseGroup": "SIM", "edition": "",
-            "languages": [{"id": 1, "name": "English"}], "quality": quality_json(movie, WEB_SOURCE),
-            "customFormats": [], "customFormatScore": 0, "indexerFlags": 0, "mediaInfo": media_info(movie),
-            "originalFilePath": f"{scene}/{scene}.mkv", "qualityCutoffNotMet": False, "id": movie.file_id}
+    return {
+        "movieId": movie.id,
+        "relativePath": path.rsplit("/", 1)[1],
+        "path": path,
+        "size": movie.size,
+        "dateAdded": iso_seconds(movie.file_added),
+        "sceneName": scene,
+        "releaseGroup": "SIM",
+        "edition": "",
+        "languages": [{"id": 1, "name": "English"}],
+        "quality": quality_json(movie, WEB_SOURCE),
+        "customFormats": [],
+        "customFormatScore": 0,
+        "indexerFlags": 0,
+        "mediaInfo": media_info(movie),
+        "originalFilePath": f"{scene}/{scene}.mkv",
+        "qualityCutoffNotMet": False,
+        "id": movie.file_id,
+    }
 
 
 def movie_json(movie: Movie, universe: Universe) -> dict[str, Any]:
@@ -47,43 +68,99 @@ def movie_json(movie: Movie, universe: Universe) -> dict[str, Any]:
     rating = {"votes": 1000 + movie.id, "value": 7.5, "type": "user"}
     percent_rating = {"votes": 0, "value": 60 + movie.id % 40, "type": "user"}  # whole percents
     data: dict[str, Any] = {
-        "title": movie.title, "originalTitle": movie.title, "originalLanguage": {"id": 1, "name": "English"},
-        "alternateTitles": [], "secondaryYearSourceId": 0, "sortTitle": movie.title.lower(), "sizeOnDisk": size,
-        "status": "released", "overview": f"{movie.title}, a {movie.genre.lower()} film.", "inCinemas": release,
-        "physicalRelease": release, "digitalRelease": release, "releaseDate": release,
-        "images": [{"coverType": "poster", "url": f"/MediaCover/{movie.id}/poster.jpg",
-                    "remoteUrl": f"https://image.tmdb.org/t/p/original/{movie.guid_hex[:12]}.jpg"}],
-        "website": "", "year": movie.year, "youTubeTrailerId": "", "studio": movie.studio,
-        "path": movie_folder(movie), "qualityProfileId": 6, "hasFile": has_file, "movieFileId": movie.file_id or 0,
-        "monitored": movie.monitored, "minimumAvailability": "released", "isAvailable": True,
-        "folderName": movie_folder(movie), "runtime": 120, "cleanTitle": movie.title.lower().replace(" ", ""),
-        "imdbId": movie.imdb_id, "tmdbId": movie.tmdb_id, "titleSlug": str(movie.tmdb_id),
-        "rootFolderPath": "/data/media/movies", "certification": "PG-13", "genres": [movie.genre], "keywords": [],
-        "tags": [], "added": iso_seconds(movie.added),
-        "ratings": {"imdb": rating, "tmdb": rating, "metacritic": percent_rating, "rottenTomatoes": percent_rating,
-                    "trakt": rating}}
+        "title": movie.title,
+        "originalTitle": movie.title,
+        "originalLanguage": {"id": 1, "name": "English"},
+        "alternateTitles": [],
+        "secondaryYearSourceId": 0,
+        "sortTitle": movie.title.lower(),
+        "sizeOnDisk": size,
+        "status": "released",
+        "overview": f"{movie.title}, a {movie.genre.lower()} film.",
+        "inCinemas": release,
+        "physicalRelease": release,
+        "digitalRelease": release,
+        "releaseDate": release,
+        "images": [
+            {
+                "coverType": "poster",
+                "url": f"/MediaCover/{movie.id}/poster.jpg",
+                "remoteUrl": f"https://image.tmdb.org/t/p/original/{movie.guid_hex[:12]}.jpg",
+            }
+        ],
+        "website": "",
+        "year": movie.year,
+        "youTubeTrailerId": "",
+        "studio": movie.studio,
+        "path": movie_folder(movie),
+        "qualityProfileId": 6,
+        "hasFile": has_file,
+        "movieFileId": movie.file_id or 0,
+        "monitored": movie.monitored,
+        "minimumAvailability": "released",
+        "isAvailable": True,
+        "folderName": movie_folder(movie),
+        "runtime": 120,
+        "cleanTitle": movie.title.lower().replace(" ", ""),
+        "imdbId": movie.imdb_id,
+        "tmdbId": movie.tmdb_id,
+        "titleSlug": str(movie.tmdb_id),
+        "rootFolderPath": "/data/media/movies",
+        "certification": "PG-13",
+        "genres": [movie.genre],
+        "keywords": [],
+        "tags": [],
+        "added": iso_seconds(movie.added),
+        "ratings": {
+            "imdb": rating,
+            "tmdb": rating,
+            "metacritic": percent_rating,
+            "rottenTomatoes": percent_rating,
+            "trakt": rating,
+        },
+    }
     if has_file:
         data["movieFile"] = movie_file_json(movie)
-    data.update({"popularity": 10.0 + movie.id % 90,
-                 "statistics": {"movieFileCount": int(has_file), "sizeOnDisk": size,
-                                "releaseGroups": ["SIM"] if has_file else []},
-                 "id": movie.id})
+    data.update(
+        {
+            "popularity": 10.0 + movie.id % 90,
+            "statistics": {
+                "movieFileCount": int(has_file),
+                "sizeOnDisk": size,
+                "releaseGroups": ["SIM"] if has_file else [],
+            },
+            "id": movie.id,
+        }
+    )
     return data
 
 
-_DOWNLOADS = Downloads("qBittorrent", "TorrentLeech (Prowlarr)", "https://www.torrentleech.org/torrent/sim",
-                       "/data/torrents/movies")
+_DOWNLOADS = Downloads(
+    "qBittorrent", "TorrentLeech (Prowlarr)", "https://www.torrentleech.org/torrent/sim", "/data/torrents/movies"
+)
 
 
 def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
     movie = universe.movies.get(event.target)
     grab_ids = {"tmdbId": str(movie.tmdb_id), "imdbId": movie.imdb_id} if movie else {"tmdbId": "0", "imdbId": ""}
     data = history_data(
-        event, _DOWNLOADS, str(movie.size) if movie else "0", movie_file(movie) if movie else "",
-        grab_extra={**grab_ids, "protocol": "2", "customFormatScore": "0", "movieMatchType": "Id",
-                    "releaseSource": "Rss", "indexerFlags": "0", "indexerId": "4",
-                    "torrentInfoHash": event.download_id},
-        import_extra={}, delete_extra={})
+        event,
+        _DOWNLOADS,
+        str(movie.size) if movie else "0",
+        movie_file(movie) if movie else "",
+        grab_extra={
+            **grab_ids,
+            "protocol": "2",
+            "customFormatScore": "0",
+            "movieMatchType": "Id",
+            "releaseSource": "Rss",
+            "indexerFlags": "0",
+            "indexerId": "4",
+            "torrentInfoHash": event.download_id,
+        },
+        import_extra={},
+        delete_extra={},
+    )
     return {"movieId": event.target, **event_json(event, movie, WEB_SOURCE, data)}
 
 
@@ -98,9 +175,19 @@ def _extra_routes(universe: Universe) -> list[Route]:
 
 
 FLAVOR = ArrFlavor(
-    service="radarr", app_name="Radarr", version="5.28.0.10274", resource="movie", id_field="movieId",
-    external_filter="tmdbId", event_numbers=EVENT_NUMBERS, items=lambda u: u.movies,
-    history=lambda u: u.radarr_history, render=movie_json, render_event=history_json, extra_routes=_extra_routes)
+    service="radarr",
+    app_name="Radarr",
+    version="5.28.0.10274",
+    resource="movie",
+    id_field="movieId",
+    external_filter="tmdbId",
+    event_numbers=EVENT_NUMBERS,
+    items=lambda u: u.movies,
+    history=lambda u: u.radarr_history,
+    render=movie_json,
+    render_event=history_json,
+    extra_routes=_extra_routes,
+)
 
 
 def create_app(simulation: Simulation, url_base: str = "") -> Any:

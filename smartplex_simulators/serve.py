@@ -1,9 +1,9 @@
 """Run simulators on loopback ports in a background thread: for tests, the demo and the syncs.
 
-    with run_simulators(size=2_000, seed=7) as sims:
-        client = sims.client("plex")          # a PlexClient pointed at the simulator
-        sims.simulation.add_movie("New")      # mutate; webhooks go to `webhook_url` if given
-        os.environ.update(sims.env())         # or configure SmartPlex through its settings
+with run_simulators(size=2_000, seed=7) as sims:
+    client = sims.client("plex")          # a PlexClient pointed at the simulator
+    sims.simulation.add_movie("New")      # mutate; webhooks go to `webhook_url` if given
+    os.environ.update(sims.env())         # or configure SmartPlex through its settings
 """
 
 from __future__ import annotations
@@ -95,8 +95,7 @@ def run_simulators(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, (ports or {}).get(name, 0)))
         app = APP_FACTORIES[name](simulation, base)
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
         servers.append((uvicorn.Server(config), sock))
         urls[name] = f"http://{host}:{sock.getsockname()[1]}{base}"
     thread = threading.Thread(target=_serve_all, args=(servers,), name="simulators", daemon=True)

@@ -25,8 +25,13 @@ def make_keys(seed: int) -> dict[str, str]:
 
 
 class Simulation:
-    def __init__(self, universe: Universe, *, keys: Mapping[str, str] | None = None,
-                 webhook_targets: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        universe: Universe,
+        *,
+        keys: Mapping[str, str] | None = None,
+        webhook_targets: Mapping[str, str] | None = None,
+    ) -> None:
         self.universe = universe
         self.keys = dict(keys or make_keys(universe.seed))
         self.faults = {name: Faults(seed=universe.seed) for name in SERVICE_NAMES}
@@ -79,14 +84,18 @@ class Simulation:
     def record_play(self, rating_key: int, *, user_id: int = 1, percent: int = 100, minutes: int = 45) -> Play:
         play = self.universe.record_play(rating_key, user_id=user_id, percent=percent, minutes=minutes)
         watched = percent >= 90
-        self.webhooks.send("plex", webhooks.plex_event("media.scrobble" if watched else "media.stop",
-                                                       play.item, self.universe, play.user, play=play))
-        self.webhooks.send("tautulli", webhooks.tautulli_playback("watched" if watched else "stop", play,
-                                                                  self.universe))
+        self.webhooks.send(
+            "plex",
+            webhooks.plex_event(
+                "media.scrobble" if watched else "media.stop", play.item, self.universe, play.user, play=play
+            ),
+        )
+        self.webhooks.send(
+            "tautulli", webhooks.tautulli_playback("watched" if watched else "stop", play, self.universe)
+        )
         return play
 
-    def request_media(self, *, movie_id: int | None = None, series_id: int | None = None,
-                      user_id: int = 2) -> Request:
+    def request_media(self, *, movie_id: int | None = None, series_id: int | None = None, user_id: int = 2) -> Request:
         target: Movie | Show
         if movie_id is not None and series_id is None:
             target = self.universe.movies[movie_id]

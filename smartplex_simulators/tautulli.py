@@ -42,30 +42,69 @@ def history_row(play: Play) -> dict[str, Any]:
     if isinstance(item, Episode):
         show = item.show
         family: dict[str, Any] = {
-            "parent_rating_key": play.parent_rating_key, "grandparent_rating_key": play.grandparent_rating_key,
-            "full_title": f"{show.title} - {item.title}", "title": item.title,
-            "parent_title": f"Season {item.season}", "grandparent_title": show.title, "original_title": "",
-            "year": show.year, "media_index": item.number, "parent_media_index": item.season}
+            "parent_rating_key": play.parent_rating_key,
+            "grandparent_rating_key": play.grandparent_rating_key,
+            "full_title": f"{show.title} - {item.title}",
+            "title": item.title,
+            "parent_title": f"Season {item.season}",
+            "grandparent_title": show.title,
+            "original_title": "",
+            "year": show.year,
+            "media_index": item.number,
+            "parent_media_index": item.season,
+        }
         aired = day(item.air_date)
     else:
-        family = {"parent_rating_key": None, "grandparent_rating_key": None, "full_title": item.title,
-                  "title": item.title, "parent_title": "", "grandparent_title": "", "original_title": "",
-                  "year": item.year, "media_index": None, "parent_media_index": None}
+        family = {
+            "parent_rating_key": None,
+            "grandparent_rating_key": None,
+            "full_title": item.title,
+            "title": item.title,
+            "parent_title": "",
+            "grandparent_title": "",
+            "original_title": "",
+            "year": item.year,
+            "media_index": None,
+            "parent_media_index": None,
+        }
         aired = f"{item.year}-06-01"
     return {
-        "reference_id": play.id, "row_id": play.id, "id": play.id, "date": play.started, "started": play.started,
-        "stopped": play.stopped, "duration": duration, "play_duration": duration, "paused_counter": 0,
-        "user_id": user.plex_id, "user": user.username, "friendly_name": user.username.capitalize(),
+        "reference_id": play.id,
+        "row_id": play.id,
+        "id": play.id,
+        "date": play.started,
+        "started": play.started,
+        "stopped": play.stopped,
+        "duration": duration,
+        "play_duration": duration,
+        "paused_counter": 0,
+        "user_id": user.plex_id,
+        "user": user.username,
+        "friendly_name": user.username.capitalize(),
         "user_thumb": f"https://plex.tv/users/{user.plex_id:016x}/avatar?c={user.created}",
-        "platform": "Android", "product": "Plex for Android (TV)", "player": "Living Room Shield",
-        "ip_address": "192.168.1.42", "live": 0, "machine_id": f"{user.plex_id:032x}", "location": "lan",
-        "secure": 1, "relayed": 0, "media_type": item.kind, "rating_key": play.rating_key, **family,
+        "platform": "Android",
+        "product": "Plex for Android (TV)",
+        "player": "Living Room Shield",
+        "ip_address": "192.168.1.42",
+        "live": 0,
+        "machine_id": f"{user.plex_id:032x}",
+        "location": "lan",
+        "secure": 1,
+        "relayed": 0,
+        "media_type": item.kind,
+        "rating_key": play.rating_key,
+        **family,
         "thumb": f"/library/metadata/{play.rating_key}/thumb/{item.plex_updated}",
-        "originally_available_at": aired, "guid": f"plex://{item.kind}/{item.guid_hex}",
-        "transcode_decision": "direct play", "percent_complete": play.percent,
+        "originally_available_at": aired,
+        "guid": f"plex://{item.kind}/{item.guid_hex}",
+        "transcode_decision": "direct play",
+        "percent_complete": play.percent,
         # Tautulli steps watched_status by quarters; whole values are ints.
         "watched_status": 1 if play.percent >= 90 else 0.5 if play.percent >= 50 else 0,
-        "group_count": 1, "group_ids": str(play.id), "state": None, "session_key": None,
+        "group_count": 1,
+        "group_ids": str(play.id),
+        "state": None,
+        "session_key": None,
     }
 
 
@@ -79,67 +118,186 @@ def item_fields(item: Movie | Show | Episode | Season) -> dict[str, Any]:
         data = recent_metadata(item)
         show = item.show
         return {
-            "media_type": "season", "section_id": "2", "library_name": SECTIONS["2"][1],
-            "rating_key": data["ratingKey"], "parent_rating_key": data["parentRatingKey"],
-            "grandparent_rating_key": "", "title": data["title"], "parent_title": show.title,
-            "grandparent_title": "", "original_title": "", "sort_title": "", "media_index": str(item.number),
-            "parent_media_index": "1", "studio": "", "content_rating": "", "summary": "", "tagline": "",
-            "rating": "", "rating_image": "", "audience_rating": "", "audience_rating_image": "", "user_rating": "",
-            "duration": "", "year": str(show.year), "thumb": data["thumb"], "parent_thumb": data["parentThumb"],
-            "grandparent_thumb": "", "art": data["art"], "banner": "", "originally_available_at": "",
-            "added_at": str(data["addedAt"]), "updated_at": str(data["updatedAt"]),
-            "last_viewed_at": str(show.last_viewed or ""), "guid": data["guid"], "parent_guid": data["parentGuid"],
-            "grandparent_guid": "", "directors": [], "writers": [], "actors": [], "genres": [], "labels": [],
-            "collections": [], "guids": [], "full_title": data["title"],
+            "media_type": "season",
+            "section_id": "2",
+            "library_name": SECTIONS["2"][1],
+            "rating_key": data["ratingKey"],
+            "parent_rating_key": data["parentRatingKey"],
+            "grandparent_rating_key": "",
+            "title": data["title"],
+            "parent_title": show.title,
+            "grandparent_title": "",
+            "original_title": "",
+            "sort_title": "",
+            "media_index": str(item.number),
+            "parent_media_index": "1",
+            "studio": "",
+            "content_rating": "",
+            "summary": "",
+            "tagline": "",
+            "rating": "",
+            "rating_image": "",
+            "audience_rating": "",
+            "audience_rating_image": "",
+            "user_rating": "",
+            "duration": "",
+            "year": str(show.year),
+            "thumb": data["thumb"],
+            "parent_thumb": data["parentThumb"],
+            "grandparent_thumb": "",
+            "art": data["art"],
+            "banner": "",
+            "originally_available_at": "",
+            "added_at": str(data["addedAt"]),
+            "updated_at": str(data["updatedAt"]),
+            "last_viewed_at": str(show.last_viewed or ""),
+            "guid": data["guid"],
+            "parent_guid": data["parentGuid"],
+            "grandparent_guid": "",
+            "directors": [],
+            "writers": [],
+            "actors": [],
+            "genres": [],
+            "labels": [],
+            "collections": [],
+            "guids": [],
+            "full_title": data["title"],
         }
     data = metadata(item)
     section, library, _ = section_of(item)
     series = item.show if isinstance(item, Episode) else None
     banner = f"/library/metadata/{series.rating_key}/banner/{series.plex_updated}" if series else ""
     return {
-        "media_type": item.kind, "section_id": section, "library_name": library, "rating_key": data["ratingKey"],
+        "media_type": item.kind,
+        "section_id": section,
+        "library_name": library,
+        "rating_key": data["ratingKey"],
         "parent_rating_key": data.get("parentRatingKey", ""),
-        "grandparent_rating_key": data.get("grandparentRatingKey", ""), "title": item.title,
-        "parent_title": data.get("parentTitle", ""), "grandparent_title": data.get("grandparentTitle", ""),
-        "original_title": "", "sort_title": item.title, "media_index": str(data["index"]) if series else "",
+        "grandparent_rating_key": data.get("grandparentRatingKey", ""),
+        "title": item.title,
+        "parent_title": data.get("parentTitle", ""),
+        "grandparent_title": data.get("grandparentTitle", ""),
+        "original_title": "",
+        "sort_title": item.title,
+        "media_index": str(data["index"]) if series else "",
         "parent_media_index": str(data.get("parentIndex", "")),
-        "studio": series.network if series else data["studio"], "content_rating": data["contentRating"],
-        "summary": data["summary"], "tagline": data.get("tagline", ""), "rating": str(data.get("rating", "")),
-        "rating_image": data.get("ratingImage", ""), "audience_rating": str(data["audienceRating"]),
-        "audience_rating_image": data["audienceRatingImage"], "user_rating": "", "duration": str(data["duration"]),
-        "year": str(data["year"]), "thumb": data["thumb"], "parent_thumb": data.get("parentThumb", ""),
-        "grandparent_thumb": data.get("grandparentThumb", ""), "art": data["art"], "banner": banner,
-        "originally_available_at": data["originallyAvailableAt"], "added_at": str(item.plex_added),
-        "updated_at": str(item.plex_updated), "last_viewed_at": str(item.last_viewed or ""), "guid": data["guid"],
-        "parent_guid": data.get("parentGuid", ""), "grandparent_guid": data.get("grandparentGuid", ""),
-        "directors": _people(data, "Director"), "writers": _people(data, "Writer"), "actors": _people(data, "Role"),
-        "genres": _people(data, "Genre"), "labels": [], "collections": [], "guids": [g["id"] for g in data["Guid"]],
+        "studio": series.network if series else data["studio"],
+        "content_rating": data["contentRating"],
+        "summary": data["summary"],
+        "tagline": data.get("tagline", ""),
+        "rating": str(data.get("rating", "")),
+        "rating_image": data.get("ratingImage", ""),
+        "audience_rating": str(data["audienceRating"]),
+        "audience_rating_image": data["audienceRatingImage"],
+        "user_rating": "",
+        "duration": str(data["duration"]),
+        "year": str(data["year"]),
+        "thumb": data["thumb"],
+        "parent_thumb": data.get("parentThumb", ""),
+        "grandparent_thumb": data.get("grandparentThumb", ""),
+        "art": data["art"],
+        "banner": banner,
+        "originally_available_at": data["originallyAvailableAt"],
+        "added_at": str(item.plex_added),
+        "updated_at": str(item.plex_updated),
+        "last_viewed_at": str(item.last_viewed or ""),
+        "guid": data["guid"],
+        "parent_guid": data.get("parentGuid", ""),
+        "grandparent_guid": data.get("grandparentGuid", ""),
+        "directors": _people(data, "Director"),
+        "writers": _people(data, "Writer"),
+        "actors": _people(data, "Role"),
+        "genres": _people(data, "Genre"),
+        "labels": [],
+        "collections": [],
+        "guids": [g["id"] for g in data["Guid"]],
         "full_title": f"{series.title} - {item.title}" if series else item.title,
     }
 
 
 #: get_recently_added's fields: the metadata fields less the parents' guids and years.
-_RECENT_FIELDS = ("media_type", "section_id", "library_name", "rating_key", "parent_rating_key",
-                  "grandparent_rating_key", "title", "parent_title", "grandparent_title", "original_title",
-                  "sort_title", "media_index", "parent_media_index", "studio", "content_rating", "summary", "tagline",
-                  "rating", "rating_image", "audience_rating", "audience_rating_image", "user_rating", "duration",
-                  "year", "thumb", "parent_thumb", "grandparent_thumb", "art", "banner", "originally_available_at",
-                  "added_at", "updated_at", "last_viewed_at", "guid", "directors", "writers", "actors", "genres",
-                  "labels", "collections", "guids", "full_title")
+_RECENT_FIELDS = (
+    "media_type",
+    "section_id",
+    "library_name",
+    "rating_key",
+    "parent_rating_key",
+    "grandparent_rating_key",
+    "title",
+    "parent_title",
+    "grandparent_title",
+    "original_title",
+    "sort_title",
+    "media_index",
+    "parent_media_index",
+    "studio",
+    "content_rating",
+    "summary",
+    "tagline",
+    "rating",
+    "rating_image",
+    "audience_rating",
+    "audience_rating_image",
+    "user_rating",
+    "duration",
+    "year",
+    "thumb",
+    "parent_thumb",
+    "grandparent_thumb",
+    "art",
+    "banner",
+    "originally_available_at",
+    "added_at",
+    "updated_at",
+    "last_viewed_at",
+    "guid",
+    "directors",
+    "writers",
+    "actors",
+    "genres",
+    "labels",
+    "collections",
+    "guids",
+    "full_title",
+)
 
 
 def _media_info(item: Movie | Episode) -> list[dict[str, Any]]:
     media = metadata(item)["Media"][0]
     part = media["Part"][0]
-    return [{"id": str(media["id"]), "container": "mkv", "bitrate": str(media["bitrate"]),
-             "height": str(media["height"]), "width": str(media["width"]), "aspect_ratio": str(media["aspectRatio"]),
-             "video_codec": media["videoCodec"], "video_resolution": media["videoResolution"],
-             "video_full_resolution": f"{media['videoResolution']}p", "video_framerate": "24p",
-             "video_profile": media["videoProfile"], "audio_codec": "eac3", "audio_channels": "6",
-             "audio_channel_layout": "5.1(side)", "audio_profile": "", "optimized_version": 0,
-             "channel_call_sign": "", "channel_identifier": "", "channel_thumb": "",
-             "parts": [{"id": str(part["id"]), "file": part["file"], "file_size": str(part["size"]), "indexes": 1,
-                        "streams": [], "selected": 0}]}]
+    return [
+        {
+            "id": str(media["id"]),
+            "container": "mkv",
+            "bitrate": str(media["bitrate"]),
+            "height": str(media["height"]),
+            "width": str(media["width"]),
+            "aspect_ratio": str(media["aspectRatio"]),
+            "video_codec": media["videoCodec"],
+            "video_resolution": media["videoResolution"],
+            "video_full_resolution": f"{media['videoResolution']}p",
+            "video_framerate": "24p",
+            "video_profile": media["videoProfile"],
+            "audio_codec": "eac3",
+            "audio_channels": "6",
+            "audio_channel_layout": "5.1(side)",
+            "audio_profile": "",
+            "optimized_version": 0,
+            "channel_call_sign": "",
+            "channel_identifier": "",
+            "channel_thumb": "",
+            "parts": [
+                {
+                    "id": str(part["id"]),
+                    "file": part["file"],
+                    "file_size": str(part["size"]),
+                    "indexes": 1,
+                    "streams": [],
+                    "selected": 0,
+                }
+            ],
+        }
+    ]
 
 
 class TautulliSimulator:
@@ -147,9 +305,12 @@ class TautulliSimulator:
         self.sim = simulation
         self.universe: Universe = simulation.universe
         self.commands: dict[str, Callable[[Request], Response]] = {
-            "get_history": self.get_history, "get_libraries": self.get_libraries,
-            "get_tautulli_info": self.get_tautulli_info, "get_server_friendly_name": self.get_server_friendly_name,
-            "get_recently_added": self.get_recently_added, "get_metadata": self.get_metadata,
+            "get_history": self.get_history,
+            "get_libraries": self.get_libraries,
+            "get_tautulli_info": self.get_tautulli_info,
+            "get_server_friendly_name": self.get_server_friendly_name,
+            "get_recently_added": self.get_recently_added,
+            "get_metadata": self.get_metadata,
             "get_library_media_info": self.get_library_media_info,
         }
 
@@ -182,8 +343,10 @@ class TautulliSimulator:
         if "before" in params:
             high = _local_midnight(date.fromisoformat(params["before"]) + timedelta(days=1), zone)
             plays = [p for p in plays if p.started < high]
-        by: tuple[tuple[str, Callable[[Play], int]], ...] = (("user_id", lambda p: p.user.plex_id),
-                                                             ("rating_key", lambda p: p.rating_key))
+        by: tuple[tuple[str, Callable[[Play], int]], ...] = (
+            ("user_id", lambda p: p.user.plex_id),
+            ("rating_key", lambda p: p.rating_key),
+        )
         for name, get in by:
             if name in params:
                 plays = [p for p in plays if get(p) == int(params[name])]
@@ -192,43 +355,69 @@ class TautulliSimulator:
         if params.get("order_dir", "desc") == "desc":
             plays = plays[::-1]
         start, length = query_int(request, "start", 0), query_int(request, "length", 25)
-        rows = [history_row(p) for p in plays[start:start + length]]
+        rows = [history_row(p) for p in plays[start : start + length]]
         if params.get("include_activity", "1") != "0" and start == 0:
             # Tautulli's default (HISTORY_TABLE_ACTIVITY): what is playing now heads the first page,
             # as rows with no id.
-            rows = [{**history_row(s), "id": None, "row_id": None, "reference_id": None, "state": "playing"}
-                    for s in self.universe.sessions] + rows
-        return _envelope({"recordsFiltered": len(plays), "recordsTotal": total, "data": rows,
-                          "draw": query_int(request, "draw", 1), "filter_duration": "0 mins",
-                          "total_duration": "0 mins"})
+            rows = [
+                {**history_row(s), "id": None, "row_id": None, "reference_id": None, "state": "playing"}
+                for s in self.universe.sessions
+            ] + rows
+        return _envelope(
+            {
+                "recordsFiltered": len(plays),
+                "recordsTotal": total,
+                "data": rows,
+                "draw": query_int(request, "draw", 1),
+                "filter_duration": "0 mins",
+                "total_duration": "0 mins",
+            }
+        )
 
     def get_libraries(self, request: Request) -> Response:
         libraries = []
         for key, (kind, title, _, _, _) in SECTIONS.items():
-            row: dict[str, Any] = {"section_id": key, "section_name": title, "section_type": kind,
-                                   "agent": f"tv.plex.agents.{'movie' if kind == 'movie' else 'series'}",
-                                   "thumb": f"/:/resources/{kind}.png", "art": f"/:/resources/{kind}-fanart.jpg"}
+            row: dict[str, Any] = {
+                "section_id": key,
+                "section_name": title,
+                "section_type": kind,
+                "agent": f"tv.plex.agents.{'movie' if kind == 'movie' else 'series'}",
+                "thumb": f"/:/resources/{kind}.png",
+                "art": f"/:/resources/{kind}-fanart.jpg",
+            }
             if kind == "movie":
                 row["count"] = str(len(self.universe.plex_section("movie")))
             else:
                 shows = self.universe.plex_section("show")
-                row.update({"count": str(len(shows)),
-                            "parent_count": str(sum(len(s.season_keys) for s in shows if isinstance(s, Show))),
-                            "child_count": str(len(self.universe.plex_section("episode")))})
+                row.update(
+                    {
+                        "count": str(len(shows)),
+                        "parent_count": str(sum(len(s.season_keys) for s in shows if isinstance(s, Show))),
+                        "child_count": str(len(self.universe.plex_section("episode"))),
+                    }
+                )
             row["is_active"] = 1
             libraries.append(row)
         return _envelope(libraries)
 
     def get_tautulli_info(self, request: Request) -> Response:
-        return _envelope({"tautulli_install_type": "docker", "tautulli_version": VERSION,
-                          "tautulli_branch": "master", "tautulli_commit": "", "tautulli_platform": "Linux",
-                          "tautulli_platform_release": "6.1", "tautulli_platform_version": "",
-                          "tautulli_platform_linux_distro": "", "tautulli_platform_device_name": "tautulli",
-                          "tautulli_python_version": "3.11.9"})
+        return _envelope(
+            {
+                "tautulli_install_type": "docker",
+                "tautulli_version": VERSION,
+                "tautulli_branch": "master",
+                "tautulli_commit": "",
+                "tautulli_platform": "Linux",
+                "tautulli_platform_release": "6.1",
+                "tautulli_platform_version": "",
+                "tautulli_platform_linux_distro": "",
+                "tautulli_platform_device_name": "tautulli",
+                "tautulli_python_version": "3.11.9",
+            }
+        )
 
     def get_server_friendly_name(self, request: Request) -> Response:
         return _envelope(SERVER_NAME)
-
 
     def get_recently_added(self, request: Request) -> Response:
         if "count" not in request.query_params:
@@ -236,7 +425,7 @@ class TautulliSimulator:
         entries = recently_added(self.universe, request.query_params.get("section_id"))
         start, count = query_int(request, "start", 0), query_int(request, "count", 0)
         rows = []
-        for entry in entries[start:start + count]:
+        for entry in entries[start : start + count]:
             fields = item_fields(entry)
             rows.append({**{key: fields[key] for key in _RECENT_FIELDS}, "child_count": ""})
         return _envelope({"recently_added": rows})
@@ -248,16 +437,37 @@ class TautulliSimulator:
         fields = item_fields(item)
         show = item.show if isinstance(item, Episode) else None
         family = {
-            "edition_title": "", "slug": "" if show else slug(fields["title"]),
-            "parent_slug": "", "grandparent_slug": slug(show.title) if show else "",
-            "parent_year": str(show.year) if show else "", "grandparent_year": str(show.year) if show else "",
+            "edition_title": "",
+            "slug": "" if show else slug(fields["title"]),
+            "parent_slug": "",
+            "grandparent_slug": slug(show.title) if show else "",
+            "parent_year": str(show.year) if show else "",
+            "grandparent_year": str(show.year) if show else "",
         }
-        markers = [{"id": item.rating_key, "type": "credits", "start_time_offset": 2_600_000,
-                    "end_time_offset": 2_700_000, "first": True, "final": True}] if show else []
-        data = {**fields, **family, "markers": markers,
-                "parent_guids": [], "grandparent_guids": [g["id"] for g in metadata(show)["Guid"]] if show else [],
-                "children_count": 0 if not isinstance(item, Show) else len(item.episodes), "live": 0,
-                "media_info": [] if isinstance(item, Show) else _media_info(item)}
+        markers = (
+            [
+                {
+                    "id": item.rating_key,
+                    "type": "credits",
+                    "start_time_offset": 2_600_000,
+                    "end_time_offset": 2_700_000,
+                    "first": True,
+                    "final": True,
+                }
+            ]
+            if show
+            else []
+        )
+        data = {
+            **fields,
+            **family,
+            "markers": markers,
+            "parent_guids": [],
+            "grandparent_guids": [g["id"] for g in metadata(show)["Guid"]] if show else [],
+            "children_count": 0 if not isinstance(item, Show) else len(item.episodes),
+            "live": 0,
+            "media_info": [] if isinstance(item, Show) else _media_info(item),
+        }
         return _envelope(data)
 
     def get_library_media_info(self, request: Request) -> Response:
@@ -273,25 +483,49 @@ class TautulliSimulator:
         start, length = query_int(request, "start", 0), query_int(request, "length", 25)
         sizes = {i.rating_key: _size_of(i) for i in items}
         rows = []
-        for item in items[start:start + length]:
+        for item in items[start : start + length]:
             data = metadata(item, include_guids=False)
             media = (data.get("Media") or [{}])[0]
             watched = plays.get(item.rating_key or 0, [])
-            rows.append({
-                "section_id": int(section), "section_type": kind, "added_at": str(item.plex_added),
-                "media_type": item.kind, "rating_key": data["ratingKey"], "parent_rating_key": "",
-                "grandparent_rating_key": "", "title": item.title, "sort_title": item.title,
-                "year": str(data["year"]), "media_index": "", "parent_media_index": "", "thumb": data["thumb"],
-                "container": media.get("container", ""), "bitrate": str(media.get("bitrate", "")),
-                "video_codec": media.get("videoCodec", ""), "video_resolution": media.get("videoResolution", ""),
-                "video_framerate": media.get("videoFrameRate", ""), "audio_codec": media.get("audioCodec", ""),
-                "audio_channels": str(media.get("audioChannels", "")), "file_size": sizes[item.rating_key],
-                "last_played": max(p.stopped for p in watched) if watched else None,
-                "play_count": len(watched) or None})
+            rows.append(
+                {
+                    "section_id": int(section),
+                    "section_type": kind,
+                    "added_at": str(item.plex_added),
+                    "media_type": item.kind,
+                    "rating_key": data["ratingKey"],
+                    "parent_rating_key": "",
+                    "grandparent_rating_key": "",
+                    "title": item.title,
+                    "sort_title": item.title,
+                    "year": str(data["year"]),
+                    "media_index": "",
+                    "parent_media_index": "",
+                    "thumb": data["thumb"],
+                    "container": media.get("container", ""),
+                    "bitrate": str(media.get("bitrate", "")),
+                    "video_codec": media.get("videoCodec", ""),
+                    "video_resolution": media.get("videoResolution", ""),
+                    "video_framerate": media.get("videoFrameRate", ""),
+                    "audio_codec": media.get("audioCodec", ""),
+                    "audio_channels": str(media.get("audioChannels", "")),
+                    "file_size": sizes[item.rating_key],
+                    "last_played": max(p.stopped for p in watched) if watched else None,
+                    "play_count": len(watched) or None,
+                }
+            )
         total = sum(sizes.values())
-        return _envelope({"draw": query_int(request, "draw", 1), "last_refreshed": self.universe.now,
-                          "recordsTotal": len(items), "recordsFiltered": len(items), "filtered_file_size": total,
-                          "total_file_size": total, "data": rows})
+        return _envelope(
+            {
+                "draw": query_int(request, "draw", 1),
+                "last_refreshed": self.universe.now,
+                "recordsTotal": len(items),
+                "recordsFiltered": len(items),
+                "filtered_file_size": total,
+                "total_file_size": total,
+                "data": rows,
+            }
+        )
 
 
 def _size_of(item: Movie | Show | Episode) -> int:

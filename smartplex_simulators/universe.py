@@ -165,8 +165,16 @@ class Request:
 class Universe:
     """The shared state. Mutations take :attr:`lock`; readers hold it while they build a response."""
 
-    def __init__(self, *, seed: int = 1, size: int = 1000, now: int | None = DEFAULT_NOW, years: float = 5.0,
-                 movie_share: float = 0.4, timezone: str = "America/Los_Angeles") -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        size: int = 1000,
+        now: int | None = DEFAULT_NOW,
+        years: float = 5.0,
+        movie_share: float = 0.4,
+        timezone: str = "America/Los_Angeles",
+    ) -> None:
         if size < 0:
             raise ValueError(f"size must be 0 or more, not {size}")
         self.seed = seed
@@ -295,15 +303,20 @@ class Universe:
             episode = self.episodes[episode_id]
             if episode.file_id is None:
                 raise ValueError(f"episode {episode_id} has no file")
-            self._arr_event(self.sonarr_history, "episodeFileDeleted", episode.show.id, episode.id,
-                            episode.file_id, episode_file(episode))
+            self._arr_event(
+                self.sonarr_history,
+                "episodeFileDeleted",
+                episode.show.id,
+                episode.id,
+                episode.file_id,
+                episode_file(episode),
+            )
             episode.file_id = episode.file_added = None
             self._from_plex(episode)
             episode.show.plex_updated = self.now
             return episode
 
-    def record_play(self, rating_key: int, *, user_id: int = 1, percent: int = 100,
-                    minutes: int = 45) -> Play:
+    def record_play(self, rating_key: int, *, user_id: int = 1, percent: int = 100, minutes: int = 45) -> Play:
         """A finished play ending now; 90% or more counts as watched, as in Plex."""
         with self._change():
             item = self.plex[rating_key]
@@ -319,8 +332,9 @@ class Universe:
             item = self.plex[rating_key]
             if isinstance(item, Show):
                 raise ValueError("plays are of movies or episodes, not shows")
-            session = Play(-(len(self.sessions) + 1), item, rating_key, self.user(user_id),
-                           self.now - minutes * 60, self.now, 20)
+            session = Play(
+                -(len(self.sessions) + 1), item, rating_key, self.user(user_id), self.now - minutes * 60, self.now, 20
+            )
             self.sessions.append(session)
             return session
 
@@ -377,8 +391,13 @@ class Universe:
         for target in rng.sample(targets, min(len(targets), max(10, size // 50))):
             created = rng.randrange(min(target.added, self.now - 2 * DAY), self.now - DAY)
             status = rng.choice((1, 2, 2, 2, 3))
-            request = self._request(target, rng.choice(self.users[1:]), created,
-                                    created + rng.randrange(0, 3 * DAY) if status != 1 else created, status)
+            request = self._request(
+                target,
+                rng.choice(self.users[1:]),
+                created,
+                created + rng.randrange(0, 3 * DAY) if status != 1 else created,
+                status,
+            )
             request.modified_by = self.users[0] if status != 1 else None
         self.requests = dict(sorted(self.requests.items()))
 
@@ -429,25 +448,55 @@ class Universe:
     def _new_movie(self, at: int, title: str | None) -> Movie:
         rng = self._rng
         movie_id = self._id("movie")
-        movie = Movie(movie_id, 100_000 + movie_id, f"tt{1_000_000 + movie_id:07d}", title or self._title(),
-                      rng.randint(1960, 2025), rng.choice(_GENRES), rng.choice(_STUDIOS), self._hex(), at,
-                      None, None, rng.randrange(700_000_000, 60_000_000_000))
+        movie = Movie(
+            movie_id,
+            100_000 + movie_id,
+            f"tt{1_000_000 + movie_id:07d}",
+            title or self._title(),
+            rng.randint(1960, 2025),
+            rng.choice(_GENRES),
+            rng.choice(_STUDIOS),
+            self._hex(),
+            at,
+            None,
+            None,
+            rng.randrange(700_000_000, 60_000_000_000),
+        )
         self.movies[movie_id] = movie
         return movie
 
     def _new_show(self, at: int, title: str | None, seasons: int, per_season: int, *, import_files: bool) -> Show:
         rng = self._rng
         show_id = self._id("show")
-        show = Show(show_id, 70_000 + show_id, 500_000 + show_id, f"tt{2_000_000 + show_id:07d}",
-                    title or self._title(), rng.randint(1990, 2025), rng.choice(_GENRES), rng.choice(_NETWORKS),
-                    self._hex(), at)
+        show = Show(
+            show_id,
+            70_000 + show_id,
+            500_000 + show_id,
+            f"tt{2_000_000 + show_id:07d}",
+            title or self._title(),
+            rng.randint(1990, 2025),
+            rng.choice(_GENRES),
+            rng.choice(_NETWORKS),
+            self._hex(),
+            at,
+        )
         self.shows[show_id] = show
         for season in range(1, seasons + 1):
             for number in range(1, per_season + 1):
                 episode_id = self._id("episode")
-                episode = Episode(episode_id, show, season, number, f"Episode {number}", 4_000_000 + episode_id,
-                                  self._hex(), at - rng.randrange(0, 3000 * DAY), None, None,
-                                  rng.randrange(300_000_000, 4_000_000_000))
+                episode = Episode(
+                    episode_id,
+                    show,
+                    season,
+                    number,
+                    f"Episode {number}",
+                    4_000_000 + episode_id,
+                    self._hex(),
+                    at - rng.randrange(0, 3000 * DAY),
+                    None,
+                    None,
+                    rng.randrange(300_000_000, 4_000_000_000),
+                )
                 show.episodes.append(episode)
                 self.episodes[episode_id] = episode
                 if import_files:
@@ -485,8 +534,9 @@ class Universe:
         download = f"{self._rng.getrandbits(160):040X}"
         release = f"{movie.title}.{movie.year}.{quality(movie)[0]}-SIM".replace(" ", ".")
         self._arr_event(self.radarr_history, "grabbed", movie.id, None, None, release, at - 600, download)
-        self._arr_event(self.radarr_history, "downloadFolderImported", movie.id, None, movie.file_id, release,
-                        at, download)
+        self._arr_event(
+            self.radarr_history, "downloadFolderImported", movie.id, None, movie.file_id, release, at, download
+        )
 
     def _import_episode(self, episode: Episode, at: int) -> None:
         episode.file_id = self._id("episodefile")
@@ -495,14 +545,41 @@ class Universe:
         title = f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{quality(episode)[0]}-SIM"
         title = title.replace(" ", ".")
         self._arr_event(self.sonarr_history, "grabbed", episode.show.id, episode.id, None, title, at - 600, download)
-        self._arr_event(self.sonarr_history, "downloadFolderImported", episode.show.id, episode.id,
-                        episode.file_id, title, at, download)
+        self._arr_event(
+            self.sonarr_history,
+            "downloadFolderImported",
+            episode.show.id,
+            episode.id,
+            episode.file_id,
+            title,
+            at,
+            download,
+        )
 
-    def _arr_event(self, history: list[ArrEvent], event: str, target: int, episode_id: int | None,
-                   file_id: int | None, source_title: str, at: int | None = None, download: str = "") -> None:
+    def _arr_event(
+        self,
+        history: list[ArrEvent],
+        event: str,
+        target: int,
+        episode_id: int | None,
+        file_id: int | None,
+        source_title: str,
+        at: int | None = None,
+        download: str = "",
+    ) -> None:
         sequence = "sonarr_event" if history is self.sonarr_history else "radarr_event"
-        history.append(ArrEvent(self._id(sequence), self.now if at is None else at, event, target, episode_id,
-                                file_id, download, source_title))
+        history.append(
+            ArrEvent(
+                self._id(sequence),
+                self.now if at is None else at,
+                event,
+                target,
+                episode_id,
+                file_id,
+                download,
+                source_title,
+            )
+        )
         if not self._generating:
             # A grab is dated before its import; keep the history in date order (nearly sorted: cheap).
             history.sort(key=lambda e: (e.date, e.id))
@@ -521,7 +598,11 @@ class Universe:
                 watched.view_count += 1
                 watched.last_viewed = stopped if watched.last_viewed is None else max(watched.last_viewed, stopped)
         assert item.rating_key is not None
-        family = (item.show.season_keys.get(item.season), item.show.rating_key) if isinstance(item, Episode) else (None, None)
+        family = (
+            (item.show.season_keys.get(item.season), item.show.rating_key)
+            if isinstance(item, Episode)
+            else (None, None)
+        )
         return Play(self._id("play"), item, item.rating_key, user, started, stopped, percent, *family)
 
     def _request(self, target: Movie | Show, user: User, created: int, updated: int, status: int) -> Request:
@@ -531,6 +612,7 @@ class Universe:
 
 
 # Where files live: Plex's ``Part.file`` and Sonarr/Radarr's ``path`` must agree, so one place says.
+
 
 def movie_folder(movie: Movie) -> str:
     return f"/data/media/movies/{movie.title} ({movie.year})"
@@ -545,8 +627,10 @@ def show_folder(show: Show) -> str:
 
 
 def episode_relative_file(episode: Episode) -> str:
-    return (f"Season {episode.season:02d}/{episode.show.title} - S{episode.season:02d}E{episode.number:02d}"
-            f" - {episode.title} {quality(episode)[0]}.mkv")
+    return (
+        f"Season {episode.season:02d}/{episode.show.title} - S{episode.season:02d}E{episode.number:02d}"
+        f" - {episode.title} {quality(episode)[0]}.mkv"
+    )
 
 
 def episode_file(episode: Episode) -> str:

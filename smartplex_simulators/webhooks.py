@@ -108,30 +108,45 @@ class WebhookSender:
 
 # ----- Plex -----------------------------------------------------------------------------------------
 
+
 def _account(user: User) -> dict[str, Any]:
-    return {"id": user.plex_id, "thumb": f"https://plex.tv/users/{user.plex_id:016x}/avatar?c={user.created}",
-            "title": user.username}
+    return {
+        "id": user.plex_id,
+        "thumb": f"https://plex.tv/users/{user.plex_id:016x}/avatar?c={user.created}",
+        "title": user.username,
+    }
 
 
-def plex_event(event: str, item: Movie | Show | Episode, universe: Universe, user: User,
-               play: Play | None = None) -> Hook:
+def plex_event(
+    event: str, item: Movie | Show | Episode, universe: Universe, user: User, play: Play | None = None
+) -> Hook:
     """A Plex event as delivered to the server owner's webhook."""
     meta = {"librarySectionType": section_of(item)[2], **detailed_metadata(item)}
     # Webhooks leave out the media parts, and an episode's cast.
     meta.pop("Media", None)
     if isinstance(item, Episode):
         del meta["Role"]
-    body: dict[str, Any] = {"event": event, "user": user is universe.users[0], "owner": True,
-                            "Account": _account(user), "Server": {"title": SERVER_NAME, "uuid": universe.machine_id}}
+    body: dict[str, Any] = {
+        "event": event,
+        "user": user is universe.users[0],
+        "owner": True,
+        "Account": _account(user),
+        "Server": {"title": SERVER_NAME, "uuid": universe.machine_id},
+    }
     if play is not None:
-        body["Player"] = {"local": True, "publicAddress": "203.0.113.24", "title": "Living Room Shield",
-                          "uuid": f"{play.user.plex_id:032x}"}
+        body["Player"] = {
+            "local": True,
+            "publicAddress": "203.0.113.24",
+            "title": "Living Room Shield",
+            "uuid": f"{play.user.plex_id:032x}",
+        }
         meta["viewOffset"] = (play.stopped - play.started) * 1000 * play.percent // 100
     body["Metadata"] = meta
     return Hook(event, body)
 
 
 # ----- Sonarr ---------------------------------------------------------------------------------------
+
 
 def _arr_envelope(event: str, instance: str, body: dict[str, Any]) -> Hook:
     # The base class's properties serialise after the event's own.
@@ -140,38 +155,79 @@ def _arr_envelope(event: str, instance: str, body: dict[str, Any]) -> Hook:
 
 
 def _images(kind: str, arr_id: int) -> list[dict[str, str]]:
-    return [{"coverType": "poster", "url": f"/MediaCover/{arr_id}/poster.jpg",
-             "remoteUrl": f"https://image.example.org/{kind}/{arr_id}/poster.jpg"}]
+    return [
+        {
+            "coverType": "poster",
+            "url": f"/MediaCover/{arr_id}/poster.jpg",
+            "remoteUrl": f"https://image.example.org/{kind}/{arr_id}/poster.jpg",
+        }
+    ]
 
 
 def sonarr_series(show: Show) -> dict[str, Any]:
-    return {"id": show.id, "title": show.title, "titleSlug": f"show-{show.id}", "path": show_folder(show),
-            "tvdbId": show.tvdb_id, "tvMazeId": 0, "tmdbId": show.tmdb_id, "imdbId": show.imdb_id,
-            "type": "standard", "year": show.year, "genres": [show.genre], "images": _images("series", show.id),
-            "tags": [], "originalLanguage": _ENGLISH}
+    return {
+        "id": show.id,
+        "title": show.title,
+        "titleSlug": f"show-{show.id}",
+        "path": show_folder(show),
+        "tvdbId": show.tvdb_id,
+        "tvMazeId": 0,
+        "tmdbId": show.tmdb_id,
+        "imdbId": show.imdb_id,
+        "type": "standard",
+        "year": show.year,
+        "genres": [show.genre],
+        "images": _images("series", show.id),
+        "tags": [],
+        "originalLanguage": _ENGLISH,
+    }
 
 
 def _sonarr_episode(episode: Episode) -> dict[str, Any]:
-    return {"id": episode.id, "episodeNumber": episode.number, "seasonNumber": episode.season,
-            "title": episode.title, "overview": "", "airDate": day(episode.air_date),
-            "airDateUtc": iso_seconds(episode.air_date), "seriesId": episode.show.id, "tvdbId": episode.tvdb_id}
+    return {
+        "id": episode.id,
+        "episodeNumber": episode.number,
+        "seasonNumber": episode.season,
+        "title": episode.title,
+        "overview": "",
+        "airDate": day(episode.air_date),
+        "airDateUtc": iso_seconds(episode.air_date),
+        "seriesId": episode.show.id,
+        "tvdbId": episode.tvdb_id,
+    }
 
 
 def _media_info(item: Movie | Episode) -> dict[str, Any]:
     _, height, _, codec = quality(item)
-    return {"audioChannels": 5.1, "audioCodec": "EAC3", "audioLanguages": ["eng"], "height": height,
-            "width": 3840 if height == 2160 else 1920, "subtitles": ["eng"], "videoCodec": codec,
-            "videoDynamicRange": "", "videoDynamicRangeType": ""}
+    return {
+        "audioChannels": 5.1,
+        "audioCodec": "EAC3",
+        "audioLanguages": ["eng"],
+        "height": height,
+        "width": 3840 if height == 2160 else 1920,
+        "subtitles": ["eng"],
+        "videoCodec": codec,
+        "videoDynamicRange": "",
+        "videoDynamicRangeType": "",
+    }
 
 
 def sonarr_episode_file(episode: Episode) -> dict[str, Any]:
     name = quality(episode)[0]
     assert episode.file_id is not None and episode.file_added is not None
-    return {"id": episode.file_id, "relativePath": episode_relative_file(episode), "path": episode_file(episode),
-            "quality": name, "qualityVersion": 1, "releaseGroup": "SIM",
-            "sceneName": f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{name}-SIM",
-            "size": episode.size, "dateAdded": iso_ticks(episode.file_added), "languages": [_ENGLISH],
-            "mediaInfo": _media_info(episode)}
+    return {
+        "id": episode.file_id,
+        "relativePath": episode_relative_file(episode),
+        "path": episode_file(episode),
+        "quality": name,
+        "qualityVersion": 1,
+        "releaseGroup": "SIM",
+        "sceneName": f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{name}-SIM",
+        "size": episode.size,
+        "dateAdded": iso_ticks(episode.file_added),
+        "languages": [_ENGLISH],
+        "mediaInfo": _media_info(episode),
+    }
 
 
 def sonarr_series_add(show: Show) -> Hook:
@@ -183,40 +239,81 @@ def sonarr_series_delete(show: Show) -> Hook:
 
 
 def sonarr_episode_file_delete(episode: Episode, file_payload: dict[str, Any]) -> Hook:
-    return _arr_envelope("EpisodeFileDelete", "Sonarr", {
-        "series": sonarr_series(episode.show), "episodes": [_sonarr_episode(episode)], "episodeFile": file_payload,
-        "deleteReason": "manual"})
+    return _arr_envelope(
+        "EpisodeFileDelete",
+        "Sonarr",
+        {
+            "series": sonarr_series(episode.show),
+            "episodes": [_sonarr_episode(episode)],
+            "episodeFile": file_payload,
+            "deleteReason": "manual",
+        },
+    )
 
 
 def sonarr_download(episode: Episode) -> Hook:
     release = sonarr_episode_file(episode)["sceneName"]
     file_payload = {**sonarr_episode_file(episode), "sourcePath": f"/data/usenet/complete/tv/{release}/{release}.mkv"}
-    return _arr_envelope("Download", "Sonarr", {
-        "series": sonarr_series(episode.show), "episodes": [_sonarr_episode(episode)], "episodeFile": file_payload,
-        "isUpgrade": False, "downloadClient": "SABnzbd", "downloadClientType": "SABnzbd",
-        "downloadId": f"SABnzbd_nzo_{episode.file_id:010x}",
-        "customFormatInfo": {"customFormats": [], "customFormatScore": 0},
-        "release": {"releaseTitle": release, "indexer": "NZBgeek (Prowlarr)", "size": episode.size,
-                    "releaseType": "singleEpisode"}})
+    return _arr_envelope(
+        "Download",
+        "Sonarr",
+        {
+            "series": sonarr_series(episode.show),
+            "episodes": [_sonarr_episode(episode)],
+            "episodeFile": file_payload,
+            "isUpgrade": False,
+            "downloadClient": "SABnzbd",
+            "downloadClientType": "SABnzbd",
+            "downloadId": f"SABnzbd_nzo_{episode.file_id:010x}",
+            "customFormatInfo": {"customFormats": [], "customFormatScore": 0},
+            "release": {
+                "releaseTitle": release,
+                "indexer": "NZBgeek (Prowlarr)",
+                "size": episode.size,
+                "releaseType": "singleEpisode",
+            },
+        },
+    )
 
 
 # ----- Radarr ---------------------------------------------------------------------------------------
 
+
 def _radarr_movie(movie: Movie) -> dict[str, Any]:
-    return {"id": movie.id, "title": movie.title, "year": movie.year, "releaseDate": f"{movie.year}-06-01",
-            "folderPath": movie_folder(movie), "tmdbId": movie.tmdb_id, "imdbId": movie.imdb_id,
-            "overview": f"{movie.title}, a {movie.genre.lower()} film.", "genres": [movie.genre],
-            "images": _images("movie", movie.id), "tags": [], "originalLanguage": _ENGLISH}
+    return {
+        "id": movie.id,
+        "title": movie.title,
+        "year": movie.year,
+        "releaseDate": f"{movie.year}-06-01",
+        "folderPath": movie_folder(movie),
+        "tmdbId": movie.tmdb_id,
+        "imdbId": movie.imdb_id,
+        "overview": f"{movie.title}, a {movie.genre.lower()} film.",
+        "genres": [movie.genre],
+        "images": _images("movie", movie.id),
+        "tags": [],
+        "originalLanguage": _ENGLISH,
+    }
 
 
 def radarr_movie_file(movie: Movie) -> dict[str, Any]:
     name = quality(movie)[0]
     assert movie.file_id is not None and movie.file_added is not None
     path = movie_file(movie)
-    return {"id": movie.file_id, "relativePath": path.rsplit("/", 1)[1], "path": path, "quality": name,
-            "qualityVersion": 1, "releaseGroup": "SIM", "sceneName": f"{movie.title}.{movie.year}.{name}-SIM",
-            "indexerFlags": "0", "size": movie.size, "dateAdded": iso_ticks(movie.file_added),
-            "languages": [_ENGLISH], "mediaInfo": _media_info(movie)}
+    return {
+        "id": movie.file_id,
+        "relativePath": path.rsplit("/", 1)[1],
+        "path": path,
+        "quality": name,
+        "qualityVersion": 1,
+        "releaseGroup": "SIM",
+        "sceneName": f"{movie.title}.{movie.year}.{name}-SIM",
+        "indexerFlags": "0",
+        "size": movie.size,
+        "dateAdded": iso_ticks(movie.file_added),
+        "languages": [_ENGLISH],
+        "mediaInfo": _media_info(movie),
+    }
 
 
 def radarr_movie_added(movie: Movie) -> Hook:
@@ -224,33 +321,55 @@ def radarr_movie_added(movie: Movie) -> Hook:
 
 
 def radarr_movie_delete(movie: Movie, folder_size: int) -> Hook:
-    return _arr_envelope("MovieDelete", "Radarr", {"movie": _radarr_movie(movie), "deletedFiles": folder_size > 0,
-                                                   "movieFolderSize": folder_size})
+    return _arr_envelope(
+        "MovieDelete",
+        "Radarr",
+        {"movie": _radarr_movie(movie), "deletedFiles": folder_size > 0, "movieFolderSize": folder_size},
+    )
 
 
 def radarr_movie_file_delete(movie: Movie, file_payload: dict[str, Any]) -> Hook:
-    return _arr_envelope("MovieFileDelete", "Radarr", {"movie": _radarr_movie(movie), "movieFile": file_payload,
-                                                       "deleteReason": "manual"})
+    return _arr_envelope(
+        "MovieFileDelete",
+        "Radarr",
+        {"movie": _radarr_movie(movie), "movieFile": file_payload, "deleteReason": "manual"},
+    )
 
 
 def radarr_download(movie: Movie) -> Hook:
     file_payload = radarr_movie_file(movie)
     release = file_payload["sceneName"]
     file_payload["sourcePath"] = f"/data/torrents/movies/{release}/{release}.mkv"
-    return _arr_envelope("Download", "Radarr", {
-        "movie": _radarr_movie(movie),
-        "remoteMovie": {"tmdbId": movie.tmdb_id, "imdbId": movie.imdb_id, "title": movie.title, "year": movie.year},
-        "movieFile": file_payload, "isUpgrade": False, "downloadClient": "qBittorrent",
-        "downloadClientType": "qBittorrent", "downloadId": f"{movie.file_id:040X}",
-        "customFormatInfo": {"customFormats": [], "customFormatScore": 0},
-        "release": {"releaseTitle": release, "indexer": "TorrentLeech (Prowlarr)", "size": movie.size,
-                    "indexerFlags": []}})
+    return _arr_envelope(
+        "Download",
+        "Radarr",
+        {
+            "movie": _radarr_movie(movie),
+            "remoteMovie": {"tmdbId": movie.tmdb_id, "imdbId": movie.imdb_id, "title": movie.title, "year": movie.year},
+            "movieFile": file_payload,
+            "isUpgrade": False,
+            "downloadClient": "qBittorrent",
+            "downloadClientType": "qBittorrent",
+            "downloadId": f"{movie.file_id:040X}",
+            "customFormatInfo": {"customFormats": [], "customFormatScore": 0},
+            "release": {
+                "releaseTitle": release,
+                "indexer": "TorrentLeech (Prowlarr)",
+                "size": movie.size,
+                "indexerFlags": [],
+            },
+        },
+    )
 
 
 # ----- Overseerr ------------------------------------------------------------------------------------
 
-_OVERSEERR_EVENTS = {"MEDIA_PENDING": "New {kind} Request", "MEDIA_APPROVED": "{kind} Request Approved",
-                     "MEDIA_DECLINED": "{kind} Request Declined", "MEDIA_AVAILABLE": "{kind} Request Now Available"}
+_OVERSEERR_EVENTS = {
+    "MEDIA_PENDING": "New {kind} Request",
+    "MEDIA_APPROVED": "{kind} Request Approved",
+    "MEDIA_DECLINED": "{kind} Request Declined",
+    "MEDIA_AVAILABLE": "{kind} Request Now Available",
+}
 
 
 def overseerr_notification(notification_type: str, request: Request) -> Hook:
@@ -263,12 +382,21 @@ def overseerr_notification(notification_type: str, request: Request) -> Hook:
         "subject": f"{target.title} ({target.year})",
         "message": f"{target.title}, a {target.genre.lower()} {noun}.",
         "image": f"https://image.tmdb.org/t/p/w600_and_h900_bestv2/{target.guid_hex[:12]}.jpg",
-        "media": {"media_type": "tv" if isinstance(target, Show) else "movie", "tmdbId": str(target.tmdb_id),
-                  "tvdbId": str(target.tvdb_id) if isinstance(target, Show) else "",
-                  "status": MEDIA_STATUS_NAMES[media_status(target)], "status4k": "UNKNOWN"},
-        "request": {"request_id": str(request.id), "requestedBy_email": user.email,
-                    "requestedBy_username": user.username, "requestedBy_avatar": _account(user)["thumb"],
-                    "requestedBy_settings_discordId": "", "requestedBy_settings_telegramChatId": ""},
+        "media": {
+            "media_type": "tv" if isinstance(target, Show) else "movie",
+            "tmdbId": str(target.tmdb_id),
+            "tvdbId": str(target.tvdb_id) if isinstance(target, Show) else "",
+            "status": MEDIA_STATUS_NAMES[media_status(target)],
+            "status4k": "UNKNOWN",
+        },
+        "request": {
+            "request_id": str(request.id),
+            "requestedBy_email": user.email,
+            "requestedBy_username": user.username,
+            "requestedBy_avatar": _account(user)["thumb"],
+            "requestedBy_settings_discordId": "",
+            "requestedBy_settings_telegramChatId": "",
+        },
         "issue": None,
         "comment": None,
         "extra": [],
@@ -281,28 +409,50 @@ def overseerr_notification(notification_type: str, request: Request) -> Hook:
 
 # ----- Tautulli -------------------------------------------------------------------------------------
 
+
 def _tautulli_common(action: str, item: Movie | Show | Episode, universe: Universe) -> dict[str, str]:
     moment = datetime.fromtimestamp(universe.now, UTC)
     section, library, _ = section_of(item)
     # For episodes Tautulli reports the show's external ids.
     owner = item.show if isinstance(item, Episode) else item
     if isinstance(item, Episode):
-        place = {"title": f"{owner.title} - {item.title}", "show_name": owner.title, "season_num": str(item.season),
-                 "episode_num": str(item.number)}
-        parents = {"parent_rating_key": str(item.show.season_keys[item.season]),
-                   "grandparent_rating_key": str(item.show.rating_key)}
+        place = {
+            "title": f"{owner.title} - {item.title}",
+            "show_name": owner.title,
+            "season_num": str(item.season),
+            "episode_num": str(item.number),
+        }
+        parents = {
+            "parent_rating_key": str(item.show.season_keys[item.season]),
+            "grandparent_rating_key": str(item.show.rating_key),
+        }
     else:
-        place = {"title": item.title, "show_name": item.title if isinstance(item, Show) else "",
-                 "season_num": "0", "episode_num": "0"}
+        place = {
+            "title": item.title,
+            "show_name": item.title if isinstance(item, Show) else "",
+            "season_num": "0",
+            "episode_num": "0",
+        }
         parents = {"parent_rating_key": "", "grandparent_rating_key": ""}
     return {
-        "action": action, "utctime": moment.replace(tzinfo=None).isoformat(timespec="microseconds"),
-        "unixtime": str(universe.now), "server_name": SERVER_NAME, "server_machine_id": universe.machine_id,
-        "media_type": item.kind, "library_name": library, "section_id": section, **place,
-        "year": str(owner.year), "rating_key": str(item.rating_key or ""), **parents,
-        "guid": metadata(item, include_guids=False)["guid"], "plex_id": item.guid_hex,
-        "imdb_id": owner.imdb_id, "themoviedb_id": str(owner.tmdb_id),
-        "thetvdb_id": str(owner.tvdb_id) if isinstance(owner, Show) else "", "tvmaze_id": "",
+        "action": action,
+        "utctime": moment.replace(tzinfo=None).isoformat(timespec="microseconds"),
+        "unixtime": str(universe.now),
+        "server_name": SERVER_NAME,
+        "server_machine_id": universe.machine_id,
+        "media_type": item.kind,
+        "library_name": library,
+        "section_id": section,
+        **place,
+        "year": str(owner.year),
+        "rating_key": str(item.rating_key or ""),
+        **parents,
+        "guid": metadata(item, include_guids=False)["guid"],
+        "plex_id": item.guid_hex,
+        "imdb_id": owner.imdb_id,
+        "themoviedb_id": str(owner.tmdb_id),
+        "thetvdb_id": str(owner.tvdb_id) if isinstance(owner, Show) else "",
+        "tvmaze_id": "",
     }
 
 
@@ -313,26 +463,57 @@ def tautulli_playback(action: str, play: Play, universe: Universe) -> Hook:
     duration_ms = (play.stopped - play.started) * 1000
     body = {
         **{k: fields[k] for k in ("action", "utctime", "unixtime", "server_name", "server_machine_id")},
-        "session_key": str(play.id % 1000), "session_id": f"{play.id:024x}", "user_id": str(user.plex_id),
-        "user": user.username.capitalize(), "username": user.username, "user_email": user.email,
-        "player": "Living Room Shield", "machine_id": f"{user.plex_id:032x}", "platform": "Android",
-        "product": "Plex for Android (TV)", "ip_address": "192.168.1.42", "stream_location": "lan",
+        "session_key": str(play.id % 1000),
+        "session_id": f"{play.id:024x}",
+        "user_id": str(user.plex_id),
+        "user": user.username.capitalize(),
+        "username": user.username,
+        "user_email": user.email,
+        "player": "Living Room Shield",
+        "machine_id": f"{user.plex_id:032x}",
+        "platform": "Android",
+        "product": "Plex for Android (TV)",
+        "ip_address": "192.168.1.42",
+        "stream_location": "lan",
         "transcode_decision": "Direct Play",
         **{k: fields[k] for k in ("media_type", "library_name", "section_id", "title", "show_name")},
         "episode_name": item.title if isinstance(item, Episode) else "",
-        **{k: v for k, v in fields.items() if k in (
-            "season_num", "episode_num", "year", "rating_key", "parent_rating_key", "grandparent_rating_key",
-            "guid", "plex_id", "imdb_id", "themoviedb_id", "thetvdb_id", "tvmaze_id")},
-        "duration_ms": str(duration_ms), "view_offset": str(duration_ms * play.percent // 100),
-        "progress_percent": str(play.percent), "added_date": day(item.plex_added),
-        "updated_date": day(item.plex_updated), "last_viewed_date": day(item.last_viewed) if item.last_viewed else "",
+        **{
+            k: v
+            for k, v in fields.items()
+            if k
+            in (
+                "season_num",
+                "episode_num",
+                "year",
+                "rating_key",
+                "parent_rating_key",
+                "grandparent_rating_key",
+                "guid",
+                "plex_id",
+                "imdb_id",
+                "themoviedb_id",
+                "thetvdb_id",
+                "tvmaze_id",
+            )
+        },
+        "duration_ms": str(duration_ms),
+        "view_offset": str(duration_ms * play.percent // 100),
+        "progress_percent": str(play.percent),
+        "added_date": day(item.plex_added),
+        "updated_date": day(item.plex_updated),
+        "last_viewed_date": day(item.last_viewed) if item.last_viewed else "",
     }
     return Hook(action, body)
 
 
 def tautulli_created(item: Movie | Show, universe: Universe) -> Hook:
     fields = _tautulli_common("created", item, universe)
-    body = {**fields, "added_date": day(item.plex_added), "updated_date": day(item.plex_updated),
-            "file": movie_file(item) if isinstance(item, Movie) else "",
-            "poster_url": f"https://i.ibb.co/sim/{item.rating_key}.jpg"}
+    body = {
+        **fields,
+        "added_date": day(item.plex_added),
+        "updated_date": day(item.plex_updated),
+        "file": movie_file(item) if isinstance(item, Movie) else "",
+        "poster_url": f"https://i.ibb.co/sim/{item.rating_key}.jpg",
+    }
     return Hook("created", body)

@@ -61,8 +61,10 @@ def _postgres_schema_url(base: str) -> Iterator[str]:
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
+        yield (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
         )
     finally:
         with admin.begin() as connection:
@@ -123,7 +125,6 @@ os.environ.setdefault("SMARTPLEX_HISTORY_START", (date.today() - timedelta(days=
 
 # Simulators whose clock is the real clock, so Dagster's daily partitions line up with their data.
 DAY = 86_400
-
 
 
 @pytest.fixture

@@ -37,5 +37,7 @@ def snapshot(engine: Engine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     """Both tables' full contents, to prove a rejected request changed nothing."""
     with engine.connect() as connection:
         hooks = [dict(r) for r in connection.execute(select(webhook_log).order_by(webhook_log.c.id)).mappings()]
-        plans = [dict(r) for r in connection.execute(select(sync_schedule).order_by(sync_schedule.c.service)).mappings()]
+        plans = [
+            dict(r) for r in connection.execute(select(sync_schedule).order_by(sync_schedule.c.service)).mappings()
+        ]
     return hooks, plans

@@ -97,7 +97,9 @@ def _wait_until_finished(stack: Stack, sent: int) -> dict[str, int]:
     deadline = time.monotonic() + 600
     while True:
         with stack.engine.connect() as connection:
-            counts = dict(connection.execute(select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)).all())
+            counts = dict(
+                connection.execute(select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)).all()
+            )
         if sum(counts.values()) == sent and not (counts.get("pending") or counts.get("dispatched")):
             return counts
         assert not stack.supervisor.exited(), stack.supervisor.exited()
@@ -135,4 +137,3 @@ def test_after_a_burst_of_changes_every_table_equals_the_services(stack: Stack) 
         extra = {key[-1] for key in table.keys() - api.keys()}
         # Only what left Plex silently is still there (the full refresh's job); nothing else.
         assert extra == (left_plex if service == "plex" else set()), f"{service}: rows the service no longer has"
-

@@ -22,7 +22,11 @@ from smartplex.db import make_engine
 
 def _smartplex(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "smartplex", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "smartplex", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -112,7 +116,10 @@ def test_the_access_log_never_shows_the_secret(tmp_path: Path) -> None:
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", 60)
         base = f"http://127.0.0.1:{port}/api/webhooks"
-        assert httpx.post(f"{base}/plex?token={secret}", files={"payload": (None, '{"event": "media.play"}')}).status_code == 202
+        assert (
+            httpx.post(f"{base}/plex?token={secret}", files={"payload": (None, '{"event": "media.play"}')}).status_code
+            == 202
+        )
         assert httpx.post(f"{base}/sonarr?x=1&token={secret}", json={"eventType": "Test"}).status_code == 202
         assert httpx.post(f"{base}/sonarr?token=wrong-{secret}", json={"eventType": "Test"}).status_code == 401
     finally:
@@ -144,7 +151,9 @@ def _run_briefly(args: list[str], env: dict[str, str], timeout: float = 120) -> 
     except subprocess.TimeoutExpired:
         kill_all([*psutil.Process(process.pid).children(recursive=True), psutil.Process(process.pid)], timeout=10)
         stdout, stderr = process.communicate()
-        raise AssertionError(f"smartplex {' '.join(args)} still ran after {timeout:.0f}s:\n{stdout}\n{stderr}") from None
+        raise AssertionError(
+            f"smartplex {' '.join(args)} still ran after {timeout:.0f}s:\n{stdout}\n{stderr}"
+        ) from None
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 

@@ -90,7 +90,9 @@ def test_webhooks_from_every_source_are_synced(stack: Stack) -> None:
     deadline = time.monotonic() + 420
     while True:
         with stack.engine.connect() as connection:
-            counts = dict(connection.execute(select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)).all())
+            counts = dict(
+                connection.execute(select(webhook_log.c.status, func.count()).group_by(webhook_log.c.status)).all()
+            )
             sources = set(connection.execute(select(webhook_log.c.source).distinct()).scalars())
         if sources == {"plex", "tautulli", "sonarr", "radarr", "overseerr"} and not (
             counts.get("pending") or counts.get("dispatched")
@@ -131,7 +133,11 @@ def test_the_dagster_ui_shows_the_assets_and_a_successful_run(stack: Stack) -> N
         page.wait_for_timeout(2000)  # let the graph lay out before the screenshot
         page.screenshot(path=str(ARTIFACTS / "asset-graph.png"))
         html = page.content()
-        missing = [n for n in ("webhook_log", "library_items", "watch_history", "series", "movies", "requests") if n not in html]
+        missing = [
+            n
+            for n in ("webhook_log", "library_items", "watch_history", "series", "movies", "requests")
+            if n not in html
+        ]
         assert missing == [], missing
 
         page.goto(f"{base}/runs", wait_until="networkidle")

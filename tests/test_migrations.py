@@ -46,7 +46,9 @@ def test_seed_rows(engine: Engine) -> None:
 
 def test_updated_at_stays_current_on_every_update(engine: Engine) -> None:
     with engine.begin() as connection:
-        before = connection.execute(select(sync_schedule.c.updated_at).where(sync_schedule.c.service == "sonarr")).scalar_one()
+        before = connection.execute(
+            select(sync_schedule.c.updated_at).where(sync_schedule.c.service == "sonarr")
+        ).scalar_one()
     for change in ({"enabled": True}, {"interval_hours": 48}, {"last_status": "success"}):
         time.sleep(0.01)
         with engine.begin() as connection:
@@ -62,7 +64,9 @@ def test_updated_at_stays_current_on_every_update(engine: Engine) -> None:
 @pytest.mark.parametrize("interval", [0, 169, -1])
 def test_interval_check(engine: Engine, interval: int) -> None:
     with pytest.raises(IntegrityError), engine.begin() as connection:
-        connection.execute(update(sync_schedule).where(sync_schedule.c.service == "plex").values(interval_hours=interval))
+        connection.execute(
+            update(sync_schedule).where(sync_schedule.c.service == "plex").values(interval_hours=interval)
+        )
 
 
 @pytest.mark.parametrize("column", ["source"])

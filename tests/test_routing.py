@@ -58,8 +58,17 @@ def test_the_table_holds_nothing_else() -> None:
     assert {s: set(e) for s, e in IGNORED_EVENTS.items()} == LOGGED_ONLY
 
 
-@pytest.mark.parametrize(("source", "event"), [("sonarr", "download"), ("plex", "library.New"), ("radarr", "Unknown"),
-                                               ("overseerr", ""), ("jellyfin", "library.new"), ("tautulli", "created ")])
+@pytest.mark.parametrize(
+    ("source", "event"),
+    [
+        ("sonarr", "download"),
+        ("plex", "library.New"),
+        ("radarr", "Unknown"),
+        ("overseerr", ""),
+        ("jellyfin", "library.new"),
+        ("tautulli", "created "),
+    ],
+)
 def test_unknown_or_misspelled_events_start_nothing(source: str, event: str) -> None:
     assert stale_assets(source, event) == ()
     assert not is_known_event(source, event)

@@ -20,7 +20,13 @@ depends_on = None
 
 SERVICES = ("plex", "tautulli", "sonarr", "radarr", "overseerr")
 STATUSES = ("pending", "dispatched", "processed", "failed", "ignored")
-SEED = (("plex", True, 12), ("tautulli", True, 6), ("sonarr", False, 24), ("radarr", False, 24), ("overseerr", False, 6))
+SEED = (
+    ("plex", True, 12),
+    ("tautulli", True, 6),
+    ("sonarr", False, 24),
+    ("radarr", False, 24),
+    ("overseerr", False, 6),
+)
 
 TIMESTAMPTZ = sa.DateTime(timezone=True)
 JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -83,9 +89,7 @@ def upgrade() -> None:
         _adopt_original_tables()
     op.create_index("ix_webhook_log_source", "webhook_log", ["source"], if_not_exists=True)
     op.create_index("ix_webhook_log_event_type", "webhook_log", ["event_type"], if_not_exists=True)
-    op.create_index(
-        "ix_webhook_log_received_at", "webhook_log", [sa.text("received_at DESC")], if_not_exists=True
-    )
+    op.create_index("ix_webhook_log_received_at", "webhook_log", [sa.text("received_at DESC")], if_not_exists=True)
     op.create_index("ix_webhook_log_processed", "webhook_log", ["processed"], if_not_exists=True)
     op.create_index(
         "ix_webhook_log_pending",

@@ -62,8 +62,9 @@ class ArrClient(ServiceClient[Item], Generic[Item]):
             item_id = int(record[self.history_id_field])
             touched.add(item_id)
             if record["eventType"] == self.file_deleted_event:
-                yield Deleted(self.file_kind, item_id, at=when, path=record.get("sourceTitle"),
-                              episode_id=record.get("episodeId"))
+                yield Deleted(
+                    self.file_kind, item_id, at=when, path=record.get("sourceTitle"), episode_id=record.get("episodeId")
+                )
         if len(touched) <= self.max_single_fetches:
             yield from self._fetch_each(sorted(touched))
             return

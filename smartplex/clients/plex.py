@@ -53,9 +53,7 @@ class PlexClient(ServiceClient[PlexItem]):
         for section, plex_type in self._section_types():
             yield from self._items(section, plex_type, {})
 
-    def iter_changed(
-        self, start: datetime, end: datetime, also: Iterable[Any] = ()
-    ) -> Iterator[PlexItem | Deleted]:
+    def iter_changed(self, start: datetime, end: datetime, also: Iterable[Any] = ()) -> Iterator[PlexItem | Deleted]:
         start, end = utc_window(start, end)
         # Epochs are whole seconds: t in [start, end) <=> t > ceil(start) - 1 and t < ceil(end).
         after, before = math.ceil(start.timestamp()) - 1, math.ceil(end.timestamp())
@@ -99,7 +97,7 @@ class PlexClient(ServiceClient[PlexItem]):
     def _metadata(self, keys: list[str], *, missing_deleted: bool) -> Iterator[PlexItem | Deleted]:
         """``/library/metadata/{k1,k2,...}`` in chunks: the server answers with the ones it has."""
         for start in range(0, len(keys), _METADATA_CHUNK):
-            chunk = keys[start:start + _METADATA_CHUNK]
+            chunk = keys[start : start + _METADATA_CHUNK]
             try:
                 container = self.http.get_json(f"/library/metadata/{','.join(chunk)}", {"includeGuids": 1})
             except NotFound:
@@ -135,8 +133,7 @@ class PlexClient(ServiceClient[PlexItem]):
     def server_info(self) -> ServerInfo:
         root = self.http.get_json("/")["MediaContainer"]
         size = sum(
-            self._page(section["key"], plex_type, {}, 0, 0)["totalSize"]
-            for section, plex_type in self._section_types()
+            self._page(section["key"], plex_type, {}, 0, 0)["totalSize"] for section, plex_type in self._section_types()
         )
         return ServerInfo("plex", root.get("friendlyName", ""), root.get("version", ""), size)
 

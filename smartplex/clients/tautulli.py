@@ -58,9 +58,7 @@ class TautulliClient(ServiceClient[TautulliPlay]):
     def server_info(self) -> ServerInfo:
         info = self._command("get_tautulli_info")
         history = self._command("get_history", {"start": 0, "length": 1})
-        return ServerInfo(
-            "tautulli", "Tautulli", info.get("tautulli_version", ""), int(history.get("recordsTotal", 0))
-        )
+        return ServerInfo("tautulli", "Tautulli", info.get("tautulli_version", ""), int(history.get("recordsTotal", 0)))
 
     def _history(self, params: Params) -> Iterator[TautulliPlay]:
         # One row per play (grouping=0: resumed sessions are not merged), oldest first so plays
@@ -86,7 +84,8 @@ class TautulliClient(ServiceClient[TautulliPlay]):
             # Tautulli refuses a bad API key with HTTP 400 and "Invalid apikey" in its usual envelope.
             if error.status_code == 400 and "invalid apikey" in error.detail.lower():
                 raise Unauthorized(
-                    self.service, self.http.base_url,
+                    self.service,
+                    self.http.base_url,
                     f"Tautulli refused the API key (HTTP 400, Invalid apikey); check {service_env_names(self.service)[1]}",
                 ) from None
             raise
@@ -95,5 +94,7 @@ class TautulliClient(ServiceClient[TautulliPlay]):
             return response.get("data")
         message = response.get("message") or "no message"
         if "apikey" in message.lower():
-            raise Unauthorized(self.service, self.http.base_url, f"{message}; check {service_env_names(self.service)[1]}")
+            raise Unauthorized(
+                self.service, self.http.base_url, f"{message}; check {service_env_names(self.service)[1]}"
+            )
         raise BadResponse(self.service, self.http.base_url, f"command {cmd} failed: {message}")

@@ -104,7 +104,10 @@ def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict
         .outerjoin(
             radarr,
             is_movie
-            & ((radarr.c.tmdb_id == plex.c.tmdb_id) | ((plex.c.tmdb_id.is_(None)) & (radarr.c.imdb_id == plex.c.imdb_id))),
+            & (
+                (radarr.c.tmdb_id == plex.c.tmdb_id)
+                | ((plex.c.tmdb_id.is_(None)) & (radarr.c.imdb_id == plex.c.imdb_id))
+            ),
         )
         .outerjoin(requests, requests.c.tmdb_id == plex.c.tmdb_id)
         .outerjoin(requester, requester.c.id == requests.c.request_id)

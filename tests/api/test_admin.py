@@ -17,7 +17,9 @@ from tests.helpers import snapshot
 
 def _schedule(engine: Engine, service: str) -> dict:
     with engine.connect() as connection:
-        return dict(connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().one())
+        return dict(
+            connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().one()
+        )
 
 
 @pytest.mark.parametrize(("interval", "status"), [(0, 422), (1, 200), (168, 200), (169, 422)])
@@ -85,7 +87,10 @@ def test_replay_by_filter_and_by_id(client: TestClient, engine: Engine) -> None:
     for row in rows[:2]:
         replayed = by_id[str(row["id"])]
         assert (replayed["status"], replayed["processed"], replayed["error_message"], replayed["run_id"]) == (
-            "pending", False, None, None
+            "pending",
+            False,
+            None,
+            None,
         )
     assert by_id[str(rows[2]["id"])]["status"] == "failed"  # other source untouched
 

@@ -50,9 +50,7 @@ def test_rejected_secrets_write_nothing(client: TestClient, engine: Engine, form
     assert webhook_count(engine) == 0
 
 
-def test_per_source_secret_overrides_the_installation_secret(
-    database_url: str, tmp_path: Path, engine: Engine
-) -> None:
+def test_per_source_secret_overrides_the_installation_secret(database_url: str, tmp_path: Path, engine: Engine) -> None:
     settings = make_settings(database_url, tmp_path, webhook_secret_plex="plex-only")
     with TestClient(create_app(settings)) as client:
         plex = load_fixture("webhooks", "plex", "library.new.json")

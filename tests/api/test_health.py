@@ -31,4 +31,7 @@ def test_metrics_count_webhooks_by_source_event_and_outcome(client: TestClient) 
     assert 'smartplex_webhooks_total{event="Grab",outcome="ignored",source="sonarr"} 1.0' in text
     assert 'smartplex_webhooks_total{event="other",outcome="unauthorized",source="sonarr"} 1.0' in text
     assert 'smartplex_webhooks_total{event="other",outcome="ignored",source="tautulli"} 1.0' in text
-    assert 'smartplex_http_request_duration_seconds_count{method="POST",route="/api/webhooks/{source}",status="202"} 3.0' in text
+    assert (
+        'smartplex_http_request_duration_seconds_count{method="POST",route="/api/webhooks/{source}",status="202"} 3.0'
+        in text
+    )

@@ -16,7 +16,13 @@ from tests.helpers import webhook_rows
 ALL_FIXTURES = sorted(
     p for p in (FIXTURES / "webhooks").rglob("*.json") if p.parent.name != "templates" and not p.name.startswith("_")
 )
-EVENT_KEY = {"plex": "event", "sonarr": "eventType", "radarr": "eventType", "overseerr": "notification_type", "tautulli": "action"}
+EVENT_KEY = {
+    "plex": "event",
+    "sonarr": "eventType",
+    "radarr": "eventType",
+    "overseerr": "notification_type",
+    "tautulli": "action",
+}
 
 
 def plex_form(payload: str, thumb: bytes | None = None) -> dict:

@@ -66,8 +66,12 @@ def _ignore_sigint() -> None:
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_simulate_starts_all_five_and_prints_how_to_reach_them(stop: signal.Signals) -> None:
     # Started with SIGINT ignored, as a background job inherits it: it must stop all the same.
-    process = subprocess.Popen([sys.executable, "-m", "smartplex", "simulate", "--size", "300", "--seed", "9"],
-                               stdout=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smartplex", "simulate", "--size", "300", "--seed", "9"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint,
+    )
     try:
         exports: dict[str, str] = {}
         assert process.stdout is not None
@@ -75,10 +79,12 @@ def test_simulate_starts_all_five_and_prints_how_to_reach_them(stop: signal.Sign
             line = process.stdout.readline()
             assert line, "simulate exited before printing every service"
             if line.startswith("export "):
-                name, _, value = line[len("export "):].strip().partition("=")
+                name, _, value = line[len("export ") :].strip().partition("=")
                 exports[name] = value
-        status = httpx.get(exports["SMARTPLEX_RADARR_URL"] + "/api/v3/system/status",
-                           headers={"X-Api-Key": exports["SMARTPLEX_RADARR_API_KEY"]})
+        status = httpx.get(
+            exports["SMARTPLEX_RADARR_URL"] + "/api/v3/system/status",
+            headers={"X-Api-Key": exports["SMARTPLEX_RADARR_API_KEY"]},
+        )
         assert status.json()["appName"] == "Radarr"
     finally:
         process.send_signal(stop)

@@ -23,8 +23,10 @@ def test_a_deleted_episode_file_is_reported_with_its_series() -> None:
     sim.delete_episode_file(gone.id)
     with asgi_client("sonarr", sim) as client:
         changed = list(client.iter_changed(*_window(sim.universe.now)))
-    assert Deleted("episodeFile", show.id, at=datetime.fromtimestamp(sim.universe.now, UTC), path=path,
-                   episode_id=gone.id) in changed
+    assert (
+        Deleted("episodeFile", show.id, at=datetime.fromtimestamp(sim.universe.now, UTC), path=path, episode_id=gone.id)
+        in changed
+    )
     series = [c for c in changed if isinstance(c, SonarrSeries)]
     assert [s.id for s in series] == [show.id]
     assert series[0].raw["statistics"]["episodeFileCount"] == 1

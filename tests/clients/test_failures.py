@@ -187,8 +187,7 @@ def test_a_flaky_server_still_yields_everything_exactly_once(sims: RunningSimula
     with sims.client(service, page_size=25) as client:
         expected = _keys(list(client.iter_all()))
     # A sure failure first (the *arrs list in one request), then seeded random ones.
-    sims.simulation.faults[service].update(fail_next=[503], error_rate=0.3, rate_limit_rate=0.1, retry_after=0,
-                                           seed=3)
+    sims.simulation.faults[service].update(fail_next=[503], error_rate=0.3, rate_limit_rate=0.1, retry_after=0, seed=3)
     with sims.client(service, page_size=25, sleep=Sleeps(), retry=RetryPolicy(attempts=10)) as client:
         assert _keys(list(client.iter_all())) == expected
     assert client.stats.retries > 0
@@ -219,10 +218,13 @@ class _BrokenStream(httpx.SyncByteStream):
         raise self.failure
 
 
-@pytest.mark.parametrize(("failure", "expected"), [
-    (httpx.ReadTimeout("slow"), ServiceTimeout),
-    (httpx.RemoteProtocolError("peer closed connection"), ServiceUnreachable),
-])
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (httpx.ReadTimeout("slow"), ServiceTimeout),
+        (httpx.RemoteProtocolError("peer closed connection"), ServiceUnreachable),
+    ],
+)
 def test_a_stream_that_breaks_mid_array_raises_after_what_arrived(failure: Exception, expected: type) -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, stream=_BrokenStream(failure)))
     with CLIENTS["radarr"]("http://radarr.test", "key", transport=transport) as client:
@@ -232,8 +234,7 @@ def test_a_stream_that_breaks_mid_array_raises_after_what_arrived(failure: Excep
             next(movies)
 
 
-def test_keys_in_query_strings_stay_out_of_the_logs(sims: RunningSimulators,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_keys_in_query_strings_stay_out_of_the_logs(sims: RunningSimulators, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="httpx"), sims.client("tautulli") as client:
         client.server_info()
     requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]

@@ -14,7 +14,7 @@ DOC = [{"id": 1, "title": "Amélie ✓", "n": [1, 2.5, None]}, {"id": 2, "s": "a
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 10_000])
 def test_any_chunking_gives_the_same_elements(chunk: int) -> None:
     raw = json.dumps(DOC, ensure_ascii=False, indent=1).encode()
-    chunks = [raw[i:i + chunk] for i in range(0, len(raw), chunk)]
+    chunks = [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
     assert list(iter_json_array(chunks)) == DOC
 
 

@@ -47,13 +47,20 @@ def test_plex_sends_token_json_and_identity_headers_and_window_filters() -> None
     assert first.url.params["addedAt<<"] == str(int(END.timestamp()))
     assert [r.url.params["type"] for r in listing] == ["1", "1", "1"]
     assert sorted(k for r in listing for k in r.url.params if k.endswith(">>")) == [
-        "addedAt>>", "lastViewedAt>>", "updatedAt>>"]
+        "addedAt>>",
+        "lastViewedAt>>",
+        "updatedAt>>",
+    ]
     assert "tok" not in str(first.url)  # the token travels in a header, never in URLs that get logged
 
 
 def test_plex_without_total_size_pages_until_a_short_page() -> None:
-    pages = iter([[{"ratingKey": "1", "type": "movie"}, {"ratingKey": "2", "type": "movie"}],
-                  [{"ratingKey": "3", "type": "movie"}]])
+    pages = iter(
+        [
+            [{"ratingKey": "1", "type": "movie"}, {"ratingKey": "2", "type": "movie"}],
+            [{"ratingKey": "3", "type": "movie"}],
+        ]
+    )
 
     def answer(request: httpx.Request) -> Any:
         if request.url.path == "/library/sections":
@@ -66,8 +73,9 @@ def test_plex_without_total_size_pages_until_a_short_page() -> None:
 
 
 def test_tautulli_asks_for_ungrouped_rows_with_a_padded_date_range() -> None:
-    seen, transport = _recorder(lambda r: {"response": {"result": "success", "data": {
-        "recordsFiltered": 0, "recordsTotal": 0, "data": []}}})
+    seen, transport = _recorder(
+        lambda r: {"response": {"result": "success", "data": {"recordsFiltered": 0, "recordsTotal": 0, "data": []}}}
+    )
     with CLIENTS["tautulli"]("http://tautulli.test:8181", "k" * 32, transport=transport) as client:
         list(client.iter_changed(START, END))
     params = seen[0].url.params

@@ -48,8 +48,15 @@ def test_plex_reports_exactly_what_changed(changed: tuple[RunningSimulators, dic
     keys = {i.rating_key for i in _changes(sims, "plex", window)}
     show: Show = what["show"]
     watched: Episode = what["watched"]
-    expected = {what["movie"].rating_key, what["edited"].rating_key, show.rating_key, watched.rating_key,
-                watched.show.rating_key, what["cut"].show.rating_key, *(e.rating_key for e in show.episodes)}
+    expected = {
+        what["movie"].rating_key,
+        what["edited"].rating_key,
+        show.rating_key,
+        watched.rating_key,
+        watched.show.rating_key,
+        what["cut"].show.rating_key,
+        *(e.rating_key for e in show.episodes),
+    }
     assert keys == {str(k) for k in expected}
 
 
@@ -64,7 +71,8 @@ def test_sonarr_reports_the_new_series_and_the_cut_file(changed: tuple[RunningSi
     cut: Episode = what["cut"]
     assert {c.id for c in changes if not isinstance(c, Deleted)} == {what["show"].id, cut.show.id}
     assert [(d.kind, d.id, d.episode_id) for d in changes if isinstance(d, Deleted)] == [
-        ("episodeFile", cut.show.id, cut.id)]
+        ("episodeFile", cut.show.id, cut.id)
+    ]
 
 
 def test_radarr_reports_the_new_movie(changed: tuple[RunningSimulators, dict[str, Any], Any]) -> None:
@@ -82,8 +90,9 @@ def test_overseerr_reports_the_approved_request(changed: tuple[RunningSimulators
 
 
 @pytest.mark.parametrize("service", ["plex", "tautulli", "sonarr", "radarr", "overseerr"])
-def test_full_refresh_reads_the_whole_library(changed: tuple[RunningSimulators, dict[str, Any], Any],
-                                              service: str) -> None:
+def test_full_refresh_reads_the_whole_library(
+    changed: tuple[RunningSimulators, dict[str, Any], Any], service: str
+) -> None:
     sims, _, _ = changed
     universe = sims.universe
     expected = {

@@ -51,7 +51,9 @@ def test_a_bad_api_key_is_a_400_and_the_client_says_which_setting_to_check(playi
     response = httpx.get(f"{playing.urls['tautulli']}/api/v2", params={"apikey": "nope", "cmd": "get_history"})
     assert response.status_code == 400
     assert response.json()["response"]["message"] == "Invalid apikey"
-    with playing.client("tautulli", ) as good:
+    with playing.client(
+        "tautulli",
+    ) as good:
         url = good.http.base_url
     from smartplex.clients import CLIENTS
 

@@ -67,8 +67,9 @@ def changed_at_t(request: pytest.FixtureRequest) -> tuple[Simulation, Any]:
     ],
     ids=["start-inclusive", "end-exclusive", "after", "around"],
 )
-def test_window_edges(changed_at_t: tuple[Simulation, Any], start: datetime, end: datetime, included: bool,
-                      request: pytest.FixtureRequest) -> None:
+def test_window_edges(
+    changed_at_t: tuple[Simulation, Any], start: datetime, end: datetime, included: bool, request: pytest.FixtureRequest
+) -> None:
     sim, expected = changed_at_t
     service = request.node.callspec.params["changed_at_t"]
     with asgi_client(service, sim) as client:
@@ -77,8 +78,9 @@ def test_window_edges(changed_at_t: tuple[Simulation, Any], start: datetime, end
 
 
 @pytest.mark.parametrize("changed_at_t", SERVICES, indirect=True)
-def test_windows_in_other_zones_mean_the_same_instants(changed_at_t: tuple[Simulation, Any],
-                                                       request: pytest.FixtureRequest) -> None:
+def test_windows_in_other_zones_mean_the_same_instants(
+    changed_at_t: tuple[Simulation, Any], request: pytest.FixtureRequest
+) -> None:
     sim, expected = changed_at_t
     service = request.node.callspec.params["changed_at_t"]
     tokyo, la = timezone(timedelta(hours=9)), timezone(timedelta(hours=-8))

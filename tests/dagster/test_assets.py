@@ -66,7 +66,10 @@ def test_backfill_of_thirty_days_is_one_run(resources: dict, engine: Engine, sim
 
 def test_a_run_for_an_unconfigured_service_fails_clearly(database_url: str, engine: Engine) -> None:
     radarr = next(a for a in library_assets if a.key == asset_key("radarr"))
-    resources = {"database": DatabaseResource(url=database_url), resource_key("radarr"): ServiceResource(service="radarr")}
+    resources = {
+        "database": DatabaseResource(url=database_url),
+        resource_key("radarr"): ServiceResource(service="radarr"),
+    }
     result = dg.materialize([radarr], resources=resources, tags=incremental_tags(), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)

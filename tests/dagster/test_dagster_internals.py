@@ -20,7 +20,9 @@ def test_each_private_name_is_where_it_was(name: str) -> None:
     try:
         found = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as error:
-        pytest.fail(f"Dagster {dg.__version__} no longer has {module}.{name}; update smartplex_dagster/dagster_internals.py ({error})")
+        pytest.fail(
+            f"Dagster {dg.__version__} no longer has {module}.{name}; update smartplex_dagster/dagster_internals.py ({error})"
+        )
     assert getattr(dagster_internals, name) is found
 
 
@@ -45,7 +47,8 @@ def test_the_retry_tags_are_still_dagsters() -> None:
     from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG
 
     assert (dagster_internals.AUTO_RETRY_RUN_ID_TAG, dagster_internals.PARENT_RUN_ID_TAG) == (
-        AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG
+        AUTO_RETRY_RUN_ID_TAG,
+        PARENT_RUN_ID_TAG,
     ), "Dagster renamed the tags linking a failed run to its retry; outcomes.py follows them"
 
 
@@ -57,6 +60,7 @@ def test_nothing_else_imports_a_private_dagster_module() -> None:
         str(path.relative_to(root))
         for package in ("smartplex", "smartplex_dagster", "webhook_api", "smartplex_simulators")
         for path in (root / package).rglob("*.py")
-        if path.name != "dagster_internals.py" and ("from dagster._" in path.read_text() or "import dagster._" in path.read_text())
+        if path.name != "dagster_internals.py"
+        and ("from dagster._" in path.read_text() or "import dagster._" in path.read_text())
     ]
     assert offenders == [], f"private Dagster imports outside dagster_internals.py: {offenders}"

@@ -22,7 +22,9 @@ KEEP = RunRetention(run_days=7, refresh_run_days=90, failed_run_days=30)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def instance(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+def instance(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dg.DagsterInstance]:
     if request.param == "sqlite":
         with dg.DagsterInstance.from_config(str(dagster_home.prepare(tmp_path))) as sqlite_instance:
             yield sqlite_instance

@@ -16,7 +16,9 @@ from smartplex.cli import dagster_home
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
 
-def test_production_dagster_yaml_runs_on_postgres(postgres_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_dagster_yaml_runs_on_postgres(
+    postgres_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = make_url(postgres_server)
     database = f"dagster_{uuid.uuid4().hex[:10]}"  # Dagster's tables in a database of their own
     admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")

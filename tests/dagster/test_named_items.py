@@ -209,7 +209,9 @@ def test_a_missing_row_replayed_once_the_item_exists_lands_it(
     _handle_webhooks(instance, database, resources)
     assert statuses(engine) == {"missing": 1}
 
-    target = next(m for m in sims.universe.movies.values() if all(r.target is not m for r in sims.universe.requests.values()))
+    target = next(
+        m for m in sims.universe.movies.values() if all(r.target is not m for r in sims.universe.requests.values())
+    )
     assert sims.universe.request_media(target).id == request_id
     replay = api.post("/api/admin/webhooks/replay", json={"status": "missing"}, headers=ADMIN)
     assert replay.status_code == 200 and replay.json() == {"replayed": 1}

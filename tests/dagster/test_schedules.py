@@ -39,7 +39,9 @@ def set_row(engine: Engine, service: str, **values: object) -> None:
 
 def row(engine: Engine, service: str) -> dict:
     with engine.connect() as connection:
-        return dict(connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().one())
+        return dict(
+            connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().one()
+        )
 
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -50,19 +52,27 @@ def test_disabled(instance: dg.DagsterInstance, database: DatabaseResource, engi
     assert isinstance(result, dg.SkipReason) and "disabled" in result.skip_message
 
 
-def test_never_run_is_due_and_sets_next_run(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+def test_never_run_is_due_and_sets_next_run(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
     request = evaluate(instance, database, "plex", NOW)  # seeded enabled, never run
     assert isinstance(request, dg.RunRequest)
     assert request.tags["smartplex/trigger"] == "schedule"
     assert request.job_name == "full_refresh" and request.tags["smartplex/full_refresh"] == "true"
     # One partition, the current week's: a full refresh reads everything, whatever its partitions.
     this_week = (utcnow().date() - timedelta(days=utcnow().weekday())).isoformat()
-    assert request.tags["dagster/asset_partition_range_start"] == request.tags["dagster/asset_partition_range_end"] == this_week
+    assert (
+        request.tags["dagster/asset_partition_range_start"]
+        == request.tags["dagster/asset_partition_range_end"]
+        == this_week
+    )
     plex = row(engine, "plex")
     assert plex["next_run_at"] == NOW + timedelta(hours=12) and plex["run_key"] == request.run_key
 
 
-def test_not_due_then_due_then_interval_change(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+def test_not_due_then_due_then_interval_change(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
     set_row(engine, "tautulli", last_run_at=NOW - timedelta(hours=2), next_run_at=NOW + timedelta(hours=4))
     result = evaluate(instance, database, "tautulli", NOW)
     assert isinstance(result, dg.SkipReason) and "not due until" in result.skip_message
@@ -84,7 +94,9 @@ def test_unconfigured_service_skips(instance: dg.DagsterInstance, database: Data
     assert row(engine, "plex")["run_key"] is None
 
 
-def test_sync_now_runs_a_disabled_service_once(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+def test_sync_now_runs_a_disabled_service_once(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
     set_row(engine, "radarr", sync_requested_at=NOW)
     request = evaluate(instance, database, "radarr", NOW)
     assert isinstance(request, dg.RunRequest)

@@ -41,7 +41,10 @@ def _post_webhooks(stack: DaemonStack, api: TestClient) -> None:
     simulation = stack.sims.simulation
     show = simulation.add_show("Path Show", seasons=1, episodes_per_season=2)
     movie = simulation.add_movie("Path Movie")
-    for source, hook in (("sonarr", webhooks.sonarr_download(show.episodes[0])), ("radarr", webhooks.radarr_movie_added(movie))):
+    for source, hook in (
+        ("sonarr", webhooks.sonarr_download(show.episodes[0])),
+        ("radarr", webhooks.radarr_movie_added(movie)),
+    ):
         assert api.post(f"/api/webhooks/{source}", json=hook.body, headers=HOOK).status_code == 202
 
 
@@ -64,7 +67,9 @@ def _assert_ran_in_process(instance: dg.DagsterInstance, run_id: str) -> None:
     run = instance.get_run_by_id(run_id)
     assert run is not None and run.job_name == WEBHOOK_JOB
     steps = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
-    assert steps and {s.event_log_entry.dagster_event.pid for s in steps if s.event_log_entry.dagster_event} == {_worker_pid(instance, run_id)}
+    assert steps and {s.event_log_entry.dagster_event.pid for s in steps if s.event_log_entry.dagster_event} == {
+        _worker_pid(instance, run_id)
+    }
 
 
 def _start(stack: DaemonStack) -> None:

@@ -33,7 +33,9 @@ EVENTS = {  # (source, event) -> the asset it makes stale
 }  # fmt: skip
 
 
-def add_rows(engine: Engine, pairs: list[tuple[str, str]], *, ago: timedelta = timedelta(0), status: str = "pending") -> None:
+def add_rows(
+    engine: Engine, pairs: list[tuple[str, str]], *, ago: timedelta = timedelta(0), status: str = "pending"
+) -> None:
     now = utcnow() - ago
     rows = [
         {"id": uuid.uuid4(), "source": s, "event_type": e, "payload": {"n": i}, "received_at": now + timedelta(microseconds=i),
@@ -154,7 +156,9 @@ def test_claimed_rows_are_not_claimed_again_and_new_rows_wait_for_the_running_sy
     assert follow_up.tags["smartplex/webhooks"] == "3" and follow_up.run_key != request.run_key
     with engine.connect() as connection:
         failed = connection.execute(select(webhook_log).where(webhook_log.c.status == "failed")).mappings().all()
-    assert len(failed) == 2 and all(r["run_id"] == run.run_id and r["processed_at"] and r["error_message"] for r in failed)
+    assert len(failed) == 2 and all(
+        r["run_id"] == run.run_id and r["processed_at"] and r["error_message"] for r in failed
+    )
 
 
 def test_a_lost_request_is_asked_for_again_exactly_once(
@@ -178,7 +182,9 @@ def test_outcome_sensors_write_back(instance: dg.DagsterInstance, database: Data
     bad = fake_run(instance, requests["radarr"].run_key, dg.DagsterRunStatus.FAILURE)
     for sensor, run in ((sync_succeeded, ok), (sync_failed, bad)):
         event = dg.DagsterEvent(
-            event_type_value=dg.DagsterEventType.RUN_SUCCESS.value if run is ok else dg.DagsterEventType.RUN_FAILURE.value,
+            event_type_value=dg.DagsterEventType.RUN_SUCCESS.value
+            if run is ok
+            else dg.DagsterEventType.RUN_FAILURE.value,
             job_name=run.job_name,
         )
         context = dg.build_run_status_sensor_context(
@@ -188,7 +194,11 @@ def test_outcome_sensors_write_back(instance: dg.DagsterInstance, database: Data
         sensor(context.for_run_failure() if run is bad else context)
     with engine.connect() as connection:
         rows = {r["source"]: r for r in connection.execute(select(webhook_log)).mappings()}
-    assert (rows["overseerr"]["status"], rows["overseerr"]["processed"], rows["overseerr"]["run_id"]) == ("processed", True, ok.run_id)
+    assert (rows["overseerr"]["status"], rows["overseerr"]["processed"], rows["overseerr"]["run_id"]) == (
+        "processed",
+        True,
+        ok.run_id,
+    )
     assert (rows["radarr"]["status"], rows["radarr"]["run_id"]) == ("failed", bad.run_id)
     assert statuses(engine) == {"processed": 2, "failed": 1}
 
@@ -280,7 +290,9 @@ def test_payloads_that_name_no_item_are_no_hints(engine: Engine) -> None:
     add_rows(engine, [("sonarr", "SeriesDelete")] * 3)
     with engine.begin() as connection:
         ids = list(connection.execute(select(webhook_log.c.id)).scalars())
-        for row_id, payload in zip(ids, ({"series": "oops"}, {"series": {"id": True}}, {"series": {"id": 12}}), strict=True):
+        for row_id, payload in zip(
+            ids, ({"series": "oops"}, {"series": {"id": True}}, {"series": {"id": 12}}), strict=True
+        ):
             connection.execute(update(webhook_log).where(webhook_log.c.id == row_id).values(payload=payload))
     now = utcnow()
     with engine.connect() as connection:
@@ -293,7 +305,9 @@ def _row(source: str, event: str, received_at) -> dict:  # type: ignore[no-untyp
             "status": "pending", "processed": False}  # fmt: skip
 
 
-def test_a_claim_meets_rows_committed_while_it_runs(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
+def test_a_claim_meets_rows_committed_while_it_runs(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
     add_rows(engine, [("sonarr", "Download")] * 3, ago=timedelta(seconds=30))
     with engine.begin() as connection:
         (group,) = webhook_queue.pending_groups(connection)
@@ -440,7 +454,10 @@ def test_a_running_sensor_claims_as_soon_as_the_run_in_flight_is_settled(
     settler.start()
     # A tick of a sensor that has ticked before watches for work rather than skip at once.
     context = dg.SensorEvaluationContext(
-        instance_ref=None, last_tick_completion_time=utcnow().timestamp(), instance=instance, resources={"database": database}
+        instance_ref=None,
+        last_tick_completion_time=utcnow().timestamp(),
+        instance=instance,
+        resources={"database": database},
     )
     result = webhook_sensor(context)
     settler.join()
@@ -469,7 +486,8 @@ def test_sync_now_is_started_by_the_next_sensor_tick_exactly_once(
             )  # fmt: skip
         requests = tick(instance, database)
         assert sorted((r.tags["smartplex/service"], r.job_name) for r in requests) == [
-            ("radarr", "full_refresh"), ("sonarr", "full_refresh")
+            ("radarr", "full_refresh"),
+            ("sonarr", "full_refresh"),
         ]  # plex is not configured here: its schedule says which variables to set
         assert all(r.tags["smartplex/full_refresh"] == "true" for r in requests)
         assert isinstance(tick(instance, database), dg.SkipReason)  # asked for once

@@ -31,12 +31,14 @@ class SyncASGITransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, content=content)
 
 
-def asgi_client(name: str, simulation: Simulation, *, key: str | None = None, url_base: str = "",
-                **options: Any) -> ServiceClient[Any]:
+def asgi_client(
+    name: str, simulation: Simulation, *, key: str | None = None, url_base: str = "", **options: Any
+) -> ServiceClient[Any]:
     """A client wired to a simulator in-process, no socket."""
     app = APP_FACTORIES[name](simulation, url_base)
-    return CLIENTS[name](f"http://{name}.test{url_base}", key or simulation.keys[name],
-                         transport=SyncASGITransport(app), **options)
+    return CLIENTS[name](
+        f"http://{name}.test{url_base}", key or simulation.keys[name], transport=SyncASGITransport(app), **options
+    )
 
 
 def empty_simulation(now: int = 1_767_225_600) -> Simulation:

@@ -50,8 +50,9 @@ def test_plexapi_filters_and_sorts_in_the_servers_grammar(plex: PlexServer, sims
     movies = [m for m in sims.universe.plex.values() if isinstance(m, Movie)]
     cutoff = sorted(m.plex_added for m in movies)[-6]
     found = plex.library.sectionByID(1).search(sort="addedAt:desc", **{"addedAt>>": datetime.fromtimestamp(cutoff)})
-    newest = sorted((m for m in movies if m.plex_added > cutoff), key=lambda m: (m.plex_added, m.rating_key),
-                    reverse=True)
+    newest = sorted(
+        (m for m in movies if m.plex_added > cutoff), key=lambda m: (m.plex_added, m.rating_key), reverse=True
+    )
     assert [m.ratingKey for m in found] == [m.rating_key for m in newest]
     assert len(found) == 5
     watched = plex.library.sectionByID(1).search(**{"viewCount>>": 0})
@@ -63,7 +64,8 @@ def test_plexapi_walks_a_show_to_its_episodes(plex: PlexServer, sims: RunningSim
     fetched = plex.fetchItem(show.rating_key)
     assert fetched.title == show.title
     assert sorted(e.ratingKey for e in fetched.episodes()) == sorted(
-        e.rating_key for e in show.episodes if e.rating_key is not None)
+        e.rating_key for e in show.episodes if e.rating_key is not None
+    )
 
 
 def test_plexapi_rejects_a_bad_token(sims: RunningSimulators) -> None:

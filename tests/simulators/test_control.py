@@ -20,8 +20,10 @@ def test_faults_set_over_http_apply_to_that_simulator_only(sims: RunningSimulato
     answer = control.put("/faults", json={"fail_next": [502, 429], "retry_after": 4})
     assert answer.json()["fail_next"] == [502, 429]
     api = {"X-Api-Key": sims.keys["sonarr"]}
-    assert httpx.get(sims.urls["radarr"] + "/api/v3/system/status",
-                     headers={"X-Api-Key": sims.keys["radarr"]}).status_code == 200
+    assert (
+        httpx.get(sims.urls["radarr"] + "/api/v3/system/status", headers={"X-Api-Key": sims.keys["radarr"]}).status_code
+        == 200
+    )
     assert httpx.get(sims.urls["sonarr"] + "/api/v3/system/status", headers=api).status_code == 502
     limited = httpx.get(sims.urls["sonarr"] + "/api/v3/system/status", headers=api)
     assert (limited.status_code, limited.headers["retry-after"]) == (429, "4")
@@ -47,8 +49,10 @@ def test_mutations_and_clock_over_http(sims: RunningSimulators, control: httpx.C
     assert control.post("/clock/advance", json={"seconds": 3600}).json() == {"now": before + 3600}
     movie = control.post("/movies", json={"title": "Over HTTP"}).json()
     assert movie["title"] == "Over HTTP" and movie["ratingKey"] is not None
-    plex = httpx.get(f"{sims.urls['plex']}/library/metadata/{movie['ratingKey']}",
-                     headers={"X-Plex-Token": sims.keys["plex"], "Accept": "application/json"}).json()
+    plex = httpx.get(
+        f"{sims.urls['plex']}/library/metadata/{movie['ratingKey']}",
+        headers={"X-Plex-Token": sims.keys["plex"], "Accept": "application/json"},
+    ).json()
     assert plex["MediaContainer"]["Metadata"][0]["addedAt"] == before + 3600
     play = control.post("/plays", json={"rating_key": movie["ratingKey"]}).json()
     assert play["ratingKey"] == movie["ratingKey"]
@@ -68,17 +72,22 @@ def test_a_bad_mutation_is_a_400(control: httpx.Client) -> None:
     assert control.put("/faults", content=b"[1, 2]").status_code == 400
 
 
-def test_recently_added_lists_new_movies_and_groups_new_episodes_by_season(sims: RunningSimulators,
-                                                                          control: httpx.Client) -> None:
+def test_recently_added_lists_new_movies_and_groups_new_episodes_by_season(
+    sims: RunningSimulators, control: httpx.Client
+) -> None:
     show = control.post("/series", json={"title": "Grouped", "seasons": 2, "episodes_per_season": 3}).json()
     control.post("/clock/advance", json={"seconds": 60})
     movie = control.post("/movies", json={"title": "Newest"}).json()
-    plex = httpx.get(f"{sims.urls['plex']}/library/recentlyAdded", headers={
-        "X-Plex-Token": sims.keys["plex"], "Accept": "application/json", "X-Plex-Container-Size": "3"}).json()
+    plex = httpx.get(
+        f"{sims.urls['plex']}/library/recentlyAdded",
+        headers={"X-Plex-Token": sims.keys["plex"], "Accept": "application/json", "X-Plex-Container-Size": "3"},
+    ).json()
     recent = [(m["type"], m.get("parentTitle"), m.get("leafCount")) for m in plex["MediaContainer"]["Metadata"]]
     assert recent[0] == ("movie", None, None)
     assert recent[1:] == [("season", "Grouped", 3), ("season", "Grouped", 3)]
-    tautulli = httpx.get(f"{sims.urls['tautulli']}/api/v2", params={
-        "apikey": sims.keys["tautulli"], "cmd": "get_recently_added", "count": 1}).json()
+    tautulli = httpx.get(
+        f"{sims.urls['tautulli']}/api/v2",
+        params={"apikey": sims.keys["tautulli"], "cmd": "get_recently_added", "count": 1},
+    ).json()
     assert tautulli["response"]["data"]["recently_added"][0]["rating_key"] == str(movie["ratingKey"])
     assert show["ratingKey"] is not None

@@ -24,8 +24,7 @@ CASES = [
     ("tautulli", "get_libraries", "/api/v2", {"cmd": "get_libraries"}),
     ("tautulli", "get_recently_added", "/api/v2", {"cmd": "get_recently_added", "count": 1000}),
     ("tautulli", "get_metadata", "/api/v2", {"cmd": "get_metadata", "rating_key": "{episode_key}"}),
-    ("tautulli", "get_library_media_info", "/api/v2", {"cmd": "get_library_media_info", "section_id": 1,
-                                                       "length": 50}),
+    ("tautulli", "get_library_media_info", "/api/v2", {"cmd": "get_library_media_info", "section_id": 1, "length": 50}),
     ("sonarr", "series", "/api/v3/series", {}),
     ("sonarr", "episode", "/api/v3/episode", {"seriesId": "{show}"}),
     ("sonarr", "episodefile", "/api/v3/episodefile", {"seriesId": "{show}"}),
@@ -44,10 +43,25 @@ CASES = [
 ]
 #: Fields an item may lack where the example happens to have them: watch state exists only once
 #: watched, *arr omit nulls, Overseerr leaves modifiedBy null until someone acts on a request.
-OPTIONAL = {"viewCount", "lastViewedAt", "skipCount", "previousAiring", "lastSearchTime", "collection",
-            "downloadId", "movieFile"}
-NULLABLE = {"modifiedBy", "mediaAddedAt", "ratingKey", "parent_rating_key", "grandparent_rating_key",
-            "media_index", "parent_media_index"}
+OPTIONAL = {
+    "viewCount",
+    "lastViewedAt",
+    "skipCount",
+    "previousAiring",
+    "lastSearchTime",
+    "collection",
+    "downloadId",
+    "movieFile",
+}
+NULLABLE = {
+    "modifiedBy",
+    "mediaAddedAt",
+    "ratingKey",
+    "parent_rating_key",
+    "grandparent_rating_key",
+    "media_index",
+    "parent_media_index",
+}
 #: Numbers that are whole in the example but need not be (Tautulli's watched_status steps by 0.25).
 FRACTIONAL = {"watched_status"}
 #: History events the examples show; other events carry other `data` keys.
@@ -98,12 +112,16 @@ def _rows(body: Any) -> Any:
 
 
 @pytest.mark.parametrize(("service", "name", "path", "query"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_simulator_matches_example_shape(sims: RunningSimulators, service: str, name: str, path: str,
-                                         query: dict[str, Any]) -> None:
+def test_simulator_matches_example_shape(
+    sims: RunningSimulators, service: str, name: str, path: str, query: dict[str, Any]
+) -> None:
     universe = sims.universe
     show = next(s for s in universe.shows.values() if any(e.file_id for e in s.episodes))
-    ids = {"show": show.id, "movie": next(m.id for m in universe.movies.values() if m.file_id),
-           "episode_key": next(e.rating_key for e in show.episodes if e.rating_key)}
+    ids = {
+        "show": show.id,
+        "movie": next(m.id for m in universe.movies.values() if m.file_id),
+        "episode_key": next(e.rating_key for e in show.episodes if e.rating_key),
+    }
     params = {k: str(v).format(**ids) for k, v in query.items()}
     headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[service]}
     if service == "tautulli":
@@ -131,15 +149,25 @@ SECONDS_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 MILLIS_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
-@pytest.mark.parametrize(("service", "path", "pick", "pattern"), [
-    ("sonarr", "/api/v3/series", lambda body: body[0]["added"], SECONDS_Z),
-    ("sonarr", "/api/v3/history", lambda body: body["records"][0]["date"], SECONDS_Z),
-    ("radarr", "/api/v3/movie", lambda body: body[0]["added"], SECONDS_Z),
-    ("overseerr", "/api/v1/request", lambda body: body["results"][0]["updatedAt"], MILLIS_Z),
-    ("plex", "/library/sections/1/all", lambda body: str(body["MediaContainer"]["Metadata"][0]["addedAt"]), r"\d{10}"),
-], ids=["sonarr-series", "sonarr-history", "radarr-movie", "overseerr-request", "plex-item"])
-def test_dates_are_written_as_each_service_writes_them(sims: RunningSimulators, service: str, path: str,
-                                                       pick: Any, pattern: str) -> None:
+@pytest.mark.parametrize(
+    ("service", "path", "pick", "pattern"),
+    [
+        ("sonarr", "/api/v3/series", lambda body: body[0]["added"], SECONDS_Z),
+        ("sonarr", "/api/v3/history", lambda body: body["records"][0]["date"], SECONDS_Z),
+        ("radarr", "/api/v3/movie", lambda body: body[0]["added"], SECONDS_Z),
+        ("overseerr", "/api/v1/request", lambda body: body["results"][0]["updatedAt"], MILLIS_Z),
+        (
+            "plex",
+            "/library/sections/1/all",
+            lambda body: str(body["MediaContainer"]["Metadata"][0]["addedAt"]),
+            r"\d{10}",
+        ),
+    ],
+    ids=["sonarr-series", "sonarr-history", "radarr-movie", "overseerr-request", "plex-item"],
+)
+def test_dates_are_written_as_each_service_writes_them(
+    sims: RunningSimulators, service: str, path: str, pick: Any, pattern: str
+) -> None:
     headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[service]}
     body = httpx.get(sims.urls[service] + path, headers=headers).json()
     assert re.fullmatch(pattern, pick(body))

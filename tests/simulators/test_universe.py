@@ -7,9 +7,11 @@ from smartplex_simulators.universe import DAY, Episode, Movie, Show, episode_fil
 
 
 def _fingerprint(universe: Universe) -> list[tuple[object, ...]]:
-    return ([(m.id, m.title, m.tmdb_id, m.rating_key, m.added) for m in universe.movies.values()]
-            + [(p.id, p.rating_key, p.started) for p in universe.plays]
-            + [(r.id, r.status, r.target.id) for r in universe.requests.values()])
+    return (
+        [(m.id, m.title, m.tmdb_id, m.rating_key, m.added) for m in universe.movies.values()]
+        + [(p.id, p.rating_key, p.started) for p in universe.plays]
+        + [(r.id, r.status, r.target.id) for r in universe.requests.values()]
+    )
 
 
 def test_same_seed_same_universe_other_seed_other_universe() -> None:
@@ -60,6 +62,8 @@ def test_deleting_a_series_removes_it_from_plex_and_sonarr() -> None:
     show = next(s for s in universe.shows.values() if s.rating_key is not None)
     universe.delete_series(show.id)
     assert show.id not in universe.shows
-    assert not any(isinstance(i, (Show, Episode)) and (i is show or getattr(i, "show", None) is show)
-                   for i in universe.plex.values())
+    assert not any(
+        isinstance(i, (Show, Episode)) and (i is show or getattr(i, "show", None) is show)
+        for i in universe.plex.values()
+    )
     assert all(e.target != show.id for e in universe.sonarr_history)

@@ -38,9 +38,10 @@ class Receiver:
 def _parts(request: httpx.Request) -> dict[str, tuple[str, bytes]]:
     head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(head + request.content)
-    return {part.get_param("name", header="content-disposition"): (part.get_content_type(),
-                                                                    part.get_payload(decode=True))
-            for part in message.iter_parts()}
+    return {
+        part.get_param("name", header="content-disposition"): (part.get_content_type(), part.get_payload(decode=True))
+        for part in message.iter_parts()
+    }
 
 
 def _body(request: httpx.Request) -> dict[str, Any]:

@@ -100,7 +100,11 @@ def test_full_refresh_equals_the_simulators_and_a_second_run_changes_nothing(
     assert len(movies) == len(universe.movies)
     for movie in list(universe.movies.values())[:20]:
         row = movies[movie.id]
-        assert (row["tmdb_id"], row["title"], row["has_file"]) == (movie.tmdb_id, movie.title, movie.file_id is not None)
+        assert (row["tmdb_id"], row["title"], row["has_file"]) == (
+            movie.tmdb_id,
+            movie.title,
+            movie.file_id is not None,
+        )
 
     requests = rows(engine, overseerr_requests)
     assert len(requests) == len(universe.requests)
@@ -233,7 +237,10 @@ def test_a_persistent_failure_raises_and_leaves_the_tables_consistent(engine: En
     sims.simulation.faults["sonarr"].update(error_rate=1.0)
     from smartplex.clients import RetryPolicy
 
-    with sims.client("sonarr", retry=RetryPolicy(attempts=2, backoff=0.01)) as client, pytest.raises(ServiceError) as failure:
+    with (
+        sims.client("sonarr", retry=RetryPolicy(attempts=2, backoff=0.01)) as client,
+        pytest.raises(ServiceError) as failure,
+    ):
         run_sync(engine, client, SPECS["sonarr"], None)
     assert "503" in str(failure.value) or "sonarr" in str(failure.value).lower()
     assert rows(engine, sonarr_series) == before  # a failed full refresh deletes nothing

@@ -400,9 +400,7 @@ async def sync_now(service: str, current: PageDep, form: FormDep) -> Response:
         return current.message(
             404, "No schedule", f"There is no sync_schedule row for {service}: run 'smartplex db upgrade'."
         )
-    current.session.say(
-        "ok", f"{BY_NAME[service].title}: a full refresh starts within seconds."
-    )
+    current.session.say("ok", f"{BY_NAME[service].title}: a full refresh starts within seconds.")
     return current.redirect("/admin/schedules")
 
 

@@ -55,7 +55,9 @@ def webhook_target(settings: SettingsBase, source: str, base_url: str) -> Webhoo
     secret = settings.webhook_secret_for(source)
     if secret is None:
         return WebhookTarget(
-            source, svc.title, _WHERE[source],
+            source,
+            svc.title,
+            _WHERE[source],
             fields=[Field("Webhook URL", url)],
             events=list(_EVENTS[source]),
             note="No webhook secret is set, so webhooks are accepted without one: the API listens on loopback only.",

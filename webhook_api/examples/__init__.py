@@ -19,7 +19,10 @@ def example_body(source: str) -> dict[str, Any]:
 def openapi_examples() -> dict[str, Any]:
     """``openapi_extra`` for the webhook route: the JSON bodies, and Plex's multipart form."""
     json_examples = {
-        s.name: {"summary": f"{s.title}: {event_type(s.name, example_body(s.name), tautulli_keys=('action',))}", "value": example_body(s.name)}
+        s.name: {
+            "summary": f"{s.title}: {event_type(s.name, example_body(s.name), tautulli_keys=('action',))}",
+            "value": example_body(s.name),
+        }
         for s in SERVICES
     }
     return {
@@ -41,4 +44,3 @@ def openapi_examples() -> dict[str, Any]:
             },
         }
     }
-

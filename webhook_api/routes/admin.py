@@ -57,7 +57,10 @@ def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDe
 
 
 @router.post(
-    "/schedules/{service}/sync", status_code=202, responses=NO_SCHEDULE, summary="Run a full refresh within seconds (the webhook sensor's next tick)"
+    "/schedules/{service}/sync",
+    status_code=202,
+    responses=NO_SCHEDULE,
+    summary="Run a full refresh within seconds (the webhook sensor's next tick)",
 )
 def sync_now(service: ServiceName, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
@@ -118,7 +121,9 @@ def replay(request: Replay, state: StateDep) -> dict[str, int]:
 @router.get("/webhooks", summary="Inspect webhook rows, newest first")
 def list_webhooks(
     state: StateDep,
-    status: Annotated[Literal["pending", "dispatched", "processed", "failed", "ignored", "missing"] | None, Query()] = None,
+    status: Annotated[
+        Literal["pending", "dispatched", "processed", "failed", "ignored", "missing"] | None, Query()
+    ] = None,
     source: ServiceName | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
