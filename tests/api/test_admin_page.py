@@ -247,9 +247,12 @@ def test_the_overview_draws_the_rows_and_agrees_with_the_status_api(
     database_url: str, tmp_path: Path, engine: Engine
 ) -> None:
     now = utcnow()
-    for hours in (1, 2, 2, 30, 100):
+    for hours in (1.5, 2, 2, 30, 100):
         add_webhook(engine, status="processed", received_at=now - timedelta(hours=hours), run_id="run-ok-1")
-    failed = add_webhook(engine, status="failed", error_message="Sonarr answered 503", run_id="run-bad-2")
+    # Alone in its hour: the processed rows are an hour or more older, whatever the minute now.
+    failed = add_webhook(
+        engine, status="failed", error_message="Sonarr answered 503", run_id="run-bad-2", received_at=now
+    )
     add_webhook(engine, source="plex", event_type="media.play", status="ignored")
     add_webhook(engine, source="radarr", status="pending", received_at=now - timedelta(minutes=42))
     with engine.begin() as connection:

@@ -1,8 +1,6 @@
 """Retention of Dagster's own records on both of its storages: old finished runs go with their event
 logs; runs in flight, recent failures and recent full refreshes stay."""
 
-import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -10,8 +8,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.utils import make_new_run_id
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from smartplex.cli import dagster_home
 from smartplex.column_types import utcnow
@@ -29,22 +25,8 @@ def instance(
         with dg.DagsterInstance.from_config(str(dagster_home.prepare(tmp_path))) as sqlite_instance:
             yield sqlite_instance
         return
-    server = request.getfixturevalue("postgres_server")
-    url, database = make_url(server), f"dagster_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {database}"))
-    try:
-        shutil.copy(dagster_home.PRODUCTION_CONFIG, tmp_path / "dagster.yaml")
-        for name, value in {"HOST": url.host, "PORT": str(url.port or 5432), "USER": url.username,
-                            "PASSWORD": url.password or "", "DB": database}.items():  # fmt: skip
-            monkeypatch.setenv(f"DAGSTER_PG_{name}", value)
-        with dg.DagsterInstance.from_config(str(tmp_path)) as postgres_instance:
-            yield postgres_instance
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        admin.dispose()
+    with dg.DagsterInstance.from_config(str(request.getfixturevalue("postgres_dagster_home"))) as postgres_instance:
+        yield postgres_instance
 
 
 def _run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus, trigger: str | None) -> str:

@@ -1,54 +1,34 @@
 """The production dagster.yaml, loaded as written, with its storage on the CI's PostgreSQL."""
 
 import os
-import shutil
-import uuid
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from smartplex.cli import dagster_home
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
 
-def test_production_dagster_yaml_runs_on_postgres(
-    postgres_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url = make_url(postgres_server)
-    database = f"dagster_{uuid.uuid4().hex[:10]}"  # Dagster's tables in a database of their own
-    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {database}"))
-    try:
-        shutil.copy(dagster_home.PRODUCTION_CONFIG, tmp_path / "dagster.yaml")
-        for name, value in {"HOST": url.host, "PORT": str(url.port or 5432), "USER": url.username,
-                            "PASSWORD": url.password or "", "DB": database}.items():  # fmt: skip
-            monkeypatch.setenv(f"DAGSTER_PG_{name}", value)
-        with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-            config = instance.get_concurrency_config()
-            assert config.pool_config.default_pool_limit == 1
-            assert config.run_queue_config.tag_concurrency_limits[0]["key"] == "smartplex/service"
-            assert instance.run_monitoring_enabled and instance.run_retries_enabled
+def test_production_dagster_yaml_runs_on_postgres(postgres_dagster_home: Path) -> None:
+    with dg.DagsterInstance.from_config(str(postgres_dagster_home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        config = instance.get_concurrency_config()
+        assert config.pool_config.default_pool_limit == 1
+        assert config.run_queue_config.tag_concurrency_limits[0]["key"] == "smartplex/service"
+        assert instance.run_monitoring_enabled and instance.run_retries_enabled
 
-            @dg.asset
-            def probe() -> int:
-                return 1
+        @dg.asset
+        def probe() -> int:
+            return 1
 
-            result = dg.materialize([probe], instance=instance)
-            assert result.success
-            assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
-            assert instance.get_latest_materialization_event(dg.AssetKey("probe")) is not None
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        admin.dispose()
+        result = dg.materialize([probe], instance=instance)
+        assert result.success
+        assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
+        assert instance.get_latest_materialization_event(dg.AssetKey("probe")) is not None
 
 
 def test_embedded_home_is_the_production_file_without_postgres(tmp_path: Path) -> None:

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, and_, func, literal_column, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, select
 
 from smartplex.column_types import utcnow
 from smartplex.schema import webhook_log
 from smartplex.services import SERVICE_NAMES
+from smartplex.sql_time import epoch_bucket
 from webhook_api.status import HANDLED_BY_RUN
 
 # --- schedules ----------------------------------------------------------------------------------
@@ -91,29 +90,6 @@ def event_types(connection: Connection, source: str | None = None, limit: int = 
 
 
 # --- webhooks over time -------------------------------------------------------------------------
-
-
-class epoch_bucket(GenericFunction[int]):  # noqa: N801 - reads as a SQL function
-    """``epoch_bucket(ts, n)``: the Unix seconds of ``ts`` divided by ``n``, rounded down.
-
-    ``n`` is given as ``literal_column``: PostgreSQL matches GROUP BY expressions by their text, and
-    a literal is also part of the statement's cache key, where a bound value would not be.
-    """
-
-    type = BigInteger()
-    inherit_cache = True
-
-
-@compiles(epoch_bucket, "postgresql")
-def _pg_bucket(element: epoch_bucket, compiler: Any, **kw: Any) -> str:
-    column, size = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column}) / {size}) AS BIGINT)"
-
-
-@compiles(epoch_bucket, "sqlite")
-def _sqlite_bucket(element: epoch_bucket, compiler: Any, **kw: Any) -> str:
-    column, size = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"(CAST(strftime('%s', {column}) AS INTEGER) / {size})"
 
 
 @dataclass
