@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-ingest bench-sync bench-storm bench-memory bench-home clean
+.PHONY: run test bench-ingest bench-sync bench-storm bench-tick bench-memory bench-home clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench-sync: $(STAMP)
 
 bench-storm: $(STAMP)
 	$(BIN)/python bench/storm.py
+
+bench-tick: $(STAMP)
+	$(BIN)/python bench/sensor_tick.py
 
 bench-memory: $(STAMP)
 	$(BIN)/python bench/client_memory.py

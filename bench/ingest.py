@@ -20,16 +20,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
-from smartplex.cli.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._common import DEFAULT_POSTGRES_URL, fresh_schema  # noqa: E402
+from smartplex.cli.processes import free_port  # noqa: E402
+
 BODY = (ROOT / "tests" / "fixtures" / "webhooks" / "sonarr" / "Download.json").read_text()
 SECRET = "bench-secret"
 
@@ -104,21 +106,11 @@ def run_python(url: str, connections: int, duration: int) -> dict[str, float]:
     return asyncio.run(main())
 
 
-def fresh_schema(base_url: str) -> tuple[str, str]:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base_url)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False), schema
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--database-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--python", action="store_true", help="use the Python load generator even if wrk exists")
     args = parser.parse_args()
 

@@ -12,24 +12,17 @@ the time went: each stage of a row's path, from ``webhook_log`` and the Dagster 
 The sync schedules are disabled first so that only webhook-triggered runs appear (``--with-schedules``
 keeps them, and their runs are reported separately).
 
-Part 2, the sensor tick at ``--pending`` pending rows: inserts the rows straight into ``webhook_log``
-and times the sensor function in-process (as ``tests/dagster/test_webhook_sensor.py`` calls it), on
-SQLite and on PostgreSQL (a fresh schema, dropped afterwards): the claiming tick, then the reconciling
-tick that finds the five dispatched groups. Each is timed as a first evaluation: with the observation
-of webhook_log the daemon's ticks record at most once a minute, and without watching for work.
-
-Run by hand; it prints figures and asserts nothing:
-
 After the drain, ``--probes`` single webhooks are posted one at a time into the idle stack and each
 is timed until its row is processed: the latency a user sees from an event to its sync; with the
 same stage breakdown.
 
 Targets: one webhook median <= 5 s, max <= 8 s; storm p50 <= 10 s, p90 <= 15 s, last row <= 8 s after
-the last webhook; a sensor tick at 100,000 pending rows <= 1 s on each engine.
+the last webhook. (The sensor tick at 100,000 pending rows is ``bench/sensor_tick.py``.)
 
-    python bench/storm.py [--webhooks 10000] [--seconds 60] [--pending 100000] [--probes 5]
+Run by hand; it prints figures and asserts nothing:
+
+    python bench/storm.py [--webhooks 10000] [--seconds 60] [--probes 5]
                           [--sensor-interval 2] [--bodies universe|fixtures] [--keep]
-                          [--skip-storm] [--skip-tick] [--postgres-url URL | --no-postgres]
 """
 
 from __future__ import annotations
@@ -58,16 +51,14 @@ from typing import Any
 
 import httpx
 import psutil
-from sqlalchemy import Engine, create_engine, func, insert, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select, update
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smartplex import migrate, webhook_queue  # noqa: E402
+from smartplex import migrate  # noqa: E402
 from smartplex.cli import dagster_home  # noqa: E402
 from smartplex.cli.processes import Supervisor  # noqa: E402
-from smartplex.column_types import utcnow  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.routing import stale_services  # noqa: E402
 from smartplex.schema import FINISHED_STATUSES, sync_schedule, webhook_log  # noqa: E402
@@ -606,101 +597,10 @@ def _other(statuses: Counter[int | str]) -> str:
     return str(rest) if rest else "0"
 
 
-# --- Part 2: the sensor tick at N pending rows --------------------------------------------------------
-
-
-def fresh_schema(base_url: str) -> tuple[str, str]:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base_url)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False), schema
-
-
-def insert_pending(engine: Engine, n: int, seed: int) -> float:
-    """``n`` pending rows of real bodies, received over the last hour, in batches of 2,000."""
-    plan = pick(load_bodies(), n, seed)
-    base = utcnow() - timedelta(hours=1)
-    step = timedelta(hours=1) / max(1, n)
-    began = time.perf_counter()
-    with engine.begin() as connection:
-        for start in range(0, n, 2000):
-            rows = [
-                {"id": uuid.uuid4(), "source": b.source, "event_type": b.event, "payload": b.payload,
-                 "received_at": base + step * i, "status": "pending", "processed": False}
-                for i, b in enumerate(plan[start : start + 2000], start)
-            ]  # fmt: skip
-            connection.execute(insert(webhook_log), rows)
-    return time.perf_counter() - began
-
-
-def time_ticks(label: str, database_url: str, n: int, seed: int) -> list[str]:
-    import dagster as dg
-
-    from smartplex_dagster.resources import DatabaseResource
-    from smartplex_dagster.webhook_sensor import webhook_sensor
-
-    engine = make_engine(database_url, timeout=60)
-    migrate.upgrade(engine)
-    database = DatabaseResource(url=database_url)
-    lines = []
-    with dg.instance_for_test() as instance:
-
-        def tick() -> tuple[float, Any]:
-            began = time.perf_counter()
-            result = webhook_sensor(dg.build_sensor_context(instance=instance, resources={"database": database}))
-            return time.perf_counter() - began, result
-
-        idle, _ = tick()  # warm-up: the engine, the first queries
-        took = insert_pending(engine, n, seed)
-        print(f"tick[{label}]: inserted {n} pending rows in {took:.1f}s", flush=True)
-        with engine.connect() as connection:  # the tick's read-only part on its own: the grouping query
-            began = time.perf_counter()
-            groups = webhook_queue.pending_groups(connection)
-            grouping = time.perf_counter() - began
-        first, result = tick()
-        requests = [] if isinstance(result, dg.SkipReason) else list(result.run_requests)
-        claimed = sum(int(r.tags[WEBHOOKS_TAG]) for r in requests)
-        second, again = tick()
-        again_requests = [] if isinstance(again, dg.SkipReason) else list(again.run_requests)
-        counts = row_counts(engine)
-    engine.dispose()
-    database.engine.dispose()
-    lines.append(f"sensor tick, {label}: {first * 1000:.0f} ms at {n} pending rows (target <= 1000 ms) "
-                 f"({len(requests)} run requests, {claimed} rows claimed; the grouping query alone "
-                 f"{grouping * 1000:.0f} ms for {len(groups)} groups); "
-                 f"reconciling tick with {len(requests)} dispatched groups: {second * 1000:.0f} ms "
-                 f"({len(again_requests)} re-requested, no runs exist); idle tick {idle * 1000:.0f} ms; "
-                 f"rows after: {dict(sorted(counts.items()))}")  # fmt: skip
-    return lines
-
-
-def run_ticks(args: argparse.Namespace) -> list[str]:
-    lines: list[str] = []
-    home = Path(tempfile.mkdtemp(prefix="smartplex-tick-"))
-    try:
-        lines += time_ticks("SQLite", f"sqlite:///{home / 'smartplex.db'}", args.pending, args.seed)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-    if args.postgres_url:
-        url, schema = fresh_schema(args.postgres_url)
-        try:
-            lines += time_ticks("PostgreSQL", url, args.pending, args.seed)
-        finally:
-            engine = create_engine(args.postgres_url)
-            with engine.begin() as connection:
-                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            engine.dispose()
-    return lines
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--webhooks", type=int, default=10_000, help="webhooks to post in the storm")
     parser.add_argument("--seconds", type=float, default=60.0, help="spread the storm over this many seconds")
-    parser.add_argument("--pending", type=int, default=100_000, help="pending rows for the sensor tick timing")
     parser.add_argument("--connections", type=int, default=32, help="most requests in flight at once")
     parser.add_argument("--sensor-interval", type=int, default=2, help="SMARTPLEX_SENSOR_INTERVAL_SECONDS")
     parser.add_argument("--size", type=int, default=300, help="items in the simulated media universe")
@@ -713,20 +613,13 @@ def main() -> None:
     parser.add_argument("--bodies", choices=("universe", "fixtures"), default="universe",
                         help="webhooks naming items of the simulated services (they end processed), or the "
                              "fixture bodies of tests/fixtures (items the services lack: they end missing)")  # fmt: skip
-    parser.add_argument("--postgres-url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--no-postgres", dest="postgres_url", action="store_const", const=None)
-    parser.add_argument("--skip-storm", action="store_true")
-    parser.add_argument("--skip-tick", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the storm's data directory and logs")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", module="dagster")
     lines: list[str] = []
     began = time.perf_counter()
     load = os.getloadavg()[0]
-    if not args.skip_storm:
-        lines += run_storm(args)
-    if not args.skip_tick:
-        lines += run_ticks(args)
+    lines += run_storm(args)
     print()
     print(
         f"== webhook storm benchmark ({time.perf_counter() - began:.0f}s in all; {os.cpu_count()} cores, load average {load:.1f} at the start) =="

@@ -37,7 +37,6 @@ import resource
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._common import DEFAULT_POSTGRES_URL, drop_schema, fresh_schema  # noqa: E402
 from smartplex_simulators import Simulation, Universe, run_simulators  # noqa: E402
 from smartplex_simulators.universe import DAY, Movie, Show  # noqa: E402
 
@@ -57,7 +57,6 @@ from smartplex_simulators.universe import DAY, Movie, Show  # noqa: E402
 SERVICES = ("plex", "tautulli", "sonarr", "radarr", "overseerr")
 #: Shares of generated items that get a file (hence a Plex item), as the universe draws them.
 MOVIE_FILE_SHARE, EPISODE_FILE_SHARE = 0.92, 0.9
-DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
 # ----- the universe, shaped to the target counts ---------------------------------------------------
@@ -135,23 +134,6 @@ def universe_counts(u: Universe) -> dict[str, int]:
 
 
 # ----- the database --------------------------------------------------------------------------------
-
-
-def fresh_schema(base_url: str) -> tuple[str, str]:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base_url)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False), schema
-
-
-def drop_schema(base_url: str, schema: str) -> None:
-    engine = create_engine(base_url)
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    engine.dispose()
 
 
 def migrate(url: str) -> None:
@@ -432,7 +414,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=200, help="changes before the 7-day incremental sync")
     parser.add_argument("--batch-size", type=int, help="items per transaction (default: the sync's own)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--profile", metavar="PREFIX", help="cProfile each child sync into PREFIX.<items>.<kind>")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
