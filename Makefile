@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench-ingest bench-sync bench-storm bench-tick bench-memory bench-home clean
+.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-memory bench-home clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# What CI checks before the tests: ruff's lint and format, and mypy (strict on smartplex and webhook_api).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
@@ -41,3 +47,6 @@ bench-memory: $(STAMP)
 
 bench-home: $(STAMP)
 	$(BIN)/python bench/home_server.py
+
+bench-cluster: $(STAMP)
+	$(BIN)/python bench/cluster.py

@@ -98,6 +98,11 @@ class SettingsBase(BaseSettings):
         default=None,
         description="Base URL of the Dagster UI the admin page links to; unset: http://127.0.0.1:<dagster_port>.",
     )
+    local_workers: int = Field(
+        default=0, ge=0, description="Celery run workers smartplex run starts on this machine (docs/scaling.md)."
+    )
+    worker_concurrency: int = Field(default=1, ge=1, description="Runs one smartplex worker executes at once.")
+    worker_queue: str = Field(default="smartplex", description="The Celery queue smartplex worker takes runs from.")
 
     @model_validator(mode="before")
     @classmethod

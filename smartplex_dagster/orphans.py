@@ -16,6 +16,12 @@ same host: another boot there means the machine restarted; the same boot and pid
 pid is gone, a zombie, or another process's (other start ticks). Anything else, a run without the
 tag included (killed before its sync started, or not on Linux), is never failed here.
 
+With the Celery run launcher a run executes in a pool process of a ``smartplex worker``, which
+reports "Started process for run" with its own pid, so the run is tagged and judged as any other: a
+worker killed on the daemon's machine fails its run at the next tick, and the retry goes to whichever
+worker takes it. A worker on another machine is not judged here; there Dagster's run monitoring asks
+the Celery result backend for the run's task state.
+
 Those untagged runs are ended when the stack starts again (:func:`end_abandoned_runs`, run by
 ``smartplex demo`` and ``smartplex run`` before the daemon starts, and again once they have stopped
 their processes). Then nothing of the stack runs, so on the embedded instance (SQLite storage, the
@@ -204,7 +210,9 @@ _CLOCK_SLACK = 2.0
 
 def is_embedded(instance: dg.DagsterInstance) -> bool:
     """Whether every run of ``instance`` is a process of this machine: SQLite storage, default run launcher."""
-    return isinstance(instance.run_storage, SqliteRunStorage) and isinstance(instance.run_launcher, dg.DefaultRunLauncher)
+    return isinstance(instance.run_storage, SqliteRunStorage) and isinstance(
+        instance.run_launcher, dg.DefaultRunLauncher
+    )
 
 
 def _alive(pid: int, reported_at: float) -> bool:
@@ -308,7 +316,25 @@ def mark_stopping(instance: dg.DagsterInstance, message: str) -> list[str]:
         instance.add_run_tags(run.run_id, {STOPPED_TAG: "true"})
         instance.report_run_canceled(current, message)
         marked.append(run.run_id)
+        if embedded:
+            _end_worker(instance, run.run_id)
     return marked
+
+
+def _end_worker(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Kill a canceled run's own worker process, as Dagster's forced termination would: a step run
+    in-process finishes what it is doing before it heeds a SIGTERM, and would then record a success
+    over the cancellation. Only on the embedded instance, where each run has a process of its own
+    (a Celery worker runs many runs, and is stopped as a whole)."""
+    reported = _reported(instance, run_id)
+    if reported is None or not _alive(*reported):
+        return
+    try:
+        process = psutil.Process(reported[0])
+        for victim in [*process.children(recursive=True), process]:
+            victim.kill()
+    except psutil.Error:
+        pass  # gone meanwhile
 
 
 def end_abandoned_runs(

@@ -14,6 +14,7 @@ _COMMANDS = {
     "simulate": "smartplex_simulators.cli:simulate",
     "demo": "smartplex.cli.stack:demo",
     "run": "smartplex.cli.stack:run",
+    "worker": "smartplex.cli.worker:worker",
 }
 
 

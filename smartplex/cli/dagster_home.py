@@ -1,8 +1,9 @@
 """DAGSTER_HOME for the embedded default: under the data directory, so run history survives restarts.
 
 Its dagster.yaml is the repository's production ``dagster.yaml`` without the PostgreSQL storage
-section (Dagster then keeps SQLite files in DAGSTER_HOME): one place for the run queue, the
-per-service concurrency limits, run monitoring and retries.
+section (Dagster then keeps SQLite files in DAGSTER_HOME) and without the Celery run launcher (each
+run is then a process of this machine, as the embedded stack and its orphan logic expect): one place
+for the run queue, the per-service concurrency limits, run monitoring and retries.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ PRODUCTION_CONFIG = Path(__file__).resolve().parents[2] / "dagster.yaml"
 def embedded_config() -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load(PRODUCTION_CONFIG.read_text())
     config.pop("storage", None)
+    config.pop("run_launcher", None)
     return config
 
 
@@ -25,7 +27,7 @@ def prepare(data_dir: Path) -> Path:
     home = data_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(
-        "# Written by smartplex from the repository's dagster.yaml, without its PostgreSQL storage.\n"
+        "# Written by smartplex from the repository's dagster.yaml, without its PostgreSQL storage and run launcher.\n"
         + yaml.safe_dump(embedded_config(), sort_keys=False)
     )
     return home

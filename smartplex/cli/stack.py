@@ -70,6 +70,14 @@ def start_daemon(supervisor: Supervisor, env: dict[str, str], log_dir: Path) -> 
                      str(log_dir / "dagster-daemon.log"))  # fmt: skip
 
 
+def start_workers(supervisor: Supervisor, env: dict[str, str], log_dir: Path, count: int) -> None:
+    """``count`` Celery run workers (``smartplex worker``), for a DAGSTER_HOME with the Celery run launcher."""
+    for number in range(1, count + 1):
+        name = f"worker-{number}"
+        supervisor.start(name, [sys.executable, "-m", "smartplex", "worker", "--name", f"{name}-{os.getpid()}@%h"],
+                         env, str(log_dir / f"{name}.log"))  # fmt: skip
+
+
 def check_ports(api_port: int, dagster_port: int | None) -> None:
     """Refuse to start on a port another server holds: say which, who holds it, and how to choose another."""
     wanted = [(api_port, "the webhook API", "SMARTPLEX_API_PORT", "--api-port")]
@@ -114,7 +122,7 @@ def _orphans(env: Mapping[str, str], *args: str) -> str:
 
 
 def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, dagster_port: int | None,
-                log_dir: Path) -> None:  # fmt: skip
+                log_dir: Path, workers: int = 0) -> None:  # fmt: skip
     """The API, the Dagster daemon and (unless ``dagster_port`` is None) the webserver; wait until up.
 
     Before the daemon starts, the runs an earlier stop or crash left without a process are ended
@@ -134,6 +142,7 @@ def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, d
     supervisor.start("api", [sys.executable, "-m", "smartplex", "api", "--port", str(api_port)], env,
                      str(log_dir / "api.log"))  # fmt: skip
     start_daemon(supervisor, env, log_dir)
+    start_workers(supervisor, env, log_dir, workers)
     if dagster_port is not None:
         supervisor.start(
             "dagster-webserver",
@@ -331,7 +340,10 @@ def demo(size: int, seed: int, api_port: int | None, dagster_port: int | None, e
 @click.command()
 @click.option("--api-port", default=None, type=int, help="Default: SMARTPLEX_API_PORT (8765).")
 @click.option("--dagster-port", default=None, type=int, help="Default: SMARTPLEX_DAGSTER_PORT (3000).")
-def run(api_port: int | None, dagster_port: int | None) -> None:
+@click.option("--workers", default=None, type=int,
+              help="Celery run workers to start here (default SMARTPLEX_LOCAL_WORKERS, 0); needs DAGSTER_HOME "
+                   "with the Celery run launcher (docs/scaling.md).")  # fmt: skip
+def run(api_port: int | None, dagster_port: int | None, workers: int | None) -> None:
     """Run the API and Dagster against your own Plex, Tautulli, Sonarr, Radarr and Overseerr."""
     settings = get_settings()
     configured = [s.name for s in SERVICES if settings.is_configured(s.name)]
@@ -345,10 +357,19 @@ def run(api_port: int | None, dagster_port: int | None) -> None:
     stop_on_signals()
     api_port = api_port or settings.api_port
     dagster_port = dagster_port or settings.dagster_port
+    workers = settings.local_workers if workers is None else workers
+    if workers and not os.environ.get("DAGSTER_HOME"):
+        raise click.UsageError("--workers needs DAGSTER_HOME with the Celery run launcher (docs/scaling.md)")
     env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(dagster_home.prepare(settings.data_dir))}
+    if workers:
+        from smartplex.cli.worker import celery_env
+
+        # The daemon reads the task states the workers write: both need the same result backend.
+        env = celery_env(env)
     supervisor = Supervisor()
     try:
-        start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=settings.data_dir / "logs")
+        start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=settings.data_dir / "logs",
+                    workers=workers)  # fmt: skip
         rows = [*_rows(api_port, dagster_port), ("Syncing", ", ".join(configured))]
         print_running(rows, [("API", f"http://127.0.0.1:{api_port}"), ("ADMIN", '"$SMARTPLEX_ADMIN_SECRET"')])
         _wait_forever(supervisor)
