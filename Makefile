@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-memory bench-home clean
+.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-status bench-memory bench-home clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-storm: $(STAMP)
 
 bench-tick: $(STAMP)
 	$(BIN)/python bench/sensor_tick.py
+
+bench-status: $(STAMP)
+	$(BIN)/python bench/status_at_scale.py
 
 bench-memory: $(STAMP)
 	$(BIN)/python bench/client_memory.py

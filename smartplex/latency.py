@@ -53,13 +53,13 @@ STAGES: tuple[Stage, ...] = (
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 
-def _durations(where: ColumnElement[bool], stages: tuple[Stage, ...]) -> Any:
-    """(stage, seconds) for every row matching ``where`` that has both ends of a stage."""
+def durations(where: ColumnElement[bool], stages: tuple[Stage, ...] = STAGES, *also: ColumnElement[Any]) -> Any:
+    """(stage, seconds, *also) for every row matching ``where`` that has both ends of a stage."""
     parts = []
     for stage in stages:
         start, end = webhook_log.c[stage.start], webhook_log.c[stage.end]
         parts.append(
-            select(literal(stage.name).label("stage"), seconds_between(start, end).label("seconds")).where(
+            select(literal(stage.name).label("stage"), seconds_between(start, end).label("seconds"), *also).where(
                 and_(where, webhook_log.c.status.in_(stage.statuses), start.is_not(None), end.is_not(None))
             )
         )
@@ -74,12 +74,12 @@ def percentiles(
 ) -> dict[str, dict[Any, Any]]:
     """Per stage: how many rows, and the nearest-rank percentile of its seconds for each quantile
     (``None`` without rows)."""
-    durations = _durations(where, stages)
+    rows = durations(where, stages)
     ranked = select(
-        durations.c.stage,
-        durations.c.seconds,
-        func.row_number().over(partition_by=durations.c.stage, order_by=durations.c.seconds).label("rank"),
-        func.count().over(partition_by=durations.c.stage).label("n"),
+        rows.c.stage,
+        rows.c.seconds,
+        func.row_number().over(partition_by=rows.c.stage, order_by=rows.c.seconds).label("rank"),
+        func.count().over(partition_by=rows.c.stage).label("n"),
     ).subquery()
     # The smallest duration whose rank reaches q*n is the nearest-rank percentile.
     query = select(
@@ -97,17 +97,17 @@ def histogram(
     connection: Connection, where: ColumnElement[bool], bounds: tuple[float, ...], stages: tuple[Stage, ...] = STAGES
 ) -> dict[str, tuple[list[int], int, float]]:
     """Per stage: how many rows took at most each bound (cumulative), how many in all, and their sum."""
-    durations = _durations(where, stages)
+    rows = durations(where, stages)
     query = select(
-        durations.c.stage,
+        rows.c.stage,
         func.count(),
-        func.coalesce(func.sum(durations.c.seconds), 0.0),
-        *(func.count(case((durations.c.seconds <= bound, 1))) for bound in bounds),
-    ).group_by(durations.c.stage)
+        func.coalesce(func.sum(rows.c.seconds), 0.0),
+        *(func.count(case((rows.c.seconds <= bound, 1))) for bound in bounds),
+    ).group_by(rows.c.stage)
     figures = {s.name: ([0] * len(bounds), 0, 0.0) for s in stages}
     for stage, count, total, *buckets in connection.execute(query):
         figures[stage] = (list(buckets), count, float(total))
     return figures
 
 
-__all__ = ["HANDLED_BY_RUN", "STAGES", "STAGE_NAMES", "Stage", "histogram", "percentiles"]
+__all__ = ["HANDLED_BY_RUN", "STAGES", "STAGE_NAMES", "Stage", "durations", "histogram", "percentiles"]

@@ -89,6 +89,26 @@ webhook_log = Table(
 # Newest-first listing and the status window; declared after the table to order by the column.
 Index("ix_webhook_log_received_at", webhook_log.c.received_at.desc())
 
+# Per source, the figures of each hour (span 3600) and day (span 86400) of webhook_log, by received_at:
+# counts by status and a latency histogram per stage (``smartplex.webhook_rollups``). Triggers on
+# webhook_log (migration 010) list the hours whose rows changed since their rollup was built.
+webhook_rollup = Table(
+    "webhook_rollup",
+    metadata,
+    Column("span", Integer, primary_key=True, autoincrement=False),
+    Column("slot", BigInteger, primary_key=True, autoincrement=False),  # Unix seconds // span
+    Column("source", Text, primary_key=True),
+    Column("figures", JSONDocument, nullable=False),
+)
+
+webhook_rollup_stale = Table(
+    "webhook_rollup_stale",
+    metadata,
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),  # Unix seconds // 3600
+    # The transaction that marked it, on PostgreSQL (0 on SQLite): see migration 010.
+    Column("writer", BigInteger, primary_key=True, autoincrement=False, server_default=text("0")),
+)
+
 sync_schedule = Table(
     "sync_schedule",
     metadata,

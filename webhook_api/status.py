@@ -5,134 +5,86 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, func, select
 
+from smartplex import webhook_rollups
 from smartplex.column_types import utcnow
-from smartplex.latency import STAGES, percentiles
+from smartplex.latency import STAGES
 from smartplex.schema import WEBHOOK_STATUSES, sync_schedule, webhook_log
 from smartplex.services import SERVICE_NAMES
-from smartplex.sql_time import seconds_between
+from smartplex.webhook_rollups import Figures
 
 WAITING = ("pending", "dispatched")
-HANDLED_BY_RUN = ("processed", "failed", "missing")
 
 
 def webhook_status(connection: Connection, window: timedelta, now: datetime | None = None) -> dict[str, Any]:
+    """Per source over the window: rows by status, the newest, webhook -> processed p50/p95; per stage
+    the same percentiles; the backlog, whatever its age. From the hourly and daily rollups
+    (``smartplex.webhook_rollups``): exact counts, percentiles within one histogram bucket."""
     now = now or utcnow()
     since = now - window
-    sources: dict[str, dict[str, Any]] = {name: _empty() for name in SERVICE_NAMES}
-    _window_counts(connection, since, sources)
-    _last_received(connection, since, sources)
-    _latency(connection, since, sources)
+    figures = webhook_rollups.window(connection, since, now)
+    sources = {name: _source(figures.get(name, Figures())) for name in SERVICE_NAMES}
     _backlog(connection, now, sources)
-    totals = {key: sum(s[key] for s in sources.values()) for key in ("received", *_STATUS_KEYS, "backlog")}
+    totals = {key: sum(s[key] for s in sources.values()) for key in ("received", *WEBHOOK_STATUSES, "backlog")}
+    overall = Figures()
+    for each in figures.values():
+        overall.add(each)
     return {
         "window_hours": window.total_seconds() / 3600,
         "since": since,
         "now": now,
         "totals": totals,
         "sources": sources,
-        "stages": stages(connection, since),
+        "stages": stages(overall),
         "schedules": schedules(connection),
     }
 
 
-_STATUS_KEYS = WEBHOOK_STATUSES
-
-
-def _empty() -> dict[str, Any]:
+def _source(figures: Figures) -> dict[str, Any]:
     return {
-        "received": 0,
-        **{key: 0 for key in _STATUS_KEYS},
-        "last_received_at": None,
-        "last_event_type": None,
-        "latency_p50_seconds": None,
-        "latency_p95_seconds": None,
+        "received": figures.received,
+        **{status: figures.statuses.get(status, 0) for status in WEBHOOK_STATUSES},
+        "last_received_at": figures.last[0] if figures.last else None,
+        "last_event_type": figures.last[1] if figures.last else None,
+        # Received -> processed, over the rows a sync run handled.
+        "latency_p50_seconds": figures.quantile(webhook_rollups.WHOLE_PATH, 0.5),
+        "latency_p95_seconds": figures.quantile(webhook_rollups.WHOLE_PATH, 0.95),
         "backlog": 0,
         "oldest_pending_age_seconds": None,
     }
 
 
-def _window_counts(connection: Connection, since: datetime, sources: dict[str, dict[str, Any]]) -> None:
-    counts = [func.count(case((webhook_log.c.status == s, 1))).label(s) for s in _STATUS_KEYS]
-    query = (
-        select(webhook_log.c.source, func.count().label("received"), *counts)
-        .where(webhook_log.c.received_at >= since)
-        .group_by(webhook_log.c.source)
-    )
-    for row in connection.execute(query).mappings():
-        sources[row["source"]].update({k: row[k] for k in ("received", *_STATUS_KEYS)})
-
-
-def _last_received(connection: Connection, since: datetime, sources: dict[str, dict[str, Any]]) -> None:
-    ranked = (
-        select(
-            webhook_log.c.source,
-            webhook_log.c.event_type,
-            webhook_log.c.received_at,
-            func.row_number()
-            .over(partition_by=webhook_log.c.source, order_by=webhook_log.c.received_at.desc())
-            .label("rank"),
-        )
-        .where(webhook_log.c.received_at >= since)
-        .subquery()
-    )
-    query = select(ranked.c.source, ranked.c.event_type, ranked.c.received_at).where(ranked.c.rank == 1)
-    for source, event_type, received_at in connection.execute(query):
-        sources[source].update(last_received_at=received_at, last_event_type=event_type)
-
-
-def _latency(connection: Connection, since: datetime, sources: dict[str, dict[str, Any]]) -> None:
-    """Nearest-rank p50/p95 of received -> processed, over rows a sync run handled."""
-    latency = seconds_between(webhook_log.c.received_at, webhook_log.c.processed_at)
-    ranked = (
-        select(
-            webhook_log.c.source,
-            latency.label("latency"),
-            func.row_number().over(partition_by=webhook_log.c.source, order_by=latency).label("rank"),
-            func.count().over(partition_by=webhook_log.c.source).label("n"),
-        )
-        .where(
-            and_(
-                webhook_log.c.received_at >= since,
-                webhook_log.c.status.in_(HANDLED_BY_RUN),
-                webhook_log.c.processed_at.is_not(None),
-            )
-        )
-        .subquery()
-    )
-    # The smallest latency whose rank reaches p*n is the nearest-rank percentile.
-    query = select(
-        ranked.c.source,
-        func.min(case((ranked.c.rank >= ranked.c.n * 0.5, ranked.c.latency))).label("p50"),
-        func.min(case((ranked.c.rank >= ranked.c.n * 0.95, ranked.c.latency))).label("p95"),
-    ).group_by(ranked.c.source)
-    for source, p50, p95 in connection.execute(query):
-        sources[source].update(latency_p50_seconds=p50, latency_p95_seconds=p95)
-
-
 def _backlog(connection: Connection, now: datetime, sources: dict[str, dict[str, Any]]) -> None:
-    """Rows still waiting, whatever their age, and how long the oldest has waited."""
-    query = (
-        select(webhook_log.c.source, func.count(), func.min(webhook_log.c.received_at))
-        .where(webhook_log.c.status.in_(WAITING))
-        .group_by(webhook_log.c.source)
-    )
-    for source, count, oldest in connection.execute(query):
-        sources[source].update(backlog=count, oldest_pending_age_seconds=(now - oldest).total_seconds())
+    """Rows still waiting, whatever their age, and how long the oldest has waited. One query per
+    status, each matching a partial index, so this reads the waiting rows only."""
+    oldest: dict[str, datetime] = {}
+    # Grouped by an expression rather than the column: on the column, SQLite walks the whole source
+    # index to save a sort instead of the partial index of the waiting rows.
+    source = (webhook_log.c.source + "").label("source")
+    for status in WAITING:
+        query = (
+            select(source, func.count(), func.min(webhook_log.c.received_at))
+            .where(webhook_log.c.status == status)
+            .group_by(source)
+        )
+        for name, count, first in connection.execute(query):
+            sources[name]["backlog"] += count
+            oldest[name] = min(first, oldest.get(name, first))
+    for name, first in oldest.items():
+        sources[name]["oldest_pending_age_seconds"] = (now - first).total_seconds()
 
 
-def stages(connection: Connection, since: datetime) -> dict[str, dict[str, Any]]:
-    """Per stage of a webhook's path (``smartplex.latency.STAGES``), over the rows received since
-    ``since`` that went through it: how many, and the nearest-rank p50 and p95 of its seconds."""
-    figures = percentiles(connection, webhook_log.c.received_at >= since)
+def stages(figures: Figures) -> dict[str, dict[str, Any]]:
+    """Per stage of a webhook's path (``smartplex.latency.STAGES``), over the rows that went through
+    it: how many, and the nearest-rank p50 and p95 of its seconds."""
     return {
         stage.name: {
             "from": stage.start,
             "to": stage.end,
-            "rows": figures[stage.name]["rows"],
-            "p50_seconds": figures[stage.name][0.5],
-            "p95_seconds": figures[stage.name][0.95],
+            "rows": figures.rows(stage.name),
+            "p50_seconds": figures.quantile(stage.name, 0.5),
+            "p95_seconds": figures.quantile(stage.name, 0.95),
         }
         for stage in STAGES
     }

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
+from smartplex import webhook_rollups
 from smartplex.column_types import utcnow
+from smartplex.latency import HANDLED_BY_RUN
 from smartplex.schema import webhook_log
 from smartplex.services import SERVICE_NAMES
-from smartplex.sql_time import epoch_bucket
-from webhook_api.status import HANDLED_BY_RUN
 
 # --- schedules ----------------------------------------------------------------------------------
 
@@ -105,28 +105,24 @@ class Bucket:
 def received_over_time(
     connection: Connection, *, bucket: timedelta, buckets: int, now: datetime | None = None
 ) -> dict[str, list[Bucket]]:
-    """Per source, webhooks received in each of the last ``buckets`` periods of length ``bucket`` (aligned
-    to UTC: whole hours, whole days), the current one last, counted by status."""
+    """Per source, webhooks received in each of the last ``buckets`` periods of length ``bucket`` (whole
+    hours or whole days, aligned to UTC), the current one last, counted by status."""
     now = now or utcnow()
     size = int(bucket.total_seconds())
-    current = int(now.timestamp()) // size
-    first = current - buckets + 1
-    start = datetime.fromtimestamp(first * size, UTC)
+    if size not in (webhook_rollups.HOUR, webhook_rollups.DAY):
+        raise ValueError(f"periods are whole hours or whole days, not {bucket}")
+    first = int(now.timestamp()) // size - buckets + 1
     series = {
         source: [Bucket(datetime.fromtimestamp((first + i) * size, UTC)) for i in range(buckets)]
         for source in SERVICE_NAMES
     }
-    slot = epoch_bucket(webhook_log.c.received_at, literal_column(str(size))).label("slot")
-    query = (
-        select(webhook_log.c.source, webhook_log.c.status, slot, func.count())
-        .where(webhook_log.c.received_at >= start)
-        .group_by(webhook_log.c.source, webhook_log.c.status, slot)
-    )
-    for source, status, index, count in connection.execute(query):
-        position = int(index) - first
-        if source in series and 0 <= position < buckets:  # a row from a clock ahead of ours is left out
-            counts = series[source][position].counts
-            counts[status] = counts.get(status, 0) + int(count)
+    since = datetime.fromtimestamp(first * size, UTC)
+    for piece in webhook_rollups.pieces(connection, since, now, largest=size):
+        position = piece.start // size - first
+        if piece.source in series and 0 <= position < buckets:  # a row from a clock ahead of ours is left out
+            counts = series[piece.source][position].counts
+            for status, count in piece.statuses.items():
+                counts[status] = counts.get(status, 0) + count
     return series
 
 

@@ -1,0 +1,400 @@
+"""Rollups of ``webhook_log`` by hour and by day: the status of any window, 30 days or more, from a few
+hundred rows rather than a scan of every webhook in it.
+
+A rollup holds, per source and per hour (or day) of ``received_at``, what ``GET /api/webhooks/status``
+and the admin page show: rows by status, the newest row, and a histogram of the seconds from received
+to settled; and across sources, a histogram for each stage of a webhook's path
+(``smartplex.latency.STAGES``). Buckets are ``PER_OCTAVE`` to a doubling
+(each about 9% wide), so a percentile read from them is within one bucket of the exact one; a bucket
+also keeps the sum of its seconds and answers with their mean, which is exact when its rows agree.
+
+Triggers on webhook_log (migration 010) mark the hour of every row inserted, changed or deleted as
+stale, whoever wrote it. A reader first rebuilds stale hours (at most ``REBUILD_LIMIT``, newest first;
+one process at a time), then reads rollups for the clean whole hours and days of its window and scans
+the rest: hours still stale, the partial hours at its edges, the current hour. So the counts are always
+those of a full scan.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.exc import OperationalError
+
+from smartplex.latency import STAGES, durations
+from smartplex.schema import webhook_log, webhook_rollup, webhook_rollup_stale
+from smartplex.sql_time import epoch_bucket
+
+log = logging.getLogger(__name__)
+
+HOUR = 3600
+DAY = 86400
+_HOURS_PER_DAY = DAY // HOUR
+#: Histogram buckets: bucket 0 holds up to ``FLOOR_SECONDS``; bucket k > 0 holds
+#: (FLOOR_SECONDS * 2**((k-1)/PER_OCTAVE), FLOOR_SECONDS * 2**(k/PER_OCTAVE)].
+FLOOR_SECONDS = 0.001
+PER_OCTAVE = 8
+_SCALE = PER_OCTAVE / math.log(2)
+#: The stage a source's own figures keep: received until settled. The stages within it are kept across
+#: sources only, under this name in place of a source: the status reports them so, and it makes a
+#: rollup a third the size (the merge of a 30-day window is most of its cost).
+WHOLE_PATH = "total"
+ALL_SOURCES = "*"
+#: Stale hours a reader rebuilds before answering; the rest it scans, and the next reader rebuilds.
+REBUILD_LIMIT = 48
+#: PostgreSQL advisory lock held while rebuilding, so two processes never rebuild the same day at once.
+_REBUILD_LOCK = 0x5E7B_0010
+
+
+def bucket_of(seconds: float) -> int:
+    """The histogram bucket of ``seconds`` (the SQL in :func:`_bucket_sql` computes the same)."""
+    return 0 if seconds <= FLOOR_SECONDS else math.ceil(math.log(seconds / FLOOR_SECONDS) * _SCALE)
+
+
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    """The bucket's lower (exclusive) and upper (inclusive) seconds."""
+    if bucket <= 0:
+        return -math.inf, FLOOR_SECONDS
+    return FLOOR_SECONDS * 2 ** ((bucket - 1) / PER_OCTAVE), FLOOR_SECONDS * 2 ** (bucket / PER_OCTAVE)
+
+
+def _bucket_sql(seconds: ColumnElement[Any]) -> ColumnElement[int]:
+    floor: ColumnElement[float] = literal_column(repr(FLOOR_SECONDS))
+    scaled = func.ln(seconds / floor) * literal_column(repr(_SCALE))
+    return case((seconds <= floor, 0), else_=cast(func.ceil(scaled), Integer))
+
+
+@dataclass
+class Figures:
+    """What a stretch of ``webhook_log`` adds up to, for one source."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    #: stage -> bucket -> (rows, their seconds summed)
+    stages: dict[str, dict[int, tuple[int, float]]] = field(default_factory=dict)
+    #: The newest row: when it was received, its event type.
+    last: tuple[datetime, str] | None = None
+
+    @property
+    def received(self) -> int:
+        return sum(self.statuses.values())
+
+    def add(self, other: Figures) -> None:
+        self.statuses.update(other.statuses)
+        for stage, buckets in other.stages.items():
+            self._add_cells(stage, buckets.items())
+        self._newer(other.last)
+
+    def add_document(self, document: dict[str, Any]) -> None:
+        """Add a stored rollup (:meth:`document`) without building its :class:`Figures` first: a
+        30-day window merges a few hundred of them."""
+        self.statuses.update(document["statuses"])
+        for stage, cells in document["stages"].items():
+            self._add_cells(stage, ((b, (rows, seconds)) for b, rows, seconds in cells))
+        last = document["last"]
+        if last is not None:
+            self._newer((datetime.fromisoformat(last[0]), last[1]))
+
+    def _add_cells(self, stage: str, cells: Iterable[tuple[int, tuple[int, float]]]) -> None:
+        mine = self.stages.setdefault(stage, {})
+        for bucket, (rows, seconds) in cells:
+            cell = mine.get(bucket)
+            mine[bucket] = (rows, seconds) if cell is None else (cell[0] + rows, cell[1] + seconds)
+
+    def _newer(self, last: tuple[datetime, str] | None) -> None:
+        if last is not None and (self.last is None or last[0] > self.last[0]):
+            self.last = last
+
+    def rows(self, stage: str) -> int:
+        return sum(rows for rows, _ in self.stages.get(stage, {}).values())
+
+    def quantile(self, stage: str, q: float) -> float | None:
+        """Nearest rank: the mean of the bucket holding the ceil(q * n)-th smallest duration."""
+        buckets = self.stages.get(stage, {})
+        total = self.rows(stage)
+        if not total:
+            return None
+        rank, seen = max(1, math.ceil(q * total - 1e-9)), 0
+        for bucket in sorted(buckets):
+            rows, seconds = buckets[bucket]
+            seen += rows
+            if seen >= rank:
+                return seconds / rows
+        raise AssertionError("unreachable: the ranks add up to the total")
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "statuses": dict(self.statuses),
+            "stages": {
+                stage: [[b, rows, seconds] for b, (rows, seconds) in sorted(cells.items())]
+                for stage, cells in self.stages.items()
+            },
+            "last": None if self.last is None else [self.last[0].isoformat(), self.last[1]],
+        }
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Figures of one source over a stretch of time that starts at ``start`` (Unix seconds): scanned
+    (``figures``) or read from a rollup (``document``)."""
+
+    start: int
+    source: str
+    figures: Figures | None = None
+    document: dict[str, Any] | None = None
+
+    def add_to(self, total: Figures) -> None:
+        if self.figures is not None:
+            total.add(self.figures)
+        elif self.document is not None:
+            total.add_document(self.document)
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        if self.figures is not None:
+            return self.figures.statuses
+        return self.document["statuses"] if self.document is not None else {}
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def window(connection: Connection, since: datetime, now: datetime) -> dict[str, Figures]:
+    """Per source (and ``ALL_SOURCES``), the figures of every row received at or after ``since``."""
+    merged: dict[str, Figures] = defaultdict(Figures)
+    for piece in pieces(connection, since, now):
+        piece.add_to(merged[piece.source])
+    return merged
+
+
+def pieces(connection: Connection, since: datetime, now: datetime, *, largest: int = DAY) -> list[Piece]:
+    """The rows received at or after ``since``, as pieces no longer than ``largest`` (``HOUR`` or
+    ``DAY``) that never overlap: rollups for the clean whole hours (and days) before ``now``'s hour,
+    scans for everything else."""
+    rebuild(connection.engine, now)
+    first = -(-int(since.timestamp()) // HOUR)  # the first whole hour
+    current = int(now.timestamp()) // HOUR
+    if first >= current:
+        return _scanned(connection, [(since, None)])
+    stale = set(
+        connection.execute(
+            select(webhook_rollup_stale.c.hour).where(
+                webhook_rollup_stale.c.hour >= first, webhook_rollup_stale.c.hour < current
+            )
+        ).scalars()
+    )
+    days = []
+    if largest == DAY:
+        days = [
+            day
+            for day in range(-(-first // _HOURS_PER_DAY), current // _HOURS_PER_DAY)
+            if not any(hour in stale for hour in _hours_of(day))
+        ]
+    in_days = {hour for day in days for hour in _hours_of(day)}
+    hours = [hour for hour in range(first, current) if hour not in stale and hour not in in_days]
+    scans: list[tuple[datetime, datetime | None]] = [(_at(a), _at(b)) for a, b in _runs(sorted(stale))]
+    if since < _at(first):
+        scans.append((since, _at(first)))
+    scans.append((_at(current), None))
+    found = _scanned(connection, scans)
+    stored = or_(
+        and_(webhook_rollup.c.span == DAY, _slot_in(days)),
+        and_(webhook_rollup.c.span == HOUR, _slot_in(hours)),
+    )
+    query = select(webhook_rollup.c.span, webhook_rollup.c.slot, webhook_rollup.c.source, webhook_rollup.c.figures)
+    for span, slot, source, document in connection.execute(query.where(stored)):
+        found.append(Piece(slot * span, source, document=document))
+    return found
+
+
+def _scanned(connection: Connection, ranges: list[tuple[datetime, datetime | None]]) -> list[Piece]:
+    return [Piece(hour * HOUR, source, figures=f) for (hour, source), f in scan(connection, ranges).items()]
+
+
+def scan(connection: Connection, ranges: Iterable[tuple[datetime, datetime | None]]) -> dict[tuple[int, str], Figures]:
+    """Per hour and source, the figures of the rows received in any of ``ranges`` ([start, end), no end:
+    open), straight from ``webhook_log``."""
+    received = webhook_log.c.received_at
+    where = or_(false(), *(received >= a if b is None else and_(received >= a, received < b) for a, b in ranges))
+    hour = epoch_bucket(received, literal_column(str(HOUR))).label("hour")
+    found: dict[tuple[int, str], Figures] = defaultdict(Figures)
+
+    rows = select(
+        hour,
+        webhook_log.c.source,
+        webhook_log.c.status,
+        received,
+        webhook_log.c.event_type,
+        func.row_number().over(partition_by=(hour, webhook_log.c.source), order_by=received.desc()).label("rank"),
+    ).where(where)
+    listed = rows.subquery()
+    for slot, source, status, count in connection.execute(
+        select(listed.c.hour, listed.c.source, listed.c.status, func.count()).group_by(
+            listed.c.hour, listed.c.source, listed.c.status
+        )
+    ):
+        found[(int(slot), source)].statuses[status] = int(count)
+    newest = select(listed.c.hour, listed.c.source, listed.c.received_at, listed.c.event_type).where(listed.c.rank == 1)
+    for slot, source, received_at, event_type in connection.execute(newest):
+        found[(int(slot), source)].last = (_aware(received_at), event_type)
+
+    timed = durations(where, STAGES, hour, webhook_log.c.source)
+    bucketed = select(
+        timed.c.hour, timed.c.source, timed.c.stage, _bucket_sql(timed.c.seconds).label("bucket"), timed.c.seconds
+    ).subquery()
+    query = select(
+        bucketed.c.hour,
+        bucketed.c.source,
+        bucketed.c.stage,
+        bucketed.c.bucket,
+        func.count(),
+        func.sum(bucketed.c.seconds),
+    ).group_by(bucketed.c.hour, bucketed.c.source, bucketed.c.stage, bucketed.c.bucket)
+    for slot, source, stage, bucket, count, seconds in connection.execute(query):
+        # The whole path per source; the stages within it across sources (see ALL_SOURCES).
+        key = (int(slot), source if stage == WHOLE_PATH else ALL_SOURCES)
+        cells = found[key].stages.setdefault(stage, {})
+        before = cells.get(int(bucket), (0, 0.0))
+        cells[int(bucket)] = (before[0] + int(count), before[1] + float(seconds))
+    return found
+
+
+# --- rebuilding ---------------------------------------------------------------------------------
+
+
+def rebuild(engine: Engine, now: datetime, limit: int = REBUILD_LIMIT) -> int:
+    """Rebuild up to ``limit`` stale hours before ``now``'s hour (newest first) and the days they are
+    in. Returns how many hours were rebuilt: none when another process is at it, or the database is
+    busy (readers scan what is stale, so this only makes them faster)."""
+    current = int(now.timestamp()) // HOUR
+    try:
+        with engine.connect() as connection:
+            hours = list(
+                connection.execute(
+                    select(webhook_rollup_stale.c.hour)
+                    .distinct()
+                    .where(webhook_rollup_stale.c.hour < current)
+                    .order_by(webhook_rollup_stale.c.hour.desc())
+                    .limit(limit)
+                ).scalars()
+            )
+        if not hours:
+            return 0
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql" and not connection.scalar(
+                select(func.pg_try_advisory_xact_lock(_REBUILD_LOCK))
+            ):
+                return 0
+            # The marks this statement sees are taken off before the scan. A change it cannot see yet
+            # (uncommitted) keeps its own mark, so its hour is rebuilt again, whether or not the scan
+            # below saw the change.
+            taken = sorted(
+                set(
+                    connection.execute(
+                        delete(webhook_rollup_stale)
+                        .where(webhook_rollup_stale.c.hour.in_(hours))
+                        .returning(webhook_rollup_stale.c.hour)
+                    ).scalars()
+                )
+            )
+            if taken:
+                _store(connection, HOUR, taken, scan(connection, [(_at(a), _at(b)) for a, b in _runs(taken)]))
+                _rebuild_days(connection, sorted({hour // _HOURS_PER_DAY for hour in taken}))
+            return len(taken)
+    except OperationalError as exc:
+        log.info("webhook rollups not rebuilt now (%s); the stale hours are scanned", type(exc.orig).__name__)
+        return 0
+
+
+def _rebuild_days(connection: Connection, days: list[int]) -> None:
+    """A day's rollup is the sum of its hours'."""
+    merged: dict[tuple[int, str], Figures] = defaultdict(Figures)
+    hours = [hour for day in days for hour in _hours_of(day)]
+    query = select(webhook_rollup.c.slot, webhook_rollup.c.source, webhook_rollup.c.figures).where(
+        webhook_rollup.c.span == HOUR, _slot_in(hours)
+    )
+    for slot, source, document in connection.execute(query):
+        merged[(slot // _HOURS_PER_DAY, source)].add_document(document)
+    _store(connection, DAY, days, merged)
+
+
+def _store(connection: Connection, span: int, slots: list[int], figures: dict[tuple[int, str], Figures]) -> None:
+    connection.execute(delete(webhook_rollup).where(webhook_rollup.c.span == span, _slot_in(slots)))
+    rows = [
+        {"span": span, "slot": slot, "source": source, "figures": f.document()} for (slot, source), f in figures.items()
+    ]
+    if rows:
+        connection.execute(insert(webhook_rollup), rows)
+
+
+# --- hours as numbers ---------------------------------------------------------------------------
+
+
+def _at(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * HOUR, UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite gives the text of a timestamp back as naive UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _hours_of(day: int) -> range:
+    return range(day * _HOURS_PER_DAY, (day + 1) * _HOURS_PER_DAY)
+
+
+def _runs(slots: list[int]) -> Iterator[tuple[int, int]]:
+    """Sorted slots as [start, end) runs of consecutive numbers."""
+    start = previous = None
+    for slot in slots:
+        if start is None or previous is None:
+            start = previous = slot
+        elif slot == previous + 1:
+            previous = slot
+        else:
+            yield start, previous + 1
+            start = previous = slot
+    if start is not None and previous is not None:
+        yield start, previous + 1
+
+
+def _slot_in(slots: list[int]) -> ColumnElement[bool]:
+    slot = webhook_rollup.c.slot
+    return or_(false(), *(and_(slot >= a, slot < b) for a, b in _runs(slots)))
+
+
+__all__ = [
+    "ALL_SOURCES",
+    "DAY",
+    "HOUR",
+    "WHOLE_PATH",
+    "Figures",
+    "Piece",
+    "bucket_bounds",
+    "bucket_of",
+    "pieces",
+    "rebuild",
+    "scan",
+    "window",
+]
