@@ -10,8 +10,8 @@ every stage timed; some failed, ignored, missing; a few still waiting), then tim
   the median of five calls;
 - the admin page's two charts (24 hours by hour, 7 days by day).
 
-It also prints how long the first call took with every hour stale (as after the migration), and how
-long rebuilding all of them took; and it checks that the figures equal the full scan's (counts exact,
+It also prints how long rebuilding every hour took (the catch-up after the upgrade, when every
+existing hour starts stale); and it checks that the figures equal the full scan's (counts exact,
 percentiles within one histogram bucket). Target: any window up to 30 days within 200 ms at 1M rows
 on both engines.
 
@@ -159,11 +159,10 @@ def run(label: str, url: str, total: int) -> list[str]:
         with engine.connect() as connection:
             return webhook_status(connection, window, now)
 
-    first, _ = timed(lambda: status(WINDOWS["30 d"]))
-    rebuild, hours = timed(lambda: webhook_rollups.rebuild(engine, now, limit=10**6))
+    # What the API's background catch-up does after the upgrade, when every hour starts stale.
+    rebuild, hours = timed(lambda: webhook_rollups.rebuild(engine, now, budget=None))
     lines = [
-        f"| {label} | {total:,} | first 30 d call, every hour stale | — | {first * 1000:,.0f} ms | — | — |",
-        f"| {label} | {total:,} | rebuilding the other {hours} stale hours | — | {rebuild * 1000:,.0f} ms | — | — |",
+        f"| {label} | {total:,} | catching up: all {hours} hours stale, rebuilt | — | {rebuild * 1000:,.0f} ms | — | — |"
     ]
     for name, window in WINDOWS.items():
         baseline, expected = timed(lambda window=window: full_scan(engine, now - window))

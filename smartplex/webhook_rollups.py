@@ -9,8 +9,9 @@ to settled; and across sources, a histogram for each stage of a webhook's path
 also keeps the sum of its seconds and answers with their mean, which is exact when its rows agree.
 
 Triggers on webhook_log (migration 010) mark the hour of every row inserted, changed or deleted as
-stale, whoever wrote it. A reader first rebuilds stale hours (at most ``REBUILD_LIMIT``, newest first;
-one process at a time), then reads rollups for the clean whole hours and days of its window and scans
+stale, whoever wrote it. A reader first rebuilds stale hours (for at most ``READER_BUDGET`` seconds,
+newest first; one process at a time; a backlog, as after the upgrade, is left to
+:func:`catch_up_in_background`), then reads rollups for the clean whole hours and days of its window and scans
 the rest: hours still stale, the partial hours at its edges, the current hour. So the counts are always
 those of a full scan.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Float,
     Integer,
     and_,
     case,
@@ -40,6 +44,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy.exc import OperationalError
 
@@ -62,9 +67,12 @@ _SCALE = PER_OCTAVE / math.log(2)
 #: rollup a third the size (the merge of a 30-day window is most of its cost).
 WHOLE_PATH = "total"
 ALL_SOURCES = "*"
-#: Stale hours a reader rebuilds before answering; the rest it scans, and the next reader rebuilds.
-REBUILD_LIMIT = 48
-#: PostgreSQL advisory lock held while rebuilding, so two processes never rebuild the same day at once.
+#: Hours rebuilt per transaction: each a short scan, well within the statement timeout.
+CHUNK_HOURS = 6
+#: Seconds a reader spends rebuilding stale hours before it answers (it scans what is still stale).
+READER_BUDGET = 0.5
+#: PostgreSQL advisory lock held while rebuilding, so two processes never rebuild the same day at once
+#: (keyed by the schema too: databases shared by several installs, or tests, do not wait on each other).
 _REBUILD_LOCK = 0x5E7B_0010
 
 
@@ -82,7 +90,8 @@ def bucket_bounds(bucket: int) -> tuple[float, float]:
 
 def _bucket_sql(seconds: ColumnElement[Any]) -> ColumnElement[int]:
     floor: ColumnElement[float] = literal_column(repr(FLOOR_SECONDS))
-    scaled = func.ln(seconds / floor) * literal_column(repr(_SCALE))
+    # In floating point: PostgreSQL's seconds are numeric, whose ln() is many times slower.
+    scaled = func.ln(cast(seconds, Float) / floor) * literal_column(repr(_SCALE))
     return case((seconds <= floor, 0), else_=cast(func.ceil(scaled), Integer))
 
 
@@ -240,24 +249,26 @@ def scan(connection: Connection, ranges: Iterable[tuple[datetime, datetime | Non
     hour = epoch_bucket(received, literal_column(str(HOUR))).label("hour")
     found: dict[tuple[int, str], Figures] = defaultdict(Figures)
 
-    rows = select(
-        hour,
-        webhook_log.c.source,
-        webhook_log.c.status,
-        received,
-        webhook_log.c.event_type,
-        func.row_number().over(partition_by=(hour, webhook_log.c.source), order_by=received.desc()).label("rank"),
-    ).where(where)
-    listed = rows.subquery()
-    for slot, source, status, count in connection.execute(
-        select(listed.c.hour, listed.c.source, listed.c.status, func.count()).group_by(
-            listed.c.hour, listed.c.source, listed.c.status
+    rows = select(hour, webhook_log.c.source, webhook_log.c.status, received).where(where).subquery()
+    counted = select(rows.c.hour, rows.c.source, rows.c.status, func.count(), func.max(rows.c.received_at)).group_by(
+        rows.c.hour, rows.c.source, rows.c.status
+    )
+    newest: dict[tuple[int, str], datetime] = {}
+    for slot, source, status, count, latest in connection.execute(counted):
+        key = (int(slot), source)
+        found[key].statuses[status] = int(count)
+        newest[key] = max(latest, newest.get(key, latest))
+    # The newest row's event type: looked up by its time (indexed), rather than ranking every row.
+    pairs = list({(source, at) for (_, source), at in newest.items()})
+    events: dict[tuple[str, datetime], str] = {}
+    for start in range(0, len(pairs), 500):
+        lookup = select(webhook_log.c.source, webhook_log.c.received_at, webhook_log.c.event_type).where(
+            tuple_(webhook_log.c.source, webhook_log.c.received_at).in_(pairs[start : start + 500])
         )
-    ):
-        found[(int(slot), source)].statuses[status] = int(count)
-    newest = select(listed.c.hour, listed.c.source, listed.c.received_at, listed.c.event_type).where(listed.c.rank == 1)
-    for slot, source, received_at, event_type in connection.execute(newest):
-        found[(int(slot), source)].last = (_aware(received_at), event_type)
+        for source, at, event_type in connection.execute(lookup):
+            events[(source, _aware(at))] = event_type
+    for key, at in newest.items():
+        found[key].last = (_aware(at), events.get((key[1], _aware(at)), ""))
 
     timed = durations(where, STAGES, hour, webhook_log.c.source)
     bucketed = select(
@@ -283,11 +294,26 @@ def scan(connection: Connection, ranges: Iterable[tuple[datetime, datetime | Non
 # --- rebuilding ---------------------------------------------------------------------------------
 
 
-def rebuild(engine: Engine, now: datetime, limit: int = REBUILD_LIMIT) -> int:
-    """Rebuild up to ``limit`` stale hours before ``now``'s hour (newest first) and the days they are
-    in. Returns how many hours were rebuilt: none when another process is at it, or the database is
-    busy (readers scan what is stale, so this only makes them faster)."""
+def rebuild(engine: Engine, now: datetime, *, budget: float | None = READER_BUDGET, limit: int | None = None) -> int:
+    """Rebuild stale hours before ``now``'s hour, newest first, and the days they are in:
+    ``CHUNK_HOURS`` per transaction, until none is left, ``budget`` seconds have passed or ``limit``
+    hours are done (``None``: no bound). Returns how many hours were rebuilt; it stops early when
+    another process is at it or the database is busy (readers scan what is stale, so rebuilding only
+    makes them faster)."""
     current = int(now.timestamp()) // HOUR
+    began, done = time.monotonic(), 0
+    while limit is None or done < limit:
+        if budget is not None and time.monotonic() - began >= budget:
+            break
+        size = CHUNK_HOURS if limit is None else min(CHUNK_HOURS, limit - done)
+        rebuilt = _rebuild_chunk(engine, current, size)
+        if not rebuilt:
+            break
+        done += rebuilt
+    return done
+
+
+def _rebuild_chunk(engine: Engine, current: int, size: int) -> int:
     try:
         with engine.connect() as connection:
             hours = list(
@@ -296,14 +322,14 @@ def rebuild(engine: Engine, now: datetime, limit: int = REBUILD_LIMIT) -> int:
                     .distinct()
                     .where(webhook_rollup_stale.c.hour < current)
                     .order_by(webhook_rollup_stale.c.hour.desc())
-                    .limit(limit)
+                    .limit(size)
                 ).scalars()
             )
         if not hours:
             return 0
         with engine.begin() as connection:
             if engine.dialect.name == "postgresql" and not connection.scalar(
-                select(func.pg_try_advisory_xact_lock(_REBUILD_LOCK))
+                select(func.pg_try_advisory_xact_lock(func.hashtext(func.current_schema()), _REBUILD_LOCK))
             ):
                 return 0
             # The marks this statement sees are taken off before the scan. A change it cannot see yet
@@ -325,6 +351,38 @@ def rebuild(engine: Engine, now: datetime, limit: int = REBUILD_LIMIT) -> int:
     except OperationalError as exc:
         log.info("webhook rollups not rebuilt now (%s); the stale hours are scanned", type(exc.orig).__name__)
         return 0
+
+
+_catching_up: set[str] = set()
+_catching_up_lock = threading.Lock()
+
+
+def catch_up_in_background(engine: Engine) -> bool:
+    """Rebuild every stale hour in a thread of this process, unless one is at it already: after an
+    upgrade (every existing hour starts stale) or a purge of old rows. Returns whether it started."""
+    key = engine.url.render_as_string()
+    with _catching_up_lock:
+        if key in _catching_up:
+            return False
+        _catching_up.add(key)
+
+    def work() -> None:
+        try:
+            rebuilt = rebuild(engine, datetime.now(UTC), budget=None)
+            log.info("webhook rollups: %d stale hours rebuilt in the background", rebuilt)
+        finally:
+            with _catching_up_lock:
+                _catching_up.discard(key)
+
+    threading.Thread(target=work, name="webhook-rollups", daemon=True).start()
+    return True
+
+
+def stale_before(connection: Connection, now: datetime) -> int:
+    """How many hours before ``now``'s are stale."""
+    current = int(now.timestamp()) // HOUR
+    query = select(func.count(webhook_rollup_stale.c.hour.distinct())).where(webhook_rollup_stale.c.hour < current)
+    return int(connection.scalar(query) or 0)
 
 
 def _rebuild_days(connection: Connection, days: list[int]) -> None:

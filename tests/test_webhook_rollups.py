@@ -138,7 +138,7 @@ def test_every_window_equals_a_full_scan(engine: Engine) -> None:
 
     # Before any rebuild (all scanned), while partly rebuilt, and when fully rebuilt.
     assert_same_as_full_scan(engine, now)
-    assert webhook_rollups.rebuild(engine, now, limit=10_000) > 0
+    assert webhook_rollups.rebuild(engine, now, budget=None) > 0
     current = int(now.timestamp()) // 3600
     assert all(hour >= current for hour in stale_hours(engine))  # only the current hour (and later) is left
     with engine.connect() as connection:
@@ -155,7 +155,7 @@ def test_changes_after_a_rebuild_are_seen(engine: Engine, limit: int) -> None:
     now = utcnow()
     with engine.begin() as connection:
         connection.execute(insert(webhook_log), make_rows(now, 1500, days=35, seed=2))
-    webhook_rollups.rebuild(engine, now, limit=10_000)
+    webhook_rollups.rebuild(engine, now, budget=None)
     assert all(hour >= int(now.timestamp()) // 3600 for hour in stale_hours(engine))
 
     ten_days_ago = now - timedelta(days=10)
@@ -178,7 +178,7 @@ def test_changes_after_a_rebuild_are_seen(engine: Engine, limit: int) -> None:
     assert replayed > 0 and purged > 0
     assert len(stale_hours(engine)) > 30
 
-    webhook_rollups.rebuild(engine, now, limit=limit)
+    webhook_rollups.rebuild(engine, now, budget=None, limit=limit)
     assert_same_as_full_scan(engine, now)
 
 
@@ -187,7 +187,7 @@ def test_charts_from_rollups_equal_counting_rows(engine: Engine) -> None:
     rows = make_rows(now, 2000, days=8, seed=4)
     with engine.begin() as connection:
         connection.execute(insert(webhook_log), rows)
-    webhook_rollups.rebuild(engine, now, limit=100)  # some hours rebuilt, the rest scanned
+    webhook_rollups.rebuild(engine, now, budget=None, limit=100)  # some hours rebuilt, the rest scanned
     for size, periods in ((3600, 24), (86400, 7)):
         with engine.connect() as connection:
             series = received_over_time(connection, bucket=timedelta(seconds=size), buckets=periods, now=now)

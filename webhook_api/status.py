@@ -24,6 +24,8 @@ def webhook_status(connection: Connection, window: timedelta, now: datetime | No
     now = now or utcnow()
     since = now - window
     figures = webhook_rollups.window(connection, since, now)
+    if webhook_rollups.stale_before(connection, now):  # more than a reader rebuilds: after an upgrade, say
+        webhook_rollups.catch_up_in_background(connection.engine)
     sources = {name: _source(figures.get(name, Figures())) for name in SERVICE_NAMES}
     _backlog(connection, now, sources)
     totals = {key: sum(s[key] for s in sources.values()) for key in ("received", *WEBHOOK_STATUSES, "backlog")}
