@@ -46,7 +46,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from smartplex.latency import STAGES, durations
 from smartplex.schema import webhook_log, webhook_rollup, webhook_rollup_stale
@@ -370,6 +370,8 @@ def catch_up_in_background(engine: Engine) -> bool:
         try:
             rebuilt = rebuild(engine, datetime.now(UTC), budget=None)
             log.info("webhook rollups: %d stale hours rebuilt in the background", rebuilt)
+        except SQLAlchemyError as exc:  # readers scan what is left, and start another catch-up
+            log.warning("webhook rollups: catching up stopped: %s", exc)
         finally:
             with _catching_up_lock:
                 _catching_up.discard(key)
