@@ -16,15 +16,19 @@ Run by hand: ``.venv/bin/python bench/sync_full_refresh.py`` (about 3-5 minutes 
 4. times the server-side ceiling in the same database: ``INSERT INTO copy SELECT * FROM table
    ON CONFLICT (key) DO UPDATE ...`` of the same rows, into an empty copy with the same indexes;
 5. makes about 200 changes (new, edited and deleted movies and series, plays, requests) a week and
-   a day after the library's last change, then times the 7-day incremental sync in a child.
+   a day after the library's last change, then times the 7-day incremental sync in a child;
+6. lists the same Plex library with python-plexapi in a child (``section.all()`` for every
+   section plus ``searchEpisodes()`` for the show sections, its default page size): the peer
+   baseline, what people use today to read a Plex library.
 
-It prints the figures and the three ratios against their targets: full refresh >= 30% of the
-ceiling's items/s; peak RSS at the large size <= 1.5x that at the small one; incremental sync
-<= 5% of the full refresh's time.
+It prints the figures and the ratios against their targets: full refresh >= 30% of the ceiling's
+items/s; the full refresh (fetch, parse, upsert, soft-delete) <= 1.25x the fetch-and-parse-only
+time; the Plex full refresh >= 5x python-plexapi's listing rate; peak RSS at the large size <= 1.5x
+that at the small one; incremental sync <= 5% of the full refresh's time.
 
     python bench/sync_full_refresh.py [--plex-items 100000] [--movies 20000] [--series 5000]
         [--plays 20000] [--requests 5000] [--small 10000] [--changes 200] [--database-url URL]
-        [--batch-size N] [--profile PREFIX]
+        [--batch-size N] [--profile PREFIX] [--no-plexapi]
 """
 
 from __future__ import annotations
@@ -200,6 +204,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
     if spec.get("fetch_only"):
         return fetch_only(spec)
+    if spec.get("plexapi"):
+        return plexapi_listing(spec)
     engine = make_engine(spec["url"], timeout=120)
     with engine.connect():  # connect (and import the driver) before the baseline
         pass
@@ -237,6 +243,22 @@ def fetch_only(spec: dict[str, Any]) -> dict[str, Any]:
             fetched = sum(1 for _ in client.iter_all())
             services[service] = {"fetched": fetched, "seconds": time.perf_counter() - began}
     return {"services": services, "seconds": time.perf_counter() - started, "maxrss_kb": peak_rss_kb()}
+
+
+def plexapi_listing(spec: dict[str, Any]) -> dict[str, Any]:
+    """python-plexapi reading the whole Plex library: every section's items, and the shows' episodes."""
+    from plexapi.server import PlexServer
+
+    started = time.perf_counter()
+    server = PlexServer(spec["urls"]["plex"], spec["keys"]["plex"])
+    items = 0
+    for section in server.library.sections():
+        if section.TYPE not in ("movie", "show"):
+            continue
+        items += len(section.all())
+        if section.TYPE == "show":
+            items += len(section.searchEpisodes())
+    return {"items": items, "seconds": time.perf_counter() - started}
 
 
 def run_child(spec: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
@@ -347,7 +369,9 @@ def print_sync(label: str, result: dict[str, Any]) -> None:
     print(f"    {'all':10} {fetched:8d} {result['seconds']:8.2f} {rate(fetched, result['seconds']):9.0f}")
 
 
-def full_refresh(shape: Shape, args: argparse.Namespace, *, ceiling: bool, changes: int) -> dict[str, Any]:
+def full_refresh(
+    shape: Shape, args: argparse.Namespace, *, ceiling: bool, changes: int, plexapi: bool = False
+) -> dict[str, Any]:
     """Serve a shaped universe, full-refresh it in a child; optionally the ceiling and the incremental."""
     started = time.perf_counter()
     universe = ShapedUniverse(shape, seed=args.seed, now=int(time.time()))
@@ -385,6 +409,10 @@ def full_refresh(shape: Shape, args: argparse.Namespace, *, ceiling: bool, chang
                 print_sync(
                     "full refresh again into empty tables, the five services at once (one process each)", parallel
                 )
+            if plexapi:
+                out["plexapi"] = peer = run_child({**spec, "plexapi": True})
+                print(f"  python-plexapi listing Plex: {peer['items']} items in {peer['seconds']:.1f}s"
+                      f" = {rate(peer['items'], peer['seconds']):.0f} items/s")  # fmt: skip
             if changes:
                 out["changes"] = made = make_changes(sims.simulation, changes, args.seed)
                 now = sims.universe.now
@@ -416,6 +444,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--profile", metavar="PREFIX", help="cProfile each child sync into PREFIX.<items>.<kind>")
+    parser.add_argument("--no-plexapi", action="store_true", help="skip the python-plexapi baseline")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -429,7 +458,7 @@ def main() -> None:
           f"PostgreSQL {make_url(args.database_url).render_as_string()}")  # fmt: skip
     low = full_refresh(small, args, ceiling=False, changes=0)
     gc.collect()
-    high = full_refresh(large, args, ceiling=True, changes=args.changes)
+    high = full_refresh(large, args, ceiling=True, changes=args.changes, plexapi=not args.no_plexapi)
 
     full, ceil, inc = high["full"], high["ceiling"], high["incremental"]
     fetched = sum(r["fetched"] for r in full["services"].values())
@@ -464,6 +493,20 @@ def main() -> None:
         f" {parallel_rate / ceil_rate:.1%} with the five at once ({parallel['seconds']:.1f}s)"
     )
     print(f"  target >= 30%: {verdict(max(full_rate, parallel_rate) / ceil_rate >= 0.30)}")
+    overlap = full["seconds"] / fetch["seconds"]
+    print(
+        f"full refresh / fetch and parse alone: {full['seconds']:.1f}s / {fetch['seconds']:.1f}s = {overlap:.2f}x"
+        f"   target <= 1.25x: {verdict(overlap <= 1.25)}"
+    )
+    if "plexapi" in high:
+        peer = high["plexapi"]
+        peer_rate = rate(peer["items"], peer["seconds"])
+        plex_fetch = fetch["services"]["plex"]
+        print(
+            f"Plex full refresh against python-plexapi listing: {plex_rate:.0f} / {peer_rate:.0f} items/s ="
+            f" {plex_rate / peer_rate:.1f}x   target >= 5x: {verdict(plex_rate / peer_rate >= 5)}"
+            f" (our fetch and parse alone: {rate(plex_fetch['fetched'], plex_fetch['seconds']) / peer_rate:.1f}x)"
+        )
     print(
         f"peak RSS of the syncing process: {low['full']['maxrss_kb'] / 1024:.0f} MiB at {args.small} Plex items,"
         f" {high['full']['maxrss_kb'] / 1024:.0f} MiB at {args.plex_items}"

@@ -5,6 +5,12 @@ series, Radarr's movies). A full refresh also soft-deletes every row the service
 and only after it has read the whole library: a full refresh that fails part way deletes nothing.
 Each batch commits on its own, so a failed run leaves whole batches of correct rows behind and the
 next run completes the rest.
+
+Reading and writing overlap: a thread fetches the service's pages and turns each batch into rows
+ready to send (:func:`~smartplex.sync.upsert.prepare_rows`), while the caller's thread writes the
+previous batch. The database waits without holding the GIL, so the server's work runs beside the
+parsing; at most a few batches wait between the two, so memory stays flat. A failure on either side
+fails the sync: the other side stops, and nothing is soft-deleted.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, exists
 from smartplex.clients import Deleted, Missing
 from smartplex.column_types import utcnow
 from smartplex.sync.specs import Scope, SyncSpec
-from smartplex.sync.upsert import UpsertCounts, upsert
+from smartplex.sync.upsert import PreparedRows, UpsertCounts, prepare_rows, write_rows
 
 #: Deletions that remove the item itself (file deletions refresh the item instead).
 ITEM_DELETIONS = ("series", "movie", "plexItem", "request")
@@ -64,18 +70,59 @@ class SyncResult:
         }
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+@dataclass
+class _Batch:
+    """One batch as the fetching thread hands it over: rows ready to write, and what else it read."""
+
+    fetched: int
+    rows: PreparedRows
+    gone: list[int | str]
+    not_found: list[str]
+    files_deleted: int
+
+
+def _prepared_batches(
+    items: Iterable[Any], spec: SyncSpec, scope: Scope, now: datetime, dialect: str, size: int
+) -> Iterator[_Batch]:
+    """Group ``items`` into batches of ``size`` and build each one's rows (runs in the fetching thread).
+
+    Each item becomes its row as it arrives: a row holds only plain values, which the garbage
+    collector does not track, while a batch of parsed items (nested JSON and all) would survive
+    into its oldest generation and make every full collection longer.
+    """
+    to_row, table, key = spec.to_row, spec.table, spec.key
     iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
+    while True:
+        rows: list[dict[str, Any]] = []
+        gone: list[int | str] = []
+        not_found: list[str] = []
+        fetched = files_deleted = 0
+        for item in islice(iterator, size):
+            fetched += 1
+            if isinstance(item, Missing):
+                not_found.append(str(item.id))
+            elif not isinstance(item, Deleted):
+                row = to_row(item, scope)
+                row["synced_at"] = now
+                row["deleted_at"] = None
+                rows.append(row)
+            elif item.kind in ITEM_DELETIONS:
+                gone.append(item.id)
+                not_found.append(str(item.id))
+            else:
+                files_deleted += 1
+        if not fetched:
+            return
+        yield _Batch(fetched, prepare_rows(dialect, table, key, rows), gone, not_found, files_deleted)
 
 
 _DONE = object()
 
 
-def _read_ahead(batches: Iterator[list[Any]], depth: int = 2) -> Iterator[list[Any]]:
-    """Fetch the next batches in a thread while the current one is written: the service and the
-    database then wait on each other less. At most ``depth`` batches wait, so memory stays flat."""
+def _read_ahead(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run ``batches`` in a thread and hand its batches over as they are ready: the service, the
+    parsing and the database then wait on each other less. At most ``depth`` batches wait, so
+    memory stays flat. An exception in the thread is raised here; stopping early stops the thread."""
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -136,24 +183,16 @@ def run_sync(
         with connection.begin():
             scope = spec.prepare(client, connection, now)
         seen = _SeenKeys(connection, spec) if full else None
+        keys_into = seen.table if seen is not None else None
         items = client.iter_all() if window is None else client.iter_changed(*window, also=list(hinted_ids))
-        for batch in _read_ahead(_batches(items, batch_size)):
-            rows, gone = [], []
-            for item in batch:
-                if isinstance(item, Missing):
-                    result.not_found.add(str(item.id))
-                elif not isinstance(item, Deleted):
-                    rows.append({**spec.to_row(item, scope), "synced_at": now, "deleted_at": None})
-                elif item.kind in ITEM_DELETIONS:
-                    gone.append(item.id)
-                    result.not_found.add(str(item.id))
-                else:
-                    result.files_deleted += 1
-            result.fetched += len(batch)
+        batches = _prepared_batches(items, spec, scope, now, connection.dialect.name, batch_size)
+        for batch in _read_ahead(batches):
+            result.fetched += batch.fetched
+            result.not_found.update(batch.not_found)
+            result.files_deleted += batch.files_deleted
             with connection.begin():
-                result.deleted += _soft_delete(connection, spec, gone, scope, now)
-                keys_into = seen.table if seen is not None else None
-                result.counts.add(upsert(connection, spec.table, spec.key, rows, keys_into=keys_into))
+                result.deleted += _soft_delete(connection, spec, batch.gone, scope, now)
+                result.counts.add(write_rows(connection, spec.table, spec.key, batch.rows, keys_into=keys_into))
         if seen is not None:
             with connection.begin():
                 result.deleted += seen.soft_delete_missing(scope, now)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, func, literal_column, null, or_, select, tuple_
+from sqlalchemy import Connection, DateTime, Table, bindparam, func, literal_column, null, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import Text
+
+from smartplex.column_types import UTCDateTime
 
 
 @dataclass
@@ -23,6 +28,16 @@ class UpsertCounts:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
+
+
+@dataclass(frozen=True)
+class PreparedRows:
+    """A batch made ready to write, without the database: keys deduplicated and, for PostgreSQL,
+    encoded as the one JSON document the statement unpacks. Building it is the CPU-heavy half of
+    an upsert, so a sync can do it in its fetching thread while the previous batch is written."""
+
+    rows: list[dict[str, Any]]
+    document: str | None = None
 
 
 def upsert(
@@ -39,14 +54,66 @@ def upsert(
     ``keys_into``: a table of the key columns that also receives every row's key (a full refresh's
     record of what it saw).
     """
+    prepared = prepare_rows(connection.dialect.name, table, key, rows)
+    return write_rows(connection, table, key, prepared, keys_into=keys_into)
+
+
+def prepare_rows(dialect: str, table: Table, key: tuple[str, ...], rows: list[dict[str, Any]]) -> PreparedRows:
+    """:func:`upsert`'s work that needs no connection (``dialect``: ``connection.dialect.name``).
+
+    Raises on a value the column cannot take as it is (a naive datetime), before anything is written.
+    """
+    if not rows:
+        return PreparedRows([])
+    if len(key) == 1:  # a page may repeat an item; the last one read wins
+        (only,) = key
+        deduplicated = {r[only]: r for r in rows}
+    else:
+        deduplicated = {tuple(r[k] for k in key): r for r in rows}
+    if len(deduplicated) < len(rows):
+        rows = list(deduplicated.values())
+    if dialect != "postgresql":
+        return PreparedRows(rows)
+    _refuse_naive(table, rows)
+    try:
+        document = orjson.dumps(rows, default=_json_value).decode()
+    except orjson.JSONEncodeError as exc:
+        raise (exc.__cause__ or exc) from None  # the value's own complaint, not orjson's summary
+    return PreparedRows(rows, document)
+
+
+def write_rows(
+    connection: Connection,
+    table: Table,
+    key: tuple[str, ...],
+    prepared: PreparedRows,
+    *,
+    keys_into: Table | None = None,
+) -> UpsertCounts:
+    """Write a batch :func:`prepare_rows` made for this connection's dialect (see :func:`upsert`)."""
+    rows = prepared.rows
     if not rows:
         return UpsertCounts()
-    rows = list({tuple(r[k] for k in key): r for r in rows}.values())  # a page may repeat an item
-    if connection.dialect.name == "postgresql":
-        return _upsert_postgresql(connection, table, key, rows, keys_into)
+    if prepared.document is not None:
+        statement = _postgresql_statement(table, key, tuple(rows[0]), keys_into)
+        inserted, written = connection.execute(statement, {"rows": prepared.document}).one()
+        return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=len(rows) - written)
     if keys_into is not None:
         connection.execute(sqlite.insert(keys_into).on_conflict_do_nothing(), [{k: r[k] for k in key} for r in rows])
     return _upsert_sqlite(connection, table, key, rows)
+
+
+def _refuse_naive(table: Table, rows: list[dict[str, Any]]) -> None:
+    """orjson writes a naive datetime without an offset, which PostgreSQL would read in its own zone:
+    refused, as :class:`UTCDateTime` refuses it."""
+    for name in rows[0]:
+        column = table.c.get(name)
+        if column is None or not isinstance(column.type, UTCDateTime | DateTime):
+            continue
+        for row in rows:
+            value = row[name]
+            if isinstance(value, datetime) and value.tzinfo is None:
+                raise ValueError("naive datetime given to a timestamptz column; use an aware UTC datetime")
 
 
 def _on_conflict(statement: Any, table: Table, key: tuple[str, ...], columns: list[str]) -> Any:
@@ -64,40 +131,37 @@ def _on_conflict(statement: Any, table: Table, key: tuple[str, ...], columns: li
     )
 
 
-def _upsert_postgresql(
-    connection: Connection, table: Table, key: tuple[str, ...], rows: list[dict[str, Any]], keys_into: Table | None
-) -> UpsertCounts:
+_POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+@functools.lru_cache(maxsize=64)
+def _postgresql_statement(
+    table: Table, key: tuple[str, ...], columns: tuple[str, ...], keys_into: Table | None
+) -> Executable:
     """The whole batch travels as one JSON document that the server unpacks with ``json_populate_recordset``.
 
     One parameter instead of one per value: the server parses a string literal rather than a
     statement with thousands of values, and the client's work is one C-speed ``orjson.dumps``
     (the syncing process is busy parsing what the service sends; COPY's text would cost it more).
+    Built once per table, column list and key table: every batch of a sync runs the same statement.
     """
-    columns = list(rows[0])
-    try:
-        document = orjson.dumps(rows, default=_json_value, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
-    except orjson.JSONEncodeError as exc:
-        raise (exc.__cause__ or exc) from None  # the value's own complaint, not orjson's summary
-    row_type: ColumnElement[Any] = literal_column(f"NULL::{connection.dialect.identifier_preparer.format_table(table)}")
-    unpacked = func.json_populate_recordset(row_type, bindparam("rows", document, type_=Text))
+    row_type: ColumnElement[Any] = literal_column(f"NULL::{_POSTGRESQL.identifier_preparer.format_table(table)}")
+    unpacked = func.json_populate_recordset(row_type, bindparam("rows", type_=Text))
     source = select(*(unpacked.table_valued(*(table.c[c] for c in columns)).c)).cte("source")
-    statement = postgresql.insert(table).from_select(columns, select(*(source.c[c] for c in columns)))
+    statement = postgresql.insert(table).from_select(list(columns), select(*(source.c[c] for c in columns)))
     # Rows the WHERE skipped return nothing; xmax = 0 marks a fresh insert.
-    merged = _on_conflict(statement, table, key, columns).returning(literal_column("(xmax = 0)").label("fresh")).cte()
+    merged = (
+        _on_conflict(statement, table, key, list(columns)).returning(literal_column("(xmax = 0)").label("fresh")).cte()
+    )
     counts = select(func.count().filter(merged.c.fresh), func.count()).select_from(merged)
     if keys_into is not None:
         seen = postgresql.insert(keys_into).from_select(key, select(*(source.c[k] for k in key)))
         counts = counts.add_cte(seen.on_conflict_do_nothing().cte("seen"))
-    inserted, written = connection.execute(counts).one()
-    return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=len(rows) - written)
+    return counts
 
 
 def _json_value(value: Any) -> str:
-    """Datetimes as ISO 8601 with their offset; a naive one is refused, as :class:`UTCDateTime` refuses it."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a timestamptz column; use an aware UTC datetime")
-        return value.isoformat()
+    """What orjson cannot write itself (it writes datetimes as RFC 3339, with their offset) is no column value."""
     raise TypeError(f"{type(value).__name__} is not a column value")
 
 

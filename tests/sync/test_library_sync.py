@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, insert, select
 
@@ -262,3 +264,100 @@ def test_a_failed_write_stops_the_read_ahead(engine: Engine, sims: RunningSimula
     assert next(reader) == [1]
     reader.close()  # what a write error does to the generator
     assert not any(t.name == "sync-read-ahead" and t.is_alive() for t in threading.enumerate())
+
+
+class _DropsAfter(httpx.HTTPTransport):
+    """Real HTTP to the simulator for the first ``requests`` requests, then a dropped connection."""
+
+    def __init__(self, requests: int) -> None:
+        super().__init__()
+        self.left = requests
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.left -= 1
+        if self.left < 0:
+            raise httpx.ConnectError("connection dropped", request=request)
+        return super().handle_request(request)
+
+
+def _removed_plex_movie(engine: Engine, sims: RunningSimulators) -> str:
+    """A full refresh, then a movie removed from Plex: the rating key a complete refresh must soft-delete."""
+    full_refresh(engine, sims, "plex")
+    movie = next(m for m in sims.universe.movies.values() if m.rating_key is not None)
+    rating_key = str(movie.rating_key)
+    sims.simulation.delete_movie(movie.id)
+    assert rating_key not in {str(k) for k in sims.universe.plex}
+    return rating_key
+
+
+def _no_reader_left() -> bool:
+    import threading
+
+    return not any(t.name == "sync-read-ahead" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_failure_in_the_fetching_thread_fails_the_sync_and_deletes_nothing(
+    engine: Engine, sims: RunningSimulators
+) -> None:
+    removed = _removed_plex_movie(engine, sims)
+    sims.simulation.add_movie("Arrived before the failure")
+    from smartplex.clients import RetryPolicy
+
+    # /identity and /library/sections, then three pages of 20: batches of 10 are written before it fails.
+    transport = _DropsAfter(5)
+    with (
+        sims.client("plex", page_size=20, transport=transport, retry=RetryPolicy(attempts=1)) as client,
+        pytest.raises(ServiceError, match="connection dropped"),
+    ):
+        run_sync(engine, client, SPECS["plex"], None, batch_size=10)
+    assert _no_reader_left()
+    plex = rows(engine, plex_library_items)
+    assert plex[removed]["deleted_at"] is None  # the listing was not complete: nothing is soft-deleted
+    assert all(r["deleted_at"] is None for r in plex.values())
+
+    result = full_refresh(engine, sims, "plex")  # the next complete run repairs the rest
+    assert result.deleted == 1
+    assert rows(engine, plex_library_items)[removed]["deleted_at"] is not None
+    assert result.row_count == len(sims.universe.plex)
+    assert "Arrived before the failure" in {
+        r["title"] for r in rows(engine, plex_library_items, live(plex_library_items)).values()
+    }
+
+
+def test_a_failure_building_rows_fails_the_sync_with_whole_batches_written(
+    engine: Engine, sims: RunningSimulators
+) -> None:
+    plex_spec = SPECS["plex"]
+    built = 0
+
+    def fails_at_25(item: Any, scope: dict[str, Any]) -> dict[str, Any]:
+        nonlocal built
+        built += 1
+        if built == 25:
+            raise ValueError("item 25 cannot be stored")
+        return plex_spec.to_row(item, scope)
+
+    with sims.client("plex", page_size=20) as client, pytest.raises(ValueError, match="item 25"):
+        run_sync(engine, client, dataclasses.replace(plex_spec, to_row=fails_at_25), None, batch_size=10)
+    assert _no_reader_left()
+    assert len(rows(engine, plex_library_items, live(plex_library_items))) == 20  # two whole batches
+
+    removed = _removed_plex_movie(engine, sims)
+    built = 0
+    with sims.client("plex", page_size=20) as client, pytest.raises(ValueError, match="item 25"):
+        run_sync(engine, client, dataclasses.replace(plex_spec, to_row=fails_at_25), None, batch_size=10)
+    assert rows(engine, plex_library_items)[removed]["deleted_at"] is None
+    assert full_refresh(engine, sims, "plex").deleted == 1
+
+
+def test_the_counts_are_the_same_whichever_the_batch_size(engine: Engine, sims: RunningSimulators) -> None:
+    with sims.client("plex", page_size=7) as client:
+        small = run_sync(engine, client, SPECS["plex"], None, batch_size=3)
+    assert (small.fetched, small.counts.inserted, small.row_count) == (len(sims.universe.plex),) * 3
+    with sims.client("plex") as client:
+        again = run_sync(engine, client, SPECS["plex"], None, batch_size=5000)
+    assert (again.fetched, again.counts.unchanged, again.deleted) == (
+        len(sims.universe.plex),
+        len(sims.universe.plex),
+        0,
+    )
