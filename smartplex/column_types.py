@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -35,15 +34,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class RawJSON(str):
     """JSON text that was already parsed and checked: stored as received, not serialized again."""
-
-
-def json_deserializer(text: str | bytes) -> Any:
-    """The engines' JSON parser: orjson, several times faster than ``json``; ``json`` for what orjson
-    refuses (a lone surrogate escape, which SQLite may hold as received)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 def json_serializer(value: Any) -> str:

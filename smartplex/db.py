@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from smartplex.column_types import json_deserializer, json_serializer
+from smartplex.column_types import json_serializer
 
 
 def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:
@@ -19,12 +19,7 @@ def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url,
-            connect_args={"timeout": timeout},
-            pool_timeout=timeout,
-            json_serializer=json_serializer,
-            json_deserializer=json_deserializer,
-            **kwargs,
+            url, connect_args={"timeout": timeout}, pool_timeout=timeout, json_serializer=json_serializer, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas(timeout))
         return engine
@@ -46,7 +41,6 @@ def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:
         pool_pre_ping=True,
         pool_timeout=timeout,
         json_serializer=json_serializer,
-        json_deserializer=json_deserializer,
         **kwargs,
     )
 
