@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import Scope
 
 from smartplex import migrate
 from smartplex.db import make_engine
@@ -100,7 +101,11 @@ def _serve_docs(app: FastAPI) -> None:
     app.add_route("/redoc", redoc, include_in_schema=False)
 
 
-def create_app(settings: SettingsBase | None = None) -> FastAPI:
+def create_app(
+    settings: SettingsBase | None = None, *, access_log: Callable[[Scope, int], None] | None = None
+) -> FastAPI:
+    """The app; ``access_log``, when given, is handed each request's scope and status as it is answered
+    (``smartplex api`` passes :class:`webhook_api.serve.AccessLog`)."""
     settings = settings or get_settings()
     # The database gives up at half the request's budget, so a slow commit fails (and stores nothing)
     # before the request answers 503; the writer's own wait is only the backstop.
@@ -129,16 +134,18 @@ def create_app(settings: SettingsBase | None = None) -> FastAPI:
         docs_url=None,  # served below, from local files
         redoc_url=None,
     )
-    _serve_docs(app)
     app.state.smartplex = AppState(settings=settings, engine=engine, writer=writer, metrics=metrics)
+    # Routes are tried in order: the webhooks first, as they are what the server mostly answers; the
+    # benchmark's baseline right after, so that finding it costs what finding the real route costs.
     app.include_router(webhooks.router)
+    if settings.baseline_route:
+        app.include_router(webhooks.baseline_router)
     app.include_router(admin.router)
     app.include_router(health.router)
     install_admin_page(app, settings)
-    if settings.baseline_route:
-        app.include_router(webhooks.baseline_router)
+    _serve_docs(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, path_prefix="/api/")
-    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.add_middleware(LatencyMiddleware, metrics=metrics, access_log=access_log)
 
     @app.exception_handler(BadWebhook)
     async def bad_webhook(_: Request, exc: BadWebhook) -> JSONResponse:

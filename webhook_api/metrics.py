@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 #: The stage histograms cover the webhooks received this recently.
 STAGE_WINDOW = timedelta(hours=1)
 STAGE_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 60.0, 120.0, 300.0)
+#: Most label combinations whose child series is kept at hand (looking a child up by its labels takes a lock).
+CHILDREN_KEPT = 1024
 
 
 class StageHistograms(Collector):
@@ -82,17 +84,39 @@ class Metrics:
         )
         self.stages = StageHistograms()
         self.registry.register(self.stages)
+        self._webhook_children: dict[tuple[str, str | None, str], Counter] = {}
+        self._latency_children: dict[tuple[str, str, int], Histogram] = {}
 
     def webhook(self, source: str, event_type: str | None, outcome: str) -> None:
-        # Tautulli bodies are user-defined: only known event names become labels, to bound cardinality.
-        event = event_type if event_type and is_known_event(source, event_type) else "other"
-        self.webhooks.labels(source, event, outcome).inc()
+        key = (source, event_type, outcome)
+        child = self._webhook_children.get(key)
+        if child is None:
+            # Tautulli bodies are user-defined: only known event names become labels, to bound cardinality.
+            event = event_type if event_type and is_known_event(source, event_type) else "other"
+            child = self.webhooks.labels(source, event, outcome)
+            if len(self._webhook_children) < CHILDREN_KEPT:
+                self._webhook_children[key] = child
+        child.inc()
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        child = self._latency_children.get(key)
+        if child is None:
+            child = self.latency.labels(route, method, str(status))
+            if len(self._latency_children) < CHILDREN_KEPT:
+                self._latency_children[key] = child
+        child.observe(seconds)
 
 
 class LatencyMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    """Observes each request's latency by route, method and status; hands each answer to ``access_log``."""
+
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, access_log: Callable[[Scope, int], None] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,17 +128,24 @@ class LatencyMiddleware:
             state = getattr(scope.get("app"), "state", None)
             self.metrics.stages.engine = getattr(getattr(state, "smartplex", None), "engine", None)
         started = time.perf_counter()
-        status = 500
+        status = 0
+        access_log = self.access_log
 
         async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if access_log is not None:
+                    access_log(scope, status)
             await send(message)
 
         try:
             await self.app(scope, receive, capture)
         finally:
+            if not status:  # the app failed before answering: the server answers 500
+                status = 500
+                if access_log is not None:
+                    access_log(scope, status)
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.metrics.latency.labels(template, scope["method"], str(status)).observe(time.perf_counter() - started)
+            self.metrics.request(template, scope["method"], status, time.perf_counter() - started)

@@ -4,16 +4,25 @@ Requests queue their row and wait. A writer thread takes everything queued, inse
 multi-row INSERT, commits, then wakes the waiters. While commits are in flight the next group forms,
 so under load the cost of a commit (an fsync) is shared by many requests, and a lone request waits
 for nothing but its own commit.
+
+On PostgreSQL a group is one multi-row INSERT sent in autocommit mode: one statement is one
+transaction, so the group costs a single round trip to the server (no BEGIN, no separate COMMIT).
+With psycopg2 that statement's values are rendered by the driver itself (``mogrify``), after the
+columns' own bind processing: the same literals SQLAlchemy's executemany sends, at half its cost.
+Each writer slot keeps its connection while it is busy; one idle for longer than
+:data:`HOLD_SECONDS` goes back to the pool, whose pre-ping checks it before it is used again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError, StatementError
 
 from smartplex.schema import webhook_log
@@ -23,17 +32,41 @@ log = logging.getLogger(__name__)
 
 _Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
 
+#: How long a writer slot keeps an idle connection without checking it again.
+HOLD_SECONDS = 1.0
+
+
+class _Held:
+    """A connection a writer slot keeps between groups, and when it last committed."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.used = time.monotonic()
+
 
 class WebhookWriter:
     def __init__(self, engine: Engine, *, timeout: float, batch_size: int, concurrency: int = 3) -> None:
         self.engine = engine
         self.timeout = timeout
-        self.batch_size = batch_size
+        dialect = engine.dialect
+        # One statement per group where the driver sends a multi-row INSERT as one statement
+        # (psycopg2): then that statement is the group's whole transaction.
+        self._one_statement = dialect.use_insertmanyvalues_wo_returning
+        self.batch_size = min(batch_size, dialect.insertmanyvalues_page_size) if self._one_statement else batch_size
+        self._max_parameters = dialect.insertmanyvalues_max_parameters
+        self._render = self._one_statement and dialect.driver == "psycopg2"
+        preparer = dialect.identifier_preparer
+        self._insert_into = f"INSERT INTO {preparer.format_table(webhook_log)} "
+        self._columns: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
+            column.name: (preparer.quote(column.name), column.type.bind_processor(dialect))
+            for column in webhook_log.columns
+        }
         # A few groups in flight let the database work on one while the next is sent (SQLite: one writer).
-        self.concurrency = 1 if engine.dialect.name == "sqlite" else concurrency
+        self.concurrency = 1 if dialect.name == "sqlite" else concurrency
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self._groups: set[asyncio.Task[None]] = set()
+        self._held: list[_Held] = []  # touched on the event loop only
         self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-writer")
 
     async def start(self) -> None:
@@ -48,19 +81,22 @@ class WebhookWriter:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._executor.shutdown(wait=True)
+        while self._held:
+            self._held.pop().connection.close()
 
     async def write(self, row: dict[str, Any]) -> None:
         """Return once ``row`` is committed; raise DatabaseUnavailable if that takes over the timeout."""
         assert self._queue is not None, "writer not started"
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._queue.put_nowait((row, future))
+        # A row still queued when its time is up is dropped by the writer (its future is done); one
+        # already in a commit may land, so a 503 can mean "stored once", never "acknowledged and lost".
+        expiry = loop.call_later(self.timeout, _expire, future, self.timeout)
         try:
-            await asyncio.wait_for(asyncio.shield(future), self.timeout)
-        except TimeoutError:
-            # A row still queued is dropped by the writer (its future is cancelled); one already in
-            # a commit may land, so a 503 can mean "stored once", never "acknowledged and lost".
-            future.cancel()
-            raise DatabaseUnavailable(f"database did not commit within {self.timeout:g}s") from None
+            await future
+        finally:
+            expiry.cancel()
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -68,9 +104,12 @@ class WebhookWriter:
         while True:
             first = await self._queue.get()
             await slots.acquire()
-            # Take everything that queued up while we waited for a free slot: that is the group.
+            # What queued up while we waited for a free slot is shared among the free slots: groups
+            # committed side by side finish sooner than one group of them all.
+            free = self.concurrency - len(self._groups)  # this slot included
+            share = -(-(self._queue.qsize() + 1) // free)
             batch = [first]
-            while len(batch) < self.batch_size and not self._queue.empty():
+            while len(batch) < min(share, self.batch_size) and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             task = asyncio.create_task(self._commit_group(batch))
             self._groups.add(task)  # the loop keeps only weak references to tasks
@@ -88,7 +127,10 @@ class WebhookWriter:
         try:
             if live:
                 loop = asyncio.get_running_loop()
-                outcomes = await loop.run_in_executor(self._executor, self._commit, [r for r, _ in live])
+                held = self._held.pop() if self._held else None
+                outcomes, held = await loop.run_in_executor(self._executor, self._store, [r for r, _ in live], held)
+                if held is not None:
+                    self._held.append(held)
                 for (_, future), outcome in zip(live, outcomes, strict=True):
                     if future.done():
                         continue
@@ -100,23 +142,101 @@ class WebhookWriter:
             for _ in batch:
                 self._queue.task_done()
 
-    def _commit(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
+    def _store(self, rows: list[dict[str, Any]], held: _Held | None) -> tuple[list[Exception | None], _Held | None]:
+        """Commit ``rows`` on the slot's connection (a fresh one if it has none, or sat idle); the
+        connection to keep, or None after a failure (it goes back to the pool, which checks it)."""
+        if held is not None and time.monotonic() - held.used > HOLD_SECONDS:
+            held.connection.close()
+            held = None
+        try:
+            if held is None:
+                connection = self.engine.connect()
+                if self._one_statement:
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                held = _Held(connection)
+        except SQLAlchemyError as exc:
+            log.warning("webhook insert failed: %s", type(exc).__name__)
+            error = _classify(exc) if isinstance(exc, DBAPIError) else DatabaseUnavailable(str(exc))
+            return [error] * len(rows), None
+        outcomes = self._commit(held.connection, rows)
+        if any(isinstance(outcome, DatabaseUnavailable) for outcome in outcomes):
+            held.connection.close()
+            return outcomes, None
+        held.used = time.monotonic()
+        return outcomes, held
+
+    def _commit(self, connection: Connection, rows: list[dict[str, Any]]) -> list[Exception | None]:
         """Insert ``rows`` together; on a row-level error, fall back to one transaction per row."""
         try:
-            with self.engine.begin() as connection:
-                connection.execute(webhook_log.insert(), rows)
+            if self._one_statement and len(rows) * len(rows[0]) <= self._max_parameters:
+                statement = self._rendered(connection, rows) if self._render else None
+                if statement is not None:
+                    connection.exec_driver_sql(statement, execution_options=_NO_PARAMETERS)
+                else:
+                    connection.execute(webhook_log.insert(), rows)
+                connection.commit()  # nothing to send: the statement committed itself
+            else:
+                with connection.begin():
+                    connection.execute(webhook_log.insert(), rows)
             return [None] * len(rows)
         except DBAPIError as exc:
+            _rollback(connection)
             if exc.connection_invalidated or len(rows) == 1 or _is_unavailable(exc):
                 log.warning("webhook insert failed: %s", type(exc.orig).__name__)
                 return [_classify(exc)] * len(rows)
         except StatementError as exc:  # a value that cannot be bound: the row's fault, not the database's
+            _rollback(connection)
             if len(rows) == 1:
                 return [BadWebhook(422, f"the payload cannot be stored: {exc.orig}")]
         except SQLAlchemyError as exc:
             log.warning("webhook insert failed: %s", type(exc).__name__)
             return [DatabaseUnavailable(str(exc))] * len(rows)
-        return [self._commit([row])[0] for row in rows]
+        return [self._commit(connection, [row])[0] for row in rows]
+
+    def _rendered(self, connection: Connection, rows: list[dict[str, Any]]) -> str | None:
+        """The multi-row INSERT of ``rows`` with its values as literals; None if the driver cannot
+        render them (SQLAlchemy then binds them, and says what is wrong with a value)."""
+        names = list(rows[0])
+        if any(row.keys() != rows[0].keys() for row in rows) or not all(name in self._columns for name in names):
+            return None
+        columns = [self._columns[name] for name in names]
+        template = "(" + ",".join(["%s"] * len(columns)) + ")"
+        dbapi_connection: Any = connection.connection.dbapi_connection
+        if dbapi_connection.encoding != "UTF8":  # the client encoding, as PostgreSQL names it
+            return None
+        cursor = dbapi_connection.cursor()
+        try:
+            values = b",".join(
+                cursor.mogrify(
+                    template,
+                    [
+                        row[name] if process is None else process(row[name])
+                        for name, (_, process) in zip(names, columns, strict=True)
+                    ],
+                )
+                for row in rows
+            )
+        except Exception:  # a value the driver cannot adapt
+            return None
+        finally:
+            cursor.close()
+        return f"{self._insert_into}({', '.join(quoted for quoted, _ in columns)}) VALUES {values.decode()}"
+
+
+_NO_PARAMETERS = {"no_parameters": True}  # the statement's percent signs are text, not placeholders
+
+
+def _expire(future: asyncio.Future[None], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(DatabaseUnavailable(f"database did not commit within {timeout:g}s"))
+
+
+def _rollback(connection: Connection) -> None:
+    """End the failed statement's transaction, if the connection still has one."""
+    try:
+        connection.rollback()
+    except SQLAlchemyError:
+        pass
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import httpx
 from sqlalchemy import Engine, event, select
 
 from smartplex.cli.processes import free_port, wait_for_http
-from smartplex.column_types import utcnow
+from smartplex.column_types import RawJSON, utcnow
 from smartplex.schema import webhook_log
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
 from webhook_api.writer import WebhookWriter
@@ -43,6 +44,58 @@ def test_concurrent_writes_share_commits(engine: Engine) -> None:
     with engine.connect() as connection:
         assert len(connection.execute(select(webhook_log.c.id)).all()) == 200
     assert 1 <= len(commits) < 20
+
+
+def test_a_group_is_one_insert(engine: Engine) -> None:
+    """However many rows a group holds, the database is sent one INSERT for it (and, on PostgreSQL,
+    nothing else: the statement commits itself)."""
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2].split(None, 1)[0].upper()))
+
+    async def scenario() -> None:
+        writer = WebhookWriter(engine, timeout=10, batch_size=500)
+        await writer.start()
+        await asyncio.gather(*(writer.write(_row()) for _ in range(200)))
+        await writer.stop()
+
+    asyncio.run(scenario())
+    inserts = statements.count("INSERT")
+    assert 1 <= inserts < 20
+    if engine.dialect.name == "postgresql":
+        assert set(statements) == {"INSERT"}, statements
+
+
+#: Payloads whose text a hand-rendered statement could get wrong: quotes, backslashes, percent signs
+#: (placeholders to a driver), a NUL-free control character, non-BMP characters.
+TRICKY_PAYLOADS = [
+    """{"title": "O'Brien's \\"quoted\\" \\\\ back\\\\slash", "eventType": "Download"}""",
+    '{"eventType": "Download", "p": "100% %s %(id)s %% %d"}',
+    '{"eventType": "Download", "e": "\\u0007 tab\\t and newline\\n", "emoji": "\u00e9\u6f22\U0001f3ac"}',
+]
+
+
+def test_the_stored_rows_are_the_rows_written(engine: Engine) -> None:
+    """Every column as written, whatever the payload's text holds, through the writer's own rendering."""
+    rows = [_row() | {"payload": RawJSON(text), "processed_at": None} for text in TRICKY_PAYLOADS]
+    rows.append(_row() | {"payload": {"form": "a % b ' c", "eventType": "x"}, "processed_at": utcnow()})
+
+    async def scenario() -> None:
+        writer = WebhookWriter(engine, timeout=10, batch_size=500)
+        await writer.start()
+        await asyncio.gather(*(writer.write(dict(row)) for row in rows))
+        await writer.stop()
+
+    asyncio.run(scenario())
+    with engine.connect() as connection:
+        stored = {r["id"]: r for r in connection.execute(select(webhook_log)).mappings()}
+    assert len(stored) == len(rows)
+    for row in rows:
+        got = stored[row["id"]]
+        payload = row["payload"]
+        assert got["payload"] == (json.loads(payload) if isinstance(payload, str) else payload)
+        for column in ("source", "event_type", "received_at", "status", "processed"):
+            assert got[column] == row[column], column
+        assert got["processed_at"] == row["processed_at"]
 
 
 def test_one_bad_row_does_not_fail_its_group(engine: Engine) -> None:

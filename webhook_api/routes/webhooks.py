@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from smartplex import webhook_queue
@@ -48,6 +50,10 @@ def status(
 
 
 async def require_webhook_secret(request: Request, state: StateDep) -> None:
+    check_webhook_secret(request, state)
+
+
+def check_webhook_secret(request: Request, state: AppState) -> None:
     """The secret comes first, before the body and even before the source in the path is checked."""
     settings = state.settings
     source = request.path_params.get("source", "")
@@ -90,17 +96,40 @@ def _request_body() -> dict[str, Any]:
     return extra
 
 
+class WebhookRoute(APIRoute):
+    """The intake route, lean: for a known source it checks the secret, then calls the endpoint with
+    that source, the request and the app's state, and answers its :class:`Accepted` as JSON, with no
+    dependency solving and no second validation of the answer. Any other source takes FastAPI's full
+    path (the secret, then the path's validation: 401 or 422), as the route's OpenAPI entry describes.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        validated = super().get_route_handler()
+        endpoint: Callable[[str, Request, AppState], Awaitable[Accepted]] = self.endpoint
+        status_code = self.status_code or 202
+
+        async def lean(request: Request) -> Response:
+            source = request.path_params["source"]
+            if source not in SERVICE_NAMES:
+                return await validated(request)
+            state: AppState = request.app.state.smartplex
+            check_webhook_secret(request, state)
+            accepted = await endpoint(source, request, state)
+            return Response(accepted.model_dump_json(), status_code, media_type="application/json")
+
+        return lean
+
+
 _RECEIVE: dict[str, Any] = {
     "status_code": 202,
     "response_model": Accepted,
     "responses": WEBHOOK_RESPONSES,
     "openapi_extra": _request_body(),
     "dependencies": [WebhookSecretDep],
+    "route_class_override": WebhookRoute,
 }
 
 
-@router.put("/{source}", operation_id="receive_webhook_put", summary="Receive one webhook (PUT)", **_RECEIVE)
-@router.post("/{source}", operation_id="receive_webhook", summary="Receive one webhook", **_RECEIVE)
 async def receive(source: ServiceName, request: Request, state: StateDep) -> Accepted:
     """Store the webhook in ``webhook_log`` and answer 202 once the row is committed (PUT works too).
 
@@ -117,6 +146,20 @@ async def receive(source: ServiceName, request: Request, state: StateDep) -> Acc
         raise
     state.metrics.webhook(source, row["event_type"], row["status"])
     return _accepted(row, stale)
+
+
+# POST first: it is what the senders use, so it is the first route tried.
+router.add_api_route(
+    "/{source}", receive, methods=["POST"], operation_id="receive_webhook", summary="Receive one webhook", **_RECEIVE
+)
+router.add_api_route(
+    "/{source}",
+    receive,
+    methods=["PUT"],
+    operation_id="receive_webhook_put",
+    summary="Receive one webhook (PUT)",
+    **_RECEIVE,
+)
 
 
 async def build_row(source: str, request: Request, state: AppState) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -152,7 +195,17 @@ def _accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Accepted:
 baseline_router = APIRouter(prefix="/api/bench", tags=["benchmark"], include_in_schema=False)
 
 
-@baseline_router.post("/baseline/{source}", status_code=202, response_model=Accepted, dependencies=[WebhookSecretDep])
 async def baseline(source: ServiceName, request: Request, state: StateDep) -> Accepted:
     """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
     return _accepted(*await build_row(source, request, state))
+
+
+baseline_router.add_api_route(
+    "/baseline/{source}",
+    baseline,
+    methods=["POST"],
+    status_code=202,
+    response_model=Accepted,
+    dependencies=[WebhookSecretDep],
+    route_class_override=WebhookRoute,
+)
