@@ -1,4 +1,5 @@
-"""Housekeeping, daily and in batches: old webhook rows, and old Dagster runs with their event logs.
+"""Housekeeping, daily and in batches: old webhook rows, and old Dagster runs with their event logs; then
+the webhook rollups of the hours that changed.
 
 The product's tables and Dagster's storage both grow with every webhook; a home server runs for months.
 Runs still in flight are never touched; sensor and schedule ticks are trimmed by Dagster itself
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from smartplex import webhook_queue
+from smartplex import webhook_queue, webhook_rollups
 from smartplex.column_types import utcnow
 from smartplex.settings import get_settings
 from smartplex_dagster.outcomes import TRIGGER_TAG
@@ -76,8 +77,12 @@ def purge(context: dg.OpExecutionContext, config: RetentionConfig, database: Dat
     runs = purge_runs(
         context.instance, now, RunRetention(config.run_days, config.refresh_run_days, config.failed_run_days)
     )
+    # The purge made its hours' rollups stale; rebuild them, and keep one stale mark per hour, even on
+    # an install whose status nobody reads (readers do this too).
+    rebuilt = webhook_rollups.rebuild(database.engine, utcnow(), budget=None)
     context.add_output_metadata({**{f"{status}_deleted": n for status, n in removed.items()},
-                                 **{f"{kind}_deleted": n for kind, n in runs.items()}})  # fmt: skip
+                                 **{f"{kind}_deleted": n for kind, n in runs.items()},
+                                 "rollup_hours_rebuilt": rebuilt})  # fmt: skip
     context.log.info("retention removed webhook rows %s and Dagster runs %s", removed, runs)
 
 

@@ -195,3 +195,27 @@ def test_a_sync_now_of_a_disabled_schedule_plans_no_next_run(
 def test_the_description_says_where_the_next_due_time_shows() -> None:
     for schedule in schedules:
         assert "each skipped tick says when the next refresh is due" in (schedule.description or "")
+
+
+def test_the_retention_job_rebuilds_the_rollups_its_purge_made_stale(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    """Even on an install whose status nobody reads, the daily job leaves no stale hour behind it."""
+    from smartplex import webhook_rollups
+    from smartplex.schema import webhook_rollup_stale
+    from smartplex_dagster.retention import webhook_retention
+
+    now = utcnow()
+    rows = [{"id": uuid.uuid4(), "source": "radarr", "event_type": "Download", "payload": {},
+             "received_at": now - timedelta(days=age), "status": "processed", "processed": True,
+             "processed_at": now - timedelta(days=age) + timedelta(seconds=3)} for age in (2, 3, 40)]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert(webhook_log), rows)
+    result = webhook_retention.execute_in_process(instance=instance, resources={"database": database})
+    assert result.success
+    current = int(utcnow().timestamp()) // 3600
+    with engine.connect() as connection:
+        stale = set(connection.execute(select(webhook_rollup_stale.c.hour)).scalars())
+        figures = webhook_rollups.window(connection, now - timedelta(days=45), now)
+    assert all(hour >= current for hour in stale)
+    assert figures["radarr"].statuses["processed"] == 2  # the 40-day-old row was purged
