@@ -12,15 +12,34 @@ project imports from ``dagster._``.
 - ``RETRY_DAEMON`` and ``RETRY_CURSOR``: the name of the daemon that creates a failed run's retry,
   and the key under which it stores how far it has read the run failures; a failure behind that cursor
   has been handled, so a missing retry is not coming (:mod:`smartplex_dagster.outcomes`).
+- ``SqliteEventLogStorage``: the embedded instance keeps each run's events in a SQLite file of its own
+  (``path_for_shard``), which deleting the run empties but leaves on disk (about 190 KB a run, most of
+  it the schema); :func:`remove_run_event_file` removes it, and forgets that the storage had set it
+  up (``_initialized_dbs``), so a late read of the deleted run finds no events rather than no table.
 - ``AUTO_RETRY_RUN_ID_TAG`` / ``PARENT_RUN_ID_TAG``: the tags Dagster puts on a failed run and on its
   retry, the only link between the two. They are plain strings, written here as such; the test checks
   they are still Dagster's.
 """
 
-from dagster import DagsterEventType
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance
 from dagster._core.events import JobFailureData, RunFailureReason
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon, _create_cursor_key
+
+
+def remove_run_event_file(instance: DagsterInstance, run_id: str) -> None:
+    """After ``instance.delete_run``: give the run's event file back to the disk (embedded storage)."""
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqliteEventLogStorage):
+        return  # one database for every run (PostgreSQL): deleting the run deleted its rows
+    shard = Path(storage.path_for_shard(run_id))
+    for path in (shard, shard.with_name(shard.name + "-wal"), shard.with_name(shard.name + "-shm")):
+        path.unlink(missing_ok=True)
+    storage._initialized_dbs.discard(run_id)  # noqa: SLF001 - see the module's docstring
+
 
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
 PARENT_RUN_ID_TAG = "dagster/parent_run_id"
@@ -34,5 +53,7 @@ __all__ = [
     "RETRY_DAEMON",
     "JobFailureData",
     "RunFailureReason",
+    "SqliteEventLogStorage",
     "SqliteRunStorage",
+    "remove_run_event_file",
 ]

@@ -14,6 +14,7 @@ import dagster as dg
 from smartplex import webhook_queue, webhook_rollups
 from smartplex.column_types import utcnow
 from smartplex.settings import get_settings
+from smartplex_dagster.dagster_internals import remove_run_event_file
 from smartplex_dagster.outcomes import TRIGGER_TAG
 from smartplex_dagster.resources import DatabaseResource
 
@@ -63,6 +64,7 @@ def purge_runs(instance: dg.DagsterInstance, now: datetime, keep: RunRetention) 
     for run_ids in doomed.values():
         for run_id in run_ids:
             instance.delete_run(run_id)
+            remove_run_event_file(instance, run_id)
     return {kind: len(run_ids) for kind, run_ids in doomed.items()}
 
 

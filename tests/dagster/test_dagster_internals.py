@@ -10,6 +10,7 @@ from smartplex_dagster import dagster_internals
 PRIVATE = {  # name -> the module it comes from
     "JobFailureData": "dagster._core.events",
     "RunFailureReason": "dagster._core.events",
+    "SqliteEventLogStorage": "dagster._core.storage.event_log.sqlite.sqlite_event_log",
     "SqliteRunStorage": "dagster._core.storage.runs.sqlite.sqlite_run_storage",
 }
 

@@ -62,3 +62,16 @@ def test_old_finished_runs_go_with_their_logs_and_the_rest_stay(instance: dg.Dag
     assert left() == {"refresh", "running", "starting"}
     assert purge_runs(instance, utcnow() + timedelta(days=91), KEEP)["refresh_runs"] == 1
     assert left() == {"running", "starting"}  # never a run in flight, however old
+
+
+def test_a_purged_run_gives_its_disk_back_on_the_embedded_storage(tmp_path: Path) -> None:
+    """The embedded instance keeps each run's events in a file of its own, which deleting the run
+    leaves behind, emptied: retention removes it; the files of the runs kept stay."""
+    with dg.DagsterInstance.from_config(str(dagster_home.prepare(tmp_path))) as instance:
+        old = _run(instance, dg.DagsterRunStatus.SUCCESS, "webhook")
+        running = _run(instance, dg.DagsterRunStatus.STARTED, "webhook")
+        files = {run_id: tmp_path / "dagster" / "history" / "runs" / f"{run_id}.db" for run_id in (old, running)}
+        assert all(path.exists() for path in files.values())
+        assert purge_runs(instance, utcnow() + timedelta(days=8), KEEP)["runs"] == 1
+        assert not files[old].exists() and files[running].exists()
+        assert instance.get_run_by_id(old) is None
