@@ -16,9 +16,6 @@ WEBHOOK_JOB = "webhook_sync"
 #: A webhook run syncs one library: one step. The in-process executor runs it in the run's own process
 #: instead of starting (and importing everything in) a second one for it.
 _EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
-#: A run's own console output at INFO: its DEBUG lines (one per Dagster event, ten a run) would fill the
-#: daemon's log, where run workers write. Every event is still in the run's event log, in the UI.
-_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 webhook_job = dg.define_asset_job(
     WEBHOOK_JOB,
@@ -26,7 +23,6 @@ webhook_job = dg.define_asset_job(
     description="An incremental sync of one library, for the webhooks that made it stale (webhook_sensor).",
     executor_def=_EXECUTORS[get_settings().webhook_run_executor],
     hooks={settle_webhooks},
-    config=_QUIET,
 )
 
 REFRESH_JOB = "full_refresh"
@@ -36,7 +32,6 @@ refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*(asset_key(service) for service in SERVICE_NAMES)),
     description="A full refresh of one library: everything the service lists; soft-deletes what vanished.",
     executor_def=_EXECUTORS[get_settings().webhook_run_executor],
-    config=_QUIET,
 )
 
 

@@ -51,15 +51,3 @@ def test_the_asset_graph_is_the_reviewed_one() -> None:
         if found[key.to_user_string()][0] == "libraries":
             assert node.pools == {f"smartplex_{key.path[0]}"}, key
     assert found == GRAPH
-
-
-def test_runs_write_info_not_debug_to_the_console() -> None:
-    """Run workers write to the daemon's log: one DEBUG line per Dagster event would fill it. Whatever
-    the partition range a run covers, its console logger is at INFO."""
-    for name in ("webhook_sync", "full_refresh"):
-        job = defs.resolve_job_def(name)
-        assert job.partitions_def is not None and job.partitioned_config is not None
-        for key in (job.partitions_def.get_first_partition_key(), job.partitions_def.get_last_partition_key()):
-            assert key is not None
-            config = job.partitioned_config.get_run_config_for_partition_key(key)
-            assert config["loggers"]["console"]["config"]["log_level"] == "INFO", (name, key)

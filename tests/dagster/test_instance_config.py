@@ -41,3 +41,20 @@ def test_embedded_home_is_the_production_file_without_postgres(tmp_path: Path) -
         sensor_ticks = instance.get_tick_retention_settings(InstigatorType.SENSOR)
         assert sensor_ticks[TickStatus.SKIPPED] == 1 and sensor_ticks[TickStatus.SUCCESS] == 7
     assert os.path.exists(home / "dagster.yaml")
+
+
+def test_runs_write_info_not_debug_to_the_console(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A run worker writes into the daemon's log: with the instance's ``python_logs`` at INFO, a run's
+    own log lines get there and its per-event DEBUG lines (ten a run) do not."""
+
+    @dg.asset
+    def probe(context: dg.AssetExecutionContext) -> int:
+        context.log.info("probe synced")
+        return 1
+
+    with dg.DagsterInstance.from_config(str(dagster_home.prepare(tmp_path))) as instance:
+        assert dg.materialize([probe], instance=instance).success
+    written = capfd.readouterr()
+    console = written.out + written.err
+    assert "probe synced" in console
+    assert " - DEBUG - " not in console and "STEP_START" not in console
