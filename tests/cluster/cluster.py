@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,9 +37,10 @@ from smartplex.cli.processes import Supervisor, free_port, kill_all, wait_for_ht
 from smartplex.cli.stack import is_our_api, migrate_dagster, start_daemon
 from smartplex.db import make_engine
 from smartplex_simulators.serve import RunningSimulators
+from tests.cluster.rabbitmq import PrivateRabbitMQ
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
-from tests.helpers import statuses
-from tests.resilience.burst import Burst, Outcome, Webhook
+from tests.helpers import statuses, webhook_rows
+from tests.resilience.burst import Burst, Outcome, Webhook, check_ledger
 
 T = TypeVar("T")
 IN_PROGRESS = [
@@ -177,6 +179,46 @@ class Cluster:
         kill_all([p for p in family if p.is_running()], timeout=5)
 
 
+#: A settled webhook row's statuses.
+SETTLED = {"processed", "ignored", "missing"}
+
+
+def check_settled_once(cluster: Cluster, outcomes: list[Outcome]) -> dict[str, dg.DagsterRun]:
+    """Every acknowledged row stored once and settled once by a successful run one worker took.
+
+    Returns the runs that settled rows, by id."""
+    figures, problems = check_ledger(cluster.engine, outcomes, "burst")
+    assert not problems, problems
+    acknowledged = {o.row_id for o in outcomes if o.ok}
+    rows = {str(r["id"]): r for r in webhook_rows(cluster.engine)}
+    unsettled = {i: rows[i]["status"] for i in acknowledged if rows[i]["status"] not in SETTLED}
+    assert not unsettled, f"rows not settled: {Counter(unsettled.values())} ({figures})"
+    taken = cluster.runs_taken()
+    takers = Counter(run_id for runs in taken.values() for run_id in runs)
+    assert all(count == 1 for count in takers.values()), f"a run was taken twice: {takers.most_common(3)}"
+    runs = {}
+    for row_id in acknowledged:
+        row = rows[row_id]
+        if row["status"] == "ignored":
+            continue
+        run_id = row["run_id"]
+        assert run_id, f"row {row_id} settled without a run"
+        run = runs.get(run_id) or cluster.instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS, (
+            f"row {row_id}: run {run_id} is {run and run.status}"
+        )
+        assert takers[run_id] == 1, f"run {run_id} was taken by no worker"
+        runs[run_id] = run
+    # One successful run per batch of rows: a run key never ran twice to success.
+    succeeded = Counter(
+        r.tags.get("dagster/run_key")
+        for r in cluster.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))
+        if r.tags.get("smartplex/trigger") == "webhook"
+    )
+    assert all(count == 1 for count in succeeded.values()), succeeded.most_common(3)
+    return runs
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     try:
         root = psutil.Process(pid)
@@ -186,11 +228,18 @@ def _tree(pid: int) -> list[psutil.Process]:
 
 
 @contextmanager
-def private_cluster(postgres_server: str, broker: str, sims: RunningSimulators, tmp_path: Path) -> Iterator[Cluster]:
+def private_cluster(
+    postgres_server: str,
+    broker: str,
+    sims: RunningSimulators,
+    tmp_path: Path,
+    rabbitmqctl: Callable[..., None] = _rabbitmqctl,
+) -> Iterator[Cluster]:
     """Private databases and vhost, migrated, with the environment every process gets; the caller starts them.
 
-    ``DAGSTER_HOME``, ``DAGSTER_PG_*`` and ``CELERY_*`` are set in this process too while it lasts, for
-    its own look at the instance."""
+    ``rabbitmqctl`` makes the vhost on the broker's node (the shared one's, by default). ``DAGSTER_HOME``,
+    ``DAGSTER_PG_*`` and ``CELERY_*`` are set in this process too while it lasts, for its own look at
+    the instance."""
     tag = uuid.uuid4().hex[:10]
     vhost, product_db, dagster_db = f"smartplex_test_{tag}", f"sp_cluster_{tag}", f"dagster_{tag}"
     # RabbitMQ: a private vhost. Redis has none: a private queue, on the database of the URL.
@@ -202,7 +251,7 @@ def private_cluster(postgres_server: str, broker: str, sims: RunningSimulators, 
         for database in (product_db, dagster_db):
             connection.execute(text(f"CREATE DATABASE {database}"))
     if not redis:
-        _rabbitmqctl("add_vhost", vhost)
+        rabbitmqctl("add_vhost", vhost)
     home = tmp_path / "dagster"
     home.mkdir()
     config = dagster_home.PRODUCTION_CONFIG.read_text()
@@ -241,7 +290,7 @@ def private_cluster(postgres_server: str, broker: str, sims: RunningSimulators, 
     try:
         if not redis:
             user = make_url(broker.replace("amqp://", "postgresql://", 1)).username or "guest"
-            _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+            rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
         migrate.upgrade(engine)
         migrate_dagster(env)
         cluster = Cluster(env, engine, sims, log_dir, dg.DagsterInstance.from_config(str(home)))
@@ -258,7 +307,7 @@ def private_cluster(postgres_server: str, broker: str, sims: RunningSimulators, 
         if redis:
             _drop_redis_queue(broker, queue)
         else:
-            _rabbitmqctl("delete_vhost", vhost)
+            rabbitmqctl("delete_vhost", vhost)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -303,3 +352,18 @@ def cluster(postgres_server: str, sims: RunningSimulators, tmp_path: Path) -> It
     """A private cluster (:func:`private_cluster`); the test starts its processes."""
     with private_cluster(postgres_server, rabbitmq_url(), sims, tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def private_broker_cluster(
+    postgres_server: str, sims: RunningSimulators, tmp_path: Path, private_rabbitmq: PrivateRabbitMQ
+) -> Iterator[Cluster]:
+    """A private cluster whose broker is the test's own RabbitMQ node (``private_rabbitmq``), which the
+    test may stop and start; it is running again when the cluster is taken down."""
+    node = private_rabbitmq
+    with private_cluster(postgres_server, node.url, sims, tmp_path, node.rabbitmqctl) as running:
+        try:
+            yield running
+        finally:
+            if not node.running:
+                node.start()

@@ -15,9 +15,9 @@ import dagster as dg
 import pytest
 
 from smartplex_dagster.orphans import WORKER_TAG
-from tests.cluster.cluster import Cluster
+from tests.cluster.cluster import Cluster, check_settled_once
 from tests.helpers import webhook_rows
-from tests.resilience.burst import Outcome, check_ledger, marked_webhooks
+from tests.resilience.burst import Outcome, marked_webhooks
 
 pytestmark = [
     pytest.mark.timeout(420),
@@ -25,43 +25,6 @@ pytestmark = [
 ]
 
 SETTLE_SECONDS = 240
-SETTLED = {"processed", "ignored", "missing"}
-
-
-def _check_settled_once(cluster: Cluster, outcomes: list[Outcome]) -> dict[str, dg.DagsterRun]:
-    """Every acknowledged row stored once and settled once by a successful run one worker took.
-
-    Returns the runs that settled rows, by id."""
-    figures, problems = check_ledger(cluster.engine, outcomes, "burst")
-    assert not problems, problems
-    acknowledged = {o.row_id for o in outcomes if o.ok}
-    rows = {str(r["id"]): r for r in webhook_rows(cluster.engine)}
-    unsettled = {i: rows[i]["status"] for i in acknowledged if rows[i]["status"] not in SETTLED}
-    assert not unsettled, f"rows not settled: {Counter(unsettled.values())} ({figures})"
-    taken = cluster.runs_taken()
-    takers = Counter(run_id for runs in taken.values() for run_id in runs)
-    assert all(count == 1 for count in takers.values()), f"a run was taken twice: {takers.most_common(3)}"
-    runs = {}
-    for row_id in acknowledged:
-        row = rows[row_id]
-        if row["status"] == "ignored":
-            continue
-        run_id = row["run_id"]
-        assert run_id, f"row {row_id} settled without a run"
-        run = runs.get(run_id) or cluster.instance.get_run_by_id(run_id)
-        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS, (
-            f"row {row_id}: run {run_id} is {run and run.status}"
-        )
-        assert takers[run_id] == 1, f"run {run_id} was taken by no worker"
-        runs[run_id] = run
-    # One successful run per batch of rows: a run key never ran twice to success.
-    succeeded = Counter(
-        r.tags.get("dagster/run_key")
-        for r in cluster.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))
-        if r.tags.get("smartplex/trigger") == "webhook"
-    )
-    assert all(count == 1 for count in succeeded.values()), succeeded.most_common(3)
-    return runs
 
 
 def test_burst_over_two_replicas_and_two_workers(cluster: Cluster) -> None:
@@ -80,7 +43,7 @@ def test_burst_over_two_replicas_and_two_workers(cluster: Cluster) -> None:
         cluster.wait_for("the wave settled", cluster.settled, SETTLE_SECONDS)
     assert all(o.ok for o in outcomes), Counter(o.status for o in outcomes)
 
-    runs = _check_settled_once(cluster, outcomes)
+    runs = check_settled_once(cluster, outcomes)
     taken = cluster.runs_taken()
     assert all(taken[name] for name in ("worker-1", "worker-2")), {k: len(v) for k, v in taken.items()}
     assert set(runs) <= {r for v in taken.values() for r in v}
@@ -141,7 +104,7 @@ def test_worker_killed_mid_run_then_one_added(cluster: Cluster) -> None:
     assert any(retries[0].run_id in taken[name] for name in (survivor, "worker-3"))
     assert taken["worker-3"], "the worker added mid-storm took no run"
 
-    _check_settled_once(cluster, outcomes)
+    check_settled_once(cluster, outcomes)
     rows = webhook_rows(cluster.engine)
     of_victim = [r for r in rows if r["run_key"] == victim_run.tags["dagster/run_key"]]
     assert of_victim and all(r["run_id"] == retries[0].run_id for r in of_victim), "the killed run's rows"
@@ -169,7 +132,7 @@ def test_smartplex_run_starts_local_workers(cluster: Cluster) -> None:
         cluster.workers += ["worker-1", "worker-2"]
         outcomes = cluster.burst(marked_webhooks(40))
         cluster.wait_for("the burst settled", cluster.settled, SETTLE_SECONDS)
-        _check_settled_once(cluster, outcomes)
+        check_settled_once(cluster, outcomes)
     finally:
         stack.send_signal(signal.SIGTERM)
         stack.wait(90)
@@ -188,7 +151,7 @@ def test_redis_as_the_broker(redis_cluster: Cluster) -> None:
     outcomes = cluster.burst(marked_webhooks(60))
     cluster.wait_for("the burst settled", cluster.settled, SETTLE_SECONDS)
     assert all(o.ok for o in outcomes), Counter(o.status for o in outcomes)
-    _check_settled_once(cluster, outcomes)
+    check_settled_once(cluster, outcomes)
     assert any(cluster.runs_taken().values())
 
 
@@ -206,4 +169,4 @@ def test_daemon_killed_mid_storm_and_restarted(cluster: Cluster) -> None:
     cluster.start_daemon()
     cluster.wait_for("the storm settled", cluster.settled, SETTLE_SECONDS)
     assert all(o.ok for o in outcomes), Counter(o.status for o in outcomes)
-    _check_settled_once(cluster, outcomes)
+    check_settled_once(cluster, outcomes)
