@@ -136,9 +136,10 @@ def test_every_window_equals_a_full_scan(engine: Engine) -> None:
     hours = {int(row["received_at"].timestamp()) // 3600 for row in rows}
     assert stale_hours(engine) == hours  # every hour a row went into, marked by the insert trigger
 
-    # Before any rebuild (all scanned), while partly rebuilt, and when fully rebuilt.
+    # Before any rebuild (all scanned), while partly rebuilt (each reader rebuilds for half a second),
+    # and when fully rebuilt.
     assert_same_as_full_scan(engine, now)
-    assert webhook_rollups.rebuild(engine, now, budget=None) > 0
+    webhook_rollups.rebuild(engine, now, budget=None)
     current = int(now.timestamp()) // 3600
     assert all(hour >= current for hour in stale_hours(engine))  # only the current hour (and later) is left
     with engine.connect() as connection:
