@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from smartplex.services import get_service
+from smartplex.services import Instance
+from smartplex.settings import get_settings
 
 #: source -> event type -> services whose library asset the event makes stale.
 STALE_LIBRARIES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
@@ -63,9 +64,41 @@ def stale_services(source: str, event_type: str) -> tuple[str, ...]:
     return STALE_LIBRARIES.get(source, {}).get(event_type, ())
 
 
-def stale_assets(source: str, event_type: str) -> tuple[str, ...]:
+def target(kind: str, sender: Instance) -> Instance:
+    """The instance of ``kind`` an event from ``sender`` concerns: the sender itself for its own kind;
+    for another kind (Tautulli's "created" is Plex's news), that kind's instance of the same name
+    (``tautulli/office`` watches ``plex/office``) when there is one, else the kind's default instance."""
+    if kind == sender.service.name:
+        return sender
+    try:
+        return get_settings().instance(f"{kind}/{sender.name}")
+    except KeyError:
+        return Instance.parse(kind)
+
+
+def stale_libraries(sender: Instance | str, event_type: str) -> tuple[Instance, ...]:
+    """The instances whose library this event from ``sender`` (an instance or its id) makes stale."""
+    if isinstance(sender, str):
+        try:
+            sender = Instance.parse(sender)
+        except ValueError:  # not a source SmartPlex follows
+            return ()
+    return tuple(target(kind, sender) for kind in stale_services(sender.service.name, event_type))
+
+
+def stale_assets(sender: Instance | str, event_type: str) -> tuple[str, ...]:
     """Asset keys (``group/name``) that this event makes stale; empty when it starts no sync."""
-    return tuple(get_service(s).library_asset for s in stale_services(source, event_type))
+    return tuple(i.library_asset for i in stale_libraries(sender, event_type))
+
+
+def routes(instances: tuple[Instance, ...]) -> list[tuple[Instance, str, Instance]]:
+    """Every (sender, event type, library) of ``instances``: what makes each library stale."""
+    return [
+        (sender, event, library)
+        for sender in instances
+        for event in STALE_LIBRARIES.get(sender.service.name, {})
+        for library in stale_libraries(sender, event)
+    ]
 
 
 def is_known_event(source: str, event_type: str) -> bool:

@@ -1,4 +1,9 @@
-"""``sync_schedule`` as the schedules read and write it: is a full refresh due, and its outcome."""
+"""``sync_schedule`` as the schedules read and write it: is a full refresh due, and its outcome.
+
+A row belongs to one instance of a service; functions take the instance's id (``sonarr``, ``sonarr/4k``)
+and rows carry it as ``library``. The default instances' rows come with the migrations; an extra
+instance's row is made, from its kind's seed, the first time it is needed (:func:`ensure`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,36 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from smartplex.schema import sync_schedule
+from smartplex.services import Instance
+
+
+def _of(service: str) -> ColumnElement[bool]:
+    """The row of one instance."""
+    instance = Instance.parse(service)
+    return and_(sync_schedule.c.service == instance.service.name, sync_schedule.c.instance == instance.name)
+
+
+def _row(row: RowMapping) -> dict[str, Any]:
+    return {**row, "library": Instance.of(row["service"], row["instance"]).id}
+
+
+def ensure(connection: Connection, service: str) -> None:
+    """Make the row of an extra instance if it has none yet, from its kind's seed (the default
+    instances' rows are the migrations' to make: without them, the database is not upgraded)."""
+    instance = Instance.parse(service)
+    if instance.is_default:
+        return
+    enabled, interval = instance.service.schedule_seed
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(
+        dialect.insert(sync_schedule)
+        .values(service=instance.service.name, instance=instance.name, enabled=enabled, interval_hours=interval)
+        .on_conflict_do_nothing()
+    )
 
 
 def next_run_at(
@@ -50,8 +82,8 @@ def decide(row: dict[str, Any], now: datetime) -> Decision:
 
 
 def read(connection: Connection, service: str) -> dict[str, Any] | None:
-    row = connection.execute(select(sync_schedule).where(sync_schedule.c.service == service)).mappings().first()
-    return dict(row) if row else None
+    row = connection.execute(select(sync_schedule).where(_of(service))).mappings().first()
+    return _row(row) if row else None
 
 
 def mark_requested(
@@ -63,7 +95,7 @@ def mark_requested(
     return bool(
         connection.execute(
             update(sync_schedule)
-            .where(and_(sync_schedule.c.service == service, sync_schedule.c.run_key.is_(None)))
+            .where(and_(_of(service), sync_schedule.c.run_key.is_(None)))
             .values(
                 run_key=run_key,
                 sync_requested_at=None,
@@ -78,7 +110,7 @@ def requested(connection: Connection) -> list[dict[str, Any]]:
     query = select(sync_schedule).where(
         and_(sync_schedule.c.sync_requested_at.is_not(None), sync_schedule.c.run_key.is_(None))
     )
-    return [dict(row) for row in connection.execute(query).mappings()]
+    return [_row(row) for row in connection.execute(query).mappings()]
 
 
 def settle(connection: Connection, run_key: str, error: str | None, ended_at: datetime) -> int:
@@ -115,9 +147,11 @@ def settle(connection: Connection, run_key: str, error: str | None, ended_at: da
 
 
 def in_flight(connection: Connection) -> list[tuple[str, str]]:
-    """(service, run_key) of full refreshes whose outcome is not written yet."""
-    query = select(sync_schedule.c.service, sync_schedule.c.run_key).where(sync_schedule.c.run_key.is_not(None))
-    return [(service, key) for service, key in connection.execute(query)]
+    """(instance id, run_key) of full refreshes whose outcome is not written yet."""
+    query = select(sync_schedule.c.service, sync_schedule.c.instance, sync_schedule.c.run_key).where(
+        sync_schedule.c.run_key.is_not(None)
+    )
+    return [(Instance.of(service, instance).id, key) for service, instance, key in connection.execute(query)]
 
 
 def request_refresh_again(connection: Connection, run_key: str, now: datetime) -> int:
@@ -137,6 +171,7 @@ def change(
     connection: Connection, service: str, *, enabled: bool | None = None, interval_hours: int | None = None
 ) -> dict[str, Any] | None:
     """Turn a schedule on or off and/or change its interval; ``None`` when the service has no row."""
+    ensure(connection, service)
     row = read(connection, service)
     if row is None:
         return None
@@ -144,7 +179,7 @@ def change(
     interval = row["interval_hours"] if interval_hours is None else interval_hours
     connection.execute(
         update(sync_schedule)
-        .where(sync_schedule.c.service == service)
+        .where(_of(service))
         .values(
             enabled=enabled,
             interval_hours=interval,
@@ -159,9 +194,8 @@ def change(
 
 def request_sync(connection: Connection, service: str) -> dict[str, Any] | None:
     """Ask for a full refresh, started by the webhook sensor's next tick; ``None`` when the service has no row."""
+    ensure(connection, service)
     if read(connection, service) is None:
         return None
-    connection.execute(
-        update(sync_schedule).where(sync_schedule.c.service == service).values(sync_requested_at=datetime.now(UTC))
-    )
+    connection.execute(update(sync_schedule).where(_of(service)).values(sync_requested_at=datetime.now(UTC)))
     return read(connection, service)

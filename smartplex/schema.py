@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from smartplex.column_types import JSONDocument, UTCDateTime
-from smartplex.services import SERVICE_NAMES
+from smartplex.services import DEFAULT_INSTANCE, SERVICE_NAMES, SERVICES
 
 metadata = MetaData()
 
@@ -35,6 +35,9 @@ metadata = MetaData()
 WEBHOOK_STATUSES: Final = ("pending", "dispatched", "processed", "failed", "ignored", "missing")
 #: Statuses in which handling has finished (``processed`` is true).
 FINISHED_STATUSES: Final = ("processed", "failed", "ignored", "missing")
+
+
+_DEFAULT_INSTANCE = text(f"'{DEFAULT_INSTANCE}'")
 
 
 def _in_list(column: str, values: tuple[str, ...]) -> str:
@@ -65,6 +68,8 @@ webhook_log = Table(
     Column("run_started_at", UTCDateTime),
     Column("sync_started_at", UTCDateTime),
     Column("sync_finished_at", UTCDateTime),
+    # Added: which instance of the source sent it (``default``: the one its kind's variables configure).
+    Column("instance", Text, nullable=False, server_default=_DEFAULT_INSTANCE),
     CheckConstraint(_in_list("source", SERVICE_NAMES), name="ck_webhook_log_source"),
     CheckConstraint(_in_list("status", WEBHOOK_STATUSES), name="ck_webhook_log_status"),
     Index("ix_webhook_log_source", "source"),
@@ -127,30 +132,29 @@ sync_schedule = Table(
     Column("sync_requested_at", UTCDateTime),
     # Added: the full refresh this schedule asked for, until its outcome is written back.
     Column("run_key", Text),
-    UniqueConstraint("service", name="uq_sync_schedule_service"),
+    # Added: one row per instance of a service, each with its own interval and on/off.
+    Column("instance", Text, nullable=False, server_default=_DEFAULT_INSTANCE),
+    UniqueConstraint("service", "instance", name="uq_sync_schedule_service_instance"),
     CheckConstraint(_in_list("service", SERVICE_NAMES), name="ck_sync_schedule_service"),
     CheckConstraint("interval_hours BETWEEN 1 AND 168", name="ck_sync_schedule_interval_hours"),
 )
 
-#: The original seed rows: (service, enabled, interval_hours).
-SCHEDULE_SEED: Final = (
-    ("plex", True, 12),
-    ("tautulli", True, 6),
-    ("sonarr", False, 24),
-    ("radarr", False, 24),
-    ("overseerr", False, 6),
-)
+#: The seed rows of the default instances: (service, enabled, interval_hours).
+SCHEDULE_SEED: Final = tuple((s.name, *s.schedule_seed) for s in SERVICES)
 
 
 # --- Synced library tables: one per service, keyed as the service keys its items. ---------------
 # Every row carries synced_at (when a sync last wrote it) and deleted_at (soft delete: the service
 # no longer has it; set by a full refresh, or by an incremental sync for deletions its history records).
+# The instance it came from is part of the key: the same Sonarr series id in two instances is two rows.
 
 
 def _synced_table(name: str, *columns: Column[Any] | Index | UniqueConstraint) -> Table:
     return Table(
         name,
         metadata,
+        # First in the primary key: (instance, id), so the key's last column is still the service's id.
+        Column("instance", Text, primary_key=True, server_default=_DEFAULT_INSTANCE),
         *columns,
         Column("synced_at", UTCDateTime, nullable=False),
         Column("deleted_at", UTCDateTime),
@@ -296,5 +300,19 @@ media_catalog = Table(
     Column("plays", Integer, nullable=False),
     Column("last_watched_at", UTCDateTime),
     Column("total_watch_seconds", BigInteger, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+)
+
+# Every copy the catalog found of an entry: each Sonarr and Radarr instance that has the title (the HD
+# and the 4K one), under its id there. media_catalog's sonarr_series_id / radarr_movie_id name the
+# default instance's copy when it has one.
+media_catalog_copies = Table(
+    "media_catalog_copies",
+    metadata,
+    Column("server_id", Text, primary_key=True),
+    Column("rating_key", Text, primary_key=True),
+    Column("service", Text, primary_key=True),
+    Column("instance", Text, primary_key=True),
+    Column("item_id", Integer, nullable=False),
     Column("computed_at", UTCDateTime, nullable=False),
 )

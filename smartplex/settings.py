@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr, create_model, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartplex.services import SERVICES, get_service
+from smartplex.services import BY_NAME, DEFAULT_INSTANCE, DEFAULT_INSTANCES, INSTANCE_NAME, SERVICES, Instance
+
+INSTANCES_VAR = "SMARTPLEX_INSTANCES"
+#: A variable that configures an extra instance: SMARTPLEX_<KIND>_<NAME>_<SETTING>.
+_INSTANCE_VARIABLE = re.compile(
+    rf"SMARTPLEX_({'|'.join(s.name.upper() for s in SERVICES)})_([A-Z0-9]+)_(URL|API_KEY|TOKEN|WEBHOOK_SECRET)"
+)
+
+
+class InstanceSettings(BaseSettings):
+    """One extra instance's variables, read under its own prefix (``SMARTPLEX_SONARR_4K_``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    url: str | None = None
+    api_key: SecretStr | None = None
+    token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+
+
+class InstancesError(ValueError):
+    """The instance configuration is ambiguous or incomplete; the message names the variable."""
 
 
 class SettingsBase(BaseSettings):
@@ -89,6 +112,15 @@ class SettingsBase(BaseSettings):
         default=30, ge=1, description="Failed and canceled Dagster runs are kept this long."
     )
 
+    instances: str | None = Field(
+        default=None,
+        description=(
+            "Extra instances of a service, comma-separated SERVICE:NAME (sonarr:4k,radarr:4k). Each is configured "
+            "by SMARTPLEX_<SERVICE>_<NAME>_URL and _API_KEY (_TOKEN for Plex), and may have its own _WEBHOOK_SECRET."
+        ),
+    )
+    _extra: dict[str, tuple[Instance, InstanceSettings]] = PrivateAttr(default_factory=dict)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8765
     dagster_port: int = Field(
@@ -112,6 +144,33 @@ class SettingsBase(BaseSettings):
             return {k: v for k, v in values.items() if v != ""}
         return values
 
+    @model_validator(mode="after")
+    def _read_instances(self) -> SettingsBase:
+        declared = _declared(self.instances or "")
+        self._extra = {instance.id: (instance, _instance_settings(instance)) for instance in declared}
+        _refuse_undeclared(self._extra)
+        return self
+
+    @property
+    def service_instances(self) -> tuple[Instance, ...]:
+        """Every instance: the five defaults, then the extra ones, each after its kind's default."""
+        extra = [instance for instance, _ in self._extra.values()]
+        return tuple(
+            instance
+            for default in DEFAULT_INSTANCES
+            for instance in (default, *sorted((i for i in extra if i.service == default.service), key=lambda i: i.name))
+        )
+
+    def instance(self, instance_id: str) -> Instance:
+        """The configured instance ``instance_id`` names (``sonarr``, ``sonarr/4k``); ``KeyError`` if none."""
+        try:
+            instance = Instance.parse(instance_id)
+        except ValueError:
+            raise KeyError(instance_id) from None
+        if not instance.is_default and instance.id not in self._extra:
+            raise KeyError(instance_id)
+        return instance
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -123,18 +182,32 @@ class SettingsBase(BaseSettings):
         return tuple(k.strip() for k in self.tautulli_event_key.split(",") if k.strip())
 
     def webhook_secret_for(self, source: str) -> SecretStr | None:
-        """The per-source secret when set, else the installation's secret."""
-        return getattr(self, f"webhook_secret_{source}") or self.webhook_secret
+        """The secret of one instance (``sonarr``, ``sonarr/4k``): its own when set, else its kind's
+        (``webhook_secret_sonarr``), else the installation's."""
+        instance = Instance.parse(source)
+        kind: SecretStr | None = getattr(self, f"webhook_secret_{instance.service.name}") or self.webhook_secret
+        if instance.is_default:
+            return kind
+        return self._extra[instance.id][1].webhook_secret or kind
 
     def unprotected_sources(self) -> list[str]:
-        return [s.name for s in SERVICES if self.webhook_secret_for(s.name) is None]
+        return [i.id for i in self.service_instances if self.webhook_secret_for(i.id) is None]
 
     def service_url(self, service: str) -> str | None:
+        """The URL of one instance (a kind's name: its default instance)."""
+        instance = Instance.parse(service)
+        if not instance.is_default:
+            return self._extra[instance.id][1].url
         url: str | None = getattr(self, f"{service}_url")
         return url
 
     def service_credential(self, service: str) -> SecretStr | None:
-        credential: SecretStr | None = getattr(self, f"{service}_{get_service(service).credential_setting}")
+        instance = Instance.parse(service)
+        setting = instance.service.credential_setting
+        if not instance.is_default:
+            credential: SecretStr | None = getattr(self._extra[instance.id][1], setting)
+            return credential
+        credential = getattr(self, f"{service}_{setting}")
         return credential
 
     def is_configured(self, service: str) -> bool:
@@ -142,10 +215,62 @@ class SettingsBase(BaseSettings):
 
 
 def service_env_names(service: str) -> tuple[str, str]:
-    """The variables that configure one service: its URL and its credential."""
-    svc = get_service(service)
-    prefix = f"SMARTPLEX_{svc.name.upper()}"
-    return f"{prefix}_URL", f"{prefix}_{svc.credential_setting.upper()}"
+    """The variables that configure one instance (``sonarr``, ``sonarr/4k``): its URL and its credential."""
+    return Instance.parse(service).env_names
+
+
+def _declared(value: str) -> list[Instance]:
+    """The extra instances ``SMARTPLEX_INSTANCES`` declares; refuse what it cannot mean exactly."""
+    instances: dict[str, Instance] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        kind, sep, name = (part.strip() for part in entry.partition(":"))
+        if not sep or not name:
+            raise InstancesError(f"{INSTANCES_VAR}: {entry!r} needs a name, as SERVICE:NAME (sonarr:4k)")
+        if kind.lower() not in BY_NAME:
+            raise InstancesError(
+                f"{INSTANCES_VAR}: unknown service {kind!r} in {entry!r}; expected one of {', '.join(BY_NAME)}"
+            )
+        if name.lower() == DEFAULT_INSTANCE:
+            raise InstancesError(
+                f"{INSTANCES_VAR}: {entry!r}: 'default' is the instance SMARTPLEX_{kind.upper()}_URL configures"
+            )
+        if not INSTANCE_NAME.fullmatch(name.lower()):
+            raise InstancesError(
+                f"{INSTANCES_VAR}: bad name {name!r} in {entry!r}: use letters and digits only, at most 32"
+            )
+        instance = Instance(BY_NAME[kind.lower()], name.lower())
+        if instance.id in instances:
+            # Names are case-blind: they become variable names (SMARTPLEX_SONARR_4K_URL) and URLs.
+            raise InstancesError(f"{INSTANCES_VAR} names {instance.service.name}:{instance.name} twice ({entry!r})")
+        instances[instance.id] = instance
+    return list(instances.values())
+
+
+def _instance_settings(instance: Instance) -> InstanceSettings:
+    """Read one extra instance's variables; refuse it without its URL or credential, naming the variable."""
+    prefix = f"SMARTPLEX_{instance.slug.upper()}_"
+    values = InstanceSettings(_env_prefix=prefix)  # type: ignore[call-arg]
+    credential = getattr(values, instance.service.credential_setting)
+    for variable, value in zip(instance.env_names, (values.url, credential), strict=True):
+        if not value or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            raise InstancesError(
+                f"{variable} is not set: {INSTANCES_VAR} declares {instance.service.name}:{instance.name}, "
+                f"which needs {' and '.join(instance.env_names)}"
+            )
+    return values
+
+
+def _refuse_undeclared(extra: dict[str, Any]) -> None:
+    """A variable for an instance nobody declared is a typo or a forgotten declaration: either way,
+    running without it would sync from the wrong place."""
+    for variable in sorted(os.environ):
+        match = _INSTANCE_VARIABLE.fullmatch(variable)
+        if match and os.environ[variable] and f"{match[1].lower()}/{match[2].lower()}" not in extra:
+            raise InstancesError(
+                f"{variable} is set, but {INSTANCES_VAR} does not declare {match[1].lower()}:{match[2].lower()}"
+            )
 
 
 def _per_service_fields() -> dict[str, Any]:

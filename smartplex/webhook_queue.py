@@ -15,20 +15,25 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
 
-from smartplex.routing import STALE_LIBRARIES, stale_services
+from smartplex.routing import routes, stale_libraries
 from smartplex.schema import webhook_log
-from smartplex.services import SERVICE_NAMES
+from smartplex.services import Instance
+from smartplex.settings import get_settings
+
+#: A kind of webhook row: (source, instance, event_type), as the row's columns say.
+RowKind = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
 class PendingGroup:
-    """Pending rows that make one service's library stale."""
+    """Pending rows that make one library (one instance of a service, by id: ``sonarr/4k``) stale."""
 
     service: str
-    events: tuple[tuple[str, str], ...]  # (source, event_type) pairs routed to this service
+    events: tuple[RowKind, ...]  # the kinds of rows routed to this library
     count: int
     first_received_at: datetime
     last_received_at: datetime
@@ -41,7 +46,7 @@ class PendingGroup:
             f"{self.service}|{self.count}|{self.first_received_at.isoformat()}|{self.last_received_at.isoformat()}"
         )
         digest = hashlib.sha256(f"{identity}|{self.attempt}".encode()).hexdigest()
-        return f"webhooks-{self.service}-{digest[:16]}"
+        return f"webhooks-{Instance.parse(self.service).slug}-{digest[:16]}"
 
 
 #: Most pending rows one tick claims. A claim writes every row it takes, so this bounds a tick's work
@@ -49,20 +54,26 @@ class PendingGroup:
 CLAIM_LIMIT = 10_000
 
 
-def _events_of(services: Collection[str]) -> list[tuple[str, str]]:
-    """The (source, event_type) pairs that make any of ``services`` stale."""
-    return sorted(
-        (source, event)
-        for source, events in STALE_LIBRARIES.items()
-        for event, targets in events.items()
-        if any(target in services for target in targets)
-    )
+def _routing() -> dict[RowKind, str]:
+    """Each kind of row that makes a library stale, and that library's id, over the configured instances."""
+    return {
+        (sender.service.name, sender.name, event): library.id
+        for sender, event, library in routes(get_settings().service_instances)
+    }
 
 
-def _pending(services: Collection[str]) -> ColumnElement[bool]:
-    """Pending rows that make one of ``services`` stale."""
-    pairs = _events_of(services)
-    return and_(webhook_log.c.status == "pending", tuple_(webhook_log.c.source, webhook_log.c.event_type).in_(pairs))
+def _libraries() -> list[str]:
+    return [instance.id for instance in get_settings().service_instances]
+
+
+def _kind_of_row() -> ColumnElement[Any]:
+    return tuple_(webhook_log.c.source, webhook_log.c.instance, webhook_log.c.event_type)
+
+
+def _pending(libraries: Collection[str]) -> ColumnElement[bool]:
+    """Pending rows that make one of ``libraries`` stale."""
+    kinds = sorted(kind for kind, library in _routing().items() if library in libraries)
+    return and_(webhook_log.c.status == "pending", _kind_of_row().in_(kinds))
 
 
 def pending_groups(
@@ -75,7 +86,7 @@ def pending_groups(
     so neither query reads more than about ``limit`` rows, whatever the backlog. The same pending rows
     give the same watermark, hence the same groups and run keys.
     """
-    free = [service for service in SERVICE_NAMES if service not in busy]
+    free = [library for library in _libraries() if library not in busy]
     if not free:
         return []
     pending = _pending(free)
@@ -89,32 +100,33 @@ def pending_groups(
         ).scalar()
         if edge is not None:
             pending = and_(pending, webhook_log.c.received_at <= edge)
+    columns = (webhook_log.c.source, webhook_log.c.instance, webhook_log.c.event_type)
     query = (
         select(
-            webhook_log.c.source,
-            webhook_log.c.event_type,
+            *columns,
             func.count(),
             func.min(webhook_log.c.received_at),
             func.max(webhook_log.c.received_at),
             func.max(webhook_log.c.attempt),
         )
         .where(pending)
-        .group_by(webhook_log.c.source, webhook_log.c.event_type)
+        .group_by(*columns)
     )
-    by_service: dict[str, list[tuple[str, str, int, datetime, datetime, int]]] = defaultdict(list)
-    for source, event_type, count, first, last, attempt in connection.execute(query):
-        for service in stale_services(source, event_type):
-            by_service[service].append((source, event_type, count, first, last, attempt))
+    routing = _routing()
+    by_library: dict[str, list[tuple[RowKind, int, datetime, datetime, int]]] = defaultdict(list)
+    for source, instance, event_type, count, first, last, attempt in connection.execute(query):
+        kind = (source, instance, event_type)
+        by_library[routing[kind]].append((kind, count, first, last, attempt))
     return [
         PendingGroup(
-            service=service,
-            events=tuple(sorted((s, e) for s, e, *_ in rows)),
-            count=sum(r[2] for r in rows),
-            first_received_at=min(r[3] for r in rows),
-            last_received_at=max(r[4] for r in rows),
-            attempt=max(r[5] for r in rows),
+            service=library,
+            events=tuple(sorted(r[0] for r in rows)),
+            count=sum(r[1] for r in rows),
+            first_received_at=min(r[2] for r in rows),
+            last_received_at=max(r[3] for r in rows),
+            attempt=max(r[4] for r in rows),
         )
-        for service, rows in sorted(by_service.items())
+        for library, rows in sorted(by_library.items())
     ]
 
 
@@ -151,7 +163,7 @@ def claim(connection: Connection, group: PendingGroup, now: datetime) -> int:
         .where(
             and_(
                 webhook_log.c.status == "pending",
-                tuple_(webhook_log.c.source, webhook_log.c.event_type).in_(group.events),
+                _kind_of_row().in_(group.events),
                 webhook_log.c.received_at <= group.last_received_at,
             )
         )
@@ -170,14 +182,16 @@ class Dispatched:
 
 
 def dispatched_service(connection: Connection, run_key: str) -> str | None:
-    """The service whose library the rows handed to ``run_key`` make stale (one row says: they all do)."""
+    """The library (instance id) the rows handed to ``run_key`` make stale (one row says: they all do)."""
     query = (
-        select(webhook_log.c.source, webhook_log.c.event_type)
+        select(webhook_log.c.source, webhook_log.c.instance, webhook_log.c.event_type)
         .where(and_(webhook_log.c.status == "dispatched", webhook_log.c.run_key == run_key))
         .limit(1)
     )
     row = connection.execute(query).first()
-    return stale_services(row.source, row.event_type)[0] if row is not None else None
+    if row is None:
+        return None
+    return stale_libraries(Instance.of(row.source, row.instance), row.event_type)[0].id
 
 
 def dispatched_batch(connection: Connection, run_key: str) -> Dispatched | None:

@@ -1,7 +1,7 @@
 """Rollups of ``webhook_log`` by hour and by day: the status of any window, 30 days or more, from a few
 hundred rows rather than a scan of every webhook in it.
 
-A rollup holds, per source and per hour (or day) of ``received_at``, what ``GET /api/webhooks/status``
+A rollup holds, per source (an instance of a service: ``sonarr``, ``sonarr/4k``) and per hour (or day) of ``received_at``, what ``GET /api/webhooks/status``
 and the admin page show: rows by status, the newest row, and a histogram of the seconds from received
 to settled; and across sources, a histogram for each stage of a webhook's path
 (``smartplex.latency.STAGES``). Buckets are ``PER_OCTAVE`` to a doubling
@@ -52,6 +52,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from smartplex.latency import STAGES, durations
 from smartplex.schema import webhook_log, webhook_rollup, webhook_rollup_stale
+from smartplex.services import DEFAULT_INSTANCE, Instance
 from smartplex.sql_time import epoch_bucket
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,11 @@ _SCALE = PER_OCTAVE / math.log(2)
 #: rollup a third the size (the merge of a 30-day window is most of its cost).
 WHOLE_PATH = "total"
 ALL_SOURCES = "*"
+#: A row's sender, as the rollups key it: the instance id (``sonarr``, ``sonarr/4k``).
+SENDER = case(
+    (webhook_log.c.instance == DEFAULT_INSTANCE, webhook_log.c.source),
+    else_=webhook_log.c.source + "/" + webhook_log.c.instance,
+).label("source")
 #: Hours rebuilt per transaction: each a short scan, well within the statement timeout.
 CHUNK_HOURS = 6
 #: Seconds a reader spends rebuilding stale hours before it answers (it scans what is still stale).
@@ -257,7 +263,7 @@ def scan(connection: Connection, ranges: Iterable[tuple[datetime, datetime | Non
     hour = epoch_bucket(received, literal_column(str(HOUR))).label("hour")
     found: dict[tuple[int, str], Figures] = defaultdict(Figures)
 
-    rows = select(hour, webhook_log.c.source, webhook_log.c.status, received).where(where).subquery()
+    rows = select(hour, SENDER, webhook_log.c.status, received).where(where).subquery()
     counted = select(rows.c.hour, rows.c.source, rows.c.status, func.count(), func.max(rows.c.received_at)).group_by(
         rows.c.hour, rows.c.source, rows.c.status
     )
@@ -267,18 +273,18 @@ def scan(connection: Connection, ranges: Iterable[tuple[datetime, datetime | Non
         found[key].statuses[status] = int(count)
         newest[key] = max(latest, newest.get(key, latest))
     # The newest row's event type: looked up by its time (indexed), rather than ranking every row.
-    pairs = list({(source, at) for (_, source), at in newest.items()})
+    pairs = list({(Instance.parse(sender).service.name, at) for (_, sender), at in newest.items()})
     events: dict[tuple[str, datetime], str] = {}
     for start in range(0, len(pairs), 500):
-        lookup = select(webhook_log.c.source, webhook_log.c.received_at, webhook_log.c.event_type).where(
-            tuple_(webhook_log.c.source, webhook_log.c.received_at).in_(pairs[start : start + 500])
-        )
-        for source, at, event_type in connection.execute(lookup):
-            events[(source, _aware(at))] = event_type
+        lookup = select(
+            webhook_log.c.source, webhook_log.c.instance, webhook_log.c.received_at, webhook_log.c.event_type
+        ).where(tuple_(webhook_log.c.source, webhook_log.c.received_at).in_(pairs[start : start + 500]))
+        for source, instance, at, event_type in connection.execute(lookup):
+            events[(Instance.of(source, instance).id, _aware(at))] = event_type
     for key, at in newest.items():
         found[key].last = (_aware(at), events.get((key[1], _aware(at)), ""))
 
-    timed = durations(where, STAGES, hour, webhook_log.c.source)
+    timed = durations(where, STAGES, hour, SENDER)
     bucketed = select(
         timed.c.hour, timed.c.source, timed.c.stage, _bucket_sql(timed.c.seconds).label("bucket"), timed.c.seconds
     ).subquery()

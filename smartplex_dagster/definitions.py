@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from smartplex.settings import get_settings
 from smartplex.sync import SPECS
 from smartplex_dagster.derived import derived_automation, media_catalog, watch_stats
 from smartplex_dagster.library import library_asset
@@ -13,7 +14,9 @@ from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
 from smartplex_dagster.webhook_sensor import webhook_sensor
 from smartplex_dagster.webhooks import webhook_log_asset
 
-library_assets = [library_asset(spec) for spec in SPECS.values()]
+library_assets = [
+    library_asset(SPECS[instance.service.name], instance) for instance in get_settings().service_instances
+]
 
 defs = dg.Definitions(
     assets=[webhook_log_asset, *library_assets, watch_stats, media_catalog],

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from smartplex.settings import get_settings
 from smartplex.sync import recompute_media_catalog, recompute_watch_stats
 from smartplex_dagster.library import OWNERS, asset_key
 from smartplex_dagster.resources import DatabaseResource
@@ -13,12 +14,17 @@ MIN_MATCH_RATE = 0.5
 RECOMPUTE = dg.AutomationCondition.eager()
 
 
+def _libraries(*kinds: str) -> list[dg.AssetKey]:
+    """The library assets of every instance of ``kinds``."""
+    return [asset_key(i.id) for i in get_settings().service_instances if i.service.name in kinds]
+
+
 @dg.asset(
     key=dg.AssetKey(["derived", "watch_stats"]),
     description="Per item: plays, complete plays, users, last watched and total watch time, from the *whole* "
     "Tautulli history (shows sum their episodes). Table `watch_stats`.",
     group_name="derived",
-    deps=[asset_key("tautulli")],
+    deps=_libraries("tautulli"),
     automation_condition=RECOMPUTE,
     kinds={"sql"},
     owners=OWNERS,
@@ -31,9 +37,10 @@ def watch_stats(database: DatabaseResource) -> dg.MaterializeResult:
 @dg.asset(
     key=dg.AssetKey(["derived", "media_catalog"]),
     description="Plex movies and shows joined to Sonarr/Radarr by tvdb/tmdb/imdb ids, to the Overseerr request "
-    "that asked for them, and to their watch statistics. Table `media_catalog`.",
+    "that asked for them, and to their watch statistics. Table `media_catalog`; every Sonarr and Radarr instance "
+    "that has a title (the HD and the 4K one) in `media_catalog_copies`.",
     group_name="derived",
-    deps=[asset_key(s) for s in ("plex", "sonarr", "radarr", "overseerr")] + [watch_stats.key],
+    deps=[*_libraries("plex", "sonarr", "radarr", "overseerr"), watch_stats.key],
     automation_condition=RECOMPUTE,
     kinds={"sql"},
     owners=OWNERS,

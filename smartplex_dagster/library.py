@@ -1,4 +1,5 @@
-"""The asset factory: one daily-partitioned library asset (and its checks) per service, from its spec."""
+"""The asset factory: one daily-partitioned library asset (and its checks) per service instance, from its
+service's spec: ``sonarr/series`` for the default Sonarr, ``sonarr_4k/series`` for ``sonarr/4k``."""
 
 import warnings
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from sqlalchemy import and_, func, select
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
-from smartplex.services import get_service
+from smartplex.services import Instance, get_service
 from smartplex.settings import get_settings
 from smartplex.sync import SyncSpec, run_sync
 from smartplex.sync.hints import NamedItem, ids_of, named_items
@@ -20,32 +21,25 @@ from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.webhooks import webhook_log_asset
 
 OWNERS = ["team:smartplex"]
-#: Checks that catch duplicates the primary key cannot: the same media twice under different keys.
-NATURAL_IDS: dict[str, tuple[str, ...]] = {
-    "plex": ("server_id", "guid"),
-    "tautulli": ("row_id",),
-    "sonarr": ("tvdb_id",),
-    "radarr": ("tmdb_id",),
-    "overseerr": ("id",),
-}
 
 
 def asset_key(service: str) -> dg.AssetKey:
-    return dg.AssetKey(get_service(service).library_asset.split("/"))
+    """The library asset of an instance (``sonarr``, ``sonarr/4k``)."""
+    return dg.AssetKey(Instance.parse(service).library_asset.split("/"))
 
 
 def pool(service: str) -> str:
-    """Runs that talk to one service share a pool; dagster.yaml limits each pool (default 1)."""
-    return f"smartplex_{service}"
+    """Runs that talk to one service instance share a pool; dagster.yaml limits each pool (default 1)."""
+    return f"smartplex_{Instance.parse(service).slug}"
 
 
-def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
-    service = get_service(spec.service)
-    key = asset_key(spec.service)
+def library_asset(spec: SyncSpec, instance: Instance | None = None) -> dg.AssetsDefinition:
+    service = instance or Instance(get_service(spec.service))
+    key = asset_key(service.id)
+    natural_ids = service.service.natural_ids
     checks = [
-        dg.AssetCheckSpec(
-            "no_duplicate_ids", asset=key, description=f"No two live rows share {NATURAL_IDS[spec.service]}."
-        ),
+        # Catches duplicates the primary key cannot: the same media twice under different keys.
+        dg.AssetCheckSpec("no_duplicate_ids", asset=key, description=f"No two live rows share {natural_ids}."),
         dg.AssetCheckSpec("has_rows", asset=key, description="The table is not empty after the sync."),
     ]
 
@@ -61,15 +55,20 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
             partitions_def=PARTITIONS,
             backfill_policy=dg.BackfillPolicy.single_run(),
             retry_policy=dg.RetryPolicy(max_retries=1, delay=2),  # the clients retry first; this covers the rest
-            required_resource_keys={resource_key(spec.service), "database"},
+            required_resource_keys={resource_key(service.id), "database"},
             kinds={spec.service, "sql"},
             owners=OWNERS,
-            pool=pool(spec.service),
+            pool=pool(service.id),
             freshness_policy=dg.FreshnessPolicy.time_window(
                 fail_window=timedelta(hours=get_settings().freshness_hours)
             ),
-            tags={"smartplex/service": spec.service},
-            metadata={"table": spec.table.name, "key": ", ".join(spec.key), "service": service.title},
+            tags={"smartplex/service": spec.service, "smartplex/instance": service.name},
+            metadata={
+                "table": spec.table.name,
+                "key": ", ".join(spec.table_key),
+                "service": service.title,
+                "instance": service.name,
+            },
             check_specs=checks,
         )
         def sync(context: AssetExecutionContext):  # type: ignore[no-untyped-def]
@@ -85,12 +84,14 @@ def library_asset(spec: SyncSpec) -> dg.AssetsDefinition:
                 context.log.info("%s full refresh", service.title)
             else:
                 context.log.info("%s incremental sync of %s .. %s", service.title, *window)
-            named = [] if window is None else _named_items(context, database, spec.service, window)
-            with getattr(context.resources, resource_key(spec.service)).client() as client:
-                result = run_sync(database.engine, client, spec, window, hinted_ids=ids_of(named))
+            named = [] if window is None else _named_items(context, database, service.id, window)
+            with getattr(context.resources, resource_key(service.id)).client() as client:
+                result = run_sync(
+                    database.engine, client, spec, window, hinted_ids=ids_of(named), instance=service.name
+                )
             _report_missing(context, database, named, result.not_found, service.title)
             yield dg.MaterializeResult(metadata=result.metadata())
-            yield from _checks(database, spec, result.row_count)
+            yield from _checks(database, spec, service, result.row_count)
 
     return sync
 
@@ -119,12 +120,18 @@ def _report_missing(
     )
 
 
-def _checks(database: DatabaseResource, spec: SyncSpec, row_count: int):  # type: ignore[no-untyped-def]
+def _checks(database: DatabaseResource, spec: SyncSpec, instance: Instance, row_count: int):  # type: ignore[no-untyped-def]
     table = spec.table
-    natural = [table.c[c] for c in NATURAL_IDS[spec.service]]
+    natural = [table.c[c] for c in instance.service.natural_ids]
     duplicates = (
         select(*natural, func.count().label("n"))
-        .where(and_(table.c.deleted_at.is_(None), *(c.is_not(None) for c in natural)))
+        .where(
+            and_(
+                table.c.deleted_at.is_(None),
+                table.c.instance == instance.name,
+                *(c.is_not(None) for c in natural),
+            )
+        )
         .group_by(*natural)
         .having(func.count() > 1)
         .subquery()

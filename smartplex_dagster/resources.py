@@ -1,4 +1,4 @@
-"""Resources: the product database, and one client resource per service, configured through EnvVar.
+"""Resources: the product database, and one client resource per service instance, configured through EnvVar.
 
 A service whose variables are not set still loads; a run that needs it fails with a message naming
 the variables to set.
@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 
 from smartplex.clients import CLIENTS, NotConfigured, ServiceClient
 from smartplex.db import make_engine
-from smartplex.services import SERVICES
-from smartplex.settings import get_settings, service_env_names
+from smartplex.services import Instance
+from smartplex.settings import get_settings
 
 
 class DatabaseResource(dg.ConfigurableResource):
@@ -36,9 +36,9 @@ def _engine_for(url: str) -> Engine:
 
 
 class ServiceResource(dg.ConfigurableResource):
-    """One service's REST API: its URL (with any URL base path) and its API key or token."""
+    """One service instance's REST API: its URL (with any URL base path) and its API key or token."""
 
-    service: str
+    service: str  # the instance id: sonarr, sonarr/4k
     url: str | None = None
     credential: str | None = None
 
@@ -46,7 +46,8 @@ class ServiceResource(dg.ConfigurableResource):
         if not self.url or not self.credential:
             raise NotConfigured(self.service)
         options.setdefault("timeout", get_settings().service_timeout_seconds)
-        return CLIENTS[self.service](self.url, self.credential, **options)
+        kind = Instance.parse(self.service).service.name
+        return CLIENTS[kind](self.url, self.credential, instance=self.service, **options)
 
 
 def _env(name: str) -> Any:
@@ -55,14 +56,15 @@ def _env(name: str) -> Any:
 
 
 def resource_key(service: str) -> str:
-    return f"{service}_api"
+    """The resource of an instance (``sonarr``: ``sonarr_api``; ``sonarr/4k``: ``sonarr_4k_api``)."""
+    return f"{Instance.parse(service).slug}_api"
 
 
 def build_resources() -> dict[str, Any]:
     resources: dict[str, Any] = {"database": DatabaseResource(url=_env("SMARTPLEX_DATABASE_URL"))}
-    for service in SERVICES:
-        url_var, credential_var = service_env_names(service.name)
-        resources[resource_key(service.name)] = ServiceResource(
-            service=service.name, url=_env(url_var), credential=_env(credential_var)
+    for instance in get_settings().service_instances:
+        url_var, credential_var = instance.env_names
+        resources[resource_key(instance.id)] = ServiceResource(
+            service=instance.id, url=_env(url_var), credential=_env(credential_var)
         )
     return resources

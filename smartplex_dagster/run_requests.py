@@ -5,7 +5,6 @@ from datetime import datetime
 
 import dagster as dg
 
-from smartplex.services import SERVICE_NAMES
 from smartplex.settings import get_settings
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.outcomes import SERVICE_TAG, TRIGGER_TAG, WEBHOOKS_TAG
@@ -19,7 +18,7 @@ _EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiproc
 
 webhook_job = dg.define_asset_job(
     WEBHOOK_JOB,
-    selection=dg.AssetSelection.assets(*(asset_key(service) for service in SERVICE_NAMES)),
+    selection=dg.AssetSelection.assets(*(asset_key(i.id) for i in get_settings().service_instances)),
     description="An incremental sync of one library, for the webhooks that made it stale (webhook_sensor).",
     executor_def=_EXECUTORS[get_settings().webhook_run_executor],
     hooks={settle_webhooks},
@@ -29,7 +28,7 @@ REFRESH_JOB = "full_refresh"
 #: Full refreshes, from the schedules or "sync now": one step too, in the run's own process as well.
 refresh_job = dg.define_asset_job(
     REFRESH_JOB,
-    selection=dg.AssetSelection.assets(*(asset_key(service) for service in SERVICE_NAMES)),
+    selection=dg.AssetSelection.assets(*(asset_key(i.id) for i in get_settings().service_instances)),
     description="A full refresh of one library: everything the service lists; soft-deletes what vanished.",
     executor_def=_EXECUTORS[get_settings().webhook_run_executor],
 )

@@ -1,4 +1,4 @@
-"""One schedule per service, driven by its ``sync_schedule`` row: interval and on/off live in the database.
+"""One schedule per service instance, driven by its ``sync_schedule`` row: interval and on/off live in the database.
 
 Each tick reads the row, so an admin's change applies at the next tick without reloading code.
 """
@@ -7,8 +7,8 @@ import dagster as dg
 
 from smartplex import schedule_state
 from smartplex.column_types import utcnow
-from smartplex.services import SERVICES, Service
-from smartplex.settings import service_env_names
+from smartplex.services import Instance
+from smartplex.settings import get_settings
 from smartplex_dagster.outcomes import FINISHED, reconcile
 from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.run_requests import full_refresh_run, refresh_job
@@ -17,21 +17,22 @@ from smartplex_dagster.run_requests import full_refresh_run, refresh_job
 TICK = "*/5 * * * *"
 
 
-def evaluate(context: dg.ScheduleEvaluationContext, service: Service) -> dg.RunRequest | dg.SkipReason:
+def evaluate(context: dg.ScheduleEvaluationContext, service: Instance) -> dg.RunRequest | dg.SkipReason:
     database: DatabaseResource = context.resources.database
-    api = getattr(context.resources, resource_key(service.name))
+    api = getattr(context.resources, resource_key(service.id))
     if not api.url or not api.credential:
-        url_var, credential_var = service_env_names(service.name)
+        url_var, credential_var = service.env_names
         return dg.SkipReason(f"{service.title} is not configured: set {url_var} and {credential_var}")
     now = context.scheduled_execution_time or utcnow()
-    with database.engine.connect() as connection:
-        row = schedule_state.read(connection, service.name)
+    with database.engine.begin() as connection:
+        schedule_state.ensure(connection, service.id)
+        row = schedule_state.read(connection, service.id)
         if row is None:
             return dg.SkipReason("no sync_schedule row: run 'smartplex db upgrade'")
     if row["run_key"]:
         reconciled = reconcile(context.instance, database.engine, row["run_key"])
         if reconciled.state == "missing":  # asked for, never created: ask again under the same key
-            return full_refresh_run(service.name, row["run_key"])
+            return full_refresh_run(service.id, row["run_key"])
         run = reconciled.run
         if reconciled.state == "waiting" and run is not None:
             after = _next_after_end(row)
@@ -39,19 +40,19 @@ def evaluate(context: dg.ScheduleEvaluationContext, service: Service) -> dg.RunR
                 return dg.SkipReason(f"full refresh {run.run_id} is still {run.status.value.lower()}; {after}")
             return dg.SkipReason(f"full refresh {run.run_id} failed; Dagster is retrying it; {after}")
         with database.engine.connect() as connection:
-            row = schedule_state.read(connection, service.name)
+            row = schedule_state.read(connection, service.id)
     decision = schedule_state.decide(row, now)  # type: ignore[arg-type]
     if not decision.due:
         return dg.SkipReason(decision.reason)
-    run_key = f"schedule-{service.name}-{now:%Y%m%dT%H%M%S}"
+    run_key = f"schedule-{service.slug}-{now:%Y%m%dT%H%M%S}"
     with database.engine.begin() as connection:
         taken = schedule_state.mark_requested(
-            connection, service.name, run_key, now, row["interval_hours"], row["enabled"]
+            connection, service.id, run_key, now, row["interval_hours"], row["enabled"]
         )  # type: ignore[index]
     if not taken:
         return dg.SkipReason("the webhook sensor asked for this refresh (a sync now) a moment ago")
     context.log.info("%s full refresh: %s", service.title, decision.reason)
-    return full_refresh_run(service.name, run_key)
+    return full_refresh_run(service.id, run_key)
 
 
 def _next_after_end(row: dict) -> str:
@@ -61,9 +62,9 @@ def _next_after_end(row: dict) -> str:
     return f"the next is due {row['interval_hours']} h after it ends"
 
 
-def service_schedule(service: Service) -> dg.ScheduleDefinition:
+def service_schedule(service: Instance) -> dg.ScheduleDefinition:
     @dg.schedule(
-        name=f"{service.name}_full_refresh",
+        name=f"{service.slug}_full_refresh",
         description=(
             f"Full refresh of {service.title} every interval_hours of its sync_schedule row (on/off and interval "
             "through the admin API). Checked every 5 minutes; each skipped tick says when the next refresh is due."
@@ -72,7 +73,7 @@ def service_schedule(service: Service) -> dg.ScheduleDefinition:
         execution_timezone="UTC",
         target=refresh_job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        required_resource_keys={"database", resource_key(service.name)},
+        required_resource_keys={"database", resource_key(service.id)},
     )
     def _schedule(context: dg.ScheduleEvaluationContext):  # type: ignore[no-untyped-def]
         return evaluate(context, service)
@@ -80,4 +81,4 @@ def service_schedule(service: Service) -> dg.ScheduleDefinition:
     return _schedule
 
 
-schedules = [service_schedule(service) for service in SERVICES]
+schedules = [service_schedule(instance) for instance in get_settings().service_instances]

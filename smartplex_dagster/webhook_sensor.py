@@ -30,7 +30,7 @@ from smartplex import schedule_state, webhook_queue
 from smartplex.column_types import utcnow
 from smartplex.latency import STAGES, percentiles
 from smartplex.schema import webhook_log
-from smartplex.services import SERVICE_NAMES
+from smartplex.services import SERVICE_NAMES, Instance
 from smartplex.settings import get_settings
 from smartplex_dagster.outcomes import reconcile as reconcile_run
 from smartplex_dagster.resources import DatabaseResource
@@ -98,10 +98,14 @@ def sync_now(database: DatabaseResource) -> list[dg.RunRequest]:
     settings, now, requests = get_settings(), utcnow(), []
     with database.engine.begin() as connection:
         for row in schedule_state.requested(connection):
-            service = row["service"]
-            if not settings.is_configured(service):
+            service = row["library"]
+            try:
+                configured = settings.is_configured(settings.instance(service).id)
+            except KeyError:  # an instance no longer declared
+                continue
+            if not configured:
                 continue  # the schedule's skip message says which variables to set
-            run_key = f"sync-now-{service}-{row['sync_requested_at']:%Y%m%dT%H%M%S%f}"
+            run_key = f"sync-now-{Instance.parse(service).slug}-{row['sync_requested_at']:%Y%m%dT%H%M%S%f}"
             if schedule_state.mark_requested(connection, service, run_key, now, row["interval_hours"], row["enabled"]):
                 requests.append(full_refresh_run(service, run_key))
     return requests
@@ -111,7 +115,7 @@ def _work_appeared(database: DatabaseResource, busy: set[str], keys: set[str], s
     """Whether a claim would now find something: a new row for a library with no run in flight, or a
     change in the runs in flight (one was settled)."""
     with database.engine.connect() as connection:
-        free = [service for service in SERVICE_NAMES if service not in busy]
+        free = [i.id for i in get_settings().service_instances if i.id not in busy]
         return (
             webhook_queue.arrived(connection, free, since)
             or _settled(connection, keys)

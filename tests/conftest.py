@@ -6,7 +6,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,37 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+def instance_env(*declared: str, urls: dict[str, str] | None = None, **variables: str) -> dict[str, str]:
+    """The variables that declare extra instances (``sonarr:4k``), each with a URL (from ``urls`` by
+    instance id, else an address nothing listens on) and a key; ``variables`` add or override."""
+    from smartplex.services import Instance
+
+    env = {"SMARTPLEX_INSTANCES": ",".join(declared)}
+    for entry in declared:
+        instance = Instance.parse(entry.replace(":", "/"))
+        url_var, key_var = instance.env_names
+        env[url_var] = (urls or {}).get(instance.id, "http://127.0.0.1:9")
+        env[key_var] = f"{instance.slug}-key"
+    return env | variables
+
+
+@pytest.fixture
+def declare(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str]]]:
+    """``declare("sonarr:4k", ...)``: set :func:`instance_env`'s variables for this test; every
+    ``get_settings()`` after it sees them."""
+    from smartplex.settings import get_settings
+
+    def apply(*declared: str, **options: Any) -> dict[str, str]:
+        env = instance_env(*declared, **options)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        return env
+
+    yield apply
+    get_settings.cache_clear()
 
 
 @pytest.fixture

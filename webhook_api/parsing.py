@@ -11,14 +11,10 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from smartplex.services import MULTIPART, URLENCODED, get_service
 from webhook_api.errors import BadWebhook
 
 JSON_TYPES = ("application/json", "text/json")
-MULTIPART = "multipart/form-data"
-URLENCODED = "application/x-www-form-urlencoded"
-
-#: Content types each source may send besides JSON (Plex: multipart; Tautulli: form when overridden).
-EXTRA_TYPES: dict[str, tuple[str, ...]] = {"plex": (MULTIPART,), "tautulli": (URLENCODED,)}
 
 #: Most fields or parts a form body may have (Plex sends two; Tautulli's template a few dozen).
 MAX_FORM_FIELDS = 1000
@@ -40,7 +36,7 @@ async def read_payload(request: Request, source: str, *, max_depth: int) -> tupl
     media_type = _media_type(request)
     if _is_json_type(media_type):
         return decode_json_object(await request.body(), max_depth=max_depth)
-    extra = EXTRA_TYPES.get(source, ())
+    extra = get_service(source).form_types
     if media_type in extra and media_type == MULTIPART:
         raw = await _multipart_field(request, "payload")
         return decode_json_object(raw, max_depth=max_depth, what="'payload' field")

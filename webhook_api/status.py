@@ -11,22 +11,30 @@ from smartplex import webhook_rollups
 from smartplex.column_types import utcnow
 from smartplex.latency import STAGES
 from smartplex.schema import WEBHOOK_STATUSES, sync_schedule, webhook_log
-from smartplex.services import SERVICE_NAMES
-from smartplex.webhook_rollups import Figures
+from smartplex.services import Instance
+from smartplex.settings import get_settings
+from smartplex.webhook_rollups import ALL_SOURCES, SENDER, Figures
 
 WAITING = ("pending", "dispatched")
 
 
-def webhook_status(connection: Connection, window: timedelta, now: datetime | None = None) -> dict[str, Any]:
-    """Per source over the window: rows by status, the newest, webhook -> processed p50/p95; per stage
-    the same percentiles; the backlog, whatever its age. From the hourly and daily rollups
-    (``smartplex.webhook_rollups``): exact counts, percentiles within one histogram bucket."""
+def webhook_status(
+    connection: Connection, window: timedelta, now: datetime | None = None, instances: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Per source (each instance of a service: ``sonarr``, ``sonarr/4k``) over the window: rows by status,
+    the newest, webhook -> processed p50/p95; per stage the same percentiles; the backlog, whatever its
+    age. From the hourly and daily rollups (``smartplex.webhook_rollups``): exact counts, percentiles
+    within one histogram bucket. ``instances``: those to list even without rows (default: the configured)."""
     now = now or utcnow()
+    if instances is None:
+        instances = tuple(i.id for i in get_settings().service_instances)
     since = now - window
     figures = webhook_rollups.window(connection, since, now)
     if webhook_rollups.stale_before(connection, now):  # more than a reader rebuilds: after an upgrade, say
         webhook_rollups.catch_up_in_background(connection.engine)
-    sources = {name: _source(figures.get(name, Figures())) for name in SERVICE_NAMES}
+    # An instance no longer configured still shows while its rows are in the window.
+    names = [*instances, *sorted(n for n in figures if n not in instances and n != ALL_SOURCES)]
+    sources = {name: _source(figures.get(name, Figures())) for name in names}
     _backlog(connection, now, sources)
     totals = {key: sum(s[key] for s in sources.values()) for key in ("received", *WEBHOOK_STATUSES, "backlog")}
     overall = Figures()
@@ -63,14 +71,15 @@ def _backlog(connection: Connection, now: datetime, sources: dict[str, dict[str,
     oldest: dict[str, datetime] = {}
     # Grouped by an expression rather than the column: on the column, SQLite walks the whole source
     # index to save a sort instead of the partial index of the waiting rows.
-    source = (webhook_log.c.source + "").label("source")
     for status in WAITING:
         query = (
-            select(source, func.count(), func.min(webhook_log.c.received_at))
+            select(SENDER, func.count(), func.min(webhook_log.c.received_at))
             .where(webhook_log.c.status == status)
-            .group_by(source)
+            .group_by(SENDER)
         )
         for name, count, first in connection.execute(query):
+            if name not in sources:
+                sources[name] = _source(Figures())
             sources[name]["backlog"] += count
             oldest[name] = min(first, oldest.get(name, first))
     for name, first in oldest.items():
@@ -93,5 +102,8 @@ def stages(figures: Figures) -> dict[str, dict[str, Any]]:
 
 
 def schedules(connection: Connection) -> list[dict[str, Any]]:
-    rows = connection.execute(select(sync_schedule).order_by(sync_schedule.c.service)).mappings()
-    return [dict(row) for row in rows]
+    """Every schedule row, each with its instance's id as ``library``."""
+    rows = connection.execute(
+        select(sync_schedule).order_by(sync_schedule.c.service, sync_schedule.c.instance)
+    ).mappings()
+    return [{**row, "library": Instance.of(row["service"], row["instance"]).id} for row in rows]

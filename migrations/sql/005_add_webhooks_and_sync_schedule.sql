@@ -89,15 +89,15 @@ DROP TRIGGER IF EXISTS sync_schedule_touch_updated_at ON sync_schedule;
 
 CREATE TRIGGER sync_schedule_touch_updated_at BEFORE UPDATE ON sync_schedule FOR EACH ROW EXECUTE FUNCTION sync_schedule_touch_updated_at();
 
-INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'plex', true, 12) ON CONFLICT (service) DO NOTHING;
+INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'plex', true, 12) ON CONFLICT DO NOTHING;
 
-INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'tautulli', true, 6) ON CONFLICT (service) DO NOTHING;
+INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'tautulli', true, 6) ON CONFLICT DO NOTHING;
 
-INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'sonarr', false, 24) ON CONFLICT (service) DO NOTHING;
+INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'sonarr', false, 24) ON CONFLICT DO NOTHING;
 
-INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'radarr', false, 24) ON CONFLICT (service) DO NOTHING;
+INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'radarr', false, 24) ON CONFLICT DO NOTHING;
 
-INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'overseerr', false, 6) ON CONFLICT (service) DO NOTHING;
+INSERT INTO sync_schedule (id, service, enabled, interval_hours) VALUES (gen_random_uuid(), 'overseerr', false, 6) ON CONFLICT DO NOTHING;
 
 INSERT INTO alembic_version (version_num) SELECT '005' WHERE NOT EXISTS (SELECT 1 FROM alembic_version);
 

@@ -147,7 +147,7 @@ def upgrade() -> None:
         op.execute(
             "INSERT INTO sync_schedule (id, service, enabled, interval_hours) "
             f"VALUES ({new_id}, '{service}', {str(enabled).lower()}, {interval}) "
-            "ON CONFLICT (service) DO NOTHING"
+            "ON CONFLICT DO NOTHING"
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -19,6 +20,14 @@ _COMMANDS = {
 
 
 class _LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        from pydantic import ValidationError
+
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:  # the settings: say what to fix, not where pydantic noticed
+            raise click.ClickException("; ".join(_problem(error) for error in exc.errors())) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
@@ -29,6 +38,12 @@ class _LazyGroup(click.Group):
         module, _, attr = target.partition(":")
         command: click.Command = getattr(importlib.import_module(module), attr)
         return command
+
+
+def _problem(error: Any) -> str:
+    if error["loc"]:  # one variable's value
+        return f"SMARTPLEX_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+    return str(error["ctx"]["error"]) if "ctx" in error else str(error["msg"])  # the instances' own message
 
 
 @click.group(cls=_LazyGroup)

@@ -1,30 +1,31 @@
-"""``smartplex check``: connect to each configured service and say what answered."""
+"""``smartplex check``: connect to each configured instance of each service and say what answered."""
 
 from __future__ import annotations
 
 import click
 
 from smartplex.clients.check import CHECK_TIMEOUT_SECONDS, check_service
-from smartplex.services import SERVICES
-from smartplex.settings import Settings, service_env_names
+from smartplex.settings import Settings
 
 
 @click.command()
 @click.option("--timeout", default=CHECK_TIMEOUT_SECONDS, show_default=True, help="Seconds to wait for each service.")
 def check(timeout: float) -> None:
-    """Connect to each configured service; print its name, version and library size, or the error."""
+    """Connect to each configured service instance; print its name, version and library size, or the error."""
     settings = Settings()
-    results = [check_service(settings, svc.name, timeout) for svc in SERVICES if settings.is_configured(svc.name)]
+    instances = settings.service_instances
+    results = [check_service(settings, i.id, timeout) for i in instances if settings.is_configured(i.id)]
     if not results:
-        hints = ", ".join(f"{url}/{key}" for url, key in (service_env_names(s.name) for s in SERVICES))
+        hints = ", ".join("/".join(i.env_names) for i in instances)
         raise click.ClickException(f"no service is configured; set a URL and credential pair ({hints})")
+    width = max(18, *(len(i.title) for i in instances))
     for result in results:
         if result.ok:
-            click.echo(f"ok    {result.title:<18} {result.name} {result.version}: {result.library_size} items")
+            click.echo(f"ok    {result.title:<{width}} {result.name} {result.version}: {result.library_size} items")
         else:
-            click.echo(f"FAIL  {result.title:<18} {result.error}")
-    for svc in SERVICES:
-        if not settings.is_configured(svc.name):
-            click.echo(f"skip  {svc.title:<18} not configured ({' and '.join(service_env_names(svc.name))})")
+            click.echo(f"FAIL  {result.title:<{width}} {result.error}")
+    for instance in instances:
+        if not settings.is_configured(instance.id):
+            click.echo(f"skip  {instance.title:<{width}} not configured ({' and '.join(instance.env_names)})")
     if not all(result.ok for result in results):
         raise SystemExit(1)

@@ -56,7 +56,7 @@ from smartplex.clients.plex import PlexClient
 from smartplex.clients.radarr import RadarrClient
 from smartplex.clients.sonarr import SonarrClient
 from smartplex.clients.tautulli import TautulliClient
-from smartplex.services import get_service
+from smartplex.services import Instance
 from smartplex.settings import SettingsBase, get_settings
 
 CLIENTS: dict[str, type[ServiceClient[Any]]] = {
@@ -65,18 +65,18 @@ CLIENTS: dict[str, type[ServiceClient[Any]]] = {
 
 
 def client_for(service: str, settings: SettingsBase | None = None, **options: Any) -> ServiceClient[Any]:
-    """A client for ``service`` from the settings (default: :func:`get_settings`).
+    """A client for one instance (``sonarr``, ``sonarr/4k``) from the settings (default: :func:`get_settings`).
 
     ``options`` go to the client (``timeout``, ``retry``, ``page_size``, ``transport``).
     Raises :class:`NotConfigured` naming the variables to set when the URL or credential is missing.
     """
-    get_service(service)  # unknown names fail with the list of known ones
+    kind = Instance.parse(service).service.name  # unknown names fail with the list of known ones
     if settings is None:
         settings = get_settings()
     url, credential = settings.service_url(service), settings.service_credential(service)
     if not url or credential is None:
         raise NotConfigured(service)
-    return CLIENTS[service](url, credential.get_secret_value(), **options)
+    return CLIENTS[kind](url, credential.get_secret_value(), instance=service, **options)
 
 
 __all__ = [

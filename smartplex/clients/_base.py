@@ -32,11 +32,14 @@ class ServiceClient(ABC, Generic[Item]):
         page_size: int | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
+        instance: str | None = None,
     ) -> None:
         headers, params = self._auth(credential)
         self.page_size = page_size or self.default_page_size
+        #: The instance id (``sonarr/4k``) its errors name, with the variables to check.
+        self.instance = instance or self.service
         self.http = HttpSession(
-            self.service,
+            self.instance,
             url,
             headers=headers,
             params=params,

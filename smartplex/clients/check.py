@@ -7,7 +7,7 @@ from datetime import datetime
 
 from smartplex.clients import RetryPolicy, ServiceError, client_for
 from smartplex.column_types import utcnow
-from smartplex.services import get_service
+from smartplex.services import Instance
 from smartplex.settings import SettingsBase, service_env_names
 
 #: Seconds to wait for each request of a test, tried twice (as ``smartplex check`` does).
@@ -28,8 +28,8 @@ class ServiceCheck:
 
 
 def check_service(settings: SettingsBase, service: str, timeout: float = CHECK_TIMEOUT_SECONDS) -> ServiceCheck:
-    """What ``smartplex check`` does for one service: connect, and say who answered or what failed."""
-    svc = get_service(service)
+    """What ``smartplex check`` does for one instance: connect, and say who answered or what failed."""
+    svc = Instance.parse(service)
     if not settings.is_configured(service):
         url_var, key_var = service_env_names(service)
         return ServiceCheck(

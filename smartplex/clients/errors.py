@@ -5,18 +5,18 @@ Every message names the service and its URL (never the credential) and says what
 
 from __future__ import annotations
 
-from smartplex.services import get_service
+from smartplex.services import Instance
 from smartplex.settings import service_env_names
 
 
 class ServiceError(Exception):
-    """Base class: something went wrong talking to ``service`` at ``url``."""
+    """Base class: something went wrong talking to ``service`` (an instance id) at ``url``."""
 
     def __init__(self, service: str, url: str, problem: str) -> None:
         self.service = service
         self.url = url
         self.problem = problem
-        super().__init__(f"{get_service(service).title} at {url}: {problem}")
+        super().__init__(f"{Instance.parse(service).title} at {url}: {problem}")
 
 
 class NotConfigured(ServiceError):

@@ -84,9 +84,9 @@ class TautulliClient(ServiceClient[TautulliPlay]):
             # Tautulli refuses a bad API key with HTTP 400 and "Invalid apikey" in its usual envelope.
             if error.status_code == 400 and "invalid apikey" in error.detail.lower():
                 raise Unauthorized(
-                    self.service,
+                    self.instance,
                     self.http.base_url,
-                    f"Tautulli refused the API key (HTTP 400, Invalid apikey); check {service_env_names(self.service)[1]}",
+                    f"Tautulli refused the API key (HTTP 400, Invalid apikey); check {service_env_names(self.instance)[1]}",
                 ) from None
             raise
         response = body.get("response", {}) if isinstance(body, dict) else {}
@@ -95,6 +95,6 @@ class TautulliClient(ServiceClient[TautulliPlay]):
         message = response.get("message") or "no message"
         if "apikey" in message.lower():
             raise Unauthorized(
-                self.service, self.http.base_url, f"{message}; check {service_env_names(self.service)[1]}"
+                self.instance, self.http.base_url, f"{message}; check {service_env_names(self.instance)[1]}"
             )
-        raise BadResponse(self.service, self.http.base_url, f"command {cmd} failed: {message}")
+        raise BadResponse(self.instance, self.http.base_url, f"command {cmd} failed: {message}")

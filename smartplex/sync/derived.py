@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Engine, Select, case, delete, func, insert
 from smartplex.column_types import utcnow
 from smartplex.schema import (
     media_catalog,
+    media_catalog_copies,
     overseerr_requests,
     plex_library_items,
     radarr_movies,
@@ -21,6 +22,7 @@ from smartplex.schema import (
     tautulli_watch_history,
     watch_stats,
 )
+from smartplex.services import DEFAULT_INSTANCE
 
 #: A play counts as complete at this percentage (Tautulli's default "watched" threshold is 85-90%).
 COMPLETE_PERCENT = 90
@@ -55,12 +57,58 @@ def recompute_watch_stats(engine: Engine, now: datetime | None = None) -> int:
         return connection.execute(select(func.count()).select_from(watch_stats)).scalar_one()
 
 
+def _copies(now: datetime) -> Select[Any]:
+    """Every Sonarr series and Radarr movie that is a live Plex show or movie, per instance (the HD and
+    the 4K copy of a title are two), matched by tvdb (shows) or tmdb (movies) id, else by imdb id."""
+    plex = plex_library_items
+
+    def matches(table: Any, service: str, plex_type: str, id_column: str) -> Select[Any]:
+        same = (table.c[id_column] == plex.c[id_column]) | (
+            plex.c[id_column].is_(None) & (table.c.imdb_id == plex.c.imdb_id)
+        )
+        return (
+            select(
+                plex.c.server_id,
+                plex.c.rating_key,
+                literal(service).label("service"),
+                table.c.instance,
+                func.min(table.c.id).label("item_id"),  # one per instance, should it list a title twice
+                literal(now, media_catalog_copies.c.computed_at.type).label("computed_at"),
+            )
+            .select_from(plex.join(table, same & (plex.c.type == plex_type)))
+            .where(plex.c.deleted_at.is_(None), table.c.deleted_at.is_(None))
+            .group_by(plex.c.server_id, plex.c.rating_key, table.c.instance)
+        )
+
+    return union_all(
+        matches(sonarr_series, "sonarr", "show", "tvdb_id"), matches(radarr_movies, "radarr", "movie", "tmdb_id")
+    )  # type: ignore[return-value]
+
+
 def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict[str, int]:
-    """Plex movies and shows joined to Radarr/Sonarr by tmdb/tvdb/imdb, to Overseerr requests, and to stats."""
+    """Plex movies and shows joined to Radarr/Sonarr by tmdb/tvdb/imdb, to Overseerr requests, and to stats.
+
+    Each entry's copies in every Sonarr and Radarr instance go to ``media_catalog_copies``; the entry
+    names the default instance's copy, or else the copy with the lowest id.
+    """
     now = now or utcnow()
     plex = plex_library_items
-    sonarr = select(sonarr_series).where(sonarr_series.c.deleted_at.is_(None)).subquery("sonarr")
-    radarr = select(radarr_movies).where(radarr_movies.c.deleted_at.is_(None)).subquery("radarr")
+    copies = media_catalog_copies
+
+    def chosen(service: str) -> Any:
+        preferred = func.min(case((copies.c.instance == DEFAULT_INSTANCE, copies.c.item_id)))
+        return (
+            select(
+                copies.c.server_id,
+                copies.c.rating_key,
+                func.coalesce(preferred, func.min(copies.c.item_id)).label("item_id"),
+            )
+            .where(copies.c.service == service)
+            .group_by(copies.c.server_id, copies.c.rating_key)
+            .subquery(service)
+        )
+
+    sonarr, radarr = chosen("sonarr"), chosen("radarr")
     # The newest live request per tmdb id says who asked for it.
     requests = (
         select(
@@ -72,7 +120,6 @@ def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict
         .subquery("latest_request")
     )
     requester = overseerr_requests.alias("requester")
-    is_movie = plex.c.type == "movie"
     query = (
         select(
             plex.c.server_id,
@@ -83,8 +130,8 @@ def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict
             plex.c.imdb_id,
             plex.c.tmdb_id,
             plex.c.tvdb_id,
-            sonarr.c.id.label("sonarr_series_id"),
-            radarr.c.id.label("radarr_movie_id"),
+            sonarr.c.item_id.label("sonarr_series_id"),
+            radarr.c.item_id.label("radarr_movie_id"),
             requests.c.request_id.label("overseerr_request_id"),
             requester.c.requested_by,
             func.coalesce(watch_stats.c.plays, 0).label("plays"),
@@ -93,28 +140,16 @@ def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict
             literal(now, media_catalog.c.computed_at.type).label("computed_at"),
         )
         .select_from(plex)
-        .outerjoin(
-            sonarr,
-            (~is_movie)
-            & (
-                (sonarr.c.tvdb_id == plex.c.tvdb_id)
-                | ((plex.c.tvdb_id.is_(None)) & (sonarr.c.imdb_id == plex.c.imdb_id))
-            ),
-        )
-        .outerjoin(
-            radarr,
-            is_movie
-            & (
-                (radarr.c.tmdb_id == plex.c.tmdb_id)
-                | ((plex.c.tmdb_id.is_(None)) & (radarr.c.imdb_id == plex.c.imdb_id))
-            ),
-        )
+        .outerjoin(sonarr, (sonarr.c.server_id == plex.c.server_id) & (sonarr.c.rating_key == plex.c.rating_key))
+        .outerjoin(radarr, (radarr.c.server_id == plex.c.server_id) & (radarr.c.rating_key == plex.c.rating_key))
         .outerjoin(requests, requests.c.tmdb_id == plex.c.tmdb_id)
         .outerjoin(requester, requester.c.id == requests.c.request_id)
         .outerjoin(watch_stats, watch_stats.c.rating_key == plex.c.rating_key)
         .where(plex.c.deleted_at.is_(None), plex.c.type.in_(("movie", "show")))
     )
     with engine.begin() as connection:
+        connection.execute(delete(copies))
+        connection.execute(insert(copies).from_select(list(copies.c.keys()), _copies(now)))
         connection.execute(delete(media_catalog))
         connection.execute(insert(media_catalog).from_select(list(media_catalog.c.keys()), query))
         total = connection.execute(select(func.count()).select_from(media_catalog)).scalar_one()

@@ -28,6 +28,7 @@ from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, exists
 
 from smartplex.clients import Deleted, Missing
 from smartplex.column_types import utcnow
+from smartplex.services import DEFAULT_INSTANCE
 from smartplex.sync.specs import Scope, SyncSpec
 from smartplex.sync.upsert import PreparedRows, UpsertCounts, prepare_rows, write_rows
 
@@ -90,7 +91,7 @@ def _prepared_batches(
     collector does not track, while a batch of parsed items (nested JSON and all) would survive
     into its oldest generation and make every full collection longer.
     """
-    to_row, table, key = spec.to_row, spec.table, spec.key
+    to_row, table, key = spec.to_row, spec.table, spec.table_key
     iterator = iter(items)
     while True:
         rows: list[dict[str, Any]] = []
@@ -103,6 +104,7 @@ def _prepared_batches(
                 not_found.append(str(item.id))
             elif not isinstance(item, Deleted):
                 row = to_row(item, scope)
+                row.update(scope)
                 row["synced_at"] = now
                 row["deleted_at"] = None
                 rows.append(row)
@@ -166,13 +168,15 @@ def run_sync(
     *,
     batch_size: int = 2000,
     hinted_ids: Iterable[int | str] = (),
+    instance: str = DEFAULT_INSTANCE,
 ) -> SyncResult:
     """Sync ``[start, end)`` when ``window`` is given, else everything (the full refresh).
 
     ``batch_size``: items per transaction; larger batches mean fewer commits and round trips, and a
     failed run keeps whole batches. ``hinted_ids``: ids webhooks named (see
     :mod:`smartplex.sync.hints`), fetched by id beside the window's changes; those the service does
-    not have end up in :attr:`SyncResult.not_found`.
+    not have end up in :attr:`SyncResult.not_found`. ``instance``: the instance's name; its rows are
+    the only ones the sync writes, counts or soft-deletes.
     """
     started = time.perf_counter()
     now = utcnow()
@@ -181,7 +185,8 @@ def run_sync(
     pages_before = client.stats.pages
     with engine.connect() as connection:
         with connection.begin():
-            scope = spec.prepare(client, connection, now)
+            scope: Scope = {"instance": instance}
+            scope = {**spec.prepare(client, connection, now, scope), **scope}
         seen = _SeenKeys(connection, spec) if full else None
         keys_into = seen.table if seen is not None else None
         items = client.iter_all() if window is None else client.iter_changed(*window, also=list(hinted_ids))
@@ -192,12 +197,12 @@ def run_sync(
             result.files_deleted += batch.files_deleted
             with connection.begin():
                 result.deleted += _soft_delete(connection, spec, batch.gone, scope, now)
-                result.counts.add(write_rows(connection, spec.table, spec.key, batch.rows, keys_into=keys_into))
+                result.counts.add(write_rows(connection, spec.table, spec.table_key, batch.rows, keys_into=keys_into))
         if seen is not None:
             with connection.begin():
                 result.deleted += seen.soft_delete_missing(scope, now)
             seen.drop()
-        result.row_count = _live_rows(connection, spec.table)
+        result.row_count = _live_rows(connection, spec.table, scope)
     result.pages = client.stats.pages - pages_before
     result.duration_seconds = time.perf_counter() - started
     return result
@@ -208,7 +213,7 @@ def _soft_delete(connection: Connection, spec: SyncSpec, ids: list[int | str], s
     if not ids:
         return 0
     table = spec.table
-    in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]  # Plex: this server's items only
+    in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]  # this instance's (Plex: server's) only
     return connection.execute(
         update(table)
         .where(and_(table.c[spec.key[-1]].in_(ids), table.c.deleted_at.is_(None), *in_scope))
@@ -216,8 +221,11 @@ def _soft_delete(connection: Connection, spec: SyncSpec, ids: list[int | str], s
     ).rowcount
 
 
-def _live_rows(connection: Connection, table: Table) -> int:
-    return connection.execute(select(func.count()).select_from(table).where(table.c.deleted_at.is_(None))).scalar_one()
+def _live_rows(connection: Connection, table: Table, scope: Scope) -> int:
+    in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]
+    return connection.execute(
+        select(func.count()).select_from(table).where(table.c.deleted_at.is_(None), *in_scope)
+    ).scalar_one()
 
 
 class _SeenKeys:
@@ -229,7 +237,7 @@ class _SeenKeys:
         self.table = Table(
             f"seen_{spec.table.name}",
             MetaData(),
-            *(Column(k, spec.table.c[k].type, primary_key=True) for k in spec.key),
+            *(Column(k, spec.table.c[k].type, primary_key=True) for k in spec.table_key),
             prefixes=["TEMPORARY"],
         )
         with connection.begin():
@@ -238,8 +246,8 @@ class _SeenKeys:
 
     def soft_delete_missing(self, scope: dict[str, Any], now: datetime) -> int:
         target = self.spec.table
-        matches = and_(*(self.table.c[k] == target.c[k] for k in self.spec.key))
-        # Plex rows of another server are not ours to judge.
+        matches = and_(*(self.table.c[k] == target.c[k] for k in self.spec.table_key))
+        # Rows of another instance, or another Plex server, are not ours to judge.
         in_scope = [target.c[k] == v for k, v in scope.items() if k in target.c]
         return self.connection.execute(
             update(target)

@@ -21,8 +21,10 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, and_, select, tuple_
 
-from smartplex.routing import STALE_LIBRARIES, stale_services
+from smartplex.routing import routes, stale_libraries
 from smartplex.schema import webhook_log
+from smartplex.services import SERVICES, Instance, ItemReference
+from smartplex.settings import get_settings
 
 
 def _int_id(value: Any) -> int | None:
@@ -44,27 +46,12 @@ def _key(value: Any) -> str | None:
     return text if text.isdigit() else None
 
 
-@dataclass(frozen=True)
-class ItemReference:
-    """Where a source's webhooks carry the id of the item they concern, and what it is called."""
-
-    path: tuple[str, ...]
-    parse: Callable[[Any], int | str | None]
-    #: What the id names, for the note on a webhook whose item the service does not have.
-    noun: str
-
-
-#: source -> where its webhooks name an item. A payload without the field names nothing (a Tautulli
-#: template without ``rating_key``, an Overseerr notification without a request).
-ITEM_REFERENCES: Final[dict[str, ItemReference]] = {
-    "plex": ItemReference(("Metadata", "ratingKey"), _key, "item with ratingKey"),
-    "tautulli": ItemReference(("rating_key",), _key, "item with ratingKey"),
-    "sonarr": ItemReference(("series", "id"), _int_id, "series"),
-    "radarr": ItemReference(("movie", "id"), _int_id, "movie"),
-    "overseerr": ItemReference(("request", "request_id"), _int_id, "request"),
-}
+_PARSERS: Final[dict[str, Callable[[Any], int | str | None]]] = {"int": _int_id, "key": _key}
+#: source -> where its webhooks name an item (``Service.item``). A payload without the field names
+#: nothing (a Tautulli template without ``rating_key``, an Overseerr notification without a request).
+ITEM_REFERENCES: Final[dict[str, ItemReference]] = {s.name: s.item for s in SERVICES if s.item is not None}
 #: Events announcing a deletion: the service not having the item is what they promise.
-DELETIONS: Final[frozenset[tuple[str, str]]] = frozenset({("sonarr", "SeriesDelete"), ("radarr", "MovieDelete")})
+DELETIONS: Final[frozenset[tuple[str, str]]] = frozenset((s.name, e) for s in SERVICES for e in s.deletion_events)
 
 
 @dataclass(frozen=True)
@@ -92,35 +79,46 @@ def item_id(source: str, payload: Any) -> int | str | None:
     value: Any = payload
     for step in reference.path:
         value = value.get(step) if isinstance(value, dict) else None
-    return reference.parse(value) if value is not None else None
+    return _PARSERS[reference.kind](value) if value is not None else None
 
 
-def _routed_events(service: str) -> list[tuple[str, str]]:
-    return [(s, e) for s, events in STALE_LIBRARIES.items() for e in events if service in stale_services(s, e)]
+def _routed_events(library: str) -> list[tuple[str, str, str]]:
+    """The (source, instance, event_type) of the rows that make ``library`` stale."""
+    return sorted(
+        (sender.service.name, sender.name, event)
+        for sender, event, target in routes(get_settings().service_instances)
+        if target.id == library
+    )
 
 
 def named_items(
     connection: Connection, service: str, *, run_key: str | None = None, window: tuple[datetime, datetime] | None = None
 ) -> list[NamedItem]:
     """Items named by the rows a webhook run was asked for (``run_key``: rows still dispatched to it),
-    or else by every webhook received in ``window`` that makes ``service`` stale (a run started by
-    hand over a few partitions)."""
-    columns = (webhook_log.c.id, webhook_log.c.source, webhook_log.c.event_type, webhook_log.c.payload)
+    or else by every webhook received in ``window`` that makes ``service`` (a library: an instance
+    id, ``sonarr/4k``) stale (a run started by hand over a few partitions)."""
+    columns = (
+        webhook_log.c.id,
+        webhook_log.c.source,
+        webhook_log.c.instance,
+        webhook_log.c.event_type,
+        webhook_log.c.payload,
+    )
     if run_key is not None:
         condition = and_(webhook_log.c.run_key == run_key, webhook_log.c.status == "dispatched")
     elif window is not None:
         condition = and_(
             webhook_log.c.received_at >= window[0],
             webhook_log.c.received_at < window[1],
-            tuple_(webhook_log.c.source, webhook_log.c.event_type).in_(_routed_events(service)),
+            tuple_(webhook_log.c.source, webhook_log.c.instance, webhook_log.c.event_type).in_(_routed_events(service)),
         )
     else:
         return []
     named = []
-    for row_id, source, event_type, payload in connection.execute(select(*columns).where(condition)):
+    for row_id, source, instance, event_type, payload in connection.execute(select(*columns).where(condition)):
         # The routing decides which library a row concerns; a routing change since the row was
         # claimed must not hand it another library's id.
-        if service not in stale_services(source, event_type):
+        if service not in (i.id for i in stale_libraries(Instance.of(source, instance), event_type)):
             continue
         found = item_id(source, payload)
         if found is not None:

@@ -33,24 +33,32 @@ Scope = dict[str, Any]
 class SyncSpec:
     service: str
     table: Table
+    #: The service's own key of an item; in the table, the instance comes first (:attr:`table_key`).
     key: tuple[str, ...]
     to_row: Callable[[Any, Scope], Row]
-    #: Runs before fetching: returns the run's scope (and may sync small side tables).
-    prepare: Callable[[Any, Connection, datetime], Scope] = field(default=lambda client, connection, now: {})
+    #: Runs before fetching, given the run's scope (its instance): returns what else every row of the
+    #: run shares (and may sync small side tables).
+    prepare: Callable[[Any, Connection, datetime, Scope], Scope] = field(
+        default=lambda client, connection, now, scope: {}
+    )
     description: str = ""
 
+    @property
+    def table_key(self) -> tuple[str, ...]:
+        return ("instance", *self.key)
 
-def _plex_prepare(client: Any, connection: Connection, now: datetime) -> Scope:
+
+def _plex_prepare(client: Any, connection: Connection, now: datetime, scope: Scope) -> Scope:
     """Key everything on the server's machine id, and keep its library sections current."""
     from smartplex.sync.upsert import upsert
 
     server_id = client.machine_identifier()
     sections = [
         {"server_id": server_id, "section_id": str(s["key"]), "title": s.get("title", ""), "type": s.get("type", ""),
-         "synced_at": now, "deleted_at": None}
+         "synced_at": now, "deleted_at": None, **scope}
         for s in client.sections()
     ]  # fmt: skip
-    upsert(connection, plex_libraries, ("server_id", "section_id"), sections)
+    upsert(connection, plex_libraries, ("instance", "server_id", "section_id"), sections)
     return {"server_id": server_id}
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import Text
 
 from smartplex.column_types import UTCDateTime
+from smartplex.services import DEFAULT_INSTANCE
 
 
 @dataclass
@@ -52,8 +53,11 @@ def upsert(
 
     ``synced_at`` is set only on rows that change; a row that comes back clears its ``deleted_at``.
     ``keys_into``: a table of the key columns that also receives every row's key (a full refresh's
-    record of what it saw).
+    record of what it saw). Rows of a synced table that name no instance are the default instance's.
     """
+    if "instance" in table.c and "instance" not in key:
+        key = ("instance", *key)
+        rows = [{"instance": DEFAULT_INSTANCE, **row} for row in rows]
     prepared = prepare_rows(connection.dialect.name, table, key, rows)
     return write_rows(connection, table, key, prepared, keys_into=keys_into)
 
@@ -94,12 +98,16 @@ def write_rows(
     rows = prepared.rows
     if not rows:
         return UpsertCounts()
+    # The key columns ``keys_into`` has (a caller's table of one instance's keys may leave the instance out).
+    seen_key = tuple(k for k in key if keys_into is not None and k in keys_into.c)
     if prepared.document is not None:
-        statement = _postgresql_statement(table, key, tuple(rows[0]), keys_into)
+        statement = _postgresql_statement(table, key, tuple(rows[0]), keys_into, seen_key)
         inserted, written = connection.execute(statement, {"rows": prepared.document}).one()
         return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=len(rows) - written)
     if keys_into is not None:
-        connection.execute(sqlite.insert(keys_into).on_conflict_do_nothing(), [{k: r[k] for k in key} for r in rows])
+        connection.execute(
+            sqlite.insert(keys_into).on_conflict_do_nothing(), [{k: r[k] for k in seen_key} for r in rows]
+        )
     return _upsert_sqlite(connection, table, key, rows)
 
 
@@ -136,7 +144,7 @@ _POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 @functools.lru_cache(maxsize=64)
 def _postgresql_statement(
-    table: Table, key: tuple[str, ...], columns: tuple[str, ...], keys_into: Table | None
+    table: Table, key: tuple[str, ...], columns: tuple[str, ...], keys_into: Table | None, seen_key: tuple[str, ...]
 ) -> Executable:
     """The whole batch travels as one JSON document that the server unpacks with ``json_populate_recordset``.
 
@@ -155,7 +163,7 @@ def _postgresql_statement(
     )
     counts = select(func.count().filter(merged.c.fresh), func.count()).select_from(merged)
     if keys_into is not None:
-        seen = postgresql.insert(keys_into).from_select(key, select(*(source.c[k] for k in key)))
+        seen = postgresql.insert(keys_into).from_select(seen_key, select(*(source.c[k] for k in seen_key)))
         counts = counts.add_cte(seen.on_conflict_do_nothing().cte("seen"))
     return counts
 

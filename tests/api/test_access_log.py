@@ -43,13 +43,13 @@ def test_each_request_gets_uvicorns_line_with_the_token_masked(
         assert client.post(f"/api/webhooks/sonarr?a=1&token={WEBHOOK_SECRET}", json=SONARR).status_code == 202
         assert client.post("/api/webhooks/sonarr?To%6Ben=wrong-secret", json=SONARR).status_code == 401
         assert client.post("/api/webhooks/sonarr", content=b"x" * 20_000, headers=HOOK).status_code == 413
-        assert client.get("/api/webhooks/sonarr/nothing", headers=HOOK).status_code == 404
+        assert client.get("/api/webhooks/sonarr/4k/nothing", headers=HOOK).status_code == 404
         assert client.get("/healthz").status_code == 200
     assert sink.getvalue().splitlines(keepends=True) == [
         _uvicorn_line("testclient:50000", "POST", "/api/webhooks/sonarr?a=1&token=***", 202),
         _uvicorn_line("testclient:50000", "POST", "/api/webhooks/sonarr?To%6Ben=***", 401),
         _uvicorn_line("testclient:50000", "POST", "/api/webhooks/sonarr", 413),
-        _uvicorn_line("testclient:50000", "GET", "/api/webhooks/sonarr/nothing", 404),
+        _uvicorn_line("testclient:50000", "GET", "/api/webhooks/sonarr/4k/nothing", 404),
         _uvicorn_line("testclient:50000", "GET", "/healthz", 200),
     ]
     assert WEBHOOK_SECRET not in sink.getvalue() and "wrong-secret" not in sink.getvalue()

@@ -57,6 +57,10 @@ NOT_APPLICABLE: dict[str, dict[CheckFunction, str]] = {
         checks.positive_data_acceptance: "the event key a body needs depends on {source}, which one schema cannot say",
         checks.allow_header_conformance: "POST and PUT are two routes; a 405 names the first one's method only",
     },
+    "/api/webhooks/{source}/{instance}": {
+        checks.positive_data_acceptance: "only a configured {instance} takes a body; any other is a 404",
+        checks.allow_header_conformance: "POST and PUT are two routes; a 405 names the first one's method only",
+    },
     "/api/webhooks/status": {
         checks.unsupported_method: "POST/PUT there reach the webhook route (a source named 'status'): 401/422",
     },

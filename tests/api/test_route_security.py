@@ -32,7 +32,13 @@ CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 #: Sources with a secret of their own; the others use the installation's WEBHOOK_SECRET.
 SOURCE_SECRETS = {"sonarr": "sonarr-only-secret-789", "plex": "plex-only-secret-321"}
-SECRETS = {"webhook": WEBHOOK_SECRET, "admin": ADMIN_SECRET} | {f"webhook:{s}": v for s, v in SOURCE_SECRETS.items()}
+#: An extra instance with a secret of its own: neither its kind's nor the installation's opens it.
+INSTANCE_SECRET = "sonarr-4k-only-secret-456"
+SECRETS = (
+    {"webhook": WEBHOOK_SECRET, "admin": ADMIN_SECRET}
+    | {f"webhook:{s}": v for s, v in SOURCE_SECRETS.items()}
+    | {"webhook:sonarr/4k": INSTANCE_SECRET}
+)
 
 #: Kept apart from the product's constant on purpose: widening what is public must change both.
 EXPECTED_PUBLIC = {
@@ -63,6 +69,12 @@ PROTECTED: dict[tuple[str, str], list[tuple[str, str, dict[str, Any]]]] = {
         ("webhook:sonarr", "/api/webhooks/sonarr", {"json": SONARR}),
         ("webhook", "/api/webhooks/tautulli", {"json": TAUTULLI}),
     ],
+    ("POST", "/api/webhooks/{source}/{instance}"): [
+        ("webhook:sonarr/4k", "/api/webhooks/sonarr/4k", {"json": SONARR}),
+    ],
+    ("PUT", "/api/webhooks/{source}/{instance}"): [
+        ("webhook:sonarr/4k", "/api/webhooks/sonarr/4k", {"json": SONARR}),
+    ],
     ("POST", "/api/bench/baseline/{source}"): [
         ("webhook:sonarr", "/api/bench/baseline/sonarr", {"json": SONARR}),
         ("webhook", "/api/bench/baseline/tautulli", {"json": TAUTULLI}),
@@ -73,6 +85,10 @@ PROTECTED: dict[tuple[str, str], list[tuple[str, str, dict[str, Any]]]] = {
         ("admin", "/api/admin/schedules/plex", {"json": {"interval_hours": 3}})
     ],
     ("POST", "/api/admin/schedules/{service}/sync"): [("admin", "/api/admin/schedules/plex/sync", {})],
+    ("PATCH", "/api/admin/schedules/{service}/{instance}"): [
+        ("admin", "/api/admin/schedules/sonarr/4k", {"json": {"interval_hours": 3}})
+    ],
+    ("POST", "/api/admin/schedules/{service}/{instance}/sync"): [("admin", "/api/admin/schedules/sonarr/4k/sync", {})],
     ("POST", "/api/admin/webhooks/replay"): [("admin", "/api/admin/webhooks/replay", {"json": {"status": "failed"}})],
     ("GET", "/api/admin/webhooks"): [("admin", "/api/admin/webhooks", {})],
     ("POST", "/api/admin/services/{service}/check"): [("admin", "/api/admin/services/overseerr/check", {})],
@@ -165,7 +181,8 @@ def test_public_routes_answer_without_a_secret(client: TestClient) -> None:
 
 
 @pytest.fixture
-def app_client(database_url: str, tmp_path: Path, engine: Engine) -> Iterator[TestClient]:
+def app_client(database_url: str, tmp_path: Path, engine: Engine, declare: Any) -> Iterator[TestClient]:
+    declare("sonarr:4k", SMARTPLEX_SONARR_4K_WEBHOOK_SECRET=INSTANCE_SECRET)
     with TestClient(create_app(_settings(database_url, tmp_path))) as test_client:
         yield test_client
 

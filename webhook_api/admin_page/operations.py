@@ -9,6 +9,7 @@ same way; the handlers can call them. Validation stays with the API's models (``
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from smartplex import webhook_rollups
 from smartplex.column_types import utcnow
 from smartplex.latency import HANDLED_BY_RUN
 from smartplex.schema import webhook_log
-from smartplex.services import SERVICE_NAMES
+from smartplex.services import SERVICE_NAMES, Instance
 
 # --- schedules ----------------------------------------------------------------------------------
 
@@ -39,7 +40,11 @@ class WebhookFilter:
     def where(self) -> list[ColumnElement[bool]]:
         parts: list[ColumnElement[bool]] = []
         if self.source is not None:
-            parts.append(webhook_log.c.source == self.source)
+            # A kind (``sonarr``: every instance of it), or one instance (``sonarr/4k``, ``sonarr/default``).
+            kind, _, instance = self.source.partition("/")
+            parts.append(webhook_log.c.source == kind)
+            if instance:
+                parts.append(webhook_log.c.instance == instance)
         if self.status is not None:
             parts.append(webhook_log.c.status == self.status)
         if self.event_type is not None:
@@ -103,9 +108,14 @@ class Bucket:
 
 
 def received_over_time(
-    connection: Connection, *, bucket: timedelta, buckets: int, now: datetime | None = None
+    connection: Connection,
+    *,
+    bucket: timedelta,
+    buckets: int,
+    now: datetime | None = None,
+    instances: Sequence[str] | None = None,
 ) -> dict[str, list[Bucket]]:
-    """Per source, webhooks received in each of the last ``buckets`` periods of length ``bucket`` (whole
+    """Per source (each of ``instances``, by id; default: the five default instances), webhooks received in each of the last ``buckets`` periods of length ``bucket`` (whole
     hours or whole days, aligned to UTC), the current one last, counted by status."""
     now = now or utcnow()
     size = int(bucket.total_seconds())
@@ -114,7 +124,7 @@ def received_over_time(
     first = int(now.timestamp()) // size - buckets + 1
     series = {
         source: [Bucket(datetime.fromtimestamp((first + i) * size, UTC)) for i in range(buckets)]
-        for source in SERVICE_NAMES
+        for source in (instances if instances is not None else SERVICE_NAMES)
     }
     since = datetime.fromtimestamp(first * size, UTC)
     for piece in webhook_rollups.pieces(connection, since, now, largest=size):
@@ -129,10 +139,12 @@ def received_over_time(
 # --- the last sync of each library --------------------------------------------------------------
 
 
-def last_webhook_runs(connection: Connection) -> dict[str, dict[str, Any]]:
-    """Per source, the run that handled its most recently received webhook: run id, outcome, when."""
+def last_webhook_runs(connection: Connection, instances: Sequence[str] = SERVICE_NAMES) -> dict[str, dict[str, Any]]:
+    """Per source (each of ``instances``, by id), the run that handled its most recently received webhook:
+    run id, outcome, when."""
     found: dict[str, dict[str, Any]] = {}
-    for source in SERVICE_NAMES:
+    for source in instances:
+        sender = Instance.parse(source)
         # One short index walk per source (newest first) instead of ranking the whole table.
         row = (
             connection.execute(
@@ -145,7 +157,8 @@ def last_webhook_runs(connection: Connection) -> dict[str, dict[str, Any]]:
                 )
                 .where(
                     and_(
-                        webhook_log.c.source == source,
+                        webhook_log.c.source == sender.service.name,
+                        webhook_log.c.instance == sender.name,
                         webhook_log.c.status.in_(HANDLED_BY_RUN),
                         webhook_log.c.run_id.is_not(None),
                     )

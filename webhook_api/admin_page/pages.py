@@ -25,7 +25,7 @@ from smartplex import schedule_state, webhook_queue
 from smartplex.clients.check import check_service
 from smartplex.column_types import utcnow
 from smartplex.schema import WEBHOOK_STATUSES as STATUSES
-from smartplex.services import BY_NAME, SERVICES
+from smartplex.services import SERVICES, Instance
 from webhook_api.admin_page import operations
 from webhook_api.admin_page.charts import daily_chart, hourly_chart
 from webhook_api.admin_page.redact import SECRET_KEY, redact
@@ -248,19 +248,22 @@ async def logout(request: Request) -> Response:
 # --- overview -----------------------------------------------------------------------------------
 
 
-def _overview(engine: Any, window: timedelta) -> dict[str, Any]:
+def _overview(engine: Any, window: timedelta, instances: tuple[Instance, ...]) -> dict[str, Any]:
     now = utcnow()
+    ids = tuple(i.id for i in instances)
     with engine.connect() as connection:
-        status = webhook_status(connection, window, now)
-        hourly = operations.received_over_time(connection, bucket=timedelta(hours=1), buckets=24, now=now)
-        daily = operations.received_over_time(connection, bucket=timedelta(days=1), buckets=7, now=now)
-        runs = operations.last_webhook_runs(connection)
-    plans = {row["service"]: row for row in status["schedules"]}
+        status = webhook_status(connection, window, now, instances=ids)
+        hourly = operations.received_over_time(
+            connection, bucket=timedelta(hours=1), buckets=24, now=now, instances=ids
+        )
+        daily = operations.received_over_time(connection, bucket=timedelta(days=1), buckets=7, now=now, instances=ids)
+        runs = operations.last_webhook_runs(connection, ids)
+    plans = {row["library"]: row for row in status["schedules"]}
     cards = []
-    for svc in SERVICES:
-        figures = status["sources"][svc.name]
-        plan = plans.get(svc.name)
-        run = runs.get(svc.name)
+    for svc in instances:
+        figures = status["sources"][svc.id]
+        plan = plans.get(svc.id)
+        run = runs.get(svc.id)
         full = None
         if plan is not None and plan["last_run_at"] is not None:
             full = {
@@ -285,8 +288,8 @@ def _overview(engine: Any, window: timedelta) -> dict[str, Any]:
             {
                 "service": svc,
                 "figures": figures,
-                "hourly": hourly_chart(hourly[svc.name]),
-                "daily": daily_chart(daily[svc.name]),
+                "hourly": hourly_chart(hourly[svc.id]),
+                "daily": daily_chart(daily[svc.id]),
                 "full": full,
                 "webhook": webhook,
                 "latest": latest,
@@ -300,7 +303,7 @@ def _overview(engine: Any, window: timedelta) -> dict[str, Any]:
 async def overview(current: PageDep, window: str = "24h") -> Response:
     if window not in WINDOWS:
         window = "24h"
-    data = await current.db(_overview, WINDOWS[window])
+    data = await current.db(_overview, WINDOWS[window], current.state.settings.service_instances)
     return current.render(
         "overview.html", title="Overview", section="overview", window=window, refresh=REFRESH_SECONDS, **data
     )
@@ -309,14 +312,17 @@ async def overview(current: PageDep, window: str = "24h") -> Response:
 # --- schedules ----------------------------------------------------------------------------------
 
 
-def _schedules(engine: Any) -> list[dict[str, Any]]:
+def _schedules(engine: Any, instances: tuple[Instance, ...]) -> list[dict[str, Any]]:
     now = utcnow()
-    with engine.connect() as connection:
+    with engine.begin() as connection:
+        for instance in instances:
+            schedule_state.ensure(connection, instance.id)
         rows = schedules(connection)
-    order = {svc.name: i for i, svc in enumerate(SERVICES)}  # the overview's order, not the alphabet's
-    rows.sort(key=lambda row: order.get(row["service"], len(order)))
+    order = {svc.id: i for i, svc in enumerate(instances)}  # the overview's order, not the alphabet's
+    rows.sort(key=lambda row: order.get(row["library"], len(order)))
     for row in rows:
-        row["title"] = BY_NAME[row["service"]].title if row["service"] in BY_NAME else row["service"]
+        instance = Instance.parse(row["library"])
+        row["title"], row["slug"] = instance.title, instance.slug
         row["plan"] = schedule_state.decide(row, now).reason
     return rows
 
@@ -324,10 +330,12 @@ def _schedules(engine: Any) -> list[dict[str, Any]]:
 async def _schedules_page(
     current: Page, status_code: int = 200, errors: dict[str, str] | None = None, values: dict[str, Any] | None = None
 ) -> Response:
-    rows = await current.db(_schedules)
-    configured = {svc.name: current.state.settings.is_configured(svc.name) for svc in SERVICES}
+    settings = current.state.settings
+    rows = await current.db(_schedules, settings.service_instances)
+    configured = {svc.slug: settings.is_configured(svc.id) for svc in settings.service_instances}
     notices = [
-        ["error", f"{BY_NAME[name].title}: nothing was changed. {text}"] for name, text in (errors or {}).items()
+        ["error", f"{Instance.from_slug(name).title}: nothing was changed. {text}"]
+        for name, text in (errors or {}).items()
     ]
     return current.render(
         "schedules.html",
@@ -347,15 +355,18 @@ async def schedules_page(current: PageDep) -> Response:
     return await _schedules_page(current)
 
 
-def _service_or_404(current: Page, service: str) -> str:
-    if service not in BY_NAME:
-        raise Stop(current.message(404, "No such service", f"SmartPlex follows {', '.join(BY_NAME)}; not {service!r}."))
-    return service
+def _service_or_404(current: Page, slug: str) -> Instance:
+    """The configured instance a page's path names by its slug (``sonarr``, ``sonarr_4k``)."""
+    try:
+        return current.state.settings.instance(Instance.from_slug(slug).id)
+    except (ValueError, KeyError):
+        known = ", ".join(i.slug for i in current.state.settings.service_instances)
+        raise Stop(current.message(404, "No such service", f"SmartPlex follows {known}; not {slug!r}.")) from None
 
 
 @router.post("/schedules/{service}")
 async def change_schedule(service: str, current: PageDep, form: FormDep) -> Response:
-    _service_or_404(current, service)
+    instance = _service_or_404(current, service)
     enabled_field = form.get("enabled")
     raw_interval = form.get("interval_hours")
     values = {service: {"enabled": enabled_field is not None, "interval_hours": raw_interval}}
@@ -374,7 +385,7 @@ async def change_schedule(service: str, current: PageDep, form: FormDep) -> Resp
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
             return schedule_state.change(
-                connection, service, enabled=change.enabled, interval_hours=change.interval_hours
+                connection, instance.id, enabled=change.enabled, interval_hours=change.interval_hours
             )
 
     row = await current.db(apply)
@@ -383,24 +394,24 @@ async def change_schedule(service: str, current: PageDep, form: FormDep) -> Resp
             404, "No schedule", f"There is no sync_schedule row for {service}: run 'smartplex db upgrade'."
         )
     state = f"on, every {row['interval_hours']} h" if row["enabled"] else f"off (interval {row['interval_hours']} h)"
-    current.session.say("ok", f"{BY_NAME[service].title}: full refresh {state}.")
+    current.session.say("ok", f"{instance.title}: full refresh {state}.")
     return current.redirect("/admin/schedules")
 
 
 @router.post("/schedules/{service}/sync")
 async def sync_now(service: str, current: PageDep, form: FormDep) -> Response:
-    _service_or_404(current, service)
+    instance = _service_or_404(current, service)
 
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
-            return schedule_state.request_sync(connection, service)
+            return schedule_state.request_sync(connection, instance.id)
 
     row = await current.db(apply)
     if row is None:
         return current.message(
             404, "No schedule", f"There is no sync_schedule row for {service}: run 'smartplex db upgrade'."
         )
-    current.session.say("ok", f"{BY_NAME[service].title}: a full refresh starts within seconds.")
+    current.session.say("ok", f"{instance.title}: a full refresh starts within seconds.")
     return current.redirect("/admin/schedules")
 
 
@@ -432,10 +443,19 @@ def _parse_since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _is_source(value: str) -> bool:
+    """A kind (``sonarr``) or one instance of it (``sonarr/4k``)."""
+    try:
+        Instance.parse(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _list_request(params: dict[str, str]) -> ListRequest:
     problems = []
     source = params.get("source") or None
-    if source is not None and source not in BY_NAME:
+    if source is not None and not _is_source(source):
         problems.append(f"Unknown source {source!r}: showing every source.")
         source = None
     status = params.get("status") or None
@@ -576,8 +596,8 @@ def _replay_refused(current: Page, back: str, problem: str) -> Response:
 async def _services_page(current: Page, result: Any = None, status_code: int = 200) -> Response:
     settings = current.state.settings
     services = [
-        {"service": svc, "configured": settings.is_configured(svc.name), "url": settings.service_url(svc.name)}
-        for svc in SERVICES
+        {"service": svc, "configured": settings.is_configured(svc.id), "url": settings.service_url(svc.id)}
+        for svc in settings.service_instances
     ]
     return current.render(
         "services.html", status_code, title="Services", section="services", services=services, result=result
@@ -591,8 +611,8 @@ async def services_page(current: PageDep) -> Response:
 
 @router.post("/services/{service}/check")
 async def check(service: str, current: PageDep, form: FormDep) -> Response:
-    _service_or_404(current, service)
-    result = await run_in_threadpool(check_service, current.state.settings, service)
+    instance = _service_or_404(current, service)
+    result = await run_in_threadpool(check_service, current.state.settings, instance.id)
     return await _services_page(current, result)
 
 
@@ -602,5 +622,6 @@ async def check(service: str, current: PageDep, form: FormDep) -> Response:
 @router.get("/connect")
 async def connect_page(current: PageDep) -> Response:
     base = str(current.request.base_url).rstrip("/")
-    targets = [webhook_target(current.state.settings, svc.name, base) for svc in SERVICES]
+    settings = current.state.settings
+    targets = [webhook_target(settings, svc, base) for svc in settings.service_instances]
     return current.render("connect.html", title="Webhook URLs", section="connect", targets=targets, base=base)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from smartplex.services import get_service
+from smartplex.services import Instance
 from smartplex.settings import SettingsBase
 
 
@@ -21,7 +21,7 @@ class Field:
 class WebhookTarget:
     """Where, in the service's own UI, the webhook is set up, and the values to paste there."""
 
-    source: str
+    source: str  # the instance's slug: sonarr, sonarr_4k
     title: str
     where: str
     fields: list[Field]
@@ -48,14 +48,15 @@ _EVENTS = {
 }
 
 
-def webhook_target(settings: SettingsBase, source: str, base_url: str) -> WebhookTarget:
-    """The URL and credentials one service needs, in the fields that service's UI has."""
-    svc = get_service(source)
-    url = f"{base_url.rstrip('/')}/api/webhooks/{source}"
-    secret = settings.webhook_secret_for(source)
+def webhook_target(settings: SettingsBase, instance: Instance, base_url: str) -> WebhookTarget:
+    """The URL and credentials one service instance needs, in the fields that service's UI has."""
+    source, svc = instance.service.name, instance
+    path = source if instance.is_default else f"{source}/{instance.name}"
+    url = f"{base_url.rstrip('/')}/api/webhooks/{path}"
+    secret = settings.webhook_secret_for(instance.id)
     if secret is None:
         return WebhookTarget(
-            source,
+            instance.slug,
             svc.title,
             _WHERE[source],
             fields=[Field("Webhook URL", url)],
@@ -82,4 +83,4 @@ def webhook_target(settings: SettingsBase, source: str, base_url: str) -> Webhoo
         ]
     else:
         fields = [Field("Webhook URL", url), Field("Authorization Header", f"Bearer {value}", secret=True)]
-    return WebhookTarget(source, svc.title, _WHERE[source], fields=fields, events=list(_EVENTS[source]))
+    return WebhookTarget(instance.slug, svc.title, _WHERE[source], fields=fields, events=list(_EVENTS[source]))

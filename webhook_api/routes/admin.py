@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
 from sqlalchemy import select
 
@@ -39,32 +39,67 @@ class ScheduleChange(BaseModel):
     interval_hours: HoursBetweenRuns | None = Field(default=None, description="Hours between full refreshes")
 
 
-@router.get("/schedules", summary="List the sync schedules")
+InstanceName = Annotated[str, Path(description="An instance declared in SMARTPLEX_INSTANCES (sonarr:4k: 4k)")]
+
+
+@router.get("/schedules", summary="List the sync schedules, one per service instance")
 def list_schedules(state: StateDep) -> list[dict[str, Any]]:
-    with state.engine.connect() as connection:
+    with state.engine.begin() as connection:
+        for instance in state.settings.service_instances:
+            schedule_state.ensure(connection, instance.id)
         return schedules(connection)
 
 
-@router.patch(
-    "/schedules/{service}",
-    responses=NO_SCHEDULE | BAD_BODY,
-    summary="Turn a schedule on or off, or change its interval",
-)
 def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
-    with state.engine.begin() as connection:
-        row = schedule_state.change(connection, service, enabled=change.enabled, interval_hours=change.interval_hours)
-        return _found(row, service)
+    """``/schedules/{service}`` is the default instance's schedule; ``/schedules/{service}/{instance}`` another's."""
+    return _change(_library(service, None, state), change, state)
 
 
-@router.post(
-    "/schedules/{service}/sync",
-    status_code=202,
-    responses=NO_SCHEDULE,
-    summary="Run a full refresh within seconds (the webhook sensor's next tick)",
-)
+def change_instance_schedule(
+    service: ServiceName, instance: InstanceName, change: ScheduleChange, state: StateDep
+) -> dict[str, Any]:
+    return _change(_library(service, instance, state), change, state)
+
+
 def sync_now(service: ServiceName, state: StateDep) -> dict[str, Any]:
+    return _sync_now(_library(service, None, state), state)
+
+
+def sync_instance_now(service: ServiceName, instance: InstanceName, state: StateDep) -> dict[str, Any]:
+    return _sync_now(_library(service, instance, state), state)
+
+
+for _prefix, _change_endpoint, _sync_endpoint, _what in (
+    ("/schedules/{service}", change_schedule, sync_now, ""),
+    ("/schedules/{service}/{instance}", change_instance_schedule, sync_instance_now, " (another instance)"),
+):
+    router.add_api_route(
+        _prefix, _change_endpoint, methods=["PATCH"], responses=NO_SCHEDULE | BAD_BODY,
+        summary=f"Turn a schedule on or off, or change its interval{_what}",
+    )  # fmt: skip
+    router.add_api_route(
+        f"{_prefix}/sync", _sync_endpoint, methods=["POST"], status_code=202, responses=NO_SCHEDULE,
+        summary=f"Run a full refresh within seconds (the webhook sensor's next tick){_what}",
+    )  # fmt: skip
+
+
+def _library(service: str, instance: str | None, state: StateDep) -> str:
+    """The id of the configured instance the path names; 404 when it names none."""
+    try:
+        return state.settings.instance(service if instance is None else f"{service}/{instance}").id
+    except KeyError:
+        raise HTTPException(404, f"no instance {instance!r} of {service} is configured (SMARTPLEX_INSTANCES)") from None
+
+
+def _change(library: str, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
-        return _found(schedule_state.request_sync(connection, service), service)
+        row = schedule_state.change(connection, library, enabled=change.enabled, interval_hours=change.interval_hours)
+        return _found(row, library)
+
+
+def _sync_now(library: str, state: StateDep) -> dict[str, Any]:
+    with state.engine.begin() as connection:
+        return _found(schedule_state.request_sync(connection, library), library)
 
 
 def _found(row: dict[str, Any] | None, service: str) -> dict[str, Any]:
@@ -125,6 +160,9 @@ def list_webhooks(
         Literal["pending", "dispatched", "processed", "failed", "ignored", "missing"] | None, Query()
     ] = None,
     source: ServiceName | None = None,
+    instance: Annotated[
+        str | None, Query(pattern="^[a-z0-9]{1,32}$", description="default, or a declared instance's name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     query = select(webhook_log).order_by(webhook_log.c.received_at.desc()).limit(limit)
@@ -132,5 +170,7 @@ def list_webhooks(
         query = query.where(webhook_log.c.status == status)
     if source is not None:
         query = query.where(webhook_log.c.source == source)
+    if instance is not None:
+        query = query.where(webhook_log.c.instance == instance)
     with state.engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]

@@ -1,4 +1,5 @@
-"""``POST /api/webhooks/{source}`` and ``GET /api/webhooks/status``."""
+"""``POST /api/webhooks/{source}`` (the default instance), ``POST /api/webhooks/{source}/{instance}``
+and ``GET /api/webhooks/status``."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from smartplex import webhook_queue
 from smartplex.column_types import RawJSON, utcnow
 from smartplex.routing import stale_assets
-from smartplex.services import SERVICE_NAMES, ServiceName
+from smartplex.services import SERVICE_NAMES, Instance, ServiceName
 from webhook_api.auth import webhook_authorized
 from webhook_api.deps import ADMIN_RESPONSES, AdminDep, AppState, Invalid, Problem, StateDep
 from webhook_api.errors import BadWebhook, DatabaseUnavailable
@@ -31,6 +32,7 @@ router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 class Accepted(BaseModel):
     id: uuid.UUID
     source: str
+    instance: str
     event_type: str
     status: str
     stale_assets: list[str]
@@ -46,24 +48,36 @@ def status(
     Per stage of a webhook's path (received, claimed, run created, run started, sync started, sync
     finished, settled): p50/p95 seconds over the window's rows."""
     with state.engine.connect() as connection:
-        return webhook_status(connection, timedelta(hours=window_hours))
+        instances = tuple(i.id for i in state.settings.service_instances)
+        return webhook_status(connection, timedelta(hours=window_hours), instances=instances)
 
 
 async def require_webhook_secret(request: Request, state: StateDep) -> None:
     check_webhook_secret(request, state)
 
 
-def check_webhook_secret(request: Request, state: AppState) -> None:
-    """The secret comes first, before the body and even before the source in the path is checked."""
+def _instance(request: Request, state: AppState) -> Instance | None:
+    """The configured instance the path names, if any."""
+    source, name = request.path_params.get("source", ""), request.path_params.get("instance")
+    try:
+        return state.settings.instance(source if name is None else f"{source}/{name}")
+    except KeyError:
+        return None
+
+
+def check_webhook_secret(request: Request, state: AppState) -> Instance | None:
+    """The secret comes first, before the body and even before the source in the path is checked.
+    Returns the instance the path names; ``None`` when there is none (then the path's validation
+    answers 422 for an unknown source, or the endpoint 404 for an unknown instance)."""
     settings = state.settings
-    source = request.path_params.get("source", "")
-    if source in SERVICE_NAMES:
-        if webhook_authorized(request, settings.webhook_secret_for(source)):
-            return
-        state.metrics.webhook(source, None, "unauthorized")
-    # No such source: a secret that would do for some source may learn that (422); nobody else may.
-    elif any(webhook_authorized(request, settings.webhook_secret_for(s)) for s in SERVICE_NAMES):
-        return
+    instance = _instance(request, state)
+    if instance is not None:
+        if webhook_authorized(request, settings.webhook_secret_for(instance.id)):
+            return instance
+        state.metrics.webhook(instance.service.name, None, "unauthorized")
+    # No such source or instance: a secret that would do for some instance may learn that; nobody else may.
+    elif any(webhook_authorized(request, settings.webhook_secret_for(i.id)) for i in settings.service_instances):
+        return None
     raise HTTPException(
         401,
         "missing or wrong webhook secret: use ?token=, Authorization: Bearer, Basic auth or X-Webhook-Token",
@@ -82,6 +96,7 @@ WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": Invalid,
         "description": "Not a JSON object, nested too deep, a NUL or unpaired surrogate, no event field, an unknown source",
     },
+    404: {"model": Problem, "description": "No such instance of the service is configured"},
     503: {"model": Problem, "description": "Database unavailable; nothing acknowledged"},
 }
 
@@ -105,16 +120,15 @@ class WebhookRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         validated = super().get_route_handler()
-        endpoint: Callable[[str, Request, AppState], Awaitable[Accepted]] = self.endpoint
+        endpoint = self.endpoint
         status_code = self.status_code or 202
 
         async def lean(request: Request) -> Response:
-            source = request.path_params["source"]
-            if source not in SERVICE_NAMES:
+            if request.path_params["source"] not in SERVICE_NAMES:
                 return await validated(request)
             state: AppState = request.app.state.smartplex
-            check_webhook_secret(request, state)
-            accepted = await endpoint(source, request, state)
+            instance = check_webhook_secret(request, state)
+            accepted = await _LEAN[endpoint](_known(instance, request), request, state)
             return Response(accepted.model_dump_json(), status_code, media_type="application/json")
 
         return lean
@@ -130,13 +144,36 @@ _RECEIVE: dict[str, Any] = {
 }
 
 
+def _known(instance: Instance | None, request: Request) -> Instance:
+    if instance is None:
+        source, name = request.path_params["source"], request.path_params.get("instance", "")
+        raise BadWebhook(404, f"no instance {name!r} of {source} is configured (SMARTPLEX_INSTANCES)")
+    return instance
+
+
 async def receive(source: ServiceName, request: Request, state: StateDep) -> Accepted:
     """Store the webhook in ``webhook_log`` and answer 202 once the row is committed (PUT works too).
 
     Plex: multipart/form-data with the event in ``payload`` (the ``thumb`` JPEG is dropped) or plain JSON.
     Sonarr/Radarr/Overseerr: JSON. Tautulli: JSON from your template (or a form body).
     """
-    row, stale = await build_row(source, request, state)
+    return await _receive(_known(_instance(request, state), request), request, state)
+
+
+async def receive_for_instance(
+    source: ServiceName,
+    instance: Annotated[str, Path(description="An instance declared in SMARTPLEX_INSTANCES (sonarr:4k: 4k)")],
+    request: Request,
+    state: StateDep,
+) -> Accepted:
+    """As ``/{source}``, for another instance of the service than the default one (``/sonarr/4k``);
+    an instance that is not configured is a 404."""
+    return await _receive(_known(_instance(request, state), request), request, state)
+
+
+async def _receive(instance: Instance, request: Request, state: AppState) -> Accepted:
+    source = instance.service.name
+    row, stale = await build_row(instance, request, state)
     try:
         await state.writer.write(row)
     except (DatabaseUnavailable, BadWebhook) as exc:
@@ -149,22 +186,23 @@ async def receive(source: ServiceName, request: Request, state: StateDep) -> Acc
 
 
 # POST first: it is what the senders use, so it is the first route tried.
-router.add_api_route(
-    "/{source}", receive, methods=["POST"], operation_id="receive_webhook", summary="Receive one webhook", **_RECEIVE
-)
-router.add_api_route(
-    "/{source}",
-    receive,
-    methods=["PUT"],
-    operation_id="receive_webhook_put",
-    summary="Receive one webhook (PUT)",
-    **_RECEIVE,
-)
+for _path, _endpoint, _suffix, _what in (
+    ("/{source}", receive, "", ""),
+    ("/{source}/{instance}", receive_for_instance, "_instance", " for one instance"),
+):
+    router.add_api_route(
+        _path, _endpoint, methods=["POST"], operation_id=f"receive_webhook{_suffix}",
+        summary=f"Receive one webhook{_what}", **_RECEIVE,
+    )  # fmt: skip
+    router.add_api_route(
+        _path, _endpoint, methods=["PUT"], operation_id=f"receive_webhook{_suffix}_put",
+        summary=f"Receive one webhook{_what} (PUT)", **_RECEIVE,
+    )  # fmt: skip
 
 
-async def build_row(source: str, request: Request, state: AppState) -> tuple[dict[str, Any], tuple[str, ...]]:
+async def build_row(instance: Instance, request: Request, state: AppState) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Parse and route one authenticated webhook into the row to insert; raise a 4xx on bad input."""
-    settings = state.settings
+    settings, source = state.settings, instance.service.name
     try:
         payload, text = await read_payload(request, source, max_depth=settings.max_json_depth)
         event = extract_event_type(source, payload, tautulli_keys=settings.tautulli_event_keys)
@@ -172,11 +210,12 @@ async def build_row(source: str, request: Request, state: AppState) -> tuple[dic
         state.metrics.webhook(source, None, "rejected")
         log.info("rejected %s webhook: %s", source, exc.detail)
         raise
-    stale = stale_assets(source, event)
+    stale = stale_assets(instance, event)
     now = utcnow()
     row = {
         "id": uuid.uuid4(),
         "source": source,
+        "instance": instance.name,
         "event_type": event,
         # The body's own JSON text, already checked: no second serialization on the hot path.
         "payload": RawJSON(text) if text is not None else payload,
@@ -188,7 +227,12 @@ async def build_row(source: str, request: Request, state: AppState) -> tuple[dic
 
 def _accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Accepted:
     return Accepted(
-        id=row["id"], source=row["source"], event_type=row["event_type"], status=row["status"], stale_assets=list(stale)
+        id=row["id"],
+        source=row["source"],
+        instance=row["instance"],
+        event_type=row["event_type"],
+        status=row["status"],
+        stale_assets=list(stale),
     )
 
 
@@ -197,7 +241,19 @@ baseline_router = APIRouter(prefix="/api/bench", tags=["benchmark"], include_in_
 
 async def baseline(source: ServiceName, request: Request, state: StateDep) -> Accepted:
     """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
-    return _accepted(*await build_row(source, request, state))
+    return await _baseline(_known(_instance(request, state), request), request, state)
+
+
+async def _baseline(instance: Instance, request: Request, state: AppState) -> Accepted:
+    return _accepted(*await build_row(instance, request, state))
+
+
+#: What the lean path calls for each route's endpoint: the same, with the instance already found.
+_LEAN: dict[Callable[..., Any], Callable[[Instance, Request, AppState], Awaitable[Accepted]]] = {
+    receive: _receive,
+    receive_for_instance: _receive,
+    baseline: _baseline,
+}
 
 
 baseline_router.add_api_route(
