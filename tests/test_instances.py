@@ -1,0 +1,213 @@
+"""Several instances of one service (Sonarr and Sonarr 4K): configuration, webhooks, schedules, status
+and the sensor's runs keep each instance to itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from sqlalchemy import Engine, select
+
+from smartplex.schema import sync_schedule
+from smartplex.services import Instance
+from smartplex.settings import Settings, SettingsBase
+from smartplex_dagster.resources import DatabaseResource
+from smartplex_dagster.webhook_sensor import webhook_sensor
+from tests.api.test_admin_page import sign_in
+from tests.conftest import ADMIN, HOOK, instance_env, load_fixture, make_settings
+from tests.helpers import snapshot, webhook_rows
+
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
+
+SONARR = load_fixture("webhooks", "sonarr", "Download.json")
+Declare = Callable[..., dict[str, str]]
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> SettingsBase:
+    for name in [n for n in os.environ if n.startswith("SMARTPLEX_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings(_env_file=None)
+
+
+def test_declared_instances_follow_their_kinds_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = instance_env("sonarr:4k", "radarr:4k", "plex:office", SMARTPLEX_SONARR_4K_WEBHOOK_SECRET="4k-secret")
+    settings = _settings(monkeypatch, {**env, "SMARTPLEX_WEBHOOK_SECRET_SONARR": "hd-secret"})
+    assert [i.id for i in settings.service_instances] == [
+        "plex", "plex/office", "tautulli", "sonarr", "sonarr/4k", "radarr", "radarr/4k", "overseerr",
+    ]  # fmt: skip
+    assert settings.service_url("sonarr/4k") == "http://127.0.0.1:9"
+    assert settings.service_credential("plex/office").get_secret_value() == "plex_office-key"  # type: ignore[union-attr]
+    assert env["SMARTPLEX_PLEX_OFFICE_TOKEN"] == "plex_office-key"  # Plex's credential is its token
+    assert settings.is_configured("radarr/4k") and not settings.is_configured("radarr")
+    # Its own secret; else its kind's; the default instance is not affected by the 4K one's.
+    assert settings.webhook_secret_for("sonarr/4k").get_secret_value() == "4k-secret"  # type: ignore[union-attr]
+    assert settings.webhook_secret_for("sonarr").get_secret_value() == "hd-secret"  # type: ignore[union-attr]
+    assert settings.webhook_secret_for("radarr/4k") is None
+    assert settings.instance("sonarr/4k") == Instance.parse("sonarr/4k")
+    with pytest.raises(KeyError):
+        settings.instance("sonarr/uhd")
+
+
+def test_without_declarations_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(monkeypatch, {"SMARTPLEX_SONARR_URL": "http://sonarr:8989", "SMARTPLEX_SONARR_API_KEY": "k"})
+    assert [i.id for i in settings.service_instances] == ["plex", "tautulli", "sonarr", "radarr", "overseerr"]
+    sonarr = settings.service_instances[2]
+    assert (sonarr.library_asset, sonarr.slug, sonarr.title) == ("sonarr/series", "sonarr", "Sonarr")
+    assert sonarr.env_names == ("SMARTPLEX_SONARR_URL", "SMARTPLEX_SONARR_API_KEY")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        # Ambiguous: what would the second one be?
+        (instance_env("sonarr:4k") | {"SMARTPLEX_INSTANCES": "sonarr:4k,sonarr:4K"}, "SMARTPLEX_INSTANCES names sonarr:4k twice"),
+        ({"SMARTPLEX_INSTANCES": "sonarr:default"}, "SMARTPLEX_INSTANCES: 'sonarr:default': 'default' is the instance"),
+        ({"SMARTPLEX_INSTANCES": "sonar:4k"}, "SMARTPLEX_INSTANCES: unknown service 'sonar'"),
+        ({"SMARTPLEX_INSTANCES": "sonarr"}, "SMARTPLEX_INSTANCES: 'sonarr' needs a name, as SERVICE:NAME"),
+        ({"SMARTPLEX_INSTANCES": "sonarr:4-k"}, "SMARTPLEX_INSTANCES: bad name '4-k'"),
+        # Configured but not declared: a typo, or a forgotten declaration.
+        ({"SMARTPLEX_SONARR_4K_URL": "http://x"}, "SMARTPLEX_SONARR_4K_URL is set, but SMARTPLEX_INSTANCES does not declare sonarr:4k"),
+        (instance_env("sonarr:4k") | {"SMARTPLEX_RADARR_UHD_API_KEY": "k"}, "SMARTPLEX_RADARR_UHD_API_KEY is set"),
+        # Incomplete.
+        ({"SMARTPLEX_INSTANCES": "sonarr:4k", "SMARTPLEX_SONARR_4K_API_KEY": "k"}, "SMARTPLEX_SONARR_4K_URL is not set"),
+        ({"SMARTPLEX_INSTANCES": "sonarr:4k", "SMARTPLEX_SONARR_4K_URL": "http://x"}, "SMARTPLEX_SONARR_4K_API_KEY is not set"),
+        ({"SMARTPLEX_INSTANCES": "plex:office", "SMARTPLEX_PLEX_OFFICE_URL": "http://x"}, "SMARTPLEX_PLEX_OFFICE_TOKEN is not set"),
+    ],
+    ids=["twice", "default", "unknown", "no-name", "bad-name", "undeclared", "undeclared-key", "no-url", "no-key", "no-token"],
+)  # fmt: skip
+def test_an_ambiguous_or_incomplete_declaration_is_refused(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _settings(monkeypatch, env)
+
+
+def test_every_command_refuses_to_start_and_names_the_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPLEX_")}
+    env |= {
+        "SMARTPLEX_DATA_DIR": str(tmp_path),
+        "SMARTPLEX_INSTANCES": "sonarr:4k",
+        "SMARTPLEX_SONARR_4K_URL": "http://x",
+    }
+    for command in (["check"], ["api", "--port", "0"], ["db", "upgrade"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "smartplex", *command], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode != 0, command
+        assert "SMARTPLEX_SONARR_4K_API_KEY is not set" in result.stderr, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+# --- webhooks, status and schedules --------------------------------------------------------------
+
+
+@pytest.fixture
+def client(database_url: str, tmp_path: Path, engine: Engine, declare: Declare) -> Iterator[TestClient]:
+    from webhook_api.app import create_app
+
+    declare("sonarr:4k")
+    with TestClient(create_app(make_settings(database_url, tmp_path))) as test_client:
+        yield test_client
+
+
+def test_webhooks_land_on_their_own_instance(client: TestClient, engine: Engine) -> None:
+    hd = client.post("/api/webhooks/sonarr", json=SONARR, headers=HOOK)
+    uhd = client.post("/api/webhooks/sonarr/4k", json=SONARR, headers=HOOK)
+    also_default = client.post("/api/webhooks/sonarr/default", json=SONARR, headers=HOOK)
+    assert (hd.status_code, uhd.status_code, also_default.status_code) == (202, 202, 202)
+    assert (hd.json()["instance"], hd.json()["stale_assets"]) == ("default", ["sonarr/series"])
+    assert (uhd.json()["instance"], uhd.json()["stale_assets"]) == ("4k", ["sonarr_4k/series"])
+    stored = {str(row["id"]): row["instance"] for row in webhook_rows(engine)}
+    assert stored == {hd.json()["id"]: "default", uhd.json()["id"]: "4k", also_default.json()["id"]: "default"}
+
+
+@pytest.mark.parametrize("path", ["/api/webhooks/sonarr/uhd", "/api/webhooks/radarr/4k", "/api/webhooks/sonarr/4K!"])
+def test_a_webhook_to_an_unknown_instance_is_404_and_stores_nothing(
+    client: TestClient, engine: Engine, path: str
+) -> None:
+    before = snapshot(engine)
+    response = client.post(path, json=SONARR, headers=HOOK)
+    assert response.status_code == 404, response.text
+    assert "is configured" in response.json()["detail"]
+    assert client.post(path, json=SONARR).status_code == 401  # the secret is still checked first
+    assert snapshot(engine) == before
+
+
+def test_status_and_schedules_are_per_instance(client: TestClient, engine: Engine) -> None:
+    for _ in range(2):
+        client.post("/api/webhooks/sonarr/4k", json=SONARR, headers=HOOK)
+    client.post("/api/webhooks/sonarr", json=SONARR, headers=HOOK)
+    sources = client.get("/api/webhooks/status", headers=ADMIN).json()["sources"]
+    assert (sources["sonarr"]["received"], sources["sonarr/4k"]["received"]) == (1, 2)
+    assert (sources["sonarr"]["backlog"], sources["sonarr/4k"]["backlog"]) == (1, 2)
+
+    listed = {row["library"]: row for row in client.get("/api/admin/schedules", headers=ADMIN).json()}
+    assert set(listed) == {"plex", "tautulli", "sonarr", "sonarr/4k", "radarr", "overseerr"}
+    assert (listed["sonarr/4k"]["service"], listed["sonarr/4k"]["instance"]) == ("sonarr", "4k")
+    # Made from Sonarr's seed; changed on its own.
+    assert (listed["sonarr/4k"]["enabled"], listed["sonarr/4k"]["interval_hours"]) == (False, 24)
+    changed = client.patch("/api/admin/schedules/sonarr/4k", json={"enabled": True, "interval_hours": 3}, headers=ADMIN)
+    assert changed.status_code == 200 and changed.json()["interval_hours"] == 3
+    assert client.post("/api/admin/schedules/sonarr/4k/sync", headers=ADMIN).status_code == 202
+    assert client.patch("/api/admin/schedules/sonarr/uhd", json={"enabled": True}, headers=ADMIN).status_code == 404
+    with engine.connect() as connection:
+        rows = {
+            (r.instance): (r.enabled, r.interval_hours, r.sync_requested_at is not None)
+            for r in connection.execute(select(sync_schedule).where(sync_schedule.c.service == "sonarr"))
+        }
+    assert rows == {"default": (False, 24, False), "4k": (True, 3, True)}
+
+
+def test_the_admin_page_shows_each_instance(client: TestClient) -> None:
+    token = sign_in(client)
+    overview = client.get("/admin").text
+    assert 'id="source-sonarr_4k"' in overview and "Sonarr (4k)" in overview and "sonarr_4k/series" in overview
+    assert 'id="schedule-sonarr_4k"' in client.get("/admin/schedules").text
+    connect = client.get("/admin/connect").text
+    assert "/api/webhooks/sonarr/4k" in connect
+    changed = client.post(
+        "/admin/schedules/sonarr_4k", data={"enabled": "on", "interval_hours": "5", "csrf_token": token}
+    )
+    assert changed.status_code == 200 and "Sonarr (4k): full refresh on, every 5 h." in changed.text
+    assert client.post("/admin/schedules/sonarr_uhd/sync", data={"csrf_token": token}).status_code == 404
+
+
+# --- the sensor ----------------------------------------------------------------------------------
+
+
+def test_the_sensor_starts_one_run_per_instance_for_its_asset_alone(
+    database_url: str, tmp_path: Path, engine: Engine, declare: Declare
+) -> None:
+    from webhook_api.app import create_app
+
+    declare("sonarr:4k")
+    with TestClient(create_app(make_settings(database_url, tmp_path))) as api:
+        for path in ("/api/webhooks/sonarr/4k", "/api/webhooks/sonarr/4k", "/api/webhooks/sonarr"):
+            assert api.post(path, json=SONARR, headers=HOOK).status_code == 202
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"database": DatabaseResource(url=database_url)})
+        result = webhook_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    requests = {r.tags["smartplex/service"]: r for r in result.run_requests or []}
+    assert set(requests) == {"sonarr", "sonarr/4k"}
+    assert requests["sonarr/4k"].asset_selection == [dg.AssetKey(["sonarr_4k", "series"])]
+    assert requests["sonarr"].asset_selection == [dg.AssetKey(["sonarr", "series"])]
+    assert (requests["sonarr/4k"].tags["smartplex/webhooks"], requests["sonarr"].tags["smartplex/webhooks"]) == (
+        "2",
+        "1",
+    )
+    assert requests["sonarr/4k"].run_key.startswith("webhooks-sonarr_4k-")
+    claimed = {(row["instance"], row["run_key"]) for row in webhook_rows(engine)}
+    assert claimed == {("4k", requests["sonarr/4k"].run_key), ("default", requests["sonarr"].run_key)}
