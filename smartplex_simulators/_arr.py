@@ -1,6 +1,7 @@
 """What the Sonarr and Radarr simulators share: API v3 auth, paged history, status, file shapes.
 
 Each is an :class:`ArrFlavor`: its resource, its history event numbers, and how to render items.
+Each flavor serves one instance's library: the default instance's (the universe), or the 4K one's.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartplex.services import DEFAULT_INSTANCE, SERVICE_NAMES, Instance, get_service
 from smartplex_simulators._app import RenderCache, build_app, json_array, json_response
 from smartplex_simulators._format import iso_seconds, parse_iso
-from smartplex_simulators.universe import ArrEvent, Episode, Movie, Universe, quality
+from smartplex_simulators.universe import UHD, ArrEvent, ArrLibrary, Episode, Movie, quality
 
 if TYPE_CHECKING:
     from smartplex_simulators.simulation import Simulation
 
-Render = Callable[[Any, Universe], dict[str, Any]]
+Render = Callable[[Any, ArrLibrary], dict[str, Any]]
+
+#: The extra instances the simulators can run: a 4K Sonarr and a 4K Radarr, over the universe's 4K library.
+EXTRA_INSTANCES: tuple[Instance, ...] = (Instance(get_service("sonarr"), UHD), Instance(get_service("radarr"), UHD))
+#: Every instance a simulator can serve, by id: the five services' (``sonarr``), then the extra ones (``sonarr/4k``).
+INSTANCE_IDS: tuple[str, ...] = (*SERVICE_NAMES, *(i.id for i in EXTRA_INSTANCES))
 
 
 @dataclass(frozen=True)
@@ -33,11 +40,16 @@ class ArrFlavor:
     id_field: str  # history's "seriesId" | "movieId"
     external_filter: str  # "tvdbId" | "tmdbId"
     event_numbers: dict[str, int]
-    items: Callable[[Universe], dict[int, Any]]
-    history: Callable[[Universe], list[ArrEvent]]
+    items: Callable[[ArrLibrary], dict[int, Any]]
+    history: Callable[[ArrLibrary], list[ArrEvent]]
     render: Render
-    render_event: Callable[[ArrEvent, Universe], dict[str, Any]]
-    extra_routes: Callable[[Universe], list[Route]]
+    render_event: Callable[[ArrEvent, ArrLibrary], dict[str, Any]]
+    extra_routes: Callable[[ArrLibrary], list[Route]]
+
+
+def instance_name(app_name: str, instance: str) -> str:
+    """The name an instance gives itself (status, webhooks): "Sonarr", or "Sonarr 4K" for the 4K one."""
+    return app_name if instance == DEFAULT_INSTANCE else f"{app_name} {instance.upper()}"
 
 
 def quality_json(item: Movie | Episode, web_source: str) -> dict[str, Any]:
@@ -146,11 +158,12 @@ def event_json(
 
 
 class ArrSimulator:
-    def __init__(self, simulation: Simulation, flavor: ArrFlavor) -> None:
+    def __init__(self, simulation: Simulation, flavor: ArrFlavor, instance: str = DEFAULT_INSTANCE) -> None:
         self.sim = simulation
-        self.universe = simulation.universe
         self.flavor = flavor
-        self._rendered = RenderCache(self.universe)
+        self.instance = Instance(get_service(flavor.service), instance)
+        self.library = simulation.universe.arr_library(instance)
+        self._rendered = RenderCache(simulation.universe)
 
     def routes(self) -> list[Route]:
         resource = self.flavor.resource
@@ -160,7 +173,7 @@ class ArrSimulator:
             Route(f"/api/v3/{resource}/{{id:int}}", self.one_item),
             Route("/api/v3/history", self.history),
             Route("/api/v3/history/since", self.history_since),
-            *self.flavor.extra_routes(self.universe),
+            *self.flavor.extra_routes(self.library),
         ]
 
     def authenticate(self, request: Request) -> Response | None:
@@ -171,14 +184,14 @@ class ArrSimulator:
             or request.headers.get("x-api-key")
             or (bearer if scheme.lower() == "bearer" else None)
         )
-        return None if offered == self.sim.keys[self.flavor.service] else Response(status_code=401)
+        return None if offered == self.sim.keys[self.instance.id] else Response(status_code=401)
 
     async def status(self, request: Request) -> Response:
         f = self.flavor
         return json_response(
             {
                 "appName": f.app_name,
-                "instanceName": f.app_name,
+                "instanceName": instance_name(f.app_name, self.instance.name),
                 "version": f.version,
                 "buildTime": "2025-09-06T10:58:07Z",
                 "isDebug": False,
@@ -203,7 +216,7 @@ class ArrSimulator:
                 "urlBase": "",
                 "runtimeVersion": "8.0.19",
                 "runtimeName": ".NET",
-                "startTime": iso_seconds(self.universe.now),
+                "startTime": iso_seconds(self.library.now),
                 "packageVersion": f"{f.version}-ls1",
                 "packageAuthor": "[linuxserver.io](https://linuxserver.io)",
                 "packageUpdateMechanism": "docker",
@@ -212,30 +225,30 @@ class ArrSimulator:
 
     async def list_items(self, request: Request) -> Response:
         wanted = query_params(request).get(self.flavor.external_filter.lower())
-        with self.universe.lock:
-            items = list(self.flavor.items(self.universe).values())
+        with self.library.lock:
+            items = list(self.flavor.items(self.library).values())
             if wanted is not None:
                 items = [i for i in items if getattr(i, f"{self.flavor.external_filter[:4]}_id") == int(wanted)]
-            body = json_array([self._rendered.get(i.id, partial(self.flavor.render, i, self.universe)) for i in items])
+            body = json_array([self._rendered.get(i.id, partial(self.flavor.render, i, self.library)) for i in items])
         return Response(body, media_type="application/json; charset=utf-8")
 
     async def one_item(self, request: Request) -> Response:
-        with self.universe.lock:
-            item = self.flavor.items(self.universe).get(request.path_params["id"])
+        with self.library.lock:
+            item = self.flavor.items(self.library).get(request.path_params["id"])
             if item is None:
                 return json_response({"message": "NotFound", "description": ""}, 404)
-            return json_response(self.flavor.render(item, self.universe))
+            return json_response(self.flavor.render(item, self.library))
 
     async def history(self, request: Request) -> Response:
         params = query_params(request)
         page, size = max(1, int(params.get("page", 1))), max(1, int(params.get("pagesize", 10)))
         descending = params.get("sortdirection", "descending") != "ascending"
-        with self.universe.lock:
-            events = self._filtered(request, self.flavor.history(self.universe))
+        with self.library.lock:
+            events = self._filtered(request, self.flavor.history(self.library))
             if descending:
                 events = events[::-1]
             chunk = events[(page - 1) * size : page * size]
-            records = [self.flavor.render_event(e, self.universe) for e in chunk]
+            records = [self.flavor.render_event(e, self.library) for e in chunk]
         # Only `date` and the title sort are accepted; anything else falls back to `date`.
         return json_response(
             {
@@ -252,9 +265,9 @@ class ArrSimulator:
         if "date" not in query_params(request):
             return json_response({"message": "date is required"}, 400)
         since = parse_iso(query_params(request)["date"])
-        with self.universe.lock:
-            events = [e for e in self._filtered(request, self.flavor.history(self.universe)) if e.date >= since]
-            return json_response([self.flavor.render_event(e, self.universe) for e in events])
+        with self.library.lock:
+            events = [e for e in self._filtered(request, self.flavor.history(self.library)) if e.date >= since]
+            return json_response([self.flavor.render_event(e, self.library) for e in events])
 
     def _filtered(self, request: Request, events: list[ArrEvent]) -> list[ArrEvent]:
         params = query_params(request)
@@ -276,6 +289,8 @@ def query_params(request: Request) -> dict[str, str]:
     return {name.lower(): value for name, value in request.query_params.items()}
 
 
-def create_arr_app(simulation: Simulation, flavor: ArrFlavor, url_base: str = "") -> Any:
-    sim = ArrSimulator(simulation, flavor)
-    return build_app(flavor.service, simulation, sim.routes(), sim.authenticate, url_base=url_base)
+def create_arr_app(
+    simulation: Simulation, flavor: ArrFlavor, url_base: str = "", instance: str = DEFAULT_INSTANCE
+) -> Any:
+    sim = ArrSimulator(simulation, flavor, instance)
+    return build_app(sim.instance.id, simulation, sim.routes(), sim.authenticate, url_base=url_base)

@@ -1,4 +1,4 @@
-"""``smartplex simulate``: run all five simulators on loopback ports until interrupted."""
+"""``smartplex simulate``: run all five simulators (and, asked, a 4K Sonarr and Radarr) until interrupted."""
 
 from __future__ import annotations
 
@@ -6,18 +6,27 @@ import threading
 
 import click
 
-from smartplex.services import SERVICE_NAMES, get_service
+from smartplex.services import SERVICE_NAMES, Instance
+from smartplex_simulators._arr import EXTRA_INSTANCES, INSTANCE_IDS
 
-#: Each service's usual port, for ``--default-ports``.
-DEFAULT_PORTS = {"plex": 32400, "tautulli": 8181, "sonarr": 8989, "radarr": 7878, "overseerr": 5055}
+#: Each instance's usual port, for ``--default-ports`` (a second Sonarr or Radarr is usually on the next one).
+DEFAULT_PORTS = {
+    "plex": 32400,
+    "tautulli": 8181,
+    "sonarr": 8989,
+    "sonarr/4k": 8990,
+    "radarr": 7878,
+    "radarr/4k": 7879,
+    "overseerr": 5055,
+}
 
 
 def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
     ports = {}
     for value in values:
         name, sep, port = value.partition("=")
-        if not sep or name not in SERVICE_NAMES or not port.isdigit():
-            raise click.BadParameter(f"expected SERVICE=PORT with SERVICE one of {', '.join(SERVICE_NAMES)}")
+        if not sep or name not in INSTANCE_IDS or not port.isdigit():
+            raise click.BadParameter(f"expected SERVICE=PORT with SERVICE one of {', '.join(INSTANCE_IDS)}")
         ports[name] = int(port)
     return ports
 
@@ -27,7 +36,11 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--size", default=5000, show_default=True, help="Plex items (movies + episodes) to generate.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", "ports", multiple=True, metavar="SERVICE=PORT", help="Fixed port for a service (repeatable).")
-@click.option("--default-ports", is_flag=True, help="Use each service's usual port (32400, 8181, 8989, 7878, 5055).")
+@click.option(
+    "--default-ports",
+    is_flag=True,
+    help="Use each service's usual port (32400, 8181, 8989, 7878, 5055; the 4K Sonarr and Radarr: 8990, 7879).",
+)
 @click.option(
     "--service",
     "services",
@@ -36,10 +49,16 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
     help="Run only these (repeatable; default: all five).",
 )
 @click.option(
+    "--with-4k",
+    is_flag=True,
+    help="Also run a 4K Sonarr and a 4K Radarr (sonarr/4k, radarr/4k) over a third of the library.",
+)
+@click.option(
     "--webhook-url",
     default=None,
     metavar="URL",
-    help="Send each service's webhooks here; {service} is replaced by the service name.",
+    help="Send each service's webhooks here: {service} becomes the service name, {instance_path} /4k for a "
+    "4K instance (empty otherwise), as in http://127.0.0.1:8765/api/webhooks/{service}{instance_path}.",
 )
 @click.option(
     "--now",
@@ -55,6 +74,7 @@ def simulate(
     ports: tuple[str, ...],
     default_ports: bool,
     services: tuple[str, ...],
+    with_4k: bool,
     webhook_url: str | None,
     now: int | None,
 ) -> None:
@@ -64,18 +84,23 @@ def simulate(
 
     stop_on_signals()
     chosen = {**(DEFAULT_PORTS if default_ports else {}), **_parse_ports(ports)}
+    services = services or SERVICE_NAMES
+    instances = [i.id for i in EXTRA_INSTANCES if with_4k and i.service.name in services]
+    if instances and webhook_url and "{instance_path}" not in webhook_url:
+        click.echo("The webhook URL has no {instance_path}: the 4K instances will send no webhooks.", err=True)
     click.echo(f"Generating a universe of {size} items (seed {seed})...")
     with run_simulators(
         size=size,
         seed=seed,
-        services=services or SERVICE_NAMES,
+        services=services,
+        instances=instances,
         ports=chosen,
         host=host,
         webhook_url=webhook_url,
         now=now,
     ) as sims:
         for name, url in sims.urls.items():
-            click.echo(f"{get_service(name).title:<18} {url}  key {sims.keys[name]}")
+            click.echo(f"{Instance.parse(name).title:<18} {url}  key {sims.keys[name]}")
         click.echo("\nTo point SmartPlex at them:")
         for variable, value in sims.env().items():
             click.echo(f"export {variable}={value}")

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartplex.services import DEFAULT_INSTANCE
 from smartplex_simulators._app import json_response
 from smartplex_simulators._arr import (
     ArrFlavor,
@@ -19,7 +20,7 @@ from smartplex_simulators._arr import (
     quality_json,
 )
 from smartplex_simulators._format import iso_seconds
-from smartplex_simulators.universe import ArrEvent, Movie, Universe, movie_file, movie_folder
+from smartplex_simulators.universe import ArrEvent, ArrLibrary, Movie, movie_file, movie_folder, root_folder
 
 if TYPE_CHECKING:
     from smartplex_simulators.simulation import Simulation
@@ -61,7 +62,7 @@ def movie_file_json(movie: Movie) -> dict[str, Any]:
     }
 
 
-def movie_json(movie: Movie, universe: Universe) -> dict[str, Any]:
+def movie_json(movie: Movie, library: ArrLibrary) -> dict[str, Any]:
     has_file = movie.file_id is not None
     size = movie.size if has_file else 0
     release = iso_seconds(movie.added - movie.added % 86_400)
@@ -105,7 +106,7 @@ def movie_json(movie: Movie, universe: Universe) -> dict[str, Any]:
         "imdbId": movie.imdb_id,
         "tmdbId": movie.tmdb_id,
         "titleSlug": str(movie.tmdb_id),
-        "rootFolderPath": "/data/media/movies",
+        "rootFolderPath": root_folder(movie),
         "certification": "PG-13",
         "genres": [movie.genre],
         "keywords": [],
@@ -140,8 +141,8 @@ _DOWNLOADS = Downloads(
 )
 
 
-def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
-    movie = universe.movies.get(event.target)
+def history_json(event: ArrEvent, library: ArrLibrary) -> dict[str, Any]:
+    movie = library.movies.get(event.target)
     grab_ids = {"tmdbId": str(movie.tmdb_id), "imdbId": movie.imdb_id} if movie else {"tmdbId": "0", "imdbId": ""}
     data = history_data(
         event,
@@ -164,11 +165,11 @@ def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
     return {"movieId": event.target, **event_json(event, movie, WEB_SOURCE, data)}
 
 
-def _extra_routes(universe: Universe) -> list[Route]:
+def _extra_routes(library: ArrLibrary) -> list[Route]:
     async def movie_files(request: Request) -> Response:
         ids = {int(value) for name, value in request.query_params.multi_items() if name.lower() == "movieid"}
-        with universe.lock:
-            movies = [universe.movies[i] for i in sorted(ids) if i in universe.movies]
+        with library.lock:
+            movies = [library.movies[i] for i in sorted(ids) if i in library.movies]
             return json_response([movie_file_json(m) for m in movies if m.file_id is not None])
 
     return [Route("/api/v3/moviefile", movie_files)]
@@ -190,5 +191,5 @@ FLAVOR = ArrFlavor(
 )
 
 
-def create_app(simulation: Simulation, url_base: str = "") -> Any:
-    return create_arr_app(simulation, FLAVOR, url_base)
+def create_app(simulation: Simulation, url_base: str = "", instance: str = DEFAULT_INSTANCE) -> Any:
+    return create_arr_app(simulation, FLAVOR, url_base, instance)

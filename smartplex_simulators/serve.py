@@ -4,6 +4,8 @@ with run_simulators(size=2_000, seed=7) as sims:
     client = sims.client("plex")          # a PlexClient pointed at the simulator
     sims.simulation.add_movie("New")      # mutate; webhooks go to `webhook_url` if given
     os.environ.update(sims.env())         # or configure SmartPlex through its settings
+
+``instances=("sonarr/4k", "radarr/4k")`` adds a 4K Sonarr and Radarr (see ``universe.Library4K``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 
 import uvicorn
 
-from smartplex.services import SERVICE_NAMES, get_service
+from smartplex.services import SERVICE_NAMES, Instance
+from smartplex.settings import INSTANCES_VAR
 from smartplex_simulators import overseerr, plex, radarr, sonarr, tautulli
+from smartplex_simulators._arr import EXTRA_INSTANCES
 from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import DEFAULT_NOW, Universe
 from smartplex_simulators.webhooks import WebhookSender
@@ -36,6 +40,7 @@ APP_FACTORIES: dict[str, Callable[..., Any]] = {
 @dataclass
 class RunningSimulators:
     simulation: Simulation
+    #: Where each simulator listens, by instance id: ``sonarr``, ``sonarr/4k``.
     urls: dict[str, str]
 
     @property
@@ -47,18 +52,21 @@ class RunningSimulators:
         return self.simulation.universe
 
     def env(self) -> dict[str, str]:
-        """``SMARTPLEX_*`` variables that point SmartPlex at these simulators."""
-        env = {}
-        for name, url in self.urls.items():
-            env[f"SMARTPLEX_{name.upper()}_URL"] = url
-            env[f"SMARTPLEX_{name.upper()}_{get_service(name).credential_setting.upper()}"] = self.keys[name]
+        """``SMARTPLEX_*`` variables that point SmartPlex at these simulators: ``SMARTPLEX_INSTANCES``
+        declaring the extra instances, if any, then each instance's URL and credential."""
+        instances = [Instance.parse(name) for name in self.urls]
+        extra = [f"{i.service.name}:{i.name}" for i in instances if not i.is_default]
+        env = {INSTANCES_VAR: ",".join(extra)} if extra else {}
+        for instance in instances:
+            url_variable, key_variable = instance.env_names
+            env[url_variable], env[key_variable] = self.urls[instance.id], self.keys[instance.id]
         return env
 
     def client(self, name: str, **options: Any) -> Any:
-        """A SmartPlex client for one simulator (``options`` as for the client's constructor)."""
+        """A SmartPlex client for one simulator, by instance id (``options`` as for the client's constructor)."""
         from smartplex.clients import CLIENTS
 
-        return CLIENTS[name](self.urls[name], self.keys[name], **options)
+        return CLIENTS[Instance.parse(name).service.name](self.urls[name], self.keys[name], **options)
 
 
 @contextmanager
@@ -67,6 +75,7 @@ def run_simulators(
     size: int = 1000,
     seed: int = 1,
     services: Iterable[str] = SERVICE_NAMES,
+    instances: Iterable[str] = (),
     ports: Mapping[str, int] | None = None,
     host: str = "127.0.0.1",
     webhook_url: str | None = None,
@@ -76,28 +85,38 @@ def run_simulators(
 ) -> Iterator[RunningSimulators]:
     """Start the chosen simulators over one universe; stop them on exit.
 
+    ``instances``: extra instances to start too, by id or as ``SMARTPLEX_INSTANCES`` spells them
+    (``sonarr/4k``, ``radarr:4k``; see ``EXTRA_INSTANCES``). ``ports`` and ``url_bases`` are by
+    instance id; ports default to free ones chosen by the OS.
+
     ``now``: the universe's clock, fixed at that epoch, or ``None`` to follow the real clock.
 
-    ``webhook_url`` may hold ``{service}``, e.g. ``http://127.0.0.1:8765/api/webhooks/{service}``.
-    Ports default to free ones chosen by the OS.
+    ``webhook_url`` may hold ``{service}`` and ``{instance_path}`` (``/4k`` for a 4K instance, empty
+    otherwise), e.g. ``http://127.0.0.1:8765/api/webhooks/{service}{instance_path}``.
     """
+    extra = [_extra_instance(name) for name in instances]
     if simulation is None:
         simulation = Simulation(Universe(seed=seed, size=size, now=now))
+    if extra:
+        simulation.universe.enable_4k()
     if webhook_url is not None:
         simulation.webhooks = WebhookSender.from_template(webhook_url)
     servers: list[tuple[uvicorn.Server, socket.socket]] = []
     urls: dict[str, str] = {}
-    for name in services:
-        base = (url_bases or {}).get(name, "")
+    # In the order SmartPlex lists instances: by service, each default instance before its extra ones.
+    chosen = sorted({*map(Instance.parse, services), *extra}, key=lambda i: (SERVICE_NAMES.index(i.service.name), i.id))
+    for instance in chosen:
+        base = (url_bases or {}).get(instance.id, "")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted connections inherit this: small responses go out at once, not after a delayed ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, (ports or {}).get(name, 0)))
-        app = APP_FACTORIES[name](simulation, base)
+        sock.bind((host, (ports or {}).get(instance.id, 0)))
+        factory = APP_FACTORIES[instance.service.name]
+        app = factory(simulation, base) if instance.is_default else factory(simulation, base, instance.name)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
         servers.append((uvicorn.Server(config), sock))
-        urls[name] = f"http://{host}:{sock.getsockname()[1]}{base}"
+        urls[instance.id] = f"http://{host}:{sock.getsockname()[1]}{base}"
     thread = threading.Thread(target=_serve_all, args=(servers,), name="simulators", daemon=True)
     thread.start()
     try:
@@ -112,6 +131,15 @@ def run_simulators(
         thread.join(timeout=10)
         for _, sock in servers:
             sock.close()
+
+
+def _extra_instance(name: str) -> Instance:
+    instance = Instance.parse(name.replace(":", "/"))
+    if instance not in EXTRA_INSTANCES:
+        raise ValueError(
+            f"no simulator for {name!r}; the extra instances are {', '.join(i.id for i in EXTRA_INSTANCES)}"
+        )
+    return instance
 
 
 def _serve_all(servers: list[tuple[uvicorn.Server, socket.socket]]) -> None:

@@ -1,7 +1,9 @@
 """A running simulation: the universe, each simulator's faults and keys, and mutations that notify.
 
 Each mutation changes the universe and, when a webhook target is set for a service, sends that
-service's real webhook for it (see :mod:`webhooks`).
+service's real webhook for it (see :mod:`webhooks`). Ids are the default instances'; a change to a
+title the 4K library holds (:meth:`Universe.enable_4k`) sends the 4K Sonarr's or Radarr's webhook too,
+about its copy.
 """
 
 from __future__ import annotations
@@ -9,19 +11,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from smartplex.services import SERVICE_NAMES
+from smartplex.services import Instance, get_service
 from smartplex_simulators import webhooks
+from smartplex_simulators._arr import INSTANCE_IDS
 from smartplex_simulators.faults import Faults
 from smartplex_simulators.universe import Episode, Movie, Play, Request, Show, Universe
 
 
 def make_keys(seed: int) -> dict[str, str]:
-    """Credentials derived from the seed: stable for a seed, different between seeds."""
+    """Credentials by instance id, derived from the seed: stable for a seed, different between seeds."""
     keys = {}
-    for name in SERVICE_NAMES:
+    for name in INSTANCE_IDS:
         digest = hashlib.sha256(f"smartplex-simulator:{seed}:{name}".encode()).hexdigest()
         keys[name] = digest[:20] if name == "plex" else digest[:32]
     return keys
+
+
+def _instance(item: Movie | Show | Episode) -> str:
+    """The id of the Radarr or Sonarr instance whose item this is: ``radarr``, or ``radarr/4k`` for a 4K copy."""
+    if isinstance(item, Movie):
+        return Instance(get_service("radarr"), item.instance).id
+    return Instance(get_service("sonarr"), (item.show if isinstance(item, Episode) else item).instance).id
 
 
 class Simulation:
@@ -33,23 +43,26 @@ class Simulation:
         webhook_targets: Mapping[str, str] | None = None,
     ) -> None:
         self.universe = universe
-        self.keys = dict(keys or make_keys(universe.seed))
-        self.faults = {name: Faults(seed=universe.seed) for name in SERVICE_NAMES}
+        self.keys = {**make_keys(universe.seed), **(keys or {})}
+        self.faults = {name: Faults(seed=universe.seed) for name in INSTANCE_IDS}
         self.webhooks = webhooks.WebhookSender(webhook_targets or {})
 
     def add_movie(self, title: str | None = None, *, with_file: bool = True) -> Movie:
         movie = self.universe.add_movie(title, with_file=with_file)
-        self.webhooks.send("radarr", webhooks.radarr_movie_added(movie))
+        for held in self.universe.copies(movie):
+            self.webhooks.send(_instance(held), webhooks.radarr_movie_added(held))
+            if with_file:
+                self.webhooks.send(_instance(held), webhooks.radarr_download(held))
         if with_file:
-            self.webhooks.send("radarr", webhooks.radarr_download(movie))
             self._library_new(movie)
         return movie
 
     def add_show(self, title: str | None = None, *, seasons: int = 1, episodes_per_season: int = 8) -> Show:
         show = self.universe.add_show(title, seasons=seasons, episodes_per_season=episodes_per_season)
-        self.webhooks.send("sonarr", webhooks.sonarr_series_add(show))
-        for episode in show.episodes:
-            self.webhooks.send("sonarr", webhooks.sonarr_download(episode))
+        for held in self.universe.copies(show):
+            self.webhooks.send(_instance(held), webhooks.sonarr_series_add(held))
+            for episode in held.episodes:
+                self.webhooks.send(_instance(held), webhooks.sonarr_download(episode))
         self._library_new(show)
         return show
 
@@ -57,28 +70,38 @@ class Simulation:
         """A metadata edit: no service sends a webhook for it; syncs see it by ``updatedAt``."""
         return self.universe.update_movie(movie_id, title=title)
 
+    # Deletions: what each instance's webhook tells is taken before the universe forgets it.
+
     def delete_movie(self, movie_id: int) -> Movie:
         movie = self.universe.movies[movie_id]
-        folder_size = movie.size if movie.file_id is not None else 0
+        held = [(m, m.size if m.file_id is not None else 0) for m in self.universe.copies(movie)]
         self.universe.delete_movie(movie_id)
-        self.webhooks.send("radarr", webhooks.radarr_movie_delete(movie, folder_size))
+        for copy, folder_size in held:
+            self.webhooks.send(_instance(copy), webhooks.radarr_movie_delete(copy, folder_size))
         return movie
 
     def delete_movie_file(self, movie_id: int) -> Movie:
-        file_payload = webhooks.radarr_movie_file(self.universe.movies[movie_id])
-        movie = self.universe.delete_movie_file(movie_id)
-        self.webhooks.send("radarr", webhooks.radarr_movie_file_delete(movie, file_payload))
+        movie = self.universe.movies[movie_id]
+        files = [(m, webhooks.radarr_movie_file(m)) for m in self.universe.copies(movie) if m.file_id is not None]
+        self.universe.delete_movie_file(movie_id)
+        for copy, file_payload in files:
+            self.webhooks.send(_instance(copy), webhooks.radarr_movie_file_delete(copy, file_payload))
         return movie
 
     def delete_series(self, series_id: int) -> Show:
-        show = self.universe.delete_series(series_id)
-        self.webhooks.send("sonarr", webhooks.sonarr_series_delete(show))
+        show = self.universe.shows[series_id]
+        held = self.universe.copies(show)
+        self.universe.delete_series(series_id)
+        for copy in held:
+            self.webhooks.send(_instance(copy), webhooks.sonarr_series_delete(copy))
         return show
 
     def delete_episode_file(self, episode_id: int) -> Episode:
-        file_payload = webhooks.sonarr_episode_file(self.universe.episodes[episode_id])
-        episode = self.universe.delete_episode_file(episode_id)
-        self.webhooks.send("sonarr", webhooks.sonarr_episode_file_delete(episode, file_payload))
+        episode = self.universe.episodes[episode_id]
+        files = [(e, webhooks.sonarr_episode_file(e)) for e in self.universe.copies(episode) if e.file_id is not None]
+        self.universe.delete_episode_file(episode_id)
+        for copy, file_payload in files:
+            self.webhooks.send(_instance(copy), webhooks.sonarr_episode_file_delete(copy, file_payload))
         return episode
 
     def record_play(self, rating_key: int, *, user_id: int = 1, percent: int = 100, minutes: int = 45) -> Play:

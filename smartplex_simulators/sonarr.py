@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartplex.services import DEFAULT_INSTANCE
 from smartplex_simulators._app import json_response
 from smartplex_simulators._arr import (
     ArrFlavor,
@@ -23,11 +24,12 @@ from smartplex_simulators._arr import (
 from smartplex_simulators._format import day, iso_seconds
 from smartplex_simulators.universe import (
     ArrEvent,
+    ArrLibrary,
     Episode,
     Show,
-    Universe,
     episode_file,
     episode_relative_file,
+    root_folder,
     show_folder,
 )
 
@@ -70,7 +72,7 @@ def _statistics(episodes: list[Episode], season_level: bool) -> dict[str, Any]:
     return stats
 
 
-def series_json(show: Show, universe: Universe) -> dict[str, Any]:
+def series_json(show: Show, library: ArrLibrary) -> dict[str, Any]:
     seasons = sorted({e.season for e in show.episodes})
     first = min((e.air_date for e in show.episodes), default=show.added)
     last = max((e.air_date for e in show.episodes), default=show.added)
@@ -119,7 +121,7 @@ def series_json(show: Show, universe: Universe) -> dict[str, Any]:
         "cleanTitle": show.title.lower().replace(" ", ""),
         "imdbId": show.imdb_id,
         "titleSlug": f"show-{show.id}",
-        "rootFolderPath": "/data/media/tv/",
+        "rootFolderPath": f"{root_folder(show)}/",
         "certification": "TV-MA",
         "genres": [show.genre],
         "tags": [],
@@ -180,9 +182,9 @@ _DOWNLOADS = Downloads(
 )
 
 
-def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
-    episode = universe.episodes.get(event.episode_id or 0)
-    show = universe.shows.get(event.target)
+def history_json(event: ArrEvent, library: ArrLibrary) -> dict[str, Any]:
+    episode = library.episodes.get(event.episode_id or 0)
+    show = library.shows.get(event.target)
     size = str(episode.size) if episode else "0"
     release = {"indexerFlags": "0", "releaseType": "SingleEpisode"}
     data = history_data(
@@ -207,20 +209,20 @@ def history_json(event: ArrEvent, universe: Universe) -> dict[str, Any]:
     return {"episodeId": event.episode_id, "seriesId": event.target, **record}
 
 
-def _extra_routes(universe: Universe) -> list[Route]:
+def _extra_routes(library: ArrLibrary) -> list[Route]:
     def episodes_of(request: Request) -> list[Episode] | None:
-        show = universe.shows.get(int(query_params(request).get("seriesid", 0)))
+        show = library.shows.get(int(query_params(request).get("seriesid", 0)))
         return None if show is None else show.episodes
 
     async def episodes(request: Request) -> Response:
-        with universe.lock:
+        with library.lock:
             found = episodes_of(request)
             if found is None:
                 return json_response({"message": "seriesId, episodeIds or episodeFileId is required"}, 400)
             return json_response([episode_json(e) for e in found])
 
     async def episode_files(request: Request) -> Response:
-        with universe.lock:
+        with library.lock:
             found = episodes_of(request) or []
             return json_response([episode_file_json(e) for e in found if e.file_id is not None])
 
@@ -243,5 +245,5 @@ FLAVOR = ArrFlavor(
 )
 
 
-def create_app(simulation: Simulation, url_base: str = "") -> Any:
-    return create_arr_app(simulation, FLAVOR, url_base)
+def create_app(simulation: Simulation, url_base: str = "", instance: str = DEFAULT_INSTANCE) -> Any:
+    return create_arr_app(simulation, FLAVOR, url_base, instance)

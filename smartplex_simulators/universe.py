@@ -6,6 +6,10 @@ with consistent ids: a Plex item's ``Guid`` carries its Radarr movie's tmdb id, 
 epoch seconds spread over years before ``now``: the real clock (``now=None``, what ``smartplex
 simulate`` and ``smartplex demo`` use), or a fixed one that only :meth:`Universe.advance` moves
 (the default, which keeps generated libraries identical run to run).
+
+The universe is also the library of the default Sonarr and Radarr. :meth:`Universe.enable_4k` adds a
+second one, for a 4K Sonarr and Radarr: a seeded third of the shows and movies, under ids of their
+own (see :class:`Library4K`).
 """
 
 from __future__ import annotations
@@ -13,15 +17,20 @@ from __future__ import annotations
 import random
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
+
+from smartplex.services import DEFAULT_INSTANCE
 
 #: 2026-01-01T00:00:00Z: a fixed default "now" keeps generated libraries identical run to run.
 DEFAULT_NOW = 1_767_225_600
 DAY = 86_400
+#: The name of the extra Sonarr and Radarr instances the simulators can run (``sonarr/4k``, ``radarr/4k``).
+UHD = "4k"
 #: Generated imports end this long before "now", so every generated play has finished by then.
 _LATEST_IMPORT = 4 * 3600
 
@@ -75,6 +84,8 @@ class Movie(InPlex):
     file_added: int | None
     size: int
     monitored: bool = True
+    #: The Radarr instance whose movie this is: the default one, or the 4K one's copy.
+    instance: str = DEFAULT_INSTANCE
 
     kind: Literal["movie"] = "movie"
 
@@ -94,6 +105,8 @@ class Show(InPlex):
     episodes: list[Episode] = field(default_factory=list)
     season_keys: dict[int, int] = field(default_factory=dict)  # season number -> Plex ratingKey
     monitored: bool = True
+    #: The Sonarr instance whose series this is (its episodes' too): the default one, or the 4K one's copy.
+    instance: str = DEFAULT_INSTANCE
 
     kind: Literal["show"] = "show"
 
@@ -162,7 +175,129 @@ class Request:
     modified_by: User | None = None
 
 
-class Universe:
+Item = TypeVar("Item", Movie, Show, Episode)
+
+
+class ArrLibrary:
+    """What one Sonarr and one Radarr instance hold, under ids of their own: series with their episodes,
+    movies, their files, and the history of both. The universe is the default instances' library;
+    :class:`Library4K` the 4K instances'."""
+
+    def __init__(self, name: str, rng: random.Random, lock: threading.RLock) -> None:
+        self.name = name
+        self.lock = lock
+        self.movies: dict[int, Movie] = {}
+        self.shows: dict[int, Show] = {}
+        self.episodes: dict[int, Episode] = {}
+        self.sonarr_history: list[ArrEvent] = []  # by date, ascending
+        self.radarr_history: list[ArrEvent] = []
+        self._next: dict[str, int] = {}
+        self._rng = rng
+        self._generating = True
+
+    @property
+    def now(self) -> int:
+        raise NotImplementedError
+
+    def _id(self, sequence: str) -> int:
+        self._next[sequence] = self._next.get(sequence, 0) + 1
+        return self._next[sequence]
+
+    def _import_movie(self, movie: Movie, at: int) -> None:
+        movie.file_id = self._id("moviefile")
+        movie.file_added = at
+        download = f"{self._rng.getrandbits(160):040X}"
+        release = f"{movie.title}.{movie.year}.{quality(movie)[0]}-SIM".replace(" ", ".")
+        self._arr_event(self.radarr_history, "grabbed", movie.id, None, None, release, at - 600, download)
+        self._arr_event(
+            self.radarr_history, "downloadFolderImported", movie.id, None, movie.file_id, release, at, download
+        )
+
+    def _import_episode(self, episode: Episode, at: int) -> None:
+        episode.file_id = self._id("episodefile")
+        episode.file_added = at
+        download = f"SABnzbd_nzo_{self._rng.getrandbits(40):010x}"
+        title = f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{quality(episode)[0]}-SIM"
+        title = title.replace(" ", ".")
+        self._arr_event(self.sonarr_history, "grabbed", episode.show.id, episode.id, None, title, at - 600, download)
+        self._arr_event(
+            self.sonarr_history,
+            "downloadFolderImported",
+            episode.show.id,
+            episode.id,
+            episode.file_id,
+            title,
+            at,
+            download,
+        )
+
+    def _arr_event(
+        self,
+        history: list[ArrEvent],
+        event: str,
+        target: int,
+        episode_id: int | None,
+        file_id: int | None,
+        source_title: str,
+        at: int | None = None,
+        download: str = "",
+    ) -> None:
+        sequence = "sonarr_event" if history is self.sonarr_history else "radarr_event"
+        history.append(
+            ArrEvent(
+                self._id(sequence),
+                self.now if at is None else at,
+                event,
+                target,
+                episode_id,
+                file_id,
+                download,
+                source_title,
+            )
+        )
+        if not self._generating:
+            # A grab is dated before its import; keep the history in date order (nearly sorted: cheap).
+            history.sort(key=lambda e: (e.date, e.id))
+
+    def _settle_history(self) -> None:
+        """Generated events were made out of date order; real ids ascend with time."""
+        for sequence, history in (("sonarr_event", self.sonarr_history), ("radarr_event", self.radarr_history)):
+            history.sort(key=lambda e: e.date)
+            for n, event in enumerate(history, start=1):
+                event.id = n
+            self._next[sequence] = len(history)
+
+    # Removals, as the services do them; the universe adds what Plex does.
+
+    def _drop_movie(self, movie: Movie) -> None:
+        """Like Radarr, deleting a movie purges its history."""
+        del self.movies[movie.id]
+        self.radarr_history = [e for e in self.radarr_history if e.target != movie.id]
+
+    def _drop_movie_file(self, movie: Movie) -> None:
+        self._arr_event(self.radarr_history, "movieFileDeleted", movie.id, None, movie.file_id, movie_file(movie))
+        movie.file_id = movie.file_added = None
+
+    def _drop_series(self, show: Show) -> None:
+        """Like Sonarr, deleting a series purges its history, and its episodes go with it."""
+        del self.shows[show.id]
+        self.sonarr_history = [e for e in self.sonarr_history if e.target != show.id]
+        for episode in show.episodes:
+            del self.episodes[episode.id]
+
+    def _drop_episode_file(self, episode: Episode) -> None:
+        self._arr_event(
+            self.sonarr_history,
+            "episodeFileDeleted",
+            episode.show.id,
+            episode.id,
+            episode.file_id,
+            episode_file(episode),
+        )
+        episode.file_id = episode.file_added = None
+
+
+class Universe(ArrLibrary):
     """The shared state. Mutations take :attr:`lock`; readers hold it while they build a response."""
 
     def __init__(
@@ -177,34 +312,27 @@ class Universe:
     ) -> None:
         if size < 0:
             raise ValueError(f"size must be 0 or more, not {size}")
+        super().__init__(DEFAULT_INSTANCE, random.Random(seed), threading.RLock())
         self.seed = seed
         #: ``now=None``: the clock follows real time, so what mutations create is stamped when they happen.
         self._real_clock = now is None
         self._start = int(time.time()) if now is None else now
         self._offset = 0  # what advance() added
-        self._generating = True
         #: Tautulli's server zone: its ``after``/``before`` filters compare local dates.
         self.timezone = timezone
-        self.lock = threading.RLock()
         self.machine_id = random.Random(seed).getrandbits(160).to_bytes(20, "big").hex()
         self.users: list[User] = []
-        self.movies: dict[int, Movie] = {}
-        self.shows: dict[int, Show] = {}
-        self.episodes: dict[int, Episode] = {}
         self.plex: dict[int, Movie | Show | Episode] = {}  # ratingKey -> item
         self.plays: list[Play] = []  # by started, ascending
         self.sessions: list[Play] = []  # playing now: not history yet
-        self.sonarr_history: list[ArrEvent] = []  # by date, ascending
-        self.radarr_history: list[ArrEvent] = []
         self.requests: dict[int, Request] = {}
         self._media_ids: dict[tuple[str, int], int] = {}  # (kind, arr id) -> Overseerr media id
-        self._next: dict[str, int] = {}
         self._sections: dict[str, tuple[int, list[Movie | Show | Episode]]] = {}
         self._request_counts: tuple[int, Counter[int]] = (-1, Counter())
         #: Bumped by every change, so readers can cache what they derive from the state.
         self.revision = 0
-        self._rng = random.Random(seed)
-        self._generating = True
+        #: The 4K Sonarr's and Radarr's library, once :meth:`enable_4k` has made it.
+        self.four_k: Library4K | None = None
         self._generate(size, years, movie_share)
         self._generating = False
 
@@ -233,6 +361,24 @@ class Universe:
     def user(self, user_id: int) -> User:
         return next(u for u in self.users if u.id == user_id)
 
+    def arr_library(self, instance: str = DEFAULT_INSTANCE) -> ArrLibrary:
+        """What a Sonarr or Radarr instance serves: this universe, or (``4k``) its 4K library."""
+        if instance == DEFAULT_INSTANCE:
+            return self
+        if instance == UHD and self.four_k is not None:
+            return self.four_k
+        raise KeyError(f"no {instance!r} library: call enable_4k() first" if instance == UHD else instance)
+
+    def copies(self, item: Item) -> list[Item]:
+        """``item`` (a show, episode or movie) as each library holds it: itself, then its 4K copy if any."""
+        return [held for _, held in self._held(item)]
+
+    def _held(self, item: Item) -> list[tuple[ArrLibrary, Item]]:
+        held: list[tuple[ArrLibrary, Item]] = [(self, item)]
+        if self.four_k is not None and (copy := self.four_k.copy_of(item)) is not None:
+            held.append((self.four_k, copy))
+        return held
+
     # ----- mutations -----------------------------------------------------------------------------
 
     @property
@@ -247,33 +393,47 @@ class Universe:
             self._offset += int(seconds)
             return self.now
 
+    def enable_4k(self) -> Library4K:
+        """Make the 4K library (once); from then on it follows every change to a title it holds."""
+        with self._change():
+            if self.four_k is None:
+                self.four_k = Library4K(self)
+            return self.four_k
+
+    # Ids are the default instances'; a change to a title the 4K library holds changes its copy too.
+
     def add_movie(self, title: str | None = None, *, with_file: bool = True) -> Movie:
         with self._change():
             movie = self._new_movie(self.now, title)
             if with_file:
                 self._import_movie(movie, self.now)
                 self._to_plex(movie, self.now)
+            if self.four_k is not None:
+                self.four_k.follow(movie)
             return movie
 
     def add_show(self, title: str | None = None, *, seasons: int = 1, episodes_per_season: int = 8) -> Show:
         with self._change():
             show = self._new_show(self.now, title, seasons, episodes_per_season, import_files=True)
             self._show_to_plex(show)
+            if self.four_k is not None:
+                self.four_k.follow(show)
             return show
 
     def update_movie(self, movie_id: int, *, title: str) -> Movie:
         """Edit a movie's metadata, as a Plex refresh would: bumps its ``updatedAt``."""
         with self._change():
             movie = self.movies[movie_id]
-            movie.title = title
+            for held in self.copies(movie):
+                held.title = title
             movie.plex_updated = self.now
             return movie
 
     def delete_movie(self, movie_id: int) -> Movie:
-        """Remove a movie; like Radarr, this also purges its history."""
         with self._change():
-            movie = self.movies.pop(movie_id)
-            self.radarr_history = [e for e in self.radarr_history if e.target != movie_id]
+            movie = self.movies[movie_id]
+            for library, held in self._held(movie):
+                library._drop_movie(held)
             self._from_plex(movie)
             return movie
 
@@ -282,18 +442,18 @@ class Universe:
             movie = self.movies[movie_id]
             if movie.file_id is None:
                 raise ValueError(f"movie {movie_id} has no file")
-            self._arr_event(self.radarr_history, "movieFileDeleted", movie.id, None, movie.file_id, movie_file(movie))
-            movie.file_id = movie.file_added = None
+            for library, held in self._held(movie):
+                if held.file_id is not None:
+                    library._drop_movie_file(held)
             self._from_plex(movie)
             return movie
 
     def delete_series(self, series_id: int) -> Show:
-        """Remove a series with its episodes; like Sonarr, this also purges its history."""
         with self._change():
-            show = self.shows.pop(series_id)
-            self.sonarr_history = [e for e in self.sonarr_history if e.target != series_id]
+            show = self.shows[series_id]
+            for library, held in self._held(show):
+                library._drop_series(held)
             for episode in show.episodes:
-                del self.episodes[episode.id]
                 self._from_plex(episode)
             self._from_plex(show)
             return show
@@ -303,15 +463,9 @@ class Universe:
             episode = self.episodes[episode_id]
             if episode.file_id is None:
                 raise ValueError(f"episode {episode_id} has no file")
-            self._arr_event(
-                self.sonarr_history,
-                "episodeFileDeleted",
-                episode.show.id,
-                episode.id,
-                episode.file_id,
-                episode_file(episode),
-            )
-            episode.file_id = episode.file_added = None
+            for library, held in self._held(episode):
+                if held.file_id is not None:
+                    library._drop_episode_file(held)
             self._from_plex(episode)
             episode.show.plex_updated = self.now
             return episode
@@ -382,9 +536,7 @@ class Universe:
             if rng.random() < 0.9:
                 imported = episode.show.added + rng.randrange(0, 400 * DAY)
                 self._import_episode(episode, min(self.now - _LATEST_IMPORT, imported))
-        self.sonarr_history.sort(key=lambda e: e.date)
-        self.radarr_history.sort(key=lambda e: e.date)
-        self._renumber_history()
+        self._settle_history()
         self._index_plex(shows_added)
         self._generate_plays(size // 2, rng)
         targets: list[Movie | Show] = [*self.movies.values(), *self.shows.values()]
@@ -432,10 +584,6 @@ class Universe:
             self.plays.append(self._play(item, user, started, started + minutes * 60, percent))
 
     # ----- building blocks -----------------------------------------------------------------------
-
-    def _id(self, sequence: str) -> int:
-        self._next[sequence] = self._next.get(sequence, 0) + 1
-        return self._next[sequence]
 
     def _title(self) -> str:
         rng = self._rng
@@ -528,69 +676,6 @@ class Universe:
             item.rating_key = None
         self.revision += 1
 
-    def _import_movie(self, movie: Movie, at: int) -> None:
-        movie.file_id = self._id("moviefile")
-        movie.file_added = at
-        download = f"{self._rng.getrandbits(160):040X}"
-        release = f"{movie.title}.{movie.year}.{quality(movie)[0]}-SIM".replace(" ", ".")
-        self._arr_event(self.radarr_history, "grabbed", movie.id, None, None, release, at - 600, download)
-        self._arr_event(
-            self.radarr_history, "downloadFolderImported", movie.id, None, movie.file_id, release, at, download
-        )
-
-    def _import_episode(self, episode: Episode, at: int) -> None:
-        episode.file_id = self._id("episodefile")
-        episode.file_added = at
-        download = f"SABnzbd_nzo_{self._rng.getrandbits(40):010x}"
-        title = f"{episode.show.title}.S{episode.season:02d}E{episode.number:02d}.{quality(episode)[0]}-SIM"
-        title = title.replace(" ", ".")
-        self._arr_event(self.sonarr_history, "grabbed", episode.show.id, episode.id, None, title, at - 600, download)
-        self._arr_event(
-            self.sonarr_history,
-            "downloadFolderImported",
-            episode.show.id,
-            episode.id,
-            episode.file_id,
-            title,
-            at,
-            download,
-        )
-
-    def _arr_event(
-        self,
-        history: list[ArrEvent],
-        event: str,
-        target: int,
-        episode_id: int | None,
-        file_id: int | None,
-        source_title: str,
-        at: int | None = None,
-        download: str = "",
-    ) -> None:
-        sequence = "sonarr_event" if history is self.sonarr_history else "radarr_event"
-        history.append(
-            ArrEvent(
-                self._id(sequence),
-                self.now if at is None else at,
-                event,
-                target,
-                episode_id,
-                file_id,
-                download,
-                source_title,
-            )
-        )
-        if not self._generating:
-            # A grab is dated before its import; keep the history in date order (nearly sorted: cheap).
-            history.sort(key=lambda e: (e.date, e.id))
-
-    def _renumber_history(self) -> None:
-        """Generated events were made out of date order; real ids ascend with time."""
-        for sequence, history in (("sonarr_event", self.sonarr_history), ("radarr_event", self.radarr_history)):
-            for n, event in enumerate(history, start=1):
-                event.id = n
-            self._next[sequence] = len(history)
-
     def _play(self, item: PlexLeaf, user: User, started: int, stopped: int, percent: int) -> Play:
         if percent >= 90:
             # A show's watch state is its episodes': Plex updates both.
@@ -611,11 +696,137 @@ class Universe:
         return request
 
 
+#: One title in this many is in 4K too (which ones: a hash of the seed and the title's external id).
+_UHD_SHARE = 3
+#: What 4K files weigh, in bytes: movies, episodes.
+_UHD_SIZES = {"movie": (15_000_000_000, 80_000_000_000), "episode": (2_500_000_000, 12_000_000_000)}
+
+
+class Library4K(ArrLibrary):
+    """The 4K Sonarr's and Radarr's library: a seeded third of the universe's shows and movies, copied
+    with the same tvdb, tmdb and imdb ids, titles and dates (so a catalog can join the copies) but under
+    ids of their own, with 2160p files of their own in ``/data/media/tv4k`` and ``/data/media/movies4k``,
+    and a history of their own. The copies are not in Plex, which serves the default instances' files."""
+
+    def __init__(self, universe: Universe) -> None:
+        super().__init__(UHD, random.Random(f"{universe.seed}:{UHD}"), universe.lock)
+        self.universe = universe
+        self._copies: dict[tuple[str, int], Movie | Show | Episode] = {}  # by the original's kind and external id
+        rng = self._rng
+        titles: list[Movie | Show] = [*universe.movies.values(), *universe.shows.values()]
+        # Ids ascend with the time a title was added, as in a library grown over the years.
+        for title in sorted(filter(self.wants, titles), key=lambda t: (t.added, t.kind, t.id)):
+            spread = 3 * DAY if isinstance(title, Movie) else 400 * DAY  # as the default instances fetched theirs
+            for leaf, _ in self._copy(title):
+                if rng.random() < 0.85:
+                    self._import(leaf, min(self.now, title.added + rng.randrange(60, spread)))
+        self._settle_history()
+        self._generating = False
+
+    @property
+    def now(self) -> int:
+        return self.universe.now
+
+    def wants(self, title: Movie | Show) -> bool:
+        """Whether a title is in 4K too: the same answer for a seed every run, and for a title added later."""
+        return zlib.crc32(f"{self.universe.seed}:{_key(title)}".encode()) % _UHD_SHARE == 0
+
+    def copy_of(self, item: Item) -> Item | None:
+        """The copy here of a show, episode or movie of the universe; ``None`` if this library lacks it."""
+        return self._copies.get(_key(item))  # type: ignore[return-value]
+
+    def follow(self, title: Movie | Show) -> None:
+        """Copy a title the universe has just added, if it is one of the share, with the files it came with."""
+        if self.wants(title):
+            for leaf, original in self._copy(title):
+                if original.file_id is not None:
+                    self._import(leaf, self.now)
+
+    def _copy(self, title: Movie | Show) -> list[tuple[Movie | Episode, Movie | Episode]]:
+        """Copy a movie, or a show with its episodes, without files; returns (copy, original) per movie or episode."""
+        if isinstance(title, Movie):
+            movie = Movie(
+                self._id("movie"),
+                title.tmdb_id,
+                title.imdb_id,
+                title.title,
+                title.year,
+                title.genre,
+                title.studio,
+                title.guid_hex,
+                title.added,
+                None,
+                None,
+                self._rng.randrange(*_UHD_SIZES["movie"]),
+                instance=self.name,
+            )
+            self.movies[movie.id] = self._copies[_key(title)] = movie
+            return [(movie, title)]
+        show = Show(
+            self._id("show"),
+            title.tvdb_id,
+            title.tmdb_id,
+            title.imdb_id,
+            title.title,
+            title.year,
+            title.genre,
+            title.network,
+            title.guid_hex,
+            title.added,
+            instance=self.name,
+        )
+        self.shows[show.id] = self._copies[_key(title)] = show
+        for original in title.episodes:
+            episode = Episode(
+                self._id("episode"),
+                show,
+                original.season,
+                original.number,
+                original.title,
+                original.tvdb_id,
+                original.guid_hex,
+                original.air_date,
+                None,
+                None,
+                self._rng.randrange(*_UHD_SIZES["episode"]),
+            )
+            show.episodes.append(episode)
+            self.episodes[episode.id] = self._copies[_key(original)] = episode
+        return list(zip(show.episodes, title.episodes, strict=True))
+
+    def _import(self, leaf: Movie | Episode, at: int) -> None:
+        if isinstance(leaf, Movie):
+            self._import_movie(leaf, at)
+        else:
+            self._import_episode(leaf, at)
+
+    def _drop_movie(self, movie: Movie) -> None:
+        super()._drop_movie(movie)
+        del self._copies[_key(movie)]
+
+    def _drop_series(self, show: Show) -> None:
+        super()._drop_series(show)
+        for key in (_key(show), *map(_key, show.episodes)):
+            del self._copies[key]
+
+
+def _key(item: Movie | Show | Episode) -> tuple[str, int]:
+    """What names a title, or an episode, in every instance: its kind and its tmdb (movies) or tvdb id."""
+    return item.kind, item.tmdb_id if isinstance(item, Movie) else item.tvdb_id
+
+
 # Where files live: Plex's ``Part.file`` and Sonarr/Radarr's ``path`` must agree, so one place says.
 
 
+def root_folder(title: Movie | Show) -> str:
+    """Where its instance keeps it: ``/data/media/movies``, ``/data/media/tv``, or ``…/movies4k`` and
+    ``…/tv4k`` for a 4K copy."""
+    root = "/data/media/movies" if isinstance(title, Movie) else "/data/media/tv"
+    return root if title.instance == DEFAULT_INSTANCE else root + title.instance
+
+
 def movie_folder(movie: Movie) -> str:
-    return f"/data/media/movies/{movie.title} ({movie.year})"
+    return f"{root_folder(movie)}/{movie.title} ({movie.year})"
 
 
 def movie_file(movie: Movie) -> str:
@@ -623,7 +834,7 @@ def movie_file(movie: Movie) -> str:
 
 
 def show_folder(show: Show) -> str:
-    return f"/data/media/tv/{show.title}"
+    return f"{root_folder(show)}/{show.title}"
 
 
 def episode_relative_file(episode: Episode) -> str:
@@ -637,9 +848,18 @@ def episode_file(episode: Episode) -> str:
     return f"{show_folder(episode.show)}/{episode_relative_file(episode)}"
 
 
-_QUALITIES = (("WEBDL-1080p", 1080, 3, "h264"), ("Bluray-1080p", 1080, 7, "h264"), ("WEBDL-2160p", 2160, 18, "h265"))
+#: Each instance's qualities; the 4K one has only 2160p files (ids as Sonarr's and Radarr's).
+_QUALITIES = {
+    DEFAULT_INSTANCE: (
+        ("WEBDL-1080p", 1080, 3, "h264"),
+        ("Bluray-1080p", 1080, 7, "h264"),
+        ("WEBDL-2160p", 2160, 18, "h265"),
+    ),
+    UHD: (("WEBDL-2160p", 2160, 18, "h265"), ("Bluray-2160p", 2160, 19, "h265")),
+}
 
 
 def quality(item: Movie | Episode) -> tuple[str, int, int, str]:
     """(name, resolution, Sonarr/Radarr quality id, video codec), fixed per item."""
-    return _QUALITIES[item.id % len(_QUALITIES)]
+    qualities = _QUALITIES[(item.show if isinstance(item, Episode) else item).instance]
+    return qualities[item.id % len(qualities)]

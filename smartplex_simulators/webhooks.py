@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from smartplex.services import SERVICE_NAMES
+from smartplex.services import DEFAULT_INSTANCES, Instance
+from smartplex_simulators._arr import EXTRA_INSTANCES, instance_name
 from smartplex_simulators._format import day, iso_seconds, iso_ticks
 from smartplex_simulators.overseerr import MEDIA_STATUS_NAMES, media_status
 from smartplex_simulators.plex_items import SERVER_NAME, detailed_metadata, metadata, section_of
@@ -72,7 +73,8 @@ class Delivery:
 
 
 class WebhookSender:
-    """Posts hooks to a URL per service; remembers what it delivered for tests and the demo."""
+    """Posts hooks to a URL per instance (``sonarr``, ``sonarr/4k``); remembers what it delivered for tests
+    and the demo."""
 
     def __init__(self, targets: Mapping[str, str], client: httpx.Client | None = None) -> None:
         self.targets = dict(targets)
@@ -81,14 +83,22 @@ class WebhookSender:
 
     @classmethod
     def from_template(cls, template: str, client: httpx.Client | None = None) -> WebhookSender:
-        """One target per service from a URL with a ``{service}`` placeholder."""
-        return cls({name: template.format(service=name) for name in SERVICE_NAMES}, client)
+        """One target per instance from a URL where ``{service}`` becomes the service's name and
+        ``{instance_path}`` what follows it for an extra instance: ``/4k``, or nothing for the default one
+        (``.../api/webhooks/{service}{instance_path}``). Without ``{instance_path}`` the extra instances get
+        no target: their webhooks would reach the default instance's URL."""
+        instances = (*DEFAULT_INSTANCES, *(EXTRA_INSTANCES if "{instance_path}" in template else ()))
+
+        def url(i: Instance) -> str:
+            return template.format(service=i.service.name, instance_path="" if i.is_default else f"/{i.name}")
+
+        return cls({i.id: url(i) for i in instances}, client)
 
     def send(self, service: str, hook: Hook) -> Delivery | None:
         url = self.targets.get(service)
         if url is None:
             return None
-        headers = {"User-Agent": _USER_AGENTS[service]}
+        headers = {"User-Agent": _USER_AGENTS[Instance.parse(service).service.name]}
         try:
             if service == "plex":
                 # Always multipart, even without a poster: `payload` as a plain (filename-less) field.
@@ -148,9 +158,9 @@ def plex_event(
 # ----- Sonarr ---------------------------------------------------------------------------------------
 
 
-def _arr_envelope(event: str, instance: str, body: dict[str, Any]) -> Hook:
+def _arr_envelope(event: str, app_name: str, item: Movie | Show, body: dict[str, Any]) -> Hook:
     # The base class's properties serialise after the event's own.
-    body.update({"eventType": event, "instanceName": instance, "applicationUrl": ""})
+    body.update({"eventType": event, "instanceName": instance_name(app_name, item.instance), "applicationUrl": ""})
     return Hook(event, body)
 
 
@@ -231,17 +241,18 @@ def sonarr_episode_file(episode: Episode) -> dict[str, Any]:
 
 
 def sonarr_series_add(show: Show) -> Hook:
-    return _arr_envelope("SeriesAdd", "Sonarr", {"series": sonarr_series(show)})
+    return _arr_envelope("SeriesAdd", "Sonarr", show, {"series": sonarr_series(show)})
 
 
 def sonarr_series_delete(show: Show) -> Hook:
-    return _arr_envelope("SeriesDelete", "Sonarr", {"series": sonarr_series(show), "deletedFiles": True})
+    return _arr_envelope("SeriesDelete", "Sonarr", show, {"series": sonarr_series(show), "deletedFiles": True})
 
 
 def sonarr_episode_file_delete(episode: Episode, file_payload: dict[str, Any]) -> Hook:
     return _arr_envelope(
         "EpisodeFileDelete",
         "Sonarr",
+        episode.show,
         {
             "series": sonarr_series(episode.show),
             "episodes": [_sonarr_episode(episode)],
@@ -257,6 +268,7 @@ def sonarr_download(episode: Episode) -> Hook:
     return _arr_envelope(
         "Download",
         "Sonarr",
+        episode.show,
         {
             "series": sonarr_series(episode.show),
             "episodes": [_sonarr_episode(episode)],
@@ -317,13 +329,14 @@ def radarr_movie_file(movie: Movie) -> dict[str, Any]:
 
 
 def radarr_movie_added(movie: Movie) -> Hook:
-    return _arr_envelope("MovieAdded", "Radarr", {"movie": _radarr_movie(movie), "addMethod": "manual"})
+    return _arr_envelope("MovieAdded", "Radarr", movie, {"movie": _radarr_movie(movie), "addMethod": "manual"})
 
 
 def radarr_movie_delete(movie: Movie, folder_size: int) -> Hook:
     return _arr_envelope(
         "MovieDelete",
         "Radarr",
+        movie,
         {"movie": _radarr_movie(movie), "deletedFiles": folder_size > 0, "movieFolderSize": folder_size},
     )
 
@@ -332,6 +345,7 @@ def radarr_movie_file_delete(movie: Movie, file_payload: dict[str, Any]) -> Hook
     return _arr_envelope(
         "MovieFileDelete",
         "Radarr",
+        movie,
         {"movie": _radarr_movie(movie), "movieFile": file_payload, "deleteReason": "manual"},
     )
 
@@ -343,6 +357,7 @@ def radarr_download(movie: Movie) -> Hook:
     return _arr_envelope(
         "Download",
         "Radarr",
+        movie,
         {
             "movie": _radarr_movie(movie),
             "remoteMovie": {"tmdbId": movie.tmdb_id, "imdbId": movie.imdb_id, "title": movie.title, "year": movie.year},

@@ -1,5 +1,6 @@
-"""``make run`` as a newcomer runs it: ports chosen through make, the printed ``export`` lines work, Ctrl-C
-ends the runs in progress cleanly, and a restart keeps the schedules as they were set."""
+"""``make run`` as a newcomer runs it: ports chosen through make, the printed ``export`` lines work, the 4K
+Sonarr and Radarr run beside the others, Ctrl-C ends the runs in progress cleanly, and a restart keeps the
+schedules as they were set."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from smartplex.cli.processes import free_port, kill_all
 from smartplex.cli.stack import prepare_demo_database
 from smartplex.db import make_engine
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex.services import SERVICES
+from smartplex.services import SERVICES, Instance
 from smartplex_dagster.orphans import IN_FLIGHT, STOPPED_TAG
 from smartplex_dagster.outcomes import RUN_KEY_TAG
 
@@ -174,10 +175,15 @@ def test_make_run_on_chosen_ports_ctrl_c_then_a_restart(tmp_path: Path, demos: l
     hook = httpx.post(f"{exports['API']}/api/webhooks/sonarr?token={exports['SMARTPLEX_WEBHOOK_SECRET']}",
                       json={"eventType": "Test"})  # fmt: skip
     assert hook.status_code == 202
+    # The demo runs a 4K Sonarr and Radarr by default, configured as extra instances with their own webhook URL.
+    hook_4k = httpx.post(f"{exports['API']}/api/webhooks/sonarr/4k?token={exports['SMARTPLEX_WEBHOOK_SECRET']}",
+                         json={"eventType": "Test"})  # fmt: skip
+    assert hook_4k.status_code == 202
     assert httpx.get(f"http://127.0.0.1:{dagster_port}/server_info").status_code == 200
     output = demo.output()
     assert len(_value_columns(output)) == 1, output
     assert all(f"Simulated {s.title}" in output for s in SERVICES)
+    assert all(f"Simulated {Instance.parse(i).title}" in output for i in ("sonarr/4k", "radarr/4k"))
 
     engine = make_engine(f"sqlite:///{data_dir / 'smartplex.db'}")
     with engine.connect() as connection:
@@ -218,13 +224,14 @@ def test_make_run_on_chosen_ports_ctrl_c_then_a_restart(tmp_path: Path, demos: l
 def test_only_a_new_demo_database_gets_every_schedule_enabled(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        assert prepare_demo_database(engine) is True
+        assert prepare_demo_database(engine, ["sonarr/4k"]) is True  # the 4K instance's schedule too
         with engine.begin() as connection:
             assert all(connection.execute(select(sync_schedule.c.enabled)).scalars())
             connection.execute(sync_schedule.update().where(sync_schedule.c.service == "radarr").values(enabled=False))
-        assert prepare_demo_database(engine) is False
+        assert prepare_demo_database(engine, ["sonarr/4k"]) is False
         with engine.connect() as connection:
-            enabled = dict(connection.execute(select(sync_schedule.c.service, sync_schedule.c.enabled)).all())
-        assert enabled == {s.name: s.name != "radarr" for s in SERVICES}
+            query = select(sync_schedule.c.service, sync_schedule.c.instance, sync_schedule.c.enabled)
+            enabled = {(service, instance): on for service, instance, on in connection.execute(query)}
+        assert enabled == {**{(s.name, "default"): s.name != "radarr" for s in SERVICES}, ("sonarr", "4k"): True}
     finally:
         engine.dispose()

@@ -4,10 +4,13 @@ and the sensor's runs keep each instance to itself."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -15,11 +18,15 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
 
-from smartplex.schema import sync_schedule
+from smartplex.schema import media_catalog, media_catalog_copies, radarr_movies, sonarr_series, sync_schedule
 from smartplex.services import Instance
 from smartplex.settings import Settings, SettingsBase
+from smartplex.sync import SPECS, recompute_media_catalog, run_sync
 from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.webhook_sensor import webhook_sensor
+from smartplex_simulators.serve import RunningSimulators, run_simulators
+from smartplex_simulators.simulation import Simulation
+from smartplex_simulators.universe import Universe
 from tests.api.test_admin_page import sign_in
 from tests.conftest import ADMIN, HOOK, instance_env, load_fixture, make_settings
 from tests.helpers import snapshot, webhook_rows
@@ -211,3 +218,90 @@ def test_the_sensor_starts_one_run_per_instance_for_its_asset_alone(
     assert requests["sonarr/4k"].run_key.startswith("webhooks-sonarr_4k-")
     claimed = {(row["instance"], row["run_key"]) for row in webhook_rows(engine)}
     assert claimed == {("4k", requests["sonarr/4k"].run_key), ("default", requests["sonarr"].run_key)}
+
+
+# --- syncs and the catalog, against a 4K Sonarr and Radarr ---------------------------------------
+
+
+@pytest.fixture
+def sims_4k() -> Iterator[RunningSimulators]:
+    universe = Universe(seed=21, size=300, now=int(time.time()))
+    with run_simulators(simulation=Simulation(universe), instances=("sonarr/4k", "radarr/4k")) as running:
+        yield running
+
+
+def _refresh(engine: Engine, sims: RunningSimulators, library: str) -> Any:
+    instance = Instance.parse(library)
+    with sims.client(library) as client:
+        return run_sync(engine, client, SPECS[instance.service.name], None, instance=instance.name)
+
+
+def _live(engine: Engine, table: Any, instance: str) -> dict[Any, dict[str, Any]]:
+    query = select(table).where(table.c.instance == instance, table.c.deleted_at.is_(None))
+    with engine.connect() as connection:
+        return {row["id"]: dict(row) for row in connection.execute(query).mappings()}
+
+
+def _listed(sims: RunningSimulators, library: str) -> dict[int, int | None]:
+    """What one simulator lists: id -> external id (tvdb for Sonarr, tmdb for Radarr)."""
+    with sims.client(library) as client:
+        return {item.id: getattr(item, "tvdb_id", None) or getattr(item, "tmdb_id", None) for item in client.iter_all()}
+
+
+def test_each_instance_syncs_its_own_rows_and_never_deletes_the_others(
+    engine: Engine, sims_4k: RunningSimulators
+) -> None:
+    for library in ("sonarr", "sonarr/4k", "radarr", "radarr/4k"):
+        result = _refresh(engine, sims_4k, library)
+        assert result.row_count == len(_listed(sims_4k, library)), library  # counts its own rows only
+    hd, uhd = _live(engine, sonarr_series, "default"), _live(engine, sonarr_series, "4k")
+    assert {i: r["tvdb_id"] for i, r in uhd.items()} == _listed(sims_4k, "sonarr/4k")
+    assert {i: r["tvdb_id"] for i, r in hd.items()} == _listed(sims_4k, "sonarr")
+    assert 0 < len(uhd) < len(hd)
+    assert set(hd) & set(uhd), "the same series id in both instances: two rows"
+
+    # A series both hold disappears from both; refreshing the HD one deletes the HD row alone.
+    tvdb_4k = {r["tvdb_id"] for r in uhd.values()}
+    gone = next(r for r in hd.values() if r["tvdb_id"] in tvdb_4k)
+    sims_4k.simulation.delete_series(gone["id"])
+    assert _refresh(engine, sims_4k, "sonarr").deleted == 1
+    assert gone["id"] not in _live(engine, sonarr_series, "default")
+    assert _live(engine, sonarr_series, "4k") == uhd  # untouched, though the HD refresh did not list them
+    assert _refresh(engine, sims_4k, "sonarr/4k").deleted == 1
+    assert len(_live(engine, sonarr_series, "4k")) == len(uhd) - 1
+    assert _live(engine, radarr_movies, "default") and _live(engine, radarr_movies, "4k")
+
+
+def test_the_catalog_knows_both_copies_of_a_title(engine: Engine, sims_4k: RunningSimulators) -> None:
+    for library in ("plex", "sonarr", "sonarr/4k", "radarr", "radarr/4k"):
+        _refresh(engine, sims_4k, library)
+    recompute_media_catalog(engine)
+    with engine.connect() as connection:
+        catalog = {(r.server_id, r.rating_key): r for r in connection.execute(select(media_catalog))}
+        copies = connection.execute(select(media_catalog_copies)).mappings().all()
+    hd = {r["tmdb_id"]: i for i, r in _live(engine, radarr_movies, "default").items()}
+    uhd = {r["tmdb_id"]: i for i, r in _live(engine, radarr_movies, "4k").items()}
+    both = {(c["server_id"], c["rating_key"]) for c in copies if c["service"] == "radarr" and c["instance"] == "4k"}
+    assert both, "the 4K Radarr's movies are in the catalog"
+    assert len(catalog) == len({(c["server_id"], c["rating_key"]) for c in copies} | set(catalog))  # one entry each
+    for key in both:
+        entry = catalog[key]
+        found = {c["instance"]: c["item_id"] for c in copies if (c["server_id"], c["rating_key"]) == key}
+        assert found == {"default": hd[entry.tmdb_id], "4k": uhd[entry.tmdb_id]}
+        assert entry.radarr_movie_id == hd[entry.tmdb_id]  # the entry names the default instance's copy
+    shows = {(c["server_id"], c["rating_key"]) for c in copies if c["service"] == "sonarr" and c["instance"] == "4k"}
+    assert shows and all(catalog[key].sonarr_series_id is not None for key in shows)
+
+
+def test_check_connects_to_every_instance(sims_4k: RunningSimulators, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPLEX_")}
+    env |= {**sims_4k.env(), "SMARTPLEX_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "smartplex", "check"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    ok = (re.match(r"ok\s+(.+?)\s{2,}", line) for line in result.stdout.splitlines())
+    lines = {match[1]: match.string for match in ok if match}
+    assert {"Sonarr", "Sonarr (4k)", "Radarr", "Radarr (4k)"} <= set(lines)
+    listed = len(_listed(sims_4k, "sonarr/4k"))
+    assert f": {listed} items" in lines["Sonarr (4k)"]

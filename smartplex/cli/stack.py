@@ -1,7 +1,8 @@
 """``smartplex demo`` and ``smartplex run``: the webhook API, the Dagster webserver and daemon, together.
 
-The demo adds the five simulators over a seeded media universe and a stream of realistic events
-(new episodes, plays, requests), so the Dagster UI fills with sensor-triggered runs within a minute.
+The demo adds the five simulators over a seeded media universe, with a second, 4K Sonarr and Radarr
+holding a third of its titles, and a stream of realistic events (new episodes, plays, requests), so
+the Dagster UI fills with sensor-triggered runs within a minute.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -37,8 +38,8 @@ from smartplex.cli.processes import (
     wait_for_http,
 )
 from smartplex.db import make_engine
-from smartplex.services import SERVICES
-from smartplex.settings import get_settings, service_env_names
+from smartplex.services import Instance
+from smartplex.settings import get_settings
 
 CODE_LOCATION = "smartplex_dagster.definitions"
 #: The webhook API's OpenAPI title: how the readiness check tells our API from another server on the port.
@@ -246,7 +247,7 @@ def _rows(api_port: int, dagster_port: int) -> list[tuple[str, str]]:
         ("Dagster UI", f"http://127.0.0.1:{dagster_port}  (asset graph: /asset-groups, runs: /runs)"),
         ("Webhook API", f"http://127.0.0.1:{api_port}/docs"),
         ("Status", 'curl -H "Authorization: Bearer $ADMIN" $API/api/webhooks/status'),
-        ("Webhook URL", "$API/api/webhooks/<service>?token=$SMARTPLEX_WEBHOOK_SECRET"),
+        ("Webhook URL", "$API/api/webhooks/<service>[/<instance>]?token=$SMARTPLEX_WEBHOOK_SECRET"),
     ]
 
 
@@ -256,18 +257,21 @@ def _wait_forever(supervisor: Supervisor) -> None:
     raise click.ClickException(f"a process stopped unexpectedly:\n{supervisor.exit_report()}")
 
 
-def prepare_demo_database(engine: Engine) -> bool:
-    """Migrate the demo's database; the first time (a new database), enable every schedule, so each
-    service gets a full refresh first. Later starts leave the schedules as they were set. Returns
-    whether the database was new."""
+def prepare_demo_database(engine: Engine, instances: Iterable[str] = ()) -> bool:
+    """Migrate the demo's database; the first time (a new database), enable every schedule, those of
+    the extra ``instances`` (``sonarr/4k``) too, so each instance gets a full refresh first. Later starts
+    leave the schedules as they were set. Returns whether the database was new."""
     from sqlalchemy import update
 
+    from smartplex import schedule_state
     from smartplex.schema import sync_schedule
 
     new = migrate.current_revision(engine) is None
     migrate.upgrade(engine)
     if new:
         with engine.begin() as connection:
+            for instance in instances:  # an extra instance's row is otherwise made, disabled, when first needed
+                schedule_state.ensure(connection, instance)
             connection.execute(update(sync_schedule).values(enabled=True))
     return new
 
@@ -278,8 +282,12 @@ def prepare_demo_database(engine: Engine) -> bool:
 @click.option("--api-port", default=None, type=int, help="Default: SMARTPLEX_API_PORT (8765).")
 @click.option("--dagster-port", default=None, type=int, help="Default: SMARTPLEX_DAGSTER_PORT (3000).")
 @click.option("--event-interval", default=4.0, show_default=True, help="Seconds between simulated events.")
-def demo(size: int, seed: int, api_port: int | None, dagster_port: int | None, event_interval: float) -> None:
+@click.option("--no-4k", is_flag=True, help="Run one Sonarr and one Radarr, without the 4K instances.")
+def demo(
+    size: int, seed: int, api_port: int | None, dagster_port: int | None, event_interval: float, no_4k: bool
+) -> None:
     """Run everything on SQLite against simulated services, with a stream of webhooks."""
+    from smartplex_simulators import EXTRA_INSTANCES
     from smartplex_simulators.serve import run_simulators
     from smartplex_simulators.simulation import Simulation
     from smartplex_simulators.universe import Universe
@@ -290,10 +298,11 @@ def demo(size: int, seed: int, api_port: int | None, dagster_port: int | None, e
     api_port = api_port or settings.api_port
     dagster_port = dagster_port or settings.dagster_port
     check_ports(api_port, dagster_port)  # before the slow part, and again just before starting
+    instances = () if no_4k else tuple(i.id for i in EXTRA_INSTANCES)
     data_dir = settings.data_dir
     engine = make_engine(settings.resolved_database_url)
     try:
-        prepare_demo_database(engine)
+        prepare_demo_database(engine, instances)
     finally:
         engine.dispose()
     secrets_ = _demo_secrets(data_dir)
@@ -301,7 +310,7 @@ def demo(size: int, seed: int, api_port: int | None, dagster_port: int | None, e
     simulation = Simulation(Universe(seed=seed, size=size, now=int(time.time())))
     supervisor = Supervisor()
     stop = threading.Event()
-    with run_simulators(simulation=simulation) as sims:
+    with run_simulators(simulation=simulation, instances=instances) as sims:
         env = {
             **os.environ,
             **sims.env(),
@@ -316,10 +325,10 @@ def demo(size: int, seed: int, api_port: int | None, dagster_port: int | None, e
         try:
             start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=data_dir / "logs")
             simulation.webhooks = WebhookSender.from_template(
-                f"http://127.0.0.1:{api_port}/api/webhooks/{{service}}?token={secrets_['webhook']}"
+                f"http://127.0.0.1:{api_port}/api/webhooks/{{service}}{{instance_path}}?token={secrets_['webhook']}"
             )
             rows = _rows(api_port, dagster_port)
-            rows += [(f"Simulated {s.title}", sims.urls[s.name]) for s in SERVICES]
+            rows += [(f"Simulated {Instance.parse(name).title}", url) for name, url in sims.urls.items()]
             rows.append(("Data directory", str(data_dir)))
             admin = shlex.quote(secrets_["admin"])
             print_running(rows, [
@@ -346,9 +355,9 @@ def demo(size: int, seed: int, api_port: int | None, dagster_port: int | None, e
 def run(api_port: int | None, dagster_port: int | None, workers: int | None) -> None:
     """Run the API and Dagster against your own Plex, Tautulli, Sonarr, Radarr and Overseerr."""
     settings = get_settings()
-    configured = [s.name for s in SERVICES if settings.is_configured(s.name)]
+    configured = [i for i in settings.service_instances if settings.is_configured(i.id)]
     if not configured:
-        names = ", ".join(" and ".join(service_env_names(s.name)) for s in SERVICES)
+        names = ", ".join(" and ".join(i.env_names) for i in settings.service_instances)
         raise click.UsageError(f"no service is configured: set at least one pair of {names}")
     missing = [name for name, value in (("SMARTPLEX_WEBHOOK_SECRET", settings.webhook_secret),
                                         ("SMARTPLEX_ADMIN_SECRET", settings.admin_secret)) if value is None]  # fmt: skip
@@ -370,7 +379,7 @@ def run(api_port: int | None, dagster_port: int | None, workers: int | None) -> 
     try:
         start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=settings.data_dir / "logs",
                     workers=workers)  # fmt: skip
-        rows = [*_rows(api_port, dagster_port), ("Syncing", ", ".join(configured))]
+        rows = [*_rows(api_port, dagster_port), ("Syncing", ", ".join(i.title for i in configured))]
         print_running(rows, [("API", f"http://127.0.0.1:{api_port}"), ("ADMIN", '"$SMARTPLEX_ADMIN_SECRET"')])
         _wait_forever(supervisor)
     except KeyboardInterrupt:

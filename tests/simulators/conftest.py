@@ -9,6 +9,7 @@ from smartplex_simulators import RunningSimulators, run_simulators
 
 @pytest.fixture(scope="module")
 def sims() -> Iterator[RunningSimulators]:
-    """All five simulators over real sockets; module-scoped so mutations stay within a module."""
-    with run_simulators(size=800, seed=5) as running:
+    """All five simulators and the 4K Sonarr and Radarr over real sockets; module-scoped so mutations
+    stay within a module."""
+    with run_simulators(size=800, seed=5, instances=("sonarr/4k", "radarr/4k")) as running:
         yield running

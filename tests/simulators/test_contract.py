@@ -10,6 +10,7 @@ from plexapi.server import PlexServer
 from pyarr import RadarrAPI, SonarrAPI
 from pyarr.exceptions import PyarrUnauthorizedError
 
+from smartplex.services import Instance
 from smartplex_simulators import RunningSimulators
 from smartplex_simulators.universe import Movie, Show
 
@@ -73,30 +74,36 @@ def test_plexapi_rejects_a_bad_token(sims: RunningSimulators) -> None:
         PlexServer(sims.urls["plex"], "not-the-token")
 
 
-def test_pyarr_reads_sonarr(sims: RunningSimulators) -> None:
-    sonarr = SonarrAPI(sims.urls["sonarr"], sims.keys["sonarr"])
+@pytest.mark.parametrize("instance", ["sonarr", "sonarr/4k"])
+def test_pyarr_reads_sonarr(sims: RunningSimulators, instance: str) -> None:
+    library = sims.universe.arr_library(Instance.parse(instance).name)
+    sonarr = SonarrAPI(sims.urls[instance], sims.keys[instance])
     series = sonarr.get_series()
-    assert {s["tvdbId"] for s in series} == {s.tvdb_id for s in sims.universe.shows.values()}
-    first = sims.universe.shows[1]
+    assert {s["tvdbId"] for s in series} == {s.tvdb_id for s in library.shows.values()}
+    first = library.shows[1]
     assert sonarr.get_series(first.id)["title"] == first.title
     assert [s["id"] for s in sonarr.get_series(first.tvdb_id, tvdb=True)] == [first.id]
     history = sonarr.get_history(page=1, page_size=5, sort_key="date", sort_dir="descending")
-    assert history["totalRecords"] == len(sims.universe.sonarr_history)
+    assert history["totalRecords"] == len(library.sonarr_history)
     dates = [r["date"] for r in history["records"]]
     assert len(dates) == 5 and dates == sorted(dates, reverse=True)
 
 
-def test_pyarr_reads_radarr(sims: RunningSimulators) -> None:
-    radarr = RadarrAPI(sims.urls["radarr"], sims.keys["radarr"])
+@pytest.mark.parametrize("instance", ["radarr", "radarr/4k"])
+def test_pyarr_reads_radarr(sims: RunningSimulators, instance: str) -> None:
+    library = sims.universe.arr_library(Instance.parse(instance).name)
+    radarr = RadarrAPI(sims.urls[instance], sims.keys[instance])
     movies = radarr.get_movie()
-    assert len(movies) == len(sims.universe.movies)
-    target = sims.universe.movies[3]
+    assert len(movies) == len(library.movies)
+    target = library.movies[3]
     assert [m["id"] for m in radarr.get_movie(target.tmdb_id, tmdb=True)] == [target.id]
     history = radarr.get_history(page=2, page_size=10, sort_key="date", sort_dir="descending")
     assert history["page"] == 2 and len(history["records"]) == 10
-    assert history["totalRecords"] == len(sims.universe.radarr_history)
+    assert history["totalRecords"] == len(library.radarr_history)
 
 
 def test_pyarr_rejects_a_bad_key(sims: RunningSimulators) -> None:
     with pytest.raises(PyarrUnauthorizedError):
         RadarrAPI(sims.urls["radarr"], "nope").get_movie()
+    with pytest.raises(PyarrUnauthorizedError):  # each instance has its own key
+        RadarrAPI(sims.urls["radarr/4k"], sims.keys["radarr"]).get_movie()

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smartplex.services import Instance
 from smartplex_simulators import RunningSimulators
 from tests.simulators.support import API_FIXTURES, load_api_fixture
 
@@ -41,6 +42,8 @@ CASES = [
     ("overseerr", "user", "/api/v1/user", {}),
     ("overseerr", "status", "/api/v1/status", {}),
 ]
+#: The 4K Sonarr and Radarr answer as the others do.
+CASES_4K = [(f"{service}/4k", *rest) for service, *rest in CASES if service in ("sonarr", "radarr")]
 #: Fields an item may lack where the example happens to have them: watch state exists only once
 #: watched, *arr omit nulls, Overseerr leaves modifiedBy null until someone acts on a request.
 OPTIONAL = {
@@ -111,16 +114,19 @@ def _rows(body: Any) -> Any:
     return body
 
 
-@pytest.mark.parametrize(("service", "name", "path", "query"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("service", "name", "path", "query"), CASES + CASES_4K, ids=[f"{c[0]}-{c[1]}" for c in CASES + CASES_4K]
+)
 def test_simulator_matches_example_shape(
     sims: RunningSimulators, service: str, name: str, path: str, query: dict[str, Any]
 ) -> None:
-    universe = sims.universe
-    show = next(s for s in universe.shows.values() if any(e.file_id for e in s.episodes))
+    instance = Instance.parse(service)
+    library = sims.universe.arr_library(instance.name)  # the 4K instances' ids are their own
+    show = next(s for s in library.shows.values() if any(e.file_id for e in s.episodes))
     ids = {
         "show": show.id,
-        "movie": next(m.id for m in universe.movies.values() if m.file_id),
-        "episode_key": next(e.rating_key for e in show.episodes if e.rating_key),
+        "movie": next(m.id for m in library.movies.values() if m.file_id),
+        "episode_key": next(e.rating_key for e in sims.universe.episodes.values() if e.rating_key),
     }
     params = {k: str(v).format(**ids) for k, v in query.items()}
     headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[service]}
@@ -129,7 +135,7 @@ def test_simulator_matches_example_shape(
     response = httpx.get(sims.urls[service] + path.format(**ids), params=params, headers=headers)
     assert response.status_code == 200, response.text
     body = _rows(response.json())
-    example = _rows(load_api_fixture(service, name))
+    example = _rows(load_api_fixture(instance.service.name, name))
     assert body, "nothing to compare"
     assert shape_problems(body, [example]) == []
 

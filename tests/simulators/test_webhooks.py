@@ -19,13 +19,13 @@ WEBHOOK_FIXTURES = Path(__file__).parent.parent / "fixtures" / "webhooks"
 
 
 class Receiver:
-    """Stands in for the webhook API: records what each service posted."""
+    """Stands in for the webhook API: records what each instance (``sonarr``, ``sonarr/4k``) posted."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str, httpx.Request]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.received.append((request.url.path.rsplit("/", 1)[-1], request))
+        self.received.append((request.url.path.removeprefix("/api/webhooks/"), request))
         return httpx.Response(202)
 
     def bodies(self, service: str) -> list[dict[str, Any]]:
