@@ -46,6 +46,20 @@ def _id_column() -> sa.Column:
     return sa.Column("id", sa.Uuid(), primary_key=True, server_default=default)
 
 
+#: SQLite has no BEFORE-UPDATE assignment; an AFTER trigger stamps the row unless the update set
+#: updated_at itself. Six fractional digits match SQLAlchemy's stored format.
+SQLITE_TOUCH_TRIGGER = """
+    CREATE TRIGGER IF NOT EXISTS sync_schedule_touch_updated_at
+    AFTER UPDATE ON sync_schedule FOR EACH ROW
+    WHEN NEW.updated_at IS OLD.updated_at
+    BEGIN
+        UPDATE sync_schedule
+        SET updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
+        WHERE id = NEW.id;
+    END
+"""
+
+
 def upgrade() -> None:
     op.create_table(
         "webhook_log",
@@ -127,20 +141,7 @@ def upgrade() -> None:
         )
         new_id = "gen_random_uuid()"
     else:
-        # SQLite has no BEFORE-UPDATE assignment; an AFTER trigger stamps the row unless the
-        # update set updated_at itself. Six fractional digits match SQLAlchemy's stored format.
-        op.execute(
-            """
-            CREATE TRIGGER IF NOT EXISTS sync_schedule_touch_updated_at
-            AFTER UPDATE ON sync_schedule FOR EACH ROW
-            WHEN NEW.updated_at IS OLD.updated_at
-            BEGIN
-                UPDATE sync_schedule
-                SET updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
-                WHERE id = NEW.id;
-            END
-            """
-        )
+        op.execute(SQLITE_TOUCH_TRIGGER)
         new_id = "lower(hex(randomblob(16)))"
 
     for service, enabled, interval in SEED:

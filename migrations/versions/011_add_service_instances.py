@@ -171,19 +171,7 @@ def _sqlite_upgrade() -> None:
 
 
 def _sqlite_schedule_trigger() -> None:
-    # 005's trigger, word for word.
-    op.execute(
-        """
-            CREATE TRIGGER IF NOT EXISTS sync_schedule_touch_updated_at
-            AFTER UPDATE ON sync_schedule FOR EACH ROW
-            WHEN NEW.updated_at IS OLD.updated_at
-            BEGIN
-                UPDATE sync_schedule
-                SET updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
-                WHERE id = NEW.id;
-            END
-            """
-    )
+    op.execute(_migration("005").SQLITE_TOUCH_TRIGGER)
 
 
 def downgrade() -> None:
