@@ -273,6 +273,8 @@ overseerr_requests = _synced_table(
 watch_stats = Table(
     "watch_stats",
     metadata,
+    # The Tautulli instance whose history it sums: two Plex servers' ratingKeys are not the same items.
+    Column("instance", Text, primary_key=True, server_default=_DEFAULT_INSTANCE),
     Column("rating_key", Text, primary_key=True),
     Column("plays", Integer, nullable=False),
     Column("complete_plays", Integer, nullable=False),

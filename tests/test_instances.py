@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,21 @@ import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
-from smartplex.schema import media_catalog, media_catalog_copies, radarr_movies, sonarr_series, sync_schedule
+from smartplex.schema import (
+    media_catalog,
+    media_catalog_copies,
+    plex_library_items,
+    radarr_movies,
+    sonarr_series,
+    sync_schedule,
+    tautulli_watch_history,
+    watch_stats,
+)
 from smartplex.services import Instance
 from smartplex.settings import Settings, SettingsBase
-from smartplex.sync import SPECS, recompute_media_catalog, run_sync
+from smartplex.sync import SPECS, recompute_media_catalog, recompute_watch_stats, run_sync
 from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.webhook_sensor import webhook_sensor
 from smartplex_simulators.serve import RunningSimulators, run_simulators
@@ -305,3 +315,30 @@ def test_check_connects_to_every_instance(sims_4k: RunningSimulators, tmp_path: 
     assert {"Sonarr", "Sonarr (4k)", "Radarr", "Radarr (4k)"} <= set(lines)
     listed = len(_listed(sims_4k, "sonarr/4k"))
     assert f": {listed} items" in lines["Sonarr (4k)"]
+
+
+def test_two_plex_servers_get_the_plays_of_their_own_tautulli(engine: Engine) -> None:
+    """The same ratingKey on two servers is two items; each server's plays are its Tautulli's."""
+    now = datetime.now(UTC)
+    items = [
+        {"instance": instance, "server_id": server, "rating_key": "100", "type": "movie", "title": title,
+         "view_count": 0, "synced_at": now}
+        for instance, server, title in (("default", "server-a", "A movie"), ("office", "server-b", "Another"))
+    ]  # fmt: skip
+    plays = [
+        {"instance": instance, "row_id": row_id, "rating_key": "100", "media_type": "movie", "user_id": row_id,
+         "started_at": now - timedelta(hours=row_id), "duration_seconds": 60, "percent_complete": 100,
+         "synced_at": now}
+        for instance, row_ids in (("default", (1, 2)), ("office", (1, 2, 3, 4, 5)))
+        for row_id in row_ids
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert(plex_library_items), items)
+        connection.execute(insert(tautulli_watch_history), plays)
+    recompute_watch_stats(engine)
+    recompute_media_catalog(engine)
+    with engine.connect() as connection:
+        stats = {(r.instance, r.rating_key): r.plays for r in connection.execute(select(watch_stats))}
+        catalog = {r.server_id: (r.plays, r.total_watch_seconds) for r in connection.execute(select(media_catalog))}
+    assert stats == {("default", "100"): 2, ("office", "100"): 5}
+    assert catalog == {"server-a": (2, 120), "server-b": (5, 300)}

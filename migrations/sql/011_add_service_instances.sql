@@ -18,6 +18,8 @@ ALTER TABLE radarr_movies ADD COLUMN IF NOT EXISTS instance TEXT NOT NULL DEFAUL
 
 ALTER TABLE overseerr_requests ADD COLUMN IF NOT EXISTS instance TEXT NOT NULL DEFAULT 'default';
 
+ALTER TABLE watch_stats ADD COLUMN IF NOT EXISTS instance TEXT NOT NULL DEFAULT 'default';
+
 DO $$
         DECLARE
             old name;
@@ -153,6 +155,26 @@ DO $$
                     EXECUTE 'ALTER TABLE overseerr_requests DROP CONSTRAINT ' || quote_ident(pk_name);
                 END IF;
                 ALTER TABLE overseerr_requests ADD CONSTRAINT overseerr_requests_pkey PRIMARY KEY (instance, id);
+            END IF;
+        END
+        $$;
+
+DO $$
+        DECLARE
+            pk_name name;
+            pk_columns text[];
+        BEGIN
+            SELECT c.conname, array_agg(a.attname::text ORDER BY k.ord) INTO pk_name, pk_columns
+            FROM pg_constraint AS c
+            CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+            JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+            WHERE c.conrelid = 'watch_stats'::regclass AND c.contype = 'p'
+            GROUP BY c.conname;
+            IF pk_columns IS DISTINCT FROM ARRAY['instance', 'rating_key'] THEN
+                IF pk_name IS NOT NULL THEN
+                    EXECUTE 'ALTER TABLE watch_stats DROP CONSTRAINT ' || quote_ident(pk_name);
+                END IF;
+                ALTER TABLE watch_stats ADD CONSTRAINT watch_stats_pkey PRIMARY KEY (instance, rating_key);
             END IF;
         END
         $$;

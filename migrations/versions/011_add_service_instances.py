@@ -2,7 +2,7 @@
 
 ``webhook_log.instance`` says which instance sent a webhook; ``sync_schedule`` has a row per
 (service, instance); every synced table's primary key gains ``instance``, so the same Sonarr series id
-in two instances is two rows. ``media_catalog_copies`` lists every copy the catalog found of an entry.
+in two instances is two rows, and so does ``watch_stats`` (per Tautulli instance). ``media_catalog_copies`` lists every copy the catalog found of an entry.
 Existing rows are the default instance's (``default``), which is the one a kind's variables configure.
 
 On SQLite, webhook_log gets its column with ALTER TABLE ADD COLUMN, so the table keeps 010's triggers;
@@ -33,14 +33,16 @@ depends_on = None
 
 TIMESTAMPTZ = sa.DateTime(timezone=True)
 DEFAULT = "default"
-#: Each synced table and its key before this migration; ``instance`` comes first in the new one.
-SYNCED_KEYS = {
+#: Each table keyed by instance and its key before this migration; ``instance`` comes first in the new one.
+KEYED_BY_INSTANCE = {
     "plex_libraries": ("server_id", "section_id"),
     "plex_library_items": ("server_id", "rating_key"),
     "tautulli_watch_history": ("row_id",),
     "sonarr_series": ("id",),
     "radarr_movies": ("id",),
     "overseerr_requests": ("id",),
+    # Derived, per Tautulli instance: each one's ratingKeys are those of the Plex server it watches.
+    "watch_stats": ("rating_key",),
 }
 OLD_UNIQUE = "uq_sync_schedule_service"
 NEW_UNIQUE = "uq_sync_schedule_service_instance"
@@ -66,10 +68,10 @@ def _migration(rev: str) -> ModuleType:
 
 def upgrade() -> None:
     if _is_postgres():  # online, and the plain SQL of ``smartplex db sql``
-        for table in ("webhook_log", "sync_schedule", *SYNCED_KEYS):
+        for table in ("webhook_log", "sync_schedule", *KEYED_BY_INSTANCE):
             op.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS instance TEXT NOT NULL DEFAULT '{DEFAULT}'")
         _postgres_schedule_unique()
-        for table, key in SYNCED_KEYS.items():
+        for table, key in KEYED_BY_INSTANCE.items():
             _postgres_primary_key(table, ("instance", *key))
     else:
         _sqlite_upgrade()
@@ -155,7 +157,7 @@ def _sqlite_upgrade() -> None:
             batch.create_unique_constraint(NEW_UNIQUE, ["service", "instance"])
         _sqlite_schedule_trigger()  # dropped with the old table
 
-    for table, key in SYNCED_KEYS.items():
+    for table, key in KEYED_BY_INSTANCE.items():
         if "instance" in inspector.get_pk_constraint(table)["constrained_columns"]:
             continue
         # Batch mode can only replace a named primary key; SQLite's are unnamed, so the reflected one
@@ -176,7 +178,7 @@ def _sqlite_schedule_trigger() -> None:
 
 def downgrade() -> None:
     op.drop_table("media_catalog_copies", if_exists=True)
-    for table in ("sync_schedule", *SYNCED_KEYS):
+    for table in ("sync_schedule", *KEYED_BY_INSTANCE):
         op.execute(f"DELETE FROM {table} WHERE instance <> '{DEFAULT}'")
     # The old code would take the other instances' waiting webhooks for the default instance's.
     log = sa.table(
@@ -199,7 +201,7 @@ def downgrade() -> None:
     )
 
     if _is_postgres():
-        for table, key in SYNCED_KEYS.items():
+        for table, key in KEYED_BY_INSTANCE.items():
             _postgres_primary_key(table, key)
             op.drop_column(table, "instance")
         op.drop_constraint(NEW_UNIQUE, "sync_schedule", type_="unique")
@@ -208,7 +210,7 @@ def downgrade() -> None:
         op.drop_column("webhook_log", "instance")
         return
 
-    for table, key in SYNCED_KEYS.items():
+    for table, key in KEYED_BY_INSTANCE.items():
         # Reflected under an unnamed key, so that the rebuilt table's key is unnamed again, as 006 made it.
         with op.batch_alter_table(
             table, recreate="always", reflect_args=[sa.PrimaryKeyConstraint("instance", *key)]

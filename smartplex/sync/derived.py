@@ -29,7 +29,8 @@ COMPLETE_PERCENT = 90
 
 
 def recompute_watch_stats(engine: Engine, now: datetime | None = None) -> int:
-    """Per item: plays, complete plays, distinct users, last watched, total time; shows sum their episodes."""
+    """Per Tautulli instance and item: plays, complete plays, distinct users, last watched, total time;
+    shows sum their episodes."""
     now = now or utcnow()
     history = tautulli_watch_history
     live = history.c.deleted_at.is_(None)
@@ -37,6 +38,7 @@ def recompute_watch_stats(engine: Engine, now: datetime | None = None) -> int:
     def rollup(key: ColumnElement[Any]) -> Select[Any]:
         return (
             select(
+                history.c.instance,
                 key.label("rating_key"),
                 func.count().label("plays"),
                 func.count(case((history.c.percent_complete >= COMPLETE_PERCENT, 1))).label("complete_plays"),
@@ -46,7 +48,7 @@ def recompute_watch_stats(engine: Engine, now: datetime | None = None) -> int:
                 literal(now, watch_stats.c.computed_at.type).label("computed_at"),
             )
             .where(live, key.is_not(None))
-            .group_by(key)
+            .group_by(history.c.instance, key)
         )
 
     items = rollup(history.c.rating_key)
@@ -109,6 +111,11 @@ def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict
         )
 
     sonarr, radarr = chosen("sonarr"), chosen("radarr")
+    # A Plex server's plays are those of the Tautulli instance of the same name (``plex/office``:
+    # ``tautulli/office``), else of the default one, as the routing pairs their webhooks.
+    tautulli = case(
+        (plex.c.instance.in_(select(watch_stats.c.instance).distinct()), plex.c.instance), else_=DEFAULT_INSTANCE
+    )
     # The newest live request per tmdb id says who asked for it.
     requests = (
         select(
@@ -144,7 +151,7 @@ def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict
         .outerjoin(radarr, (radarr.c.server_id == plex.c.server_id) & (radarr.c.rating_key == plex.c.rating_key))
         .outerjoin(requests, requests.c.tmdb_id == plex.c.tmdb_id)
         .outerjoin(requester, requester.c.id == requests.c.request_id)
-        .outerjoin(watch_stats, watch_stats.c.rating_key == plex.c.rating_key)
+        .outerjoin(watch_stats, (watch_stats.c.rating_key == plex.c.rating_key) & (watch_stats.c.instance == tautulli))
         .where(plex.c.deleted_at.is_(None), plex.c.type.in_(("movie", "show")))
     )
     with engine.begin() as connection:
