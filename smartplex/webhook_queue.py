@@ -278,7 +278,8 @@ def replay(
     since: datetime | None = None,
 ) -> int:
     """Send finished rows back to pending: the rows ``ids`` names (replayable ones only), or every row
-    with ``status`` (from ``source``, received since ``since``). Returns how many changed.
+    with ``status`` (from ``source``: a kind, ``sonarr``, or one instance, ``sonarr/4k``; received
+    since ``since``). Returns how many changed.
 
     ``attempt`` goes up, which gives the rows a new run key: Dagster never starts a run key twice.
     """
@@ -287,7 +288,10 @@ def replay(
     else:
         parts = [webhook_log.c.status == status]
         if source is not None:
-            parts.append(webhook_log.c.source == source)
+            kind, _, instance = source.partition("/")
+            parts.append(webhook_log.c.source == kind)
+            if instance:
+                parts.append(webhook_log.c.instance == instance)
         if since is not None:
             parts.append(webhook_log.c.received_at >= since)
         condition = and_(*parts)

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from smartplex.schema import (
     sync_schedule,
     tautulli_watch_history,
     watch_stats,
+    webhook_log,
 )
 from smartplex.services import Instance
 from smartplex.settings import Settings, SettingsBase
@@ -342,3 +344,18 @@ def test_two_plex_servers_get_the_plays_of_their_own_tautulli(engine: Engine) ->
         catalog = {r.server_id: (r.plays, r.total_watch_seconds) for r in connection.execute(select(media_catalog))}
     assert stats == {("default", "100"): 2, ("office", "100"): 5}
     assert catalog == {"server-a": (2, 120), "server-b": (5, 300)}
+
+
+def test_a_replay_can_name_one_instance(client: TestClient, engine: Engine) -> None:
+    rows = [
+        {"id": uuid.uuid4(), "source": "sonarr", "instance": instance, "event_type": "Download", "payload": {},
+         "status": "failed", "processed": True}
+        for instance in ("default", "4k", "4k")
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert(webhook_log), rows)
+    replay = "/api/admin/webhooks/replay"
+    assert client.post(replay, json={"source": "sonarr/4K"}, headers=ADMIN).status_code == 422
+    assert client.post(replay, json={"source": "sonarr/4k"}, headers=ADMIN).json() == {"replayed": 2}
+    assert {(r["instance"], r["status"]) for r in webhook_rows(engine)} == {("default", "failed"), ("4k", "pending")}
+    assert client.post(replay, json={"source": "sonarr"}, headers=ADMIN).json() == {"replayed": 1}  # every instance

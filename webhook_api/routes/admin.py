@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from smartplex import schedule_state, webhook_queue
 from smartplex.schema import webhook_log
-from smartplex.services import ServiceName
+from smartplex.services import SERVICE_NAMES, ServiceName
 from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, Problem, StateDep
 from webhook_api.status import schedules
 
@@ -39,6 +39,10 @@ class ScheduleChange(BaseModel):
     interval_hours: HoursBetweenRuns | None = Field(default=None, description="Hours between full refreshes")
 
 
+#: A service (every instance of it), or one instance: ``sonarr``, ``sonarr/4k``, ``sonarr/default``.
+SourceFilter = Annotated[
+    str, Field(pattern=f"^({'|'.join(SERVICE_NAMES)})(/[a-z0-9]{{1,32}})?$", examples=["sonarr", "sonarr/4k"])
+]
 InstanceName = Annotated[str, Path(description="An instance declared in SMARTPLEX_INSTANCES (sonarr:4k: 4k)")]
 
 
@@ -123,7 +127,7 @@ class Replay(BaseModel):
     )
 
     ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=10_000)
-    source: ServiceName | None = None
+    source: SourceFilter | None = None
     status: Literal["failed", "processed", "missing"] = "failed"
     since: datetime | None = None
 
