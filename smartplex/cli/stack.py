@@ -31,6 +31,7 @@ from smartplex import migrate
 from smartplex.cli import dagster_home
 from smartplex.cli.processes import (
     Supervisor,
+    free_port,
     instance_processes,
     listener,
     port_is_free,
@@ -65,10 +66,56 @@ def migrate_dagster(env: dict[str, str]) -> None:
     subprocess.run([_bin("dagster"), "instance", "migrate"], env=env, check=True, capture_output=True)
 
 
-def start_daemon(supervisor: Supervisor, env: dict[str, str], log_dir: Path) -> None:
+def _code_location(workspace: Path | None) -> list[str]:
+    """How a Dagster process finds the code: a running code server's workspace file, or the module
+    (then the process starts code servers of its own)."""
+    return ["-w", str(workspace)] if workspace is not None else ["-m", CODE_LOCATION]
+
+
+def start_daemon(supervisor: Supervisor, env: dict[str, str], log_dir: Path, workspace: Path | None = None) -> None:
     """``dagster-daemon`` (sensors, schedules, the run queue, run retries) on the code location."""
-    supervisor.start("dagster-daemon", [_bin("dagster-daemon"), "run", "-m", CODE_LOCATION], env,
+    supervisor.start("dagster-daemon", [_bin("dagster-daemon"), "run", *_code_location(workspace)], env,
                      str(log_dir / "dagster-daemon.log"))  # fmt: skip
+
+
+#: How long the code server may take to load the definitions before the start gives up.
+CODE_SERVER_STARTUP_SECONDS = 120
+
+
+def start_code_server(supervisor: Supervisor, env: dict[str, str], log_dir: Path) -> Path:
+    """One long-lived code server that the daemon and the webserver share; returns their workspace file.
+
+    Given the module instead, each of them starts code servers of its own, and the daemon replaces its
+    own every minute (it reloads its workspace on that clock): a new process importing the definitions,
+    and the old one logging "No heartbeat received" as it exits. A server of our own loads the code
+    once; the runs it launches are its children, which a stop reaches as it reaches the daemon's.
+    """
+    port = free_port()
+    supervisor.start(
+        "dagster-code-server",
+        [_bin("dagster"), "code-server", "start", "-m", CODE_LOCATION, "--location-name", "smartplex",
+         "-h", "127.0.0.1", "-p", str(port), "--startup-timeout", str(CODE_SERVER_STARTUP_SECONDS)],
+        env,
+        str(log_dir / "dagster-code-server.log"),
+    )  # fmt: skip
+    workspace = Path(env["DAGSTER_HOME"]) / "smartplex-workspace.yaml"
+    workspace.write_text(
+        "# Written by smartplex run / demo at each start: the code server it started.\n"
+        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: smartplex\n"
+    )
+    deadline = time.monotonic() + CODE_SERVER_STARTUP_SECONDS
+    while not _code_server_ready(port, env):
+        if supervisor.processes["dagster-code-server"].poll() is not None:
+            raise click.ClickException(f"the code server stopped while loading (its log: {log_dir})")
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"the code server did not load in {CODE_SERVER_STARTUP_SECONDS} s ({log_dir})")
+        time.sleep(0.5)
+    return workspace
+
+
+def _code_server_ready(port: int, env: Mapping[str, str]) -> bool:
+    check = [_bin("dagster"), "api", "grpc-health-check", "-p", str(port)]
+    return subprocess.run(check, env=env, capture_output=True, timeout=60).returncode == 0
 
 
 def start_workers(supervisor: Supervisor, env: dict[str, str], log_dir: Path, count: int) -> None:
@@ -142,12 +189,13 @@ def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, d
         click.echo(f"Runs left by the last stop: {report}")
     supervisor.start("api", [sys.executable, "-m", "smartplex", "api", "--port", str(api_port)], env,
                      str(log_dir / "api.log"))  # fmt: skip
-    start_daemon(supervisor, env, log_dir)
+    workspace = start_code_server(supervisor, env, log_dir)
+    start_daemon(supervisor, env, log_dir, workspace)
     start_workers(supervisor, env, log_dir, workers)
     if dagster_port is not None:
         supervisor.start(
             "dagster-webserver",
-            [_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(dagster_port), "-m", CODE_LOCATION],
+            [_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(dagster_port), *_code_location(workspace)],
             env,
             str(log_dir / "dagster-webserver.log"),
         )
