@@ -9,6 +9,8 @@ logs (``<data>/logs``), and how many Dagster runs there are. After ``--minutes``
 - the daemon log's growth per hour (target: <= 2 MB an hour);
 - how many log lines say a code server lost its parent's heartbeat, warn, or report a per-partition
   materialization (a quiet demo has none);
+- how many code server processes were seen (a stack that keeps one has one) and the memory of the
+  whole stack (every process on its Dagster instance, run workers included, summed RSS);
 
 then, for ``--retention-minutes`` more, runs the retention job's purge of Dagster runs every
 ``--purge-every`` minutes with a cutoff of ``--keep-minutes`` minutes instead of its days (the purge
@@ -88,7 +90,31 @@ def purge(home: Path, keep: timedelta) -> dict[str, int]:
         return purge_runs(instance, utcnow() + timedelta(days=days) - keep, RunRetention(days, days, days))
 
 
-def sample(data: Path, began: float) -> dict[str, float]:
+#: What a code server's command line says: ``dagster code-server start`` (the stack's own), or
+#: ``dagster api grpc`` (one a daemon or webserver starts for itself).
+CODE_SERVER = ("code-server start", "api grpc")
+
+
+def stack_processes(home: Path, code_servers: set[int]) -> float:
+    """The summed RSS (MB) of every process on the instance in ``home``; adds the code servers' pids
+    to ``code_servers``."""
+    import psutil
+
+    wanted, rss = home.resolve(), 0
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            value = process.environ().get("DAGSTER_HOME")
+            if process.pid == os.getpid() or not value or Path(value).resolve() != wanted:
+                continue
+            rss += process.memory_info().rss
+            if any(mark in " ".join(process.info["cmdline"] or ()) for mark in CODE_SERVER):
+                code_servers.add(process.pid)
+        except psutil.Error:
+            continue
+    return rss / MB
+
+
+def sample(data: Path, began: float, code_servers: set[int]) -> dict[str, float]:
     return {
         "minute": (time.monotonic() - began) / 60,
         "dagster": size_of(data / "dagster") / MB,
@@ -96,13 +122,15 @@ def sample(data: Path, began: float) -> dict[str, float]:
         "logs": size_of(data / "logs") / MB,
         "daemon_log": size_of(daemon_log(data)) / MB,
         "runs": run_count(data / "dagster"),
+        "rss": stack_processes(data / "dagster", code_servers),
+        "code_servers": len(code_servers),
     }
 
 
 def line(s: dict[str, float], note: str = "") -> str:
     return (
         f"| {s['minute']:5.1f} | {s['dagster']:8.1f} | {s['product']:7.1f} | {s['logs']:6.2f} "
-        f"| {s['daemon_log']:6.2f} | {int(s['runs']):5d} | {note} |"
+        f"| {s['daemon_log']:6.2f} | {int(s['runs']):5d} | {s['rss']:6.0f} | {int(s['code_servers']):3d} | {note} |"
     )
 
 
@@ -126,13 +154,17 @@ def main() -> None:
     print(
         f"demo in {data}, sampling every minute for {args.minutes:g} + {args.retention_minutes:g} minutes", flush=True
     )
-    print("| minute | Dagster MB | product MB | logs MB | daemon log MB | runs | |\n|---|---|---|---|---|---|---|")
+    print(
+        "| minute | Dagster MB | product MB | logs MB | daemon log MB | runs | stack RSS MB | code servers seen | |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
     samples: list[dict[str, float]] = []
+    code_servers: set[int] = set()
     began = time.monotonic()
     try:
         while time.monotonic() - began < args.minutes * 60:
             time.sleep(60)
-            samples.append(sample(data, began))
+            samples.append(sample(data, began, code_servers))
             print(line(samples[-1]), flush=True)
         half = next(s for s in samples if s["minute"] >= args.minutes / 2)
         end = samples[-1]
@@ -142,6 +174,8 @@ def main() -> None:
             f"{end['dagster'] - half['dagster']:.1f} MB in the second half ({half['minute']:.0f}–{end['minute']:.0f} min)",
             f"daemon log: {end['daemon_log']:.2f} MB ({(end['daemon_log'] - samples[0]['daemon_log']) / hours:.2f} MB an hour); "
             f"all logs {end['logs']:.2f} MB; product database {end['product']:.1f} MB; {int(end['runs'])} runs",
+            f"stack memory: {sum(s['rss'] for s in samples) / len(samples):.0f} MB on average (RSS summed over its "
+            f"processes, runs included); code server processes seen: {len(code_servers)}",
         ]
         last_purge = 0.0
         while time.monotonic() - began < (args.minutes + args.retention_minutes) * 60:
@@ -151,7 +185,7 @@ def main() -> None:
                 last_purge = time.monotonic()
                 note = "purged " + ", ".join(f"{n} {kind}" for kind, n in purged.items())
             time.sleep(60)
-            samples.append(sample(data, began))
+            samples.append(sample(data, began, code_servers))
             print(line(samples[-1], note), flush=True)
         if args.retention_minutes:
             tail = [s for s in samples if s["minute"] > args.minutes]

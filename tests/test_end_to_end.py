@@ -109,6 +109,21 @@ def test_webhooks_from_every_source_are_synced(stack: Stack) -> None:
     assert _has(stack.engine, overseerr_requests, overseerr_requests.c.id == request.id)
 
 
+def test_the_daemon_and_the_webserver_share_the_stacks_code_server(stack: Stack) -> None:
+    """Neither starts a code server of its own (the daemon would replace its own every minute); every
+    run was launched by the one the stack started."""
+    processes = stack.supervisor.processes
+
+    def code_servers_under(name: str) -> list[str]:
+        children = psutil.Process(processes[name].pid).children(recursive=True)
+        return [" ".join(c.cmdline()) for c in children if "api grpc" in " ".join(c.cmdline())]
+
+    assert code_servers_under("dagster-daemon") == [] and code_servers_under("dagster-webserver") == []
+    assert len(code_servers_under("dagster-code-server")) == 1
+    logs = Path(stack.supervisor.logs["dagster-daemon"]).parent
+    assert not any("No heartbeat received" in log.read_text(errors="replace") for log in logs.glob("*.log"))
+
+
 def _browser():  # type: ignore[no-untyped-def]
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
