@@ -16,10 +16,17 @@ import yaml
 PRODUCTION_CONFIG = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 
+#: No per-step capture of stdout and stderr into files: each run's capture cost about 0.15 s of its
+#: 0.25 s outside the sync step, and the files a few more per run on the disk. The steps log through
+#: Dagster (the run's events); anything else they print goes to the code server's log.
+NO_COMPUTE_LOGS = {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
+
+
 def embedded_config() -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load(PRODUCTION_CONFIG.read_text())
     config.pop("storage", None)
     config.pop("run_launcher", None)
+    config["compute_logs"] = NO_COMPUTE_LOGS
     return config
 
 

@@ -40,7 +40,17 @@ def test_embedded_home_is_the_production_file_without_postgres(tmp_path: Path) -
         # Skipped sensor ticks (most of the webhook sensor's) are kept a day.
         sensor_ticks = instance.get_tick_retention_settings(InstigatorType.SENSOR)
         assert sensor_ticks[TickStatus.SKIPPED] == 1 and sensor_ticks[TickStatus.SUCCESS] == 7
+        # No per-step capture of stdout and stderr into files: it cost each run about 0.1 s.
+        assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"
+        assert dg.materialize([_probe], instance=instance).success
     assert os.path.exists(home / "dagster.yaml")
+    assert not list((home / "storage").rglob("*.out")) and not list((home / "storage").rglob("*.err"))
+
+
+@dg.asset
+def _probe() -> int:
+    print("a step that prints")
+    return 1
 
 
 def test_runs_write_info_not_debug_to_the_console(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
