@@ -115,8 +115,13 @@ def test_the_daemon_and_the_webserver_share_the_stacks_code_server(stack: Stack)
     processes = stack.supervisor.processes
 
     def code_servers_under(name: str) -> list[str]:
-        children = psutil.Process(processes[name].pid).children(recursive=True)
-        return [" ".join(c.cmdline()) for c in children if "api grpc" in " ".join(c.cmdline())]
+        commands = []
+        for child in psutil.Process(processes[name].pid).children(recursive=True):
+            try:
+                commands.append(" ".join(child.cmdline()))
+            except psutil.Error:  # a run's process that has just ended
+                continue
+        return [command for command in commands if "api grpc" in command]
 
     assert code_servers_under("dagster-daemon") == [] and code_servers_under("dagster-webserver") == []
     assert len(code_servers_under("dagster-code-server")) == 1
