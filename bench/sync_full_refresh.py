@@ -160,12 +160,12 @@ def server_ceiling(url: str) -> dict[str, dict[str, float]]:
             spec = SPECS[service]
             table, copy = spec.table.name, f"ceiling_{spec.table.name}"
             columns = [c.name for c in spec.table.columns]
-            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in spec.key)
+            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in spec.table_key)
             with connection.begin():
                 connection.execute(text(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)"))
             statement = text(
                 f"INSERT INTO {copy} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {table} "
-                f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates}"
+                f"ON CONFLICT ({', '.join(spec.table_key)}) DO UPDATE SET {updates}"
             )
             started = time.perf_counter()
             with connection.begin():

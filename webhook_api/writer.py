@@ -8,7 +8,8 @@ for nothing but its own commit.
 On PostgreSQL a group is one multi-row INSERT sent in autocommit mode: one statement is one
 transaction, so the group costs a single round trip to the server (no BEGIN, no separate COMMIT).
 With psycopg2 that statement's values are rendered by the driver itself (``mogrify``), after the
-columns' own bind processing: the same literals SQLAlchemy's executemany sends, at half its cost.
+columns' own bind processing: the same literals SQLAlchemy's executemany sends, at half its cost; the
+statement goes straight to the driver's cursor.
 Each writer slot keeps its connection while it is busy; one idle for longer than
 :data:`HOLD_SECONDS` goes back to the pool, whose pre-ping checks it before it is used again.
 """
@@ -55,6 +56,7 @@ class WebhookWriter:
         self.batch_size = min(batch_size, dialect.insertmanyvalues_page_size) if self._one_statement else batch_size
         self._max_parameters = dialect.insertmanyvalues_max_parameters
         self._render = self._one_statement and dialect.driver == "psycopg2"
+        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
         preparer = dialect.identifier_preparer
         self._insert_into = f"INSERT INTO {preparer.format_table(webhook_log)} "
         self._columns: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
@@ -171,7 +173,7 @@ class WebhookWriter:
             if self._one_statement and len(rows) * len(rows[0]) <= self._max_parameters:
                 statement = self._rendered(connection, rows) if self._render else None
                 if statement is not None:
-                    connection.exec_driver_sql(statement, execution_options=_NO_PARAMETERS)
+                    self._execute_rendered(connection, statement)
                 else:
                     connection.execute(webhook_log.insert(), rows)
                 connection.commit()  # nothing to send: the statement committed itself
@@ -192,6 +194,20 @@ class WebhookWriter:
             log.warning("webhook insert failed: %s", type(exc).__name__)
             return [DatabaseUnavailable(str(exc))] * len(rows)
         return [self._commit(connection, [row])[0] for row in rows]
+
+    def _execute_rendered(self, connection: Connection, statement: str) -> None:
+        """Send the rendered INSERT on the driver's own cursor: SQLAlchemy's statement machinery costs
+        more client CPU than the driver's round trip here. The connection is in autocommit mode, so
+        the statement is its own transaction; a driver error is raised as SQLAlchemy's own."""
+        dbapi_connection: Any = connection.connection.dbapi_connection
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(statement)
+        except self._driver_error as exc:
+            raise DBAPIError.instance(
+                statement, None, exc, self._driver_error,
+                connection_invalidated=self.engine.dialect.is_disconnect(exc, dbapi_connection, None),
+            ) from exc  # fmt: skip
 
     def _rendered(self, connection: Connection, rows: list[dict[str, Any]]) -> str | None:
         """The multi-row INSERT of ``rows`` with its values as literals; None if the driver cannot
@@ -221,9 +237,6 @@ class WebhookWriter:
         finally:
             cursor.close()
         return f"{self._insert_into}({', '.join(quoted for quoted, _ in columns)}) VALUES {values.decode()}"
-
-
-_NO_PARAMETERS = {"no_parameters": True}  # the statement's percent signs are text, not placeholders
 
 
 def _expire(future: asyncio.Future[None], timeout: float) -> None:

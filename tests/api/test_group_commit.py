@@ -12,12 +12,15 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, event, select
 
+from smartplex import migrate
 from smartplex.cli.processes import free_port, wait_for_http
 from smartplex.column_types import RawJSON, utcnow
+from smartplex.db import make_engine
 from smartplex.schema import webhook_log
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
 from webhook_api.writer import WebhookWriter
@@ -30,39 +33,70 @@ def _row() -> dict:
             "received_at": utcnow(), "status": "pending", "processed": False}  # fmt: skip
 
 
-def test_concurrent_writes_share_commits(engine: Engine) -> None:
-    commits = []
-    event.listen(engine, "commit", lambda conn: commits.append(1))
+def _observed(database_url: str) -> tuple[Engine, list[str], list[int]]:
+    """A migrated engine, the first word of every statement its connections send from now on, and its
+    commits. On PostgreSQL the writer hands its statement to the driver's cursor, in autocommit mode
+    (a statement is its own transaction), so what is sent is read from psycopg2's logging connection."""
+    statements: list[str] = []
+    commits: list[int] = []
+    if database_url.startswith("postgresql"):
+        from psycopg2.extras import LoggingConnection
 
+        class Sent:
+            def write(self, query: str) -> None:
+                statements.append(query.split(None, 1)[0].upper())
+
+        class Logged(LoggingConnection):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.initialize(Sent())
+
+        engine = make_engine(database_url, timeout=5, connect_args={"connection_factory": Logged})
+    else:
+        engine = make_engine(database_url, timeout=5)
+    migrate.upgrade(engine)
+    engine.dispose()  # the connections that migrated; the writer's own are observed from here on
+    statements.clear()
+    if engine.dialect.name == "sqlite":
+        event.listen(
+            engine, "before_cursor_execute", lambda *args: statements.append(args[2].split(None, 1)[0].upper())
+        )
+        event.listen(engine, "commit", lambda _: commits.append(1))
+    return engine, statements, commits
+
+
+def _write_rows(engine: Engine, count: int) -> None:
     async def scenario() -> None:
         writer = WebhookWriter(engine, timeout=10, batch_size=500)
         await writer.start()
-        await asyncio.gather(*(writer.write(_row()) for _ in range(200)))
+        await asyncio.gather(*(writer.write(_row()) for _ in range(count)))
         await writer.stop()
 
     asyncio.run(scenario())
+
+
+def test_concurrent_writes_share_commits(database_url: str) -> None:
+    engine, statements, commits = _observed(database_url)
+    _write_rows(engine, 200)
     with engine.connect() as connection:
         assert len(connection.execute(select(webhook_log.c.id)).all()) == 200
-    assert 1 <= len(commits) < 20
+    engine.dispose()
+    transactions = statements.count("INSERT") if engine.dialect.name == "postgresql" else len(commits)
+    assert 1 <= transactions < 20
 
 
-def test_a_group_is_one_insert(engine: Engine) -> None:
+def test_a_group_is_one_insert(database_url: str) -> None:
     """However many rows a group holds, the database is sent one INSERT for it (and, on PostgreSQL,
     nothing else: the statement commits itself)."""
-    statements: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2].split(None, 1)[0].upper()))
-
-    async def scenario() -> None:
-        writer = WebhookWriter(engine, timeout=10, batch_size=500)
-        await writer.start()
-        await asyncio.gather(*(writer.write(_row()) for _ in range(200)))
-        await writer.stop()
-
-    asyncio.run(scenario())
+    engine, statements, _ = _observed(database_url)
+    _write_rows(engine, 200)
+    engine.dispose()
     inserts = statements.count("INSERT")
     assert 1 <= inserts < 20
     if engine.dialect.name == "postgresql":
-        assert set(statements) == {"INSERT"}, statements
+        # Besides the groups' INSERTs, only the pool's pre-ping of a fresh connection.
+        assert set(statements) - {"SELECT"} == {"INSERT"}, statements
+        assert statements.count("SELECT") <= 3, statements
 
 
 #: Payloads whose text a hand-rendered statement could get wrong: quotes, backslashes, percent signs
