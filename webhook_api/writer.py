@@ -56,7 +56,7 @@ class WebhookWriter:
         self.batch_size = min(batch_size, dialect.insertmanyvalues_page_size) if self._one_statement else batch_size
         self._max_parameters = dialect.insertmanyvalues_max_parameters
         self._render = self._one_statement and dialect.driver == "psycopg2"
-        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._driver_error: Any = dialect.loaded_dbapi.Error  # the driver module's own base class
         preparer = dialect.identifier_preparer
         self._insert_into = f"INSERT INTO {preparer.format_table(webhook_log)} "
         self._columns: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
