@@ -91,7 +91,7 @@ class SettingsBase(BaseSettings):
     sensor_interval_seconds: int = Field(
         default=2,
         ge=1,
-        description="How often the webhook sensor polls webhook_log for pending rows (Dagster's daemon: every 5 s at most).",
+        description="Minimum interval between webhook sensor ticks (how often it polls webhook_log for pending rows).",
     )
     webhook_run_executor: str = Field(
         default="in_process",

@@ -16,6 +16,11 @@ project imports from ``dagster._``.
   (``path_for_shard``), which deleting the run empties but leaves on disk (about 190 KB a run, most of
   it the schema); :func:`remove_run_event_file` removes it, and forgets that the storage had set it
   up (``_initialized_dbs``), so a late read of the deleted run finds no events rather than no table.
+- ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME`` and ``dagster._daemon.cli.main``: the sensor
+  daemon looks at its sensors once every 5 seconds (that constant), whatever their interval, so a
+  library whose run was settled just after a tick waited up to 5 s for the next. ``smartplex-dagster-daemon``
+  (:mod:`smartplex_dagster.daemon`) sets the loop with :func:`set_sensor_loop_seconds`, then runs
+  Dagster's own daemon command; each sensor's minimum interval still spaces its ticks.
 - ``AUTO_RETRY_RUN_ID_TAG`` / ``PARENT_RUN_ID_TAG``: the tags Dagster puts on a failed run and on its
   retry, the only link between the two. They are plain strings, written here as such; the test checks
   they are still Dagster's.
@@ -41,6 +46,30 @@ def remove_run_event_file(instance: DagsterInstance, run_id: str) -> None:
     storage._initialized_dbs.discard(run_id)  # noqa: SLF001 - see the module's docstring
 
 
+# The daemon's modules are imported where they are used: a run worker imports this module too, and
+# does not need them.
+
+
+def set_sensor_loop_seconds(seconds: int) -> None:
+    """How often this process's sensor daemon looks at its sensors (Dagster's own: 5 s)."""
+    import dagster._daemon.sensor as sensor_daemon
+
+    sensor_daemon.MIN_INTERVAL_LOOP_TIME = seconds
+
+
+def sensor_loop_seconds() -> int:
+    import dagster._daemon.sensor as sensor_daemon
+
+    return sensor_daemon.MIN_INTERVAL_LOOP_TIME
+
+
+def daemon_main() -> None:
+    """``dagster-daemon``'s command line."""
+    from dagster._daemon.cli import main
+
+    main()
+
+
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
 PARENT_RUN_ID_TAG = "dagster/parent_run_id"
 RETRY_DAEMON: str = EventLogConsumerDaemon.daemon_type()
@@ -55,5 +84,8 @@ __all__ = [
     "RunFailureReason",
     "SqliteEventLogStorage",
     "SqliteRunStorage",
+    "daemon_main",
     "remove_run_event_file",
+    "sensor_loop_seconds",
+    "set_sensor_loop_seconds",
 ]

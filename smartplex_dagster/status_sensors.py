@@ -10,7 +10,7 @@ from smartplex_dagster.resources import DatabaseResource
 @dg.success_hook(name="settle_webhooks", required_resource_keys={"database"})
 def settle_webhooks(context: dg.HookContext) -> None:
     """A webhook run's sync step succeeded: its rows are processed now, rather than when a sensor next
-    sees the run end (sensors tick every 5 seconds at best). Failures are left to the sensors: Dagster
+    sees the run end (a sensor's next tick). Failures are left to the sensors: Dagster
     may still retry the run."""
     database: DatabaseResource = context.resources.database
     run = context.instance.get_run_by_id(context.run_id)
@@ -18,8 +18,15 @@ def settle_webhooks(context: dg.HookContext) -> None:
         record_step_success(context.instance, database.engine, run)
 
 
+#: The run status sensors' pace: Dagster's own loop. Successful webhook runs settle their rows in the
+#: run (``settle_webhooks``); what these write can wait a few seconds, and each tick asks the code
+#: server and the event log, so they do not follow the daemon's 1-second loop.
+STATUS_SENSOR_INTERVAL_SECONDS = 5
+
+
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
+    minimum_interval_seconds=STATUS_SENSOR_INTERVAL_SECONDS,
     name="sync_succeeded",
     description="Marks the webhooks (or the schedule) behind a successful sync as processed.",
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -31,6 +38,7 @@ def sync_succeeded(context: dg.RunStatusSensorContext, database: DatabaseResourc
 
 @dg.run_failure_sensor(
     name="sync_failed",
+    minimum_interval_seconds=STATUS_SENSOR_INTERVAL_SECONDS,
     description="Writes the failure's message onto the webhooks (or the schedule) behind a failed sync.",
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

@@ -5,10 +5,10 @@ then claims pending rows, at most ``webhook_queue.CLAIM_LIMIT`` of them. A libra
 queued or running is left alone: its new rows stay pending and join the next run once the current
 one is settled, since the current run may have read the service before those changes happened.
 
-Dagster's sensor daemon evaluates sensors at most once every 5 seconds, whatever their interval. So a
-tick of a running sensor that finds nothing to claim does not return at once: for ``WATCH_SECONDS``
-of those 5 it polls ``webhook_log`` and claims as soon as a row arrives for a library with no run in
-flight, or a run in flight is settled (a successful sync settles its own rows, see
+The daemon (``smartplex-dagster-daemon``) looks at its sensors every second, and this sensor's ticks
+are at least ``SMARTPLEX_SENSOR_INTERVAL_SECONDS`` apart. A tick of a running sensor that finds
+nothing to claim does not return at once: for ``WATCH_SECONDS`` it polls ``webhook_log`` and claims
+as soon as a row arrives for a library with no run in flight, or a run in flight is settled (a successful sync settles its own rows, see
 ``status_sensors.settle_webhooks``) so that the rows waiting for it can go. A first tick, or one
 evaluated by hand (tests, the UI's preview), returns at once.
 
@@ -37,9 +37,9 @@ from smartplex_dagster.resources import DatabaseResource
 from smartplex_dagster.run_requests import full_refresh_run, refresh_job, webhook_job, webhook_run
 from smartplex_dagster.webhooks import webhook_log_asset
 
-#: How long a tick with nothing to claim watches for work: most of the daemon's 5-second loop. The
-#: rest leaves room for the tick's round trip on a busy machine: a tick still running when the loop
-#: comes round again is skipped for a whole loop.
+#: How long a tick with nothing to claim watches for work. The daemon does not start the next tick
+#: while one runs; it looks again within its 1-second loop, so between two watching ticks nobody
+#: watches for a second at most. Longer watches would store fewer ticks and hold a daemon thread.
 WATCH_SECONDS = 3.5
 #: How often a watching tick looks: a few index probes (see :func:`_work_appeared`). A webhook that
 #: arrives while a tick watches waits half of this on average before it is claimed.

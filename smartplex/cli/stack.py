@@ -74,7 +74,7 @@ def _code_location(workspace: Path | None) -> list[str]:
 
 def start_daemon(supervisor: Supervisor, env: dict[str, str], log_dir: Path, workspace: Path | None = None) -> None:
     """``dagster-daemon`` (sensors, schedules, the run queue, run retries) on the code location."""
-    supervisor.start("dagster-daemon", [_bin("dagster-daemon"), "run", *_code_location(workspace)], env,
+    supervisor.start("dagster-daemon", [_bin("smartplex-dagster-daemon"), "run", *_code_location(workspace)], env,
                      str(log_dir / "dagster-daemon.log"))  # fmt: skip
 
 

@@ -65,3 +65,32 @@ def test_nothing_else_imports_a_private_dagster_module() -> None:
         and ("from dagster._" in path.read_text() or "import dagster._" in path.read_text())
     ]
     assert offenders == [], f"private Dagster imports outside dagster_internals.py: {offenders}"
+
+
+def test_the_sensor_loop_is_still_a_module_constant_the_loop_reads() -> None:
+    """``smartplex-dagster-daemon`` shortens the sensor daemon's loop by setting this constant, which
+    only works while the loop reads it at each turn."""
+    import inspect
+
+    import dagster._daemon.sensor as sensor_daemon
+
+    assert isinstance(sensor_daemon.MIN_INTERVAL_LOOP_TIME, int), "the sensor loop's constant moved"
+    source = inspect.getsource(sensor_daemon.execute_sensor_iteration_loop)
+    assert "MIN_INTERVAL_LOOP_TIME - loop_duration" in source, (
+        "the sensor loop no longer sleeps by MIN_INTERVAL_LOOP_TIME; update smartplex_dagster/daemon.py"
+    )
+    before = dagster_internals.sensor_loop_seconds()
+    try:
+        dagster_internals.set_sensor_loop_seconds(1)
+        assert sensor_daemon.MIN_INTERVAL_LOOP_TIME == 1
+    finally:
+        dagster_internals.set_sensor_loop_seconds(before)
+
+
+def test_the_daemon_command_is_dagsters() -> None:
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "dagster-daemon"]
+    assert script.value == "dagster._daemon.cli:main", (
+        f"dagster-daemon's entry point moved to {script.value}; update dagster_internals.daemon_main"
+    )
