@@ -98,7 +98,11 @@ def test_worker_killed_mid_run_then_one_added(cluster: Cluster) -> None:
     killed = cluster.instance.get_run_by_id(victim_run.run_id)
     assert killed is not None and killed.status == dg.DagsterRunStatus.FAILURE, killed and killed.status
     retries = cluster.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/parent_run_id": victim_run.run_id}))
-    assert len(retries) == 1 and retries[0].status == dg.DagsterRunStatus.SUCCESS, [r.status for r in retries]
+    assert len(retries) == 1 and retries[0].status == dg.DagsterRunStatus.SUCCESS, (
+        [r.status for r in retries],
+        killed.tags,  # dagster/will_retry says whether Dagster meant to retry it
+        [e.message for e in cluster.instance.all_logs(victim_run.run_id) if e.is_dagster_event][-8:],
+    )
     taken = cluster.runs_taken()
     assert retries[0].run_id not in taken[victim], "the retry ran on the killed worker"
     assert any(retries[0].run_id in taken[name] for name in (survivor, "worker-3"))
