@@ -21,6 +21,9 @@ project imports from ``dagster._``.
   library whose run was settled just after a tick waited up to 5 s for the next. ``smartplex-dagster-daemon``
   (:mod:`smartplex_dagster.daemon`) sets the loop with :func:`set_sensor_loop_seconds`, then runs
   Dagster's own daemon command; each sensor's minimum interval still spaces its ticks.
+- ``SCHEDULED_EXECUTION_TIME_TAG``: the tick that made a schedule's run. A run that tick made and
+  never submitted (the daemon stopped in between) is asked for again when Dagster resumes the tick
+  (:mod:`smartplex_dagster.schedules`).
 - ``AUTO_RETRY_RUN_ID_TAG`` / ``PARENT_RUN_ID_TAG``: the tags Dagster puts on a failed run and on its
   retry, the only link between the two. They are plain strings, written here as such; the test checks
   they are still Dagster's.
@@ -70,6 +73,8 @@ def daemon_main() -> None:
     main()
 
 
+#: The tag Dagster's scheduler puts on a run: the execution time of the tick that made it.
+SCHEDULED_EXECUTION_TIME_TAG = ".dagster/scheduled_execution_time"
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
 PARENT_RUN_ID_TAG = "dagster/parent_run_id"
 RETRY_DAEMON: str = EventLogConsumerDaemon.daemon_type()
@@ -80,6 +85,7 @@ __all__ = [
     "PARENT_RUN_ID_TAG",
     "RETRY_CURSOR",
     "RETRY_DAEMON",
+    "SCHEDULED_EXECUTION_TIME_TAG",
     "JobFailureData",
     "RunFailureReason",
     "SqliteEventLogStorage",

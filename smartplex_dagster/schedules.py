@@ -3,12 +3,15 @@
 Each tick reads the row, so an admin's change applies at the next tick without reloading code.
 """
 
+from datetime import UTC
+
 import dagster as dg
 
 from smartplex import schedule_state
 from smartplex.column_types import utcnow
 from smartplex.services import Instance
 from smartplex.settings import get_settings
+from smartplex_dagster.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
 from smartplex_dagster.outcomes import FINISHED, reconcile
 from smartplex_dagster.resources import DatabaseResource, resource_key
 from smartplex_dagster.run_requests import full_refresh_run, refresh_job
@@ -34,6 +37,10 @@ def evaluate(context: dg.ScheduleEvaluationContext, service: Instance) -> dg.Run
         if reconciled.state == "missing":  # asked for, never created: ask again under the same key
             return full_refresh_run(service.id, row["run_key"])
         run = reconciled.run
+        if run is not None and _left_unsubmitted(run, context):
+            # This tick made the run and the daemon stopped before submitting it. Dagster resumes an
+            # interrupted tick and submits a run it finds made for the same request, so ask again.
+            return full_refresh_run(service.id, row["run_key"])
         if reconciled.state == "waiting" and run is not None:
             after = _next_after_end(row)
             if run.status not in FINISHED:
@@ -53,6 +60,19 @@ def evaluate(context: dg.ScheduleEvaluationContext, service: Instance) -> dg.Run
         return dg.SkipReason("the webhook sensor asked for this refresh (a sync now) a moment ago")
     context.log.info("%s full refresh: %s", service.title, decision.reason)
     return full_refresh_run(service.id, run_key)
+
+
+def _left_unsubmitted(run: dg.DagsterRun, context: dg.ScheduleEvaluationContext) -> bool:
+    """Whether ``run`` was made by this very tick (this execution time) and never submitted: the daemon
+    was stopped between the two. Any other tick leaves it alone (a new request would be a second run)."""
+    when = context.scheduled_execution_time
+    made_at = run.tags.get(SCHEDULED_EXECUTION_TIME_TAG)
+    return (
+        run.status == dg.DagsterRunStatus.NOT_STARTED
+        and when is not None
+        and made_at is not None
+        and (made_at == when.astimezone(UTC).isoformat())
+    )
 
 
 def _next_after_end(row: dict) -> str:

@@ -44,6 +44,14 @@ def test_the_retry_daemon_and_its_cursor_are_still_named_so() -> None:
     )
 
 
+def test_the_scheduled_execution_time_tag_is_still_dagsters() -> None:
+    from dagster._core.storage.tags import SCHEDULED_EXECUTION_TIME_TAG
+
+    assert dagster_internals.SCHEDULED_EXECUTION_TIME_TAG == SCHEDULED_EXECUTION_TIME_TAG, (
+        "Dagster renamed the tag naming a scheduled run's tick; schedules.py reads it"
+    )
+
+
 def test_the_retry_tags_are_still_dagsters() -> None:
     from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, insert, select, update
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule, webhook_log
+from smartplex_dagster.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
 from smartplex_dagster.outcomes import RUN_KEY_TAG, ended_at
 from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
 from smartplex_dagster.schedules import schedules
@@ -122,6 +123,26 @@ def test_outcome_is_recorded_and_a_lost_request_is_repeated(
     plex = row(engine, "plex")
     assert (plex["run_count"], plex["last_status"], plex["run_key"]) == (1, "failure", None)
     assert plex["last_run_at"] is not None and plex["last_error"]
+
+
+def test_a_run_its_tick_made_and_never_submitted_is_asked_for_again_by_that_tick_only(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+) -> None:
+    """The daemon stopped between making a refresh's run and submitting it: the resumed tick asks for
+    it again (Dagster then submits the run it finds); a later tick does not make a second one."""
+    first = evaluate(instance, database, "plex", NOW)
+    assert isinstance(first, dg.RunRequest)
+    made = NOW.astimezone(UTC).isoformat()
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.NOT_STARTED,
+                        tags={RUN_KEY_TAG: first.run_key, "smartplex/trigger": "schedule",
+                              SCHEDULED_EXECUTION_TIME_TAG: made})  # fmt: skip
+    instance.add_run(run)
+
+    resumed = evaluate(instance, database, "plex", NOW)
+    assert isinstance(resumed, dg.RunRequest) and resumed.run_key == first.run_key
+    later = evaluate(instance, database, "plex", NOW + timedelta(minutes=5))
+    assert isinstance(later, dg.SkipReason) and "still not_started" in later.skip_message
+    assert row(engine, "plex")["run_key"] == first.run_key
 
 
 def test_retention_deletes_exactly_the_old_finished_rows(engine: Engine) -> None:
