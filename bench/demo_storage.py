@@ -90,9 +90,9 @@ def purge(home: Path, keep: timedelta) -> dict[str, int]:
         return purge_runs(instance, utcnow() + timedelta(days=days) - keep, RunRetention(days, days, days))
 
 
-#: What a code server's command line says: ``dagster code-server start`` (the stack's own), or
+#: What a code server's command line says: ``smartplex-dagster-code-server`` (the stack's own), or
 #: ``dagster api grpc`` (one a daemon or webserver starts for itself).
-CODE_SERVER = ("code-server start", "api grpc")
+CODE_SERVER = ("smartplex-dagster-code-server", "api grpc")
 
 
 def stack_processes(home: Path, code_servers: set[int]) -> float:

@@ -29,7 +29,9 @@ project imports from ``dagster._``.
   they are still Dagster's.
 """
 
+from multiprocessing.context import BaseContext
 from pathlib import Path
+from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.events import JobFailureData, RunFailureReason
@@ -73,6 +75,30 @@ def daemon_main() -> None:
     main()
 
 
+def start_runs_from(context: BaseContext) -> None:
+    """Code servers made in this process start their runs' processes with ``context``.
+
+    Dagster's code server starts each run's process with ``multiprocessing``'s spawn context, fixed in
+    its constructor (``_mp_ctx``): a new interpreter that imports Dagster and the code location again.
+    """
+    from dagster._grpc.server import DagsterApiServer
+
+    made = DagsterApiServer.__init__
+
+    def __init__(self: DagsterApiServer, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self._mp_ctx = context  # noqa: SLF001 - see the module's docstring
+
+    DagsterApiServer.__init__ = __init__  # type: ignore[method-assign]
+
+
+def code_server_main(argv: list[str]) -> None:
+    """``dagster api grpc``'s command line, with ``argv`` (its options)."""
+    from dagster._cli.api import grpc_command
+
+    grpc_command.main(argv, prog_name="dagster api grpc")
+
+
 #: The tag Dagster's scheduler puts on a run: the execution time of the tick that made it.
 SCHEDULED_EXECUTION_TIME_TAG = ".dagster/scheduled_execution_time"
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
@@ -90,8 +116,10 @@ __all__ = [
     "RunFailureReason",
     "SqliteEventLogStorage",
     "SqliteRunStorage",
+    "code_server_main",
     "daemon_main",
     "remove_run_event_file",
     "sensor_loop_seconds",
     "set_sensor_loop_seconds",
+    "start_runs_from",
 ]

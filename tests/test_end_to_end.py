@@ -111,20 +111,31 @@ def test_webhooks_from_every_source_are_synced(stack: Stack) -> None:
 
 def test_the_daemon_and_the_webserver_share_the_stacks_code_server(stack: Stack) -> None:
     """Neither starts a code server of its own (the daemon would replace its own every minute); every
-    run was launched by the one the stack started."""
+    run was launched by the one the stack started, which forks its runs from a fork server that has
+    the code location imported."""
     processes = stack.supervisor.processes
 
-    def code_servers_under(name: str) -> list[str]:
+    def under(name: str) -> list[str]:
         commands = []
         for child in psutil.Process(processes[name].pid).children(recursive=True):
             try:
                 commands.append(" ".join(child.cmdline()))
             except psutil.Error:  # a run's process that has just ended
                 continue
-        return [command for command in commands if "api grpc" in command]
+        return commands
 
-    assert code_servers_under("dagster-daemon") == [] and code_servers_under("dagster-webserver") == []
-    assert len(code_servers_under("dagster-code-server")) == 1
+    assert not [c for c in under("dagster-daemon") + under("dagster-webserver") if "api grpc" in c]
+    assert "smartplex-dagster-code-server" in " ".join(psutil.Process(processes["dagster-code-server"].pid).cmdline())
+    # The runs so far (the test above made some) were the fork server's children: it has reaped them,
+    # so their CPU time is counted on it. No run was a spawned interpreter.
+    code_server = psutil.Process(processes["dagster-code-server"].pid)
+    fork_servers = [p for p in code_server.children() if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    assert len(fork_servers) == 1, under("dagster-code-server")
+    assert "'smartplex_dagster.definitions'" in " ".join(fork_servers[0].cmdline())
+    reaped = fork_servers[0].cpu_times()
+    assert reaped.children_user + reaped.children_system > 0, "no run has ended as a child of the fork server"
+    assert code_server.cpu_times().children_user == 0, "a run ran as the code server's own child"
+    assert not [c for c in under("dagster-code-server") if "multiprocessing.spawn" in c]
     logs = Path(stack.supervisor.logs["dagster-daemon"]).parent
     assert not any("No heartbeat received" in log.read_text(errors="replace") for log in logs.glob("*.log"))
 

@@ -93,8 +93,8 @@ def start_code_server(supervisor: Supervisor, env: dict[str, str], log_dir: Path
     port = free_port()
     supervisor.start(
         "dagster-code-server",
-        [_bin("dagster"), "code-server", "start", "-m", CODE_LOCATION, "--location-name", "smartplex",
-         "-h", "127.0.0.1", "-p", str(port), "--startup-timeout", str(CODE_SERVER_STARTUP_SECONDS)],
+        [_bin("smartplex-dagster-code-server"), "-m", CODE_LOCATION, "--location-name", "smartplex",
+         "-h", "127.0.0.1", "-p", str(port)],
         env,
         str(log_dir / "dagster-code-server.log"),
     )  # fmt: skip

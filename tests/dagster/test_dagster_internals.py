@@ -102,3 +102,26 @@ def test_the_daemon_command_is_dagsters() -> None:
     assert script.value == "dagster._daemon.cli:main", (
         f"dagster-daemon's entry point moved to {script.value}; update dagster_internals.daemon_main"
     )
+
+
+def test_a_code_server_starts_its_runs_with_the_context_given_to_start_runs_from() -> None:
+    """``smartplex-dagster-code-server`` forks runs from a fork server by replacing the context Dagster's
+    code server keeps (``_mp_ctx``), which only works while ``StartRun`` starts its process with it."""
+    import inspect
+    import logging
+    import multiprocessing
+    import threading
+
+    from dagster._grpc.server import DagsterApiServer
+
+    assert "self._mp_ctx.Process(" in inspect.getsource(DagsterApiServer.StartRun), (
+        "Dagster's code server no longer starts a run's process with its _mp_ctx; update code_server.py"
+    )
+    context = multiprocessing.get_context("forkserver")
+    made = DagsterApiServer.__init__
+    try:
+        dagster_internals.start_runs_from(context)
+        server = DagsterApiServer(threading.Event(), logging.getLogger("test"), None)  # type: ignore[arg-type]
+    finally:
+        DagsterApiServer.__init__ = made  # type: ignore[method-assign]
+    assert server._mp_ctx is context  # noqa: SLF001
