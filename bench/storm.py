@@ -521,7 +521,7 @@ WHAT = {
     "claimed": "waiting for a sensor tick, the tick's claim",
     "created": "the rest of the tick, the daemon creating the run",
     "launched": "the run queue (dequeue interval, concurrency limits)",
-    "worker": "spawning the run worker (Python, dagster imported)",
+    "worker": "the run's process forked from the code server's fork server",
     "started": "loading the code location in the worker, run start",
     "sync_started": "executor start-up until the step starts",
     "sync_finished": "the sync itself (and its checks)",
