@@ -75,6 +75,11 @@ class SettingsBase(BaseSettings):
         default=False, description="Serve /api/bench/baseline/{source}: intake without the database (benchmarks)."
     )
 
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's own OpenTelemetry (traces, metrics, logs) for the API, to the SDK you configure.",
+    )
+
     history_start: date = Field(
         default=date(2008, 1, 1),
         description="First daily partition of the sync assets: the oldest day a full refresh covers.",

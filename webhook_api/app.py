@@ -131,15 +131,15 @@ def create_app(
         summary="Receives webhooks from Plex, Tautulli, Sonarr, Radarr and Overseerr and logs them for syncing.",
         version="0.1.0",
         lifespan=lifespan,
+        # Off, FastAPI skips asking on each request whether an OpenTelemetry provider is configured.
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served below, from local files
         redoc_url=None,
     )
     app.state.smartplex = AppState(settings=settings, engine=engine, writer=writer, metrics=metrics)
     # Routes are tried in order: the webhooks first, as they are what the server mostly answers; the
     # benchmark's baseline right after, so that finding it costs what finding the real route costs.
-    app.include_router(webhooks.router)
-    if settings.baseline_route:
-        app.include_router(webhooks.baseline_router)
+    webhooks.install(app, baseline_route=settings.baseline_route)
     app.include_router(admin.router)
     app.include_router(health.router)
     install_admin_page(app, settings)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
@@ -26,7 +26,7 @@ from webhook_api.parsing import read_payload
 from webhook_api.status import webhook_status
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+PREFIX = "/api/webhooks"
 
 
 class Accepted(BaseModel):
@@ -38,8 +38,6 @@ class Accepted(BaseModel):
     stale_assets: list[str]
 
 
-# Before /{source}: a wrong method on /status is then answered 405 with this route's Allow: GET.
-@router.get("/status", dependencies=[AdminDep], responses=ADMIN_RESPONSES, summary="Counts and processing statistics")
 def status(
     state: StateDep,
     window_hours: Annotated[float, Query(gt=0, le=24 * 366, description="Look-back window in hours")] = 24,
@@ -185,21 +183,6 @@ async def _receive(instance: Instance, request: Request, state: AppState) -> Acc
     return _accepted(row, stale)
 
 
-# POST first: it is what the senders use, so it is the first route tried.
-for _path, _endpoint, _suffix, _what in (
-    ("/{source}", receive, "", ""),
-    ("/{source}/{instance}", receive_for_instance, "_instance", " for one instance"),
-):
-    router.add_api_route(
-        _path, _endpoint, methods=["POST"], operation_id=f"receive_webhook{_suffix}",
-        summary=f"Receive one webhook{_what}", **_RECEIVE,
-    )  # fmt: skip
-    router.add_api_route(
-        _path, _endpoint, methods=["PUT"], operation_id=f"receive_webhook{_suffix}_put",
-        summary=f"Receive one webhook{_what} (PUT)", **_RECEIVE,
-    )  # fmt: skip
-
-
 async def build_row(instance: Instance, request: Request, state: AppState) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Parse and route one authenticated webhook into the row to insert; raise a 4xx on bad input."""
     settings, source = state.settings, instance.service.name
@@ -236,9 +219,6 @@ def _accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Accepted:
     )
 
 
-baseline_router = APIRouter(prefix="/api/bench", tags=["benchmark"], include_in_schema=False)
-
-
 async def baseline(source: ServiceName, request: Request, state: StateDep) -> Accepted:
     """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
     return await _baseline(_known(_instance(request, state), request), request, state)
@@ -256,12 +236,29 @@ _LEAN: dict[Callable[..., Any], Callable[[Instance, Request, AppState], Awaitabl
 }
 
 
-baseline_router.add_api_route(
-    "/baseline/{source}",
-    baseline,
-    methods=["POST"],
-    status_code=202,
-    response_model=Accepted,
-    dependencies=[WebhookSecretDep],
-    route_class_override=WebhookRoute,
-)
+def install(app: FastAPI, *, baseline_route: bool = False) -> None:
+    """The intake's routes, on the app's own router, first: they are what the server mostly answers,
+    and a route in an included router costs a second match of every route in it on each request.
+    ``baseline_route`` adds the benchmark's route without the database."""
+    routes = app.router
+    # Before /{source}: a wrong method on /status is then answered 405 with this route's Allow: GET.
+    routes.add_api_route(
+        f"{PREFIX}/status", status, methods=["GET"], tags=["webhooks"], dependencies=[AdminDep],
+        responses=ADMIN_RESPONSES, summary="Counts and processing statistics",
+    )  # fmt: skip
+    # POST first: it is what the senders use, so it is the first route tried.
+    for path, endpoint, suffix, what in (
+        ("/{source}", receive, "", ""),
+        ("/{source}/{instance}", receive_for_instance, "_instance", " for one instance"),
+    ):
+        for method, method_suffix, method_what in (("POST", "", ""), ("PUT", "_put", " (PUT)")):
+            routes.add_api_route(
+                PREFIX + path, endpoint, methods=[method], tags=["webhooks"],
+                operation_id=f"receive_webhook{suffix}{method_suffix}",
+                summary=f"Receive one webhook{what}{method_what}", **_RECEIVE,
+            )  # fmt: skip
+    if baseline_route:
+        routes.add_api_route(
+            "/api/bench/baseline/{source}", baseline, methods=["POST"], status_code=202, response_model=Accepted,
+            dependencies=[WebhookSecretDep], route_class_override=WebhookRoute, include_in_schema=False,
+        )  # fmt: skip
