@@ -1,17 +1,17 @@
 """Group commit: concurrent webhook rows share one transaction; each request answers after its commit.
 
 Requests queue their row and wait. A writer thread takes everything queued, inserts it in one
-multi-row INSERT, commits, then wakes the waiters. While commits are in flight the next group forms,
-so under load the cost of a commit (an fsync) is shared by many requests, and a lone request waits
-for nothing but its own commit.
+multi-row INSERT, commits, then wakes the waiters. While a group commits the next one forms, so under
+load the cost of a commit (an fsync) is shared by many requests, and a lone request waits for nothing
+but its own commit.
 
 On PostgreSQL a group is one multi-row INSERT sent in autocommit mode: one statement is one
 transaction, so the group costs a single round trip to the server (no BEGIN, no separate COMMIT).
 With psycopg2 that statement's values are rendered by the driver itself (``mogrify``), after the
 columns' own bind processing: the same literals SQLAlchemy's executemany sends, at half its cost; the
 statement goes straight to the driver's cursor.
-Each writer slot keeps its connection while it is busy; one idle for longer than
-:data:`HOLD_SECONDS` goes back to the pool, whose pre-ping checks it before it is used again.
+The writer keeps its connection while it is busy; one idle for longer than :data:`HOLD_SECONDS`
+goes back to the pool, whose pre-ping checks it before it is used again.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ HOLD_SECONDS = 1.0
 
 
 class _Held:
-    """A connection a writer slot keeps between groups, and when it last committed."""
+    """The connection the writer keeps between groups, and when it last committed."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -46,7 +46,7 @@ class _Held:
 
 
 class WebhookWriter:
-    def __init__(self, engine: Engine, *, timeout: float, batch_size: int, concurrency: int = 3) -> None:
+    def __init__(self, engine: Engine, *, timeout: float, batch_size: int) -> None:
         self.engine = engine
         self.timeout = timeout
         dialect = engine.dialect
@@ -63,13 +63,13 @@ class WebhookWriter:
             column.name: (preparer.quote(column.name), column.type.bind_processor(dialect))
             for column in webhook_log.columns
         }
-        # A few groups in flight let the database work on one while the next is sent (SQLite: one writer).
-        self.concurrency = 1 if dialect.name == "sqlite" else concurrency
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._groups: set[asyncio.Task[None]] = set()
-        self._held: list[_Held] = []  # touched on the event loop only
-        self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-writer")
+        self._held: _Held | None = None  # touched on the event loop only
+        # One group at a time: under load the next group forms while one commits, and grows with the
+        # load. Three groups in flight were measured against one on PostgreSQL (bench/ingest.py): the
+        # same throughput, for a third more CPU a request (smaller groups, each its own statement).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-writer")
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -83,8 +83,9 @@ class WebhookWriter:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._executor.shutdown(wait=True)
-        while self._held:
-            self._held.pop().connection.close()
+        if self._held is not None:
+            self._held.connection.close()
+            self._held = None
 
     async def write(self, row: dict[str, Any]) -> None:
         """Return once ``row`` is committed; raise DatabaseUnavailable if that takes over the timeout."""
@@ -102,26 +103,14 @@ class WebhookWriter:
 
     async def _run(self) -> None:
         assert self._queue is not None
-        slots = asyncio.Semaphore(self.concurrency)
         while True:
-            first = await self._queue.get()
-            await slots.acquire()
-            # What queued up while we waited for a free slot is shared among the free slots: groups
-            # committed side by side finish sooner than one group of them all.
-            free = self.concurrency - len(self._groups)  # this slot included
-            share = -(-(self._queue.qsize() + 1) // free)
-            batch = [first]
-            while len(batch) < min(share, self.batch_size) and not self._queue.empty():
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            task = asyncio.create_task(self._commit_group(batch))
-            self._groups.add(task)  # the loop keeps only weak references to tasks
-            task.add_done_callback(lambda done: self._group_done(done, slots))
-
-    def _group_done(self, task: asyncio.Task[None], slots: asyncio.Semaphore) -> None:
-        self._groups.discard(task)
-        slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("webhook commit group failed", exc_info=task.exception())
+            try:
+                await self._commit_group(batch)
+            except Exception:
+                log.exception("webhook commit group failed")
 
     async def _commit_group(self, batch: list[_Pending]) -> None:
         assert self._queue is not None
@@ -129,10 +118,10 @@ class WebhookWriter:
         try:
             if live:
                 loop = asyncio.get_running_loop()
-                held = self._held.pop() if self._held else None
-                outcomes, held = await loop.run_in_executor(self._executor, self._store, [r for r, _ in live], held)
-                if held is not None:
-                    self._held.append(held)
+                held, self._held = self._held, None
+                outcomes, self._held = await loop.run_in_executor(
+                    self._executor, self._store, [r for r, _ in live], held
+                )
                 for (_, future), outcome in zip(live, outcomes, strict=True):
                     if future.done():
                         continue
@@ -145,7 +134,7 @@ class WebhookWriter:
                 self._queue.task_done()
 
     def _store(self, rows: list[dict[str, Any]], held: _Held | None) -> tuple[list[Exception | None], _Held | None]:
-        """Commit ``rows`` on the slot's connection (a fresh one if it has none, or sat idle); the
+        """Commit ``rows`` on the writer's connection (a fresh one if it has none, or sat idle); the
         connection to keep, or None after a failure (it goes back to the pool, which checks it)."""
         if held is not None and time.monotonic() - held.used > HOLD_SECONDS:
             held.connection.close()
