@@ -129,7 +129,7 @@ def test_the_daemon_and_the_webserver_share_the_stacks_code_server(stack: Stack)
     # The runs so far (the test above made some) were the fork server's children: it has reaped them,
     # so their CPU time is counted on it. No run was a spawned interpreter.
     code_server = psutil.Process(processes["dagster-code-server"].pid)
-    fork_servers = [p for p in code_server.children() if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    fork_servers = _fork_servers(stack)
     assert len(fork_servers) == 1, under("dagster-code-server")
     assert "'smartplex_dagster.definitions'" in " ".join(fork_servers[0].cmdline())
     reaped = fork_servers[0].cpu_times()
@@ -138,6 +138,40 @@ def test_the_daemon_and_the_webserver_share_the_stacks_code_server(stack: Stack)
     assert not [c for c in under("dagster-code-server") if "multiprocessing.spawn" in c]
     logs = Path(stack.supervisor.logs["dagster-daemon"]).parent
     assert not any("No heartbeat received" in log.read_text(errors="replace") for log in logs.glob("*.log"))
+
+
+def _fork_servers(stack: Stack) -> list[psutil.Process]:
+    """The code server's live fork servers (a killed one stays a zombie until the code server reaps it)."""
+    found = []
+    for child in psutil.Process(stack.supervisor.processes["dagster-code-server"].pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "multiprocessing.forkserver" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_a_killed_fork_server_is_replaced_and_no_webhook_is_lost(stack: Stack) -> None:
+    """The code server starts a new fork server for the next run when its own has died (killed, or
+    out of memory): the webhooks posted after it died are synced like any other."""
+    (killed,) = _fork_servers(stack)
+    killed.kill()
+    movie = stack.sims.simulation.add_movie("After The Fork Server")  # radarr and plex webhooks
+    deadline = time.monotonic() + 300
+    while not (_has(stack.engine, radarr_movies, radarr_movies.c.id == movie.id) and _settled(stack.engine)):
+        assert not stack.supervisor.exited(), stack.supervisor.exited()
+        assert time.monotonic() < deadline, "the webhooks after the fork server died were not processed"
+        time.sleep(1)
+    with stack.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).where(webhook_log.c.status == "failed")) == 0
+    (replacement,) = _fork_servers(stack)
+    assert replacement.pid != killed.pid
+
+
+def _settled(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return not connection.scalar(select(func.count()).where(webhook_log.c.status.in_(["pending", "dispatched"])))
 
 
 def _browser():  # type: ignore[no-untyped-def]
