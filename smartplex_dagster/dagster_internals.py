@@ -21,6 +21,11 @@ project imports from ``dagster._``.
   library whose run was settled just after a tick waited up to 5 s for the next. ``smartplex-dagster-daemon``
   (:mod:`smartplex_dagster.daemon`) sets the loop with :func:`set_sensor_loop_seconds`, then runs
   Dagster's own daemon command; each sensor's minimum interval still spaces its ticks.
+- ``DagsterApiServer._mp_ctx`` and ``dagster._cli.api.grpc_command``: Dagster's code server starts
+  each run's process with the ``multiprocessing`` context it keeps there, always spawn (a new
+  interpreter importing Dagster and the code location). ``smartplex-dagster-code-server``
+  (:mod:`smartplex_dagster.code_server`) gives it a forkserver context with :func:`start_runs_from`,
+  then runs Dagster's own ``api grpc`` command.
 - ``SCHEDULED_EXECUTION_TIME_TAG``: the tick that made a schedule's run. A run that tick made and
   never submitted (the daemon stopped in between) is asked for again when Dagster resumes the tick
   (:mod:`smartplex_dagster.schedules`).
