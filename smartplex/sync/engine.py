@@ -229,7 +229,12 @@ def _live_rows(connection: Connection, table: Table, scope: Scope) -> int:
 
 
 class _SeenKeys:
-    """The keys a full refresh saw, in a temporary table, so deletions are found in SQL, not in memory."""
+    """The keys a full refresh saw, in a temporary table, so deletions are found in SQL, not in memory.
+
+    Its primary key is what the anti-join at the end probes. A first full refresh fills the synced
+    table faster than autovacuum analyzes it; PostgreSQL, taking that table for one row, then scans
+    a keyless table once per row (over two minutes at 100k items, against well under a second).
+    """
 
     def __init__(self, connection: Connection, spec: SyncSpec) -> None:
         self.connection = connection

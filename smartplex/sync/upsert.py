@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -69,11 +70,8 @@ def prepare_rows(dialect: str, table: Table, key: tuple[str, ...], rows: list[di
     """
     if not rows:
         return PreparedRows([])
-    if len(key) == 1:  # a page may repeat an item; the last one read wins
-        (only,) = key
-        deduplicated = {r[only]: r for r in rows}
-    else:
-        deduplicated = {tuple(r[k] for k in key): r for r in rows}
+    key_of = itemgetter(*key)  # a page may repeat an item; the last one read wins
+    deduplicated = {key_of(r): r for r in rows}
     if len(deduplicated) < len(rows):
         rows = list(deduplicated.values())
     if dialect != "postgresql":
@@ -118,10 +116,8 @@ def _refuse_naive(table: Table, rows: list[dict[str, Any]]) -> None:
         column = table.c.get(name)
         if column is None or not isinstance(column.type, UTCDateTime | DateTime):
             continue
-        for row in rows:
-            value = row[name]
-            if isinstance(value, datetime) and value.tzinfo is None:
-                raise ValueError("naive datetime given to a timestamptz column; use an aware UTC datetime")
+        if any(isinstance(value, datetime) and value.tzinfo is None for value in map(itemgetter(name), rows)):
+            raise ValueError("naive datetime given to a timestamptz column; use an aware UTC datetime")
 
 
 def _on_conflict(statement: Any, table: Table, key: tuple[str, ...], columns: list[str]) -> Any:
