@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-status bench-memory bench-home clean
+.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-status bench-memory bench-home bench-overhead clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-memory: $(STAMP)
 
 bench-home: $(STAMP)
 	$(BIN)/python bench/home_server.py
+
+bench-overhead: $(STAMP)
+	$(BIN)/python bench/run_overhead.py
 
 bench-cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py

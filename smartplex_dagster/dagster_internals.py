@@ -16,6 +16,12 @@ project imports from ``dagster._``.
   (``path_for_shard``), which deleting the run empties but leaves on disk (about 190 KB a run, most of
   it the schema); :func:`remove_run_event_file` removes it, and forgets that the storage had set it
   up (``_initialized_dbs``), so a late read of the deleted run finds no events rather than no table.
+- ``DagsterSqliteStorage`` and its three storages (``SqliteRunStorage.connect``,
+  ``SqliteScheduleStorage.connect``, ``SqliteEventLogStorage._connect`` with ``_initdb``,
+  ``_db_lock`` and ``_initialized_dbs``), the directories it keeps them in, ``INDEX_SHARD_NAME`` and
+  ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storage
+  (:mod:`smartplex_dagster.sqlite_storage`) is Dagster's, with those methods reusing one engine per
+  file and a run's event file created with smaller pages.
 - ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME`` and ``dagster._daemon.cli.main``: the sensor
   daemon looks at its sensors once every 5 seconds (that constant), whatever their interval, so a
   library whose run was settled just after a tick waited up to 5 s for the next. ``smartplex-dagster-daemon``
@@ -40,8 +46,16 @@ from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.events import JobFailureData, RunFailureReason
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
 from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon, _create_cursor_key
 
 
@@ -54,6 +68,11 @@ def remove_run_event_file(instance: DagsterInstance, run_id: str) -> None:
     for path in (shard, shard.with_name(shard.name + "-wal"), shard.with_name(shard.name + "-shm")):
         path.unlink(missing_ok=True)
     storage._initialized_dbs.discard(run_id)  # noqa: SLF001 - see the module's docstring
+
+
+def sqlite_storage_directories(base_dir: str) -> tuple[str, str, str]:
+    """Where ``storage: sqlite`` keeps the runs, the run event files and the schedules under ``base_dir``."""
+    return _runs_directory(base_dir), _event_logs_directory(base_dir), _schedule_directory(base_dir)
 
 
 # The daemon's modules are imported where they are used: a run worker imports this module too, and
@@ -116,15 +135,20 @@ __all__ = [
     "PARENT_RUN_ID_TAG",
     "RETRY_CURSOR",
     "RETRY_DAEMON",
+    "INDEX_SHARD_NAME",
     "SCHEDULED_EXECUTION_TIME_TAG",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
+    "DagsterSqliteStorage",
     "JobFailureData",
     "RunFailureReason",
     "SqliteEventLogStorage",
     "SqliteRunStorage",
+    "SqliteScheduleStorage",
     "code_server_main",
     "daemon_main",
     "remove_run_event_file",
     "sensor_loop_seconds",
     "set_sensor_loop_seconds",
+    "sqlite_storage_directories",
     "start_runs_from",
 ]

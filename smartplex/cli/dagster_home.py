@@ -1,7 +1,8 @@
 """DAGSTER_HOME for the embedded default: under the data directory, so run history survives restarts.
 
-Its dagster.yaml is the repository's production ``dagster.yaml`` without the PostgreSQL storage
-section (Dagster then keeps SQLite files in DAGSTER_HOME) and without the Celery run launcher (each
+Its dagster.yaml is the repository's production ``dagster.yaml`` with SQLite files in DAGSTER_HOME
+in place of the PostgreSQL storage (Dagster's own layout, through
+:class:`smartplex_dagster.sqlite_storage.SqliteStorage`) and without the Celery run launcher (each
 run is then a process of this machine, as the embedded stack and its orphan logic expect): one place
 for the run queue, the per-service concurrency limits, run monitoring and retries.
 """
@@ -20,11 +21,13 @@ PRODUCTION_CONFIG = Path(__file__).resolve().parents[2] / "dagster.yaml"
 #: 0.25 s outside the sync step, and the files a few more per run on the disk. The steps log through
 #: Dagster (the run's events); anything else they print goes to the code server's log.
 NO_COMPUTE_LOGS = {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
+#: Dagster's SQLite storage (the files of ``storage: sqlite``), lighter per event and per run.
+SQLITE_STORAGE = {"module": "smartplex_dagster.sqlite_storage", "class": "SqliteStorage"}
 
 
-def embedded_config() -> dict[str, Any]:
+def embedded_config(home: Path) -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load(PRODUCTION_CONFIG.read_text())
-    config.pop("storage", None)
+    config["storage"] = {"custom": {**SQLITE_STORAGE, "config": {"base_dir": str(home)}}}
     config.pop("run_launcher", None)
     config["compute_logs"] = NO_COMPUTE_LOGS
     return config
@@ -34,7 +37,7 @@ def prepare(data_dir: Path) -> Path:
     home = data_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(
-        "# Written by smartplex from the repository's dagster.yaml, without its PostgreSQL storage and run launcher.\n"
-        + yaml.safe_dump(embedded_config(), sort_keys=False)
+        "# Written by smartplex from the repository's dagster.yaml: SQLite in place of PostgreSQL, no Celery.\n"
+        + yaml.safe_dump(embedded_config(home), sort_keys=False)
     )
     return home

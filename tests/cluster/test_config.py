@@ -18,7 +18,7 @@ def test_production_config_hands_runs_to_celery() -> None:
 
 def test_embedded_home_keeps_the_default_run_launcher(tmp_path: Path) -> None:
     home = dagster_home.prepare(tmp_path)
-    assert "run_launcher" not in dagster_home.embedded_config()
+    assert "run_launcher" not in dagster_home.embedded_config(home)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_launcher) is dg.DefaultRunLauncher
 

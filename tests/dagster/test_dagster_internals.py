@@ -1,6 +1,7 @@
 """Dagster's private names SmartPlex relies on: an upgrade that moves or changes one fails here, by name."""
 
 import importlib
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -12,6 +13,10 @@ PRIVATE = {  # name -> the module it comes from
     "RunFailureReason": "dagster._core.events",
     "SqliteEventLogStorage": "dagster._core.storage.event_log.sqlite.sqlite_event_log",
     "SqliteRunStorage": "dagster._core.storage.runs.sqlite.sqlite_run_storage",
+    "SqliteScheduleStorage": "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
+    "DagsterSqliteStorage": "dagster._core.storage.sqlite_storage",
+    "INDEX_SHARD_NAME": "dagster._core.storage.event_log.sqlite.sqlite_event_log",
+    "SQLITE_BUSY_TIMEOUT_SECONDS": "dagster._core.storage.sqlite",
 }
 
 
@@ -125,3 +130,33 @@ def test_a_code_server_starts_its_runs_with_the_context_given_to_start_runs_from
     finally:
         DagsterApiServer.__init__ = made  # type: ignore[method-assign]
     assert server._mp_ctx is context  # noqa: SLF001
+
+
+def test_the_sqlite_storage_still_connects_where_smartplex_sqlite_storage_overrides_it(tmp_path: Path) -> None:
+    """``smartplex_dagster.sqlite_storage`` replaces these methods and reads these attributes."""
+    storages = {
+        "SqliteRunStorage.connect": dagster_internals.SqliteRunStorage.connect,
+        "SqliteScheduleStorage.connect": dagster_internals.SqliteScheduleStorage.connect,
+        "SqliteEventLogStorage._connect": dagster_internals.SqliteEventLogStorage._connect,  # noqa: SLF001
+        "SqliteEventLogStorage._initdb": dagster_internals.SqliteEventLogStorage._initdb,  # noqa: SLF001
+    }
+    for name, method in storages.items():
+        assert callable(method), f"Dagster {dg.__version__} has no {name}; update smartplex_dagster/sqlite_storage.py"
+    runs, event_logs, schedules = dagster_internals.sqlite_storage_directories(str(tmp_path))
+    assert (runs, event_logs, schedules) == (
+        f"{tmp_path}/history/",
+        f"{tmp_path}/history/runs/",
+        f"{tmp_path}/schedules",
+    ), "storage: sqlite moved its files; the embedded storage would no longer find an instance's history"
+    run_storage = dagster_internals.SqliteRunStorage.from_local(runs)
+    event_storage = dagster_internals.SqliteEventLogStorage(event_logs)
+    schedule_storage = dagster_internals.SqliteScheduleStorage.from_local(schedules)
+    for storage, attributes in (
+        (run_storage, ("_conn_string",)),
+        (schedule_storage, ("_conn_string",)),
+        (event_storage, ("_db_lock", "_initialized_dbs")),
+    ):
+        for attribute in attributes:
+            assert hasattr(storage, attribute), (
+                f"{type(storage).__name__} has no {attribute}; update smartplex_dagster/sqlite_storage.py"
+            )

@@ -8,6 +8,7 @@ import pytest
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from smartplex.cli import dagster_home
+from smartplex_dagster.dagster_internals import SqliteRunStorage
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
@@ -33,9 +34,9 @@ def test_production_dagster_yaml_runs_on_postgres(postgres_dagster_home: Path) -
 
 def test_embedded_home_is_the_production_file_without_postgres(tmp_path: Path) -> None:
     home = dagster_home.prepare(tmp_path)
-    assert "storage" not in dagster_home.embedded_config()
+    assert dagster_home.embedded_config(home)["storage"]["custom"]["config"] == {"base_dir": str(home)}
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+        assert isinstance(instance.run_storage, SqliteRunStorage)
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         # Skipped sensor ticks (most of the webhook sensor's) are kept a day.
         sensor_ticks = instance.get_tick_retention_settings(InstigatorType.SENSOR)
