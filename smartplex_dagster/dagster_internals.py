@@ -21,7 +21,10 @@ project imports from ``dagster._``.
   ``_db_lock`` and ``_initialized_dbs``), the directories it keeps them in, ``INDEX_SHARD_NAME`` and
   ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storage
   (:mod:`smartplex_dagster.sqlite_storage`) is Dagster's, with those methods reusing one engine per
-  file and a run's event file created with smaller pages.
+  file and a run's event file created with smaller pages. It also makes a file Dagster's way
+  (``SqlEventLogStorageMetadata``, the migrations of ``get_alembic_config``, the connection strings
+  of ``create_db_conn_string``) without reading Dagster's migration scripts at every check, and
+  replaces the storages' ``from_local`` and ``_initdb`` for files already made.
 - ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME`` and ``dagster._daemon.cli.main``: the sensor
   daemon looks at its sensors once every 5 seconds (that constant), whatever their interval, so a
   library whose run was settled just after a tick waited up to 5 s for the next. ``smartplex-dagster-daemon``
@@ -44,12 +47,16 @@ from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
+from alembic.config import Config
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.events import JobFailureData, RunFailureReason
+from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
+from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sql import get_alembic_config
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from dagster._core.storage.sqlite_storage import (
     DagsterSqliteStorage,
     _event_logs_directory,
@@ -68,6 +75,16 @@ def remove_run_event_file(instance: DagsterInstance, run_id: str) -> None:
     for path in (shard, shard.with_name(shard.name + "-wal"), shard.with_name(shard.name + "-shm")):
         path.unlink(missing_ok=True)
     storage._initialized_dbs.discard(run_id)  # noqa: SLF001 - see the module's docstring
+
+
+def sqlite_conn_string(base_dir: str, name: str) -> str:
+    """The connection string of ``name``.db under ``base_dir``, as Dagster's SQLite storages write it."""
+    return create_db_conn_string(base_dir, name)
+
+
+def dagster_migrations_config() -> Config:
+    """The alembic configuration of Dagster's storage migrations (one set for all of its storages)."""
+    return get_alembic_config(sqlite_event_log.__file__)
 
 
 def sqlite_storage_directories(base_dir: str) -> tuple[str, str, str]:
@@ -141,14 +158,17 @@ __all__ = [
     "DagsterSqliteStorage",
     "JobFailureData",
     "RunFailureReason",
+    "SqlEventLogStorageMetadata",
     "SqliteEventLogStorage",
     "SqliteRunStorage",
     "SqliteScheduleStorage",
     "code_server_main",
     "daemon_main",
+    "dagster_migrations_config",
     "remove_run_event_file",
     "sensor_loop_seconds",
     "set_sensor_loop_seconds",
+    "sqlite_conn_string",
     "sqlite_storage_directories",
     "start_runs_from",
 ]

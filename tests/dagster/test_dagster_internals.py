@@ -1,10 +1,12 @@
 """Dagster's private names SmartPlex relies on: an upgrade that moves or changes one fails here, by name."""
 
 import importlib
+import sqlite3
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from alembic.script import ScriptDirectory
 
 from smartplex_dagster import dagster_internals
 
@@ -17,6 +19,7 @@ PRIVATE = {  # name -> the module it comes from
     "DagsterSqliteStorage": "dagster._core.storage.sqlite_storage",
     "INDEX_SHARD_NAME": "dagster._core.storage.event_log.sqlite.sqlite_event_log",
     "SQLITE_BUSY_TIMEOUT_SECONDS": "dagster._core.storage.sqlite",
+    "SqlEventLogStorageMetadata": "dagster._core.storage.event_log.schema",
 }
 
 
@@ -160,3 +163,10 @@ def test_the_sqlite_storage_still_connects_where_smartplex_sqlite_storage_overri
             assert hasattr(storage, attribute), (
                 f"{type(storage).__name__} has no {attribute}; update smartplex_dagster/sqlite_storage.py"
             )
+    assert run_storage._conn_string == dagster_internals.sqlite_conn_string(runs, "runs")  # noqa: SLF001
+    assert schedule_storage._conn_string == dagster_internals.sqlite_conn_string(schedules, "schedules")  # noqa: SLF001
+    # The revision Dagster stamps on its files is the head of the migrations the embedded storage reads.
+    head = ScriptDirectory.from_config(dagster_internals.dagster_migrations_config()).get_current_head()
+    for name in ("runs", "schedules"):
+        with sqlite3.connect(next(Path(tmp_path).rglob(f"{name}.db"))) as connection:
+            assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)], name

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from alembic.script import ScriptDirectory
 
 from smartplex.cli import dagster_home
 from smartplex_dagster import sqlite_storage
@@ -69,3 +70,44 @@ def test_an_instance_made_by_dagsters_own_storage_opens_with_it_and_back(tmp_pat
         assert len(instance.all_logs(old)) == old_events and len(instance.all_logs(new)) == new_events
         latest = instance.get_latest_materialization_event(dg.AssetKey("probe"))
         assert latest is not None and latest.run_id == new
+
+
+def _schema(path: Path) -> tuple[set[tuple[str, str]], list[tuple[str]]]:
+    with sqlite3.connect(path) as connection:
+        objects = set(connection.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL"))
+        return objects, connection.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+def test_a_run_event_file_gets_dagsters_schema_and_revision(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "dagster.yaml").write_text(yaml.safe_dump({"storage": {"sqlite": {"base_dir": str(theirs)}}}))
+    with dg.DagsterInstance.from_config(str(theirs)) as instance:
+        assert type(instance.event_log_storage) is sqlite_storage.SqliteEventLogStorage
+        their_run = dg.materialize([probe], instance=instance).run_id
+    home = dagster_home.prepare(tmp_path / "ours")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        our_run = dg.materialize([probe], instance=instance).run_id
+        assert len(instance.all_logs(our_run)) > 0
+    ours = _schema(home / "history" / "runs" / f"{our_run}.db")
+    assert ours == _schema(next(theirs.rglob(f"{their_run}.db")))
+    assert len(ours[0]) > 20 and ours[1]  # the tables and indexes, and one revision
+
+
+def test_an_existing_home_opens_without_reading_dagsters_migration_scripts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run's process makes an instance and opens its run's file: neither reads the ~90 scripts."""
+    home = dagster_home.prepare(tmp_path)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_id = dg.materialize([probe], instance=instance).run_id
+        events = len(instance.all_logs(run_id))
+    reads: list[object] = []
+    made = ScriptDirectory.from_config
+    monkeypatch.setattr(ScriptDirectory, "from_config", lambda config: reads.append(config) or made(config))
+    sqlite_storage._migrations.cache_clear()  # noqa: SLF001
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert len(instance.all_logs(run_id)) == events
+        assert [r.run_id for r in instance.get_runs()] == [run_id]
+        assert instance.get_latest_materialization_event(dg.AssetKey("probe")) is not None
+    assert reads == []
