@@ -1,29 +1,39 @@
 """Dagster's SQLite storage for the embedded default, lighter on every event and every run.
 
-Dagster's SQLite storages build a new SQLAlchemy engine for each query and each event they write,
-and an engine's first connection reads the database's settings before it runs anything; a run
-writes about twenty events, so this came to about a quarter of a small full refresh's run
-(``make bench-overhead``). Each run also gets an event file of its own, created with SQLite's 4 KB
-pages: about 150 KB a run, most of it the empty schema.
+What Dagster's own SQLite storages spend on a small full refresh's run (``make bench-overhead``):
 
-Before any use of a file, and in every process that makes an instance, Dagster's storages also
-check the file's schema revision against the newest of Dagster's migrations; alembic finds that one by
-importing all of its ~90 migration scripts again: about 15 ms for each of the three shared files
-whenever a process (a run's, say) makes an instance, the same for each run file a process opens, and
-about 50 ms to stamp each new run file.
+- a new SQLAlchemy engine for each query and each event written, whose first connection reads the
+  database's settings before it runs anything (a run writes about twenty events);
+- a new connection for each use of a file, and with it, in WAL mode, a checkpoint of the file's WAL
+  (and its deletion) each time the last connection closes: most writes pay for one;
+- before the first use of a file in a process, and whenever a process (a run's, say) makes an
+  instance, a check of the file's schema revision against the newest of Dagster's migrations,
+  which alembic finds by importing all of its ~90 migration scripts again (about 15 ms a file;
+  about 50 ms to make and stamp each run's event file);
+- each run's event file in SQLite's 4 KB pages: about 150 KB a run, most of it the empty schema.
 
-Here each database file keeps one engine, without a pool (connections are still opened and closed
-for each use, as Dagster's are, so the daemon, the webserver and the runs share the files as
-before), and a run's event file is created with 1 KB pages (about 65 KB a run). A file that already
-carries a revision is used as it is, as Dagster would after its check; a new run file is stamped
-from migration scripts read once per process. The files and their layout are Dagster's own: an
-instance made with Dagster's storage opens with this one, and back. Configured by
-:mod:`smartplex.cli.dagster_home` as the embedded instance's ``storage``.
+Here:
+
+- the three shared files (runs, schedules, the events index) keep one engine each with a small pool
+  of open connections, as SQLAlchemy does for a SQLite file by default. In WAL mode readers and
+  the one writer still share them across processes; a process that forks (none of the embedded
+  stack's does, after opening them) leaves its connections to the parent;
+- a run's event file keeps one engine with no pool, and is created with 1 KB pages in SQLite's
+  default (rollback) journal mode rather than WAL: a commit writes the file itself, so closing
+  costs no checkpoint, and the file changes with every event, which is what Dagster's live view of
+  a run (a watch on the file) waits for;
+- a file that already carries a schema revision is used as it is, as Dagster would after its
+  check, and a new run file is stamped from migration scripts read once per process.
+
+The files and their layout are Dagster's own: an instance made with Dagster's storage opens with
+this one, and back. Configured by :mod:`smartplex.cli.dagster_home` as the embedded instance's
+``storage``.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +41,7 @@ from typing import Any
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.pool import NullPool
 
@@ -50,26 +60,45 @@ from smartplex_dagster.dagster_internals import (
 
 #: Page size of a new run's event file (SQLite's default is 4096).
 RUN_FILE_PAGE_SIZE = 1024
+#: Open connections a process keeps to each shared file: the daemon's threads share them.
+SHARED_FILE_CONNECTIONS = 2
 
 
 @functools.lru_cache(maxsize=64)
-def engine_for(conn_string: str, *, timeout: float | None = None, page_size: int | None = None) -> Engine:
+def engine_for(conn_string: str, *, timeout: float | None = None, run_file: bool = False) -> Engine:
     """One engine per database file and settings, for the life of the process.
 
-    With no pool, an engine holds no connection, so a cached one costs nothing between uses and is
-    safe to carry into a forked process. ``page_size`` applies to a file SQLite creates on the
-    engine's connection; on an existing file SQLite ignores it.
+    A run's event file is opened for each use (no pool): a process touches many of them, each for
+    a while. The shared files keep open connections, left behind in a forked child.
     """
-    engine = create_engine(
-        conn_string, poolclass=NullPool, connect_args={} if timeout is None else {"timeout": timeout}
-    )
-    if page_size is not None:
+    connect_args: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    if run_file:
+        engine = create_engine(conn_string, poolclass=NullPool, connect_args=connect_args)
 
         @event.listens_for(engine, "connect")
         def _page_size(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute(f"PRAGMA page_size = {int(page_size)}")
+            dbapi_connection.execute(f"PRAGMA page_size = {RUN_FILE_PAGE_SIZE}")  # a new file only
 
+        return engine
+    engine = create_engine(
+        conn_string,
+        pool_size=SHARED_FILE_CONNECTIONS,
+        connect_args={**connect_args, "check_same_thread": False},  # the pool hands each to one thread
+    )
+    _shared_engines.append(engine)
     return engine
+
+
+_shared_engines: list[Engine] = []
+
+
+def _leave_connections_to_parent() -> None:
+    """In a forked child: new pools, without touching (or closing) the parent's connections."""
+    for engine in _shared_engines:
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_leave_connections_to_parent)
 
 
 @functools.cache
@@ -126,10 +155,8 @@ class _EventLogStorage(SqliteEventLogStorage):
                 return
             if not for_index_shard:  # a new run file: Dagster's schema, stamped with its newest revision
                 try:
-                    # WAL first, and no sync per table: each CREATE commits by itself, and WAL with
-                    # synchronous=NORMAL stays consistent through a crash (it may lose the last commits).
-                    connection.execute(text("PRAGMA journal_mode=WAL"))
-                    connection.execute(text("PRAGMA synchronous=NORMAL"))
+                    # One transaction: the driver would commit each CREATE by itself.
+                    connection.exec_driver_sql("BEGIN")
                     SqlEventLogStorageMetadata.create_all(connection)
                     MigrationContext.configure(connection).stamp(_migrations(), "head")
                     connection.commit()
@@ -145,7 +172,7 @@ class _EventLogStorage(SqliteEventLogStorage):
             engine = engine_for(
                 self.conn_string_for_shard(shard),
                 timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
-                page_size=None if shard == INDEX_SHARD_NAME else RUN_FILE_PAGE_SIZE,
+                run_file=shard != INDEX_SHARD_NAME,
             )
             if shard not in self._initialized_dbs:
                 self._initdb(engine)

@@ -1,6 +1,8 @@
 """The embedded instance's SQLite storage: Dagster's files, one engine per file, small run files."""
 
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +12,7 @@ from alembic.script import ScriptDirectory
 
 from smartplex.cli import dagster_home
 from smartplex_dagster import sqlite_storage
+from smartplex_dagster.dagster_internals import SQLITE_BUSY_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
@@ -111,3 +114,78 @@ def test_an_existing_home_opens_without_reading_dagsters_migration_scripts(
         assert [r.run_id for r in instance.get_runs()] == [run_id]
         assert instance.get_latest_materialization_event(dg.AssetKey("probe")) is not None
     assert reads == []
+
+
+def _journal_mode(path: Path) -> str:
+    with sqlite3.connect(path) as connection:
+        return str(connection.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_the_shared_files_keep_wal_and_open_connections_and_run_files_do_neither(tmp_path: Path) -> None:
+    home = dagster_home.prepare(tmp_path)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_id = dg.materialize([probe], instance=instance).run_id
+        storage = instance.event_log_storage
+        assert isinstance(storage, sqlite_storage.SqliteEventLogStorage)
+        run_file = sqlite_storage.engine_for(
+            storage.conn_string_for_shard(run_id), timeout=SQLITE_BUSY_TIMEOUT_SECONDS, run_file=True
+        )
+        index = sqlite_storage.engine_for(
+            storage.conn_string_for_shard("index"), timeout=SQLITE_BUSY_TIMEOUT_SECONDS, run_file=False
+        )
+        assert run_file.pool.status().startswith("NullPool")
+        assert index.pool.checkedin() >= 1  # left open for the next event
+    runs = home / "history" / "runs"
+    assert _journal_mode(runs / f"{run_id}.db") == "delete"
+    assert _journal_mode(runs / "index.db") == "wal"
+    assert _journal_mode(home / "history" / "runs.db") == "wal"
+
+
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents(tmp_path: Path) -> None:
+    home = dagster_home.prepare(tmp_path)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        first = dg.materialize([probe], instance=instance).run_id
+        engine = sqlite_storage.engine_for(sqlite_storage.sqlite_conn_string(str(home / "history"), "runs"))
+        assert engine.pool.checkedin() >= 1
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                fresh = engine.pool.checkedin() == 0
+                runs = [r.run_id for r in instance.get_runs()]
+                os.write(write, f"{fresh} {runs == [first]}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        _, status = os.waitpid(child, 0)
+        answer = os.read(read, 100).decode()
+        os.close(read)
+        assert status == 0 and answer == "True True"
+        # The parent's connections still work after the child used and dropped its own.
+        second = dg.materialize([probe], instance=instance).run_id
+        assert {r.run_id for r in instance.get_runs()} == {first, second}
+
+
+def test_a_watch_on_a_run_sees_each_event_as_it_is_written(tmp_path: Path) -> None:
+    """Dagster's live view of a run watches the run's file: each event must change it."""
+    home = dagster_home.prepare(tmp_path)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_run_by_id(dg.materialize([probe], instance=instance).run_id)
+        assert run is not None
+        cursor = instance.get_records_for_run(run.run_id).cursor  # past the events already there
+        seen: list[str] = []
+        arrived = threading.Event()
+
+        def callback(entry: dg.EventLogEntry, _cursor: str) -> None:
+            seen.append(entry.dagster_event.message if entry.dagster_event else "")
+            arrived.set()
+
+        instance.watch_event_logs(run.run_id, cursor, callback)
+        try:
+            for n in range(3):
+                arrived.clear()
+                instance.report_engine_event(f"event {n}", run)
+                assert arrived.wait(10), f"the watch did not see event {n}"
+                assert seen[-1] == f"event {n}"
+        finally:
+            instance.end_watch_event_logs(run.run_id, callback)
