@@ -10,8 +10,11 @@ from smartplex_dagster.resources import DatabaseResource
 #: Below this share of Plex movies and shows matched to Sonarr/Radarr, the catalog check warns.
 MIN_MATCH_RATE = 0.5
 
-# Eager: recompute as soon as any upstream materializes (a sync run, incremental or full).
-RECOMPUTE = dg.AutomationCondition.eager()
+#: Recompute once after any upstream materializes (a sync run, incremental or full), unless a
+#: recompute is already under way. Not ``eager()``: it also waits until no upstream partition is
+#: missing, and a library's syncs only ever materialize its latest weeks; nor until no upstream is
+#: in progress, which a steady flow of webhooks never allows. Each recompute reads the tables whole.
+RECOMPUTE = dg.AutomationCondition.any_deps_updated().since_last_handled() & ~dg.AutomationCondition.in_progress()
 
 
 def _libraries(*kinds: str) -> list[dg.AssetKey]:
