@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,32 +65,43 @@ RUN_FILE_PAGE_SIZE = 1024
 SHARED_FILE_CONNECTIONS = 2
 
 
-@functools.lru_cache(maxsize=64)
 def engine_for(conn_string: str, *, timeout: float | None = None, run_file: bool = False) -> Engine:
-    """One engine per database file and settings, for the life of the process.
+    """The process's engine for a database file (one per file and settings).
 
     A run's event file is opened for each use (no pool): a process touches many of them, each for
     a while. The shared files keep open connections, left behind in a forked child.
     """
-    connect_args: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-    if run_file:
-        engine = create_engine(conn_string, poolclass=NullPool, connect_args=connect_args)
+    return (_run_file_engine if run_file else _shared_file_engine)(conn_string, timeout)
 
-        @event.listens_for(engine, "connect")
-        def _page_size(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute(f"PRAGMA page_size = {RUN_FILE_PAGE_SIZE}")  # a new file only
 
-        return engine
-    engine = create_engine(
-        conn_string,
-        pool_size=SHARED_FILE_CONNECTIONS,
-        connect_args={**connect_args, "check_same_thread": False},  # the pool hands each to one thread
-    )
-    _shared_engines.append(engine)
+@functools.lru_cache(maxsize=64)
+def _run_file_engine(conn_string: str, timeout: float | None) -> Engine:
+    engine = create_engine(conn_string, poolclass=NullPool, connect_args=_timeout(timeout))
+
+    @event.listens_for(engine, "connect")
+    def _page_size(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA page_size = {RUN_FILE_PAGE_SIZE}")  # a new file only
+
     return engine
 
 
-_shared_engines: list[Engine] = []
+@functools.lru_cache(maxsize=16)  # three files an instance; run files have a cache of their own
+def _shared_file_engine(conn_string: str, timeout: float | None) -> Engine:
+    engine = create_engine(
+        conn_string,
+        pool_size=SHARED_FILE_CONNECTIONS,
+        connect_args={**_timeout(timeout), "check_same_thread": False},  # the pool hands each to one thread
+    )
+    _shared_engines.add(engine)
+    return engine
+
+
+def _timeout(timeout: float | None) -> dict[str, Any]:
+    return {} if timeout is None else {"timeout": timeout}
+
+
+#: Held weakly: an engine the cache lets go of is closed with its connections.
+_shared_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _leave_connections_to_parent() -> None:
