@@ -63,6 +63,10 @@ from smartplex_dagster.dagster_internals import (
 RUN_FILE_PAGE_SIZE = 1024
 #: Open connections a process keeps to each shared file: the daemon's threads share them.
 SHARED_FILE_CONNECTIONS = 2
+#: A shared file's WAL is checkpointed every this many pages (SQLite's default: 1000, 4 MB in 4 KB
+#: pages), and cut back to that size once the checkpoint restarts it: with connections kept open,
+#: no last close checkpoints and deletes it.
+SHARED_WAL_PAGES = 256
 
 
 def engine_for(conn_string: str, *, timeout: float | None = None, run_file: bool = False) -> Engine:
@@ -92,6 +96,12 @@ def _shared_file_engine(conn_string: str, timeout: float | None) -> Engine:
         pool_size=SHARED_FILE_CONNECTIONS,
         connect_args={**_timeout(timeout), "check_same_thread": False},  # the pool hands each to one thread
     )
+
+    @event.listens_for(engine, "connect")
+    def _bounded_wal(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint = {SHARED_WAL_PAGES}")
+        dbapi_connection.execute(f"PRAGMA journal_size_limit = {SHARED_WAL_PAGES * 4096}")
+
     _shared_engines.add(engine)
     return engine
 
