@@ -16,8 +16,9 @@ Here:
 
 - the three shared files (runs, schedules, the events index) keep one engine each with a small pool
   of open connections, as SQLAlchemy does for a SQLite file by default. In WAL mode readers and
-  the one writer still share them across processes; a process that forks (none of the embedded
-  stack's does, after opening them) leaves its connections to the parent;
+  the one writer still share them across processes; the WAL, which no last close deletes any more,
+  is kept to about 1 MB; a process that forks (none of the embedded stack's does, after opening
+  them) leaves its connections to the parent;
 - a run's event file keeps one engine with no pool, and is created with 1 KB pages in SQLite's
   default (rollback) journal mode rather than WAL: a commit writes the file itself, so closing
   costs no checkpoint, and the file changes with every event, which is what Dagster's live view of

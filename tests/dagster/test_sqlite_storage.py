@@ -140,6 +140,10 @@ def test_the_shared_files_keep_wal_and_open_connections_and_run_files_do_neither
         index = sqlite_storage.engine_for(storage.conn_string_for_shard("index"), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
         assert run_file.pool.status().startswith("NullPool")
         assert index.pool.checkedin() >= 1  # left open for the next event
+        with index.connect() as connection:  # and its WAL kept small, as no last close deletes it
+            pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+            limit = connection.exec_driver_sql("PRAGMA journal_size_limit").scalar_one()
+        assert pages == sqlite_storage.SHARED_WAL_PAGES and limit == pages * 4096
     runs = home / "history" / "runs"
     assert _journal_mode(runs / f"{run_id}.db") == "delete"
     assert _journal_mode(runs / "index.db") == "wal"
