@@ -125,9 +125,12 @@ os.register_at_fork(after_in_child=_leave_connections_to_parent)
 
 
 @functools.cache
-def _migrations() -> ScriptDirectory:
-    """Dagster's migration scripts, read once per process (alembic reads them again for every check)."""
-    return ScriptDirectory.from_config(dagster_migrations_config())
+def migrations() -> ScriptDirectory:
+    """Dagster's migration scripts and their revision map, read once per process (alembic reads them
+    again for every check); the runs' fork server reads them before its first run (``run_preload``)."""
+    script = ScriptDirectory.from_config(dagster_migrations_config())
+    script.get_current_head()  # builds the revision map, which stamping a new run file walks
+    return script
 
 
 def _stamped(connection: Connection) -> bool:
@@ -181,7 +184,7 @@ class _EventLogStorage(SqliteEventLogStorage):
                     # One transaction: the driver would commit each CREATE by itself.
                     connection.exec_driver_sql("BEGIN")
                     SqlEventLogStorageMetadata.create_all(connection)
-                    MigrationContext.configure(connection).stamp(_migrations(), "head")
+                    MigrationContext.configure(connection).stamp(migrations(), "head")
                     connection.commit()
                     return
                 except DatabaseError:

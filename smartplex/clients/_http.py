@@ -115,7 +115,7 @@ class HttpSession:
             params=dict(params or {}),
             timeout=timeout,
             transport=transport,
-            verify=_tls_context(),
+            verify=tls_context(),
         )
 
     def close(self) -> None:
@@ -231,7 +231,7 @@ class HttpSession:
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """httpx's own verifying context (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), made once per process:
     loading the CA bundle costs ~50 ms, which every client would otherwise pay."""
     return httpx.create_ssl_context()

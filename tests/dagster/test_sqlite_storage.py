@@ -115,7 +115,7 @@ def test_an_existing_home_opens_without_reading_dagsters_migration_scripts(
     reads: list[object] = []
     made = ScriptDirectory.from_config
     monkeypatch.setattr(ScriptDirectory, "from_config", lambda config: reads.append(config) or made(config))
-    sqlite_storage._migrations.cache_clear()  # noqa: SLF001
+    sqlite_storage.migrations.cache_clear()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert len(instance.all_logs(run_id)) == events
         assert [r.run_id for r in instance.get_runs()] == [run_id]
