@@ -5,6 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.events import DagsterEvent
+from dagster._core.instance.config import PoolGranularity
+from dagster._core.op_concurrency_limits_counter import GlobalOpConcurrencyLimitsCounter
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from smartplex.cli import dagster_home
@@ -19,6 +22,7 @@ def test_production_dagster_yaml_runs_on_postgres(postgres_dagster_home: Path) -
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         config = instance.get_concurrency_config()
         assert config.pool_config.default_pool_limit == 1
+        assert config.pool_config.pool_granularity == PoolGranularity.RUN
         assert config.run_queue_config.tag_concurrency_limits[0]["key"] == "smartplex/service"
         assert instance.run_monitoring_enabled and instance.run_retries_enabled
 
@@ -69,3 +73,42 @@ def test_runs_write_info_not_debug_to_the_console(tmp_path: Path, capfd: pytest.
     console = written.out + written.err
     assert "probe synced" in console
     assert " - DEBUG - " not in console and "STEP_START" not in console
+
+
+@dg.asset(pool="smartplex_probe")
+def _pooled(context: dg.AssetExecutionContext) -> int:
+    info = context.instance.event_log_storage.get_concurrency_info("smartplex_probe")
+    return len(info.claimed_slots) + len(info.pending_steps)
+
+
+def _queue_holds(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether the run queue holds ``run`` back for its pools, asked as the queue daemon asks."""
+    in_progress = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    counter = GlobalOpConcurrencyLimitsCounter(
+        instance, [run], in_progress,
+        concurrency_keys=instance.event_log_storage.get_concurrency_keys(),
+        pool_limits=instance.event_log_storage.get_pool_limits(),
+        pool_granularity=instance.get_concurrency_config().pool_config.pool_granularity,
+    )  # fmt: skip
+    return counter.is_blocked(run)
+
+
+def _event(kind: dg.DagsterEventType, run: dg.DagsterRun) -> DagsterEvent:
+    return DagsterEvent(kind.value, run.job_name)
+
+
+def test_pools_are_enforced_by_the_run_queue_and_steps_take_no_slot(tmp_path: Path) -> None:
+    """A sync waits in the queue while another run of its pool is in progress; once started, its step
+    does not claim a slot (two writes to the event storage fewer, none to leak if its process dies)."""
+    with dg.DagsterInstance.from_config(str(dagster_home.prepare(tmp_path))) as instance:
+        assert instance.get_concurrency_config().pool_config.pool_granularity == PoolGranularity.RUN
+        result = dg.materialize([_pooled], instance=instance)
+        assert result.success and result.output_for_node("_pooled") == 0  # no slot held during the step
+
+        job = dg.Definitions(assets=[_pooled], jobs=[dg.define_asset_job("pooled")]).resolve_job_def("pooled")
+        first, second = (instance.create_run_for_job(job) for _ in range(2))
+        assert not _queue_holds(instance, first)
+        instance.handle_run_event(first.run_id, _event(dg.DagsterEventType.RUN_START, first))
+        assert _queue_holds(instance, second)
+        instance.handle_run_event(first.run_id, _event(dg.DagsterEventType.RUN_SUCCESS, first))
+        assert not _queue_holds(instance, second)

@@ -162,9 +162,10 @@ def test_a_stop_cancels_the_runs_it_interrupts_and_gives_their_webhooks_back(
 
     def mid_sync() -> list[dg.DagsterRun]:
         runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
-        return [r for r in runs if _slot_holders(instance, "radarr") == {r.run_id}]
+        step = dg.DagsterEventType.STEP_START
+        return [r for r in runs if instance.get_records_for_run(r.run_id, of_type=step).records]
 
-    (interrupted,) = stack.wait_for("a Radarr sync holding its slot", mid_sync, 120, interval=0.2)
+    (interrupted,) = stack.wait_for("a Radarr sync in its step", mid_sync, 120, interval=0.2)
     stop_stack(stack.supervisor, stack.env)
 
     assert _canceled_with(instance, interrupted.run_id, STOP_MESSAGE), (
