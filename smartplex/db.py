@@ -22,6 +22,7 @@ def make_engine(url: str, *, timeout: float = 5.0, **kwargs: Any) -> Engine:
             url, connect_args={"timeout": timeout}, pool_timeout=timeout, json_serializer=json_serializer, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas(timeout))
+        event.listen(engine, "checkout", _writes_begin_immediate)
         return engine
     timeouts = f"-c statement_timeout={int(timeout * 1000)} -c lock_timeout={int(timeout * 1000)}"
     connect_args = {
@@ -57,6 +58,21 @@ def _sqlite_pragmas(timeout: float) -> Any:
         cursor.close()
 
     return on_connect
+
+
+def _writes_begin_immediate(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A transaction takes the database's write lock when it begins (``BEGIN IMMEDIATE``, which the
+    driver sends before a transaction's first write), waiting up to the busy timeout for another writer.
+
+    With the driver's default ``BEGIN`` (deferred), a transaction that reads the database before it
+    writes holds a snapshot; another process's commit makes it stale, and the transaction's first
+    write then fails at once with "database is locked" (SQLite cannot wait that out). Full refreshes of
+    two services at once failed so: each batch writes the keys it saw into a temporary table, counts
+    its rows in the synced table, then writes them. Reads outside a write transaction take no lock.
+    Set at every checkout: a connection lent in autocommit comes back with the driver's default.
+    """
+    if dbapi_connection.isolation_level is not None:
+        dbapi_connection.isolation_level = "IMMEDIATE"
 
 
 def _one(value: str | tuple[str, ...] | None) -> str | None:
