@@ -1,4 +1,4 @@
-"""The asset factory: one daily-partitioned library asset (and its checks) per service instance, from its
+"""The asset factory: one weekly-partitioned library asset (and its checks) per service instance, from its
 service's spec: ``sonarr/series`` for the default Sonarr, ``sonarr_4k/series`` for ``sonarr/4k``."""
 
 import warnings
@@ -47,29 +47,38 @@ def library_asset(spec: SyncSpec, instance: Instance | None = None) -> dg.Assets
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
 
-        @dg.asset(
-            key=key,
-            description=f"{spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
-            group_name="libraries",  # one group per layer: webhooks, libraries, derived
-            deps=[webhook_log_asset.key],
-            partitions_def=PARTITIONS,
+        # A multi-asset of one asset, for can_subset: a webhook run syncs a few rows and leaves the
+        # checks out (they read the whole table, and store four events and two rows a run); a full
+        # refresh, which rebuilds the table, runs them.
+        @dg.multi_asset(
+            name=key.to_python_identifier(),  # the step key an @asset would have: plex__library_items
+            specs=[
+                dg.AssetSpec(
+                    key,
+                    description=f"{spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
+                    group_name="libraries",  # one group per layer: webhooks, libraries, derived
+                    deps=[webhook_log_asset.key],
+                    partitions_def=PARTITIONS,
+                    kinds={spec.service, "sql"},
+                    owners=OWNERS,
+                    freshness_policy=dg.FreshnessPolicy.time_window(
+                        fail_window=timedelta(hours=get_settings().freshness_hours)
+                    ),
+                    tags={"smartplex/service": spec.service, "smartplex/instance": service.name},
+                    metadata={
+                        "table": spec.table.name,
+                        "key": ", ".join(spec.table_key),
+                        "service": service.title,
+                        "instance": service.name,
+                    },
+                )
+            ],
+            check_specs=checks,
+            can_subset=True,
             backfill_policy=dg.BackfillPolicy.single_run(),
             retry_policy=dg.RetryPolicy(max_retries=1, delay=2),  # the clients retry first; this covers the rest
             required_resource_keys={resource_key(service.id), "database"},
-            kinds={spec.service, "sql"},
-            owners=OWNERS,
             pool=pool(service.id),
-            freshness_policy=dg.FreshnessPolicy.time_window(
-                fail_window=timedelta(hours=get_settings().freshness_hours)
-            ),
-            tags={"smartplex/service": spec.service, "smartplex/instance": service.name},
-            metadata={
-                "table": spec.table.name,
-                "key": ", ".join(spec.table_key),
-                "service": service.title,
-                "instance": service.name,
-            },
-            check_specs=checks,
         )
         def sync(context: AssetExecutionContext):  # type: ignore[no-untyped-def]
             # Where this run's worker process runs, so the reconciling passes can tell if it dies mid-sync.
@@ -90,8 +99,9 @@ def library_asset(spec: SyncSpec, instance: Instance | None = None) -> dg.Assets
                     database.engine, client, spec, window, hinted_ids=ids_of(named), instance=service.name
                 )
             _report_missing(context, database, named, result.not_found, service.title)
-            yield dg.MaterializeResult(metadata=result.metadata())
-            yield from _checks(database, spec, service, result.row_count)
+            yield dg.MaterializeResult(asset_key=key, metadata=result.metadata())
+            selected = {check.name for check in context.selected_asset_check_keys}
+            yield from _checks(database, spec, service, result.row_count, selected)
 
     return sync
 
@@ -120,7 +130,21 @@ def _report_missing(
     )
 
 
-def _checks(database: DatabaseResource, spec: SyncSpec, instance: Instance, row_count: int):  # type: ignore[no-untyped-def]
+def _checks(database: DatabaseResource, spec: SyncSpec, instance: Instance, row_count: int, selected: set[str]):  # type: ignore[no-untyped-def]
+    """The results of the ``selected`` checks."""
+    if "no_duplicate_ids" in selected:
+        yield _no_duplicate_ids(database, spec, instance)
+    if "has_rows" in selected:
+        yield dg.AssetCheckResult(
+            asset_key=asset_key(instance.id),
+            check_name="has_rows",
+            passed=row_count > 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"rows": row_count},
+        )
+
+
+def _no_duplicate_ids(database: DatabaseResource, spec: SyncSpec, instance: Instance) -> dg.AssetCheckResult:
     table = spec.table
     natural = [table.c[c] for c in instance.service.natural_ids]
     duplicates = (
@@ -138,12 +162,10 @@ def _checks(database: DatabaseResource, spec: SyncSpec, instance: Instance, row_
     )
     with database.engine.connect() as connection:
         duplicated = connection.execute(select(func.count()).select_from(duplicates)).scalar_one()
-    yield dg.AssetCheckResult(
+    return dg.AssetCheckResult(
+        asset_key=asset_key(instance.id),
         check_name="no_duplicate_ids",
         passed=duplicated == 0,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"duplicated_ids": duplicated},
-    )
-    yield dg.AssetCheckResult(
-        check_name="has_rows", passed=row_count > 0, severity=dg.AssetCheckSeverity.WARN, metadata={"rows": row_count}
     )

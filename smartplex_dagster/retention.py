@@ -3,7 +3,9 @@ the webhook rollups of the hours that changed.
 
 The product's tables and Dagster's storage both grow with every webhook; a home server runs for months.
 Runs still in flight are never touched; sensor and schedule ticks are trimmed by Dagster itself
-(``retention`` in dagster.yaml).
+(``retention`` in dagster.yaml). The automation sensor's stored evaluations (why a derived asset was
+recomputed, one record of up to 80 KB per tick that requests a run) go with the runs they launched:
+Dagster keeps them 30 days.
 """
 
 from dataclasses import dataclass
@@ -68,6 +70,13 @@ def purge_runs(instance: dg.DagsterInstance, now: datetime, keep: RunRetention) 
     return {kind: len(run_ids) for kind, run_ids in doomed.items()}
 
 
+def purge_automation_evaluations(instance: dg.DagsterInstance, now: datetime, days: int) -> None:
+    """Delete the automation sensor's evaluations older than ``days``."""
+    storage = instance.schedule_storage
+    if storage is not None and storage.supports_auto_materialize_asset_evaluations:
+        storage.purge_asset_evaluations(before=(now - timedelta(days=days)).timestamp())
+
+
 @dg.op(
     description="Delete webhook rows and Dagster runs past their retention; never pending, failed or in-flight ones."
 )
@@ -79,6 +88,7 @@ def purge(context: dg.OpExecutionContext, config: RetentionConfig, database: Dat
     runs = purge_runs(
         context.instance, now, RunRetention(config.run_days, config.refresh_run_days, config.failed_run_days)
     )
+    purge_automation_evaluations(context.instance, now, config.run_days)
     # The purge made its hours' rollups stale; rebuild them, and keep one stale mark per hour, even on
     # an install whose status nobody reads (readers do this too).
     rebuilt = webhook_rollups.rebuild(database.engine, utcnow(), budget=None)

@@ -12,13 +12,13 @@ from smartplex_dagster.partitions import full_refresh_tags, incremental_tags
 from smartplex_dagster.status_sensors import settle_webhooks
 
 WEBHOOK_JOB = "webhook_sync"
-#: A webhook run syncs one library: one step. The in-process executor runs it in the run's own process
+#: A webhook run syncs one library: one step, without the library's checks (a full refresh runs them). The in-process executor runs it in the run's own process
 #: instead of starting (and importing everything in) a second one for it.
 _EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 webhook_job = dg.define_asset_job(
     WEBHOOK_JOB,
-    selection=dg.AssetSelection.assets(*(asset_key(i.id) for i in get_settings().service_instances)),
+    selection=dg.AssetSelection.assets(*(asset_key(i.id) for i in get_settings().service_instances)).without_checks(),
     description="An incremental sync of one library, for the webhooks that made it stale (webhook_sensor).",
     executor_def=_EXECUTORS[get_settings().webhook_run_executor],
     hooks={settle_webhooks},
@@ -41,6 +41,7 @@ def webhook_run(service: str, run_key: str, webhooks: int, oldest: datetime) -> 
         run_key=run_key,
         job_name=WEBHOOK_JOB,
         asset_selection=[asset_key(service)],
+        asset_check_keys=[],
         tags={**incremental_tags(oldest), TRIGGER_TAG: "webhook", SERVICE_TAG: service, WEBHOOKS_TAG: str(webhooks)},
     )
 

@@ -16,6 +16,14 @@ from smartplex_dagster.derived import watch_stats as stats_asset
 from smartplex_dagster.library import asset_key
 from smartplex_dagster.partitions import PARTITIONS, covering, full_refresh_tags, incremental_tags, range_tags
 from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_dagster.run_requests import (
+    REFRESH_JOB,
+    WEBHOOK_JOB,
+    full_refresh_run,
+    refresh_job,
+    webhook_job,
+    webhook_run,
+)
 from smartplex_simulators.serve import RunningSimulators
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
@@ -62,6 +70,37 @@ def test_backfill_of_thirty_days_is_one_run(resources: dict, engine: Engine, sim
     assert events[0].metadata["full_refresh"].value is False
     step_starts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
     assert len(step_starts) == 1
+
+
+def _as_requested(request: dg.RunRequest, resources: dict) -> dg.ExecuteInProcessResult:
+    """Executes a sensor's run request in its job, with the asset and check selection it names."""
+    defs = dg.Definitions(assets=library_assets, jobs=[webhook_job, refresh_job], resources=resources)
+    assert request.job_name is not None and request.asset_selection is not None
+    checks = None if request.asset_check_keys is None else set(request.asset_check_keys)
+    job = defs.resolve_job_def(request.job_name).get_subset(
+        asset_selection=set(request.asset_selection), asset_check_selection=checks
+    )
+    return job.execute_in_process(tags=request.tags, raise_on_error=False)
+
+
+def test_a_webhook_run_leaves_the_checks_to_the_full_refresh(
+    resources: dict, engine: Engine, sims: RunningSimulators
+) -> None:
+    """The checks read the whole table: a webhook run (a few rows) skips them, a full refresh runs them."""
+    webhook = _as_requested(webhook_run("sonarr", "key-1", 1, utcnow()), resources)
+    assert webhook.success and webhook.dagster_run.job_name == WEBHOOK_JOB
+    weeks = PARTITIONS.get_partition_keys_in_range(covering(utcnow() - timedelta(days=7)))
+    assert [m.partition for m in _materializations(webhook, asset_key("sonarr"))] == weeks
+    assert webhook.get_asset_check_evaluations() == []
+    planned = [e for e in webhook.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED]
+    assert planned == []
+
+    refresh = _as_requested(full_refresh_run("sonarr", "key-2"), resources)
+    assert refresh.success and refresh.dagster_run.job_name == REFRESH_JOB
+    checks = {e.check_name: e for e in refresh.get_asset_check_evaluations()}
+    assert set(checks) == {"has_rows", "no_duplicate_ids"}
+    assert checks["has_rows"].passed and checks["has_rows"].metadata["rows"].value == len(sims.universe.shows)
+    assert checks["no_duplicate_ids"].passed and checks["no_duplicate_ids"].metadata["duplicated_ids"].value == 0
 
 
 def test_a_run_for_an_unconfigured_service_fails_clearly(database_url: str, engine: Engine) -> None:

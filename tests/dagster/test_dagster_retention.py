@@ -7,11 +7,17 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.asset_graph_view.serializable_entity_subset import SerializableEntitySubset
+from dagster._core.definitions.asset_key import AssetKey
+from dagster._core.definitions.declarative_automation.serialized_objects import (
+    AutomationConditionEvaluation,
+    AutomationConditionNodeSnapshot,
+)
 from dagster._core.utils import make_new_run_id
 
 from smartplex.cli import dagster_home
 from smartplex.column_types import utcnow
-from smartplex_dagster.retention import RunRetention, purge_runs
+from smartplex_dagster.retention import RunRetention, purge_automation_evaluations, purge_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 KEEP = RunRetention(run_days=7, refresh_run_days=90, failed_run_days=30)
@@ -75,3 +81,30 @@ def test_a_purged_run_gives_its_disk_back_on_the_embedded_storage(tmp_path: Path
         assert purge_runs(instance, utcnow() + timedelta(days=8), KEEP)["runs"] == 1
         assert not files[old].exists() and files[running].exists()
         assert instance.get_run_by_id(old) is None
+
+
+def test_automation_evaluations_go_with_the_runs_they_launched(instance: dg.DagsterInstance) -> None:
+    storage = instance.schedule_storage
+    assert storage is not None and storage.supports_auto_materialize_asset_evaluations
+    catalog = AssetKey(["derived", "media_catalog"])
+    requested = SerializableEntitySubset(key=catalog, value=True)
+    evaluation = AutomationConditionEvaluation(
+        condition_snapshot=AutomationConditionNodeSnapshot(
+            class_name="AndAutomationCondition", description="", unique_id="1"
+        ),
+        start_timestamp=0,
+        end_timestamp=1,
+        true_subset=requested,
+        candidate_subset=requested,
+        subsets_with_metadata=[],
+        child_evaluations=[],
+    )
+    storage.add_auto_materialize_asset_evaluations(evaluation_id=1, asset_evaluations=[evaluation.with_run_ids(set())])
+
+    def stored() -> int:
+        return len(storage.get_auto_materialize_asset_evaluations(key=catalog, limit=10))
+
+    purge_automation_evaluations(instance, utcnow() + timedelta(days=6), KEEP.run_days)
+    assert stored() == 1
+    purge_automation_evaluations(instance, utcnow() + timedelta(days=8), KEEP.run_days)
+    assert stored() == 0

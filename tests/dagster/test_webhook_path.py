@@ -63,13 +63,16 @@ def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
 
 
 def _assert_ran_in_process(instance: dg.DagsterInstance, run_id: str) -> None:
-    """The run is a webhook run whose sync step ran in the run worker's own process: no second process."""
+    """The run is a webhook run whose sync step ran in the run worker's own process (no second process),
+    and left the library's checks to the full refresh."""
     run = instance.get_run_by_id(run_id)
     assert run is not None and run.job_name == WEBHOOK_JOB
     steps = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
     assert steps and {s.event_log_entry.dagster_event.pid for s in steps if s.event_log_entry.dagster_event} == {
         _worker_pid(instance, run_id)
     }
+    checks = {dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+    assert instance.get_records_for_run(run_id, of_type=checks).records == []
 
 
 def _start(stack: DaemonStack) -> None:
