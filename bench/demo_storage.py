@@ -5,7 +5,8 @@ services, a simulated event every ``--event-interval`` seconds) in a data direct
 a minute records the size of Dagster's storage (``<data>/dagster``), of the product database and of the
 logs (``<data>/logs``), and how many Dagster runs there are. After ``--minutes`` it prints:
 
-- Dagster storage growth in the second half of that time (target: <= 20 MB in the second half hour);
+- Dagster storage growth in the second half of that time (target: <= 20 MB in the second half hour),
+  a run's share of it, and the storage by part (run event files, events index, runs, ticks);
 - the daemon log's growth per hour (target: <= 2 MB an hour);
 - how many log lines say a code server lost its parent's heartbeat, warn, or report a per-partition
   materialization (a quiet demo has none);
@@ -127,6 +128,19 @@ def sample(data: Path, began: float, code_servers: set[int]) -> dict[str, float]
     }
 
 
+def parts(home: Path) -> dict[str, float]:
+    """Dagster's storage by part (MB): the runs' own event files, the events index (runs' asset and
+    status events, check records), the runs database, and the ticks and automation evaluations."""
+    history = home / "history"
+    run_files = [p for p in (history / "runs").glob("*.db") if p.name != "index.db"]
+    return {
+        "run event files": sum(p.stat().st_size for p in run_files) / MB,
+        "events index": sum(size_of(p) for p in (history / "runs").glob("index.db*")) / MB,
+        "runs database": sum(size_of(p) for p in history.glob("runs.db*")) / MB,
+        "ticks and evaluations": size_of(home / "schedules") / MB,
+    }
+
+
 def line(s: dict[str, float], note: str = "") -> str:
     return (
         f"| {s['minute']:5.1f} | {s['dagster']:8.1f} | {s['product']:7.1f} | {s['logs']:6.2f} "
@@ -177,6 +191,13 @@ def main() -> None:
             f"stack memory: {sum(s['rss'] for s in samples) / len(samples):.0f} MB on average (RSS summed over its "
             f"processes, runs included); code server processes seen: {len(code_servers)}",
         ]
+        added = end["runs"] - half["runs"]
+        if added > 0:
+            summary.append(
+                f"a run's share of the second half's growth: {(end['dagster'] - half['dagster']) * 1024 / added:.0f} KB "
+                f"({int(added)} runs); by part, per run over the whole time: "
+                + ", ".join(f"{name} {mb * 1024 / end['runs']:.1f} KB" for name, mb in parts(data / "dagster").items())
+            )
         last_purge = 0.0
         while time.monotonic() - began < (args.minutes + args.retention_minutes) * 60:
             note = ""
