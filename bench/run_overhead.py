@@ -174,7 +174,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for storage in results:
                 results[storage].append(measure(storage, args.runs, sims.env()))
-            for preload in forked:
+            for preload in forked if args.forked_runs else ():
                 forked[preload].append(measure_forked(preload, args.forked_runs, sims.env()))
     labels = {"dagster": "Dagster's storage: sqlite (baseline)", "smartplex": "smartplex_dagster.sqlite_storage"}
     print(f"{args.runs} {SERVICE} full refreshes per storage and round, in-process, medians per round")
@@ -185,6 +185,8 @@ def main() -> None:
     for key, label in (("run", "run"), ("outside", "outside the step"), ("file_kb", "run file")):
         ratios = [ours[key] / base[key] for ours, base in zip(results["smartplex"], results["dagster"], strict=True)]
         print(f"  {label}: " + ", ".join(f"{r:.2f}x" for r in ratios) + " of the baseline")
+    if not args.forked_runs:
+        return
     print(f"{args.forked_runs} {SERVICE} full refreshes per fork server and round, each in a process forked from it")
     for preload, rounds in forked.items():
         print(f"  {PRELOADS[preload]:44}" + "  |  ".join(
