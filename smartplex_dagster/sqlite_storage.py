@@ -19,10 +19,13 @@ Here:
   the one writer still share them across processes; the WAL, which no last close deletes any more,
   is kept to about 1 MB; a process that forks (none of the embedded stack's does, after opening
   them) leaves its connections to the parent;
-- a run's event file keeps one engine with no pool, and is created with 512-byte pages in SQLite's
-  default (rollback) journal mode rather than WAL: a commit writes the file itself, so closing
-  costs no checkpoint, and the file changes with every event, which is what Dagster's live view of
-  a run (a watch on the file) waits for;
+- a run's event file is created with 512-byte pages in SQLite's default (rollback) journal mode
+  rather than WAL: a commit writes the file itself, so closing costs no checkpoint, and the file
+  changes with every event, which is what Dagster's live view of a run (a watch on the file) waits
+  for. Its engine keeps one open connection, so a run's twenty-odd events do not each open the file
+  and read its schema again; a process keeps the engines of the last ``RUN_FILES_OPEN`` run files
+  it used (a run's worker, its own; the daemon and the UI, the runs they look at), and deleting a
+  run's events closes them in that process before retention removes the file;
 - a file that already carries a schema revision is used as it is, as Dagster would after its
   check, and a new run file is stamped from migration scripts read once per process.
 
@@ -45,7 +48,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import DatabaseError
-from sqlalchemy.pool import NullPool
 
 from smartplex_dagster.dagster_internals import (
     INDEX_SHARD_NAME,
@@ -63,6 +65,9 @@ from smartplex_dagster.dagster_internals import (
 #: Page size of a new run's event file (SQLite's default is 4096; 512 is its least): the file holds
 #: some 25 tables and indexes of one page each, mostly empty, beside about 30 KB of events.
 RUN_FILE_PAGE_SIZE = 512
+#: Run files whose engine (and one open connection) a process keeps: a connection left open to a file
+#: that another process then removes holds its disk space until it is closed, so this bounds that too.
+RUN_FILES_OPEN = 16
 #: Open connections a process keeps to each shared file: the daemon's threads share them.
 SHARED_FILE_CONNECTIONS = 2
 #: A shared file's WAL is checkpointed every this many pages (SQLite's default: 1000, 4 MB in 4 KB
@@ -72,22 +77,21 @@ SHARED_WAL_PAGES = 256
 
 
 def engine_for(conn_string: str, *, timeout: float | None = None, run_file: bool = False) -> Engine:
-    """The process's engine for a database file (one per file and settings).
-
-    A run's event file is opened for each use (no pool): a process touches many of them, each for
-    a while. The shared files keep open connections, left behind in a forked child.
-    """
+    """The process's engine for a database file (one per file and settings), with open connections,
+    which a forked child leaves to its parent."""
     return (_run_file_engine if run_file else _shared_file_engine)(conn_string, timeout)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=RUN_FILES_OPEN)  # an engine dropped from here closes as it is collected
 def _run_file_engine(conn_string: str, timeout: float | None) -> Engine:
-    engine = create_engine(conn_string, poolclass=NullPool, connect_args=_timeout(timeout))
+    # One connection kept; a second thread using the file at the same moment opens one of its own.
+    engine = create_engine(conn_string, pool_size=1, connect_args={**_timeout(timeout), "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _page_size(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA page_size = {RUN_FILE_PAGE_SIZE}")  # a new file only
 
+    _open_engines.add(engine)
     return engine
 
 
@@ -104,7 +108,7 @@ def _shared_file_engine(conn_string: str, timeout: float | None) -> Engine:
         dbapi_connection.execute(f"PRAGMA wal_autocheckpoint = {SHARED_WAL_PAGES}")
         dbapi_connection.execute(f"PRAGMA journal_size_limit = {SHARED_WAL_PAGES * 4096}")
 
-    _shared_engines.add(engine)
+    _open_engines.add(engine)
     return engine
 
 
@@ -113,12 +117,12 @@ def _timeout(timeout: float | None) -> dict[str, Any]:
 
 
 #: Held weakly: an engine the cache lets go of is closed with its connections.
-_shared_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_open_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _leave_connections_to_parent() -> None:
     """In a forked child: new pools, without touching (or closing) the parent's connections."""
-    for engine in _shared_engines:
+    for engine in list(_open_engines):
         engine.dispose(close=False)
 
 
@@ -192,6 +196,12 @@ class _EventLogStorage(SqliteEventLogStorage):
                     connection.rollback()  # made at the same moment by another process: Dagster's own
                     # setup below waits for it and retries
         super()._initdb(engine, for_index_shard)
+
+    def delete_events(self, run_id: str) -> None:
+        """Dagster's, then this process's connections to the run's file closed: the file is about to go
+        (retention removes it), and an open connection would keep its disk space."""
+        super().delete_events(run_id)
+        _run_file_engine(self.conn_string_for_shard(run_id), SQLITE_BUSY_TIMEOUT_SECONDS).dispose()
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:

@@ -1,14 +1,20 @@
-"""The embedded instance's SQLite storage: Dagster's files, one engine per file, small run files."""
+"""The embedded instance's SQLite storage: Dagster's files, one engine and open connections per file, small run
+files."""
 
+import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 import yaml
 from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
 from smartplex.cli import dagster_home
 from smartplex_dagster import sqlite_storage
@@ -128,7 +134,7 @@ def _journal_mode(path: Path) -> str:
         return str(connection.execute("PRAGMA journal_mode").fetchone()[0])
 
 
-def test_the_shared_files_keep_wal_and_open_connections_and_run_files_do_neither(tmp_path: Path) -> None:
+def test_the_shared_files_keep_wal_and_every_file_open_connections(tmp_path: Path) -> None:
     home = dagster_home.prepare(tmp_path)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         run_id = dg.materialize([probe], instance=instance).run_id
@@ -138,8 +144,7 @@ def test_the_shared_files_keep_wal_and_open_connections_and_run_files_do_neither
             storage.conn_string_for_shard(run_id), timeout=SQLITE_BUSY_TIMEOUT_SECONDS, run_file=True
         )
         index = sqlite_storage.engine_for(storage.conn_string_for_shard("index"), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-        assert run_file.pool.status().startswith("NullPool")
-        assert index.pool.checkedin() >= 1  # left open for the next event
+        assert run_file.pool.checkedin() == 1 and index.pool.checkedin() >= 1  # left open for the next event
         with index.connect() as connection:  # and its WAL kept small, as no last close deletes it
             pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
             limit = connection.exec_driver_sql("PRAGMA journal_size_limit").scalar_one()
@@ -198,3 +203,47 @@ def test_a_watch_on_a_run_sees_each_event_as_it_is_written(tmp_path: Path) -> No
                 assert seen[-1] == f"event {n}"
         finally:
             instance.end_watch_event_logs(run.run_id, callback)
+
+
+@contextlib.contextmanager
+def _connects() -> Iterator[list[str]]:
+    """Every SQLite connection any engine opens meanwhile, by database file name."""
+    opened: list[str] = []
+
+    def record(dbapi_connection: Any, _record: Any) -> None:
+        opened.append(Path(dbapi_connection.execute("PRAGMA database_list").fetchone()[2]).name)
+
+    event.listen(Pool, "connect", record)
+    try:
+        yield opened
+    finally:
+        event.remove(Pool, "connect", record)
+
+
+def test_a_run_opens_its_event_file_once(tmp_path: Path) -> None:
+    """A run writes some twenty events to its file through one open connection, not one each."""
+    with dg.DagsterInstance.from_config(str(dagster_home.prepare(tmp_path))) as instance:
+        dg.materialize([probe], instance=instance)
+        with _connects() as opened:
+            run_id = dg.materialize([probe], instance=instance).run_id
+            events = len(instance.all_logs(run_id))
+    assert events > 10
+    assert opened.count(f"{run_id}.db") == 1
+
+
+def test_deleting_a_runs_events_closes_its_file(tmp_path: Path) -> None:
+    """Retention removes the file after deleting the run: no connection of this process may keep it."""
+    home = dagster_home.prepare(tmp_path)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_id = dg.materialize([probe], instance=instance).run_id
+        storage = instance.event_log_storage
+        assert isinstance(storage, sqlite_storage.SqliteEventLogStorage)
+        engine = sqlite_storage.engine_for(
+            storage.conn_string_for_shard(run_id), timeout=SQLITE_BUSY_TIMEOUT_SECONDS, run_file=True
+        )
+        assert engine.pool.checkedin() == 1
+        instance.delete_run(run_id)
+        assert engine.pool.checkedin() == 0
+        path = home / "history" / "runs" / f"{run_id}.db"
+        held = [link for link in Path("/proc/self/fd").iterdir() if os.path.realpath(link) == str(path)]
+        assert held == []
