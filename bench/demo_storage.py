@@ -7,6 +7,9 @@ logs (``<data>/logs``), and how many Dagster runs there are. After ``--minutes``
 
 - Dagster storage growth in the second half of that time (target: <= 20 MB in the second half hour),
   a run's share of it, and the storage by part (run event files, events index, runs, ticks);
+- the baseline, measured first in the same run: the least Dagster stores for a run on the embedded
+  storage (an asset that does nothing, one step, in-process, no metadata), and what the second
+  half's runs would have stored had each been one of those;
 - the daemon log's growth per hour (target: <= 2 MB an hour);
 - how many log lines say a code server lost its parent's heartbeat, warn, or report a per-partition
   materialization (a quiet demo has none);
@@ -27,6 +30,7 @@ nothing:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -77,6 +81,45 @@ def run_count(home: Path) -> int:
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         return len(instance.get_run_records())
+
+
+def checkpointed_size(home: Path) -> int:
+    """The size of ``home`` with every WAL written into its database (each WAL holds up to a MB)."""
+    import sqlite3
+
+    for wal in home.rglob("*.db-wal"):
+        with contextlib.closing(sqlite3.connect(wal.with_name(wal.name.removesuffix("-wal")))) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return size_of(home)
+
+
+def least_run_kb(runs: int = 100) -> float:
+    """KB of Dagster storage a run adds when it materializes an asset that does nothing (one step, in
+    process, no metadata, no partitions) on the embedded instance's storage: Dagster's own record of
+    a run, the least any sync run can cost."""
+    import dagster as dg
+
+    from smartplex.cli import dagster_home
+
+    @dg.asset
+    def nothing() -> None:
+        return None
+
+    job = dg.Definitions(
+        assets=[nothing], jobs=[dg.define_asset_job("nothing", executor_def=dg.in_process_executor)]
+    ).resolve_job_def("nothing")
+    data = Path(tempfile.mkdtemp(prefix="least-run-"))
+    try:
+        home = dagster_home.prepare(data)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            for _ in range(10):  # the shared files' first pages and the job's snapshots
+                job.execute_in_process(instance=instance)
+            before = checkpointed_size(home)
+            for _ in range(runs):
+                job.execute_in_process(instance=instance)
+            return (checkpointed_size(home) - before) / runs / 1024
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def purge(home: Path, keep: timedelta) -> dict[str, int]:
@@ -159,6 +202,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the data directory behind")
     args = parser.parse_args()
 
+    least = least_run_kb()
+    print(f"the least Dagster stores for a run on this storage (an asset that does nothing): {least:.1f} KB")
     data = Path(tempfile.mkdtemp(prefix="demo-storage-"))
     env = {**os.environ, "SMARTPLEX_DATA_DIR": str(data)}
     command = [sys.executable, "-m", "smartplex", "demo", "--size", str(args.size),
@@ -197,6 +242,10 @@ def main() -> None:
                 f"a run's share of the second half's growth: {(end['dagster'] - half['dagster']) * 1024 / added:.0f} KB "
                 f"({int(added)} runs); by part, per run over the whole time: "
                 + ", ".join(f"{name} {mb * 1024 / end['runs']:.1f} KB" for name, mb in parts(data / "dagster").items())
+            )
+            summary.append(
+                f"the same runs as runs of an asset that does nothing ({least:.1f} KB each): "
+                f"{added * least / 1024:.1f} MB; ours {(end['dagster'] - half['dagster']) * 1024 / added / least:.2f}x that"
             )
         last_purge = 0.0
         while time.monotonic() - began < (args.minutes + args.retention_minutes) * 60:

@@ -5,7 +5,8 @@ in this process with ``dagster.execute_job`` against a 1,000-item simulator, eac
 ``DAGSTER_HOME``: once with Dagster's own ``storage: sqlite`` (the baseline), once with SmartPlex's
 (:mod:`smartplex_dagster.sqlite_storage`), alternating over ``--rounds``. Per storage it prints the
 median run (run start to run end, as Dagster records them), the median time outside the sync step,
-and the median size of a run's event file; then the ratios. No other process runs: this is the
+the median size of a run's event file, and what writing one event to a run's file costs (the median
+of ``--events`` engine events reported to one run); then the ratios. No other process runs: this is the
 run's own machinery, without the daemon, the launch or the machine's other work.
 
 Then the same refresh in processes forked from a fork server, as the code server starts runs: one
@@ -87,7 +88,7 @@ def fresh_home(storage: str, env: dict[str, str]) -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def measure(storage: str, runs: int, env: dict[str, str]) -> dict[str, float]:
+def measure(storage: str, runs: int, events: int, env: dict[str, str]) -> dict[str, float]:
     """``runs`` full refreshes on a fresh home with ``storage`` ("dagster" or "smartplex")."""
     from smartplex_dagster.library import asset_key
     from smartplex_dagster.run_requests import full_refresh_run
@@ -111,9 +112,22 @@ def measure(storage: str, runs: int, env: dict[str, str]) -> dict[str, float]:
                 step = stamps[dg.DagsterEventType.STEP_SUCCESS] - stamps[dg.DagsterEventType.STEP_START]
                 totals.append(total)
                 outside.append(total - step)
+            event = event_write(instance, result.run_id, events)
         files = [p.stat().st_size for p in (dagster / "history" / "runs").glob("*.db") if p.name != "index.db"]
         return {"run": statistics.median(totals[1:]), "outside": statistics.median(outside[1:]),
-                "file_kb": statistics.median(files) / 1024}  # fmt: skip
+                "file_kb": statistics.median(files) / 1024, "event": event}  # fmt: skip
+
+
+def event_write(instance: dg.DagsterInstance, run_id: str, events: int) -> float:
+    """Seconds to write one event to a run's file: the median of ``events`` engine events, one at a time."""
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    times = []
+    for n in range(events):
+        began = time.perf_counter()
+        instance.report_engine_event(f"event {n}", run)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
 
 
 def forked_run(queue: Any) -> None:
@@ -166,6 +180,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="runs per storage and round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, each storage once per round")
     parser.add_argument("--forked-runs", type=int, default=10, help="forked runs per fork server and round")
+    parser.add_argument(
+        "--events", type=int, default=200, help="events written to one run's file, per storage and round"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     results: dict[str, list[dict[str, float]]] = {"dagster": [], "smartplex": []}
@@ -173,16 +190,16 @@ def main() -> None:
     with run_simulators(size=1000, seed=3, now=None) as sims:
         for _ in range(args.rounds):
             for storage in results:
-                results[storage].append(measure(storage, args.runs, sims.env()))
+                results[storage].append(measure(storage, args.runs, args.events, sims.env()))
             for preload in forked if args.forked_runs else ():
                 forked[preload].append(measure_forked(preload, args.forked_runs, sims.env()))
     labels = {"dagster": "Dagster's storage: sqlite (baseline)", "smartplex": "smartplex_dagster.sqlite_storage"}
     print(f"{args.runs} {SERVICE} full refreshes per storage and round, in-process, medians per round")
     for storage, rounds in results.items():
         print(f"  {labels[storage]:38}" + "  |  ".join(
-            f"run {r['run'] * 1000:5.1f} ms, outside the step {r['outside'] * 1000:5.1f} ms, run file {r['file_kb']:5.1f} KB"
-            for r in rounds))  # fmt: skip
-    for key, label in (("run", "run"), ("outside", "outside the step"), ("file_kb", "run file")):
+            f"run {r['run'] * 1000:5.1f} ms, outside the step {r['outside'] * 1000:5.1f} ms, run file {r['file_kb']:5.1f} KB, "
+            f"an event {r['event'] * 1000:4.2f} ms" for r in rounds))  # fmt: skip
+    for key, label in (("run", "run"), ("outside", "outside the step"), ("file_kb", "run file"), ("event", "an event")):
         ratios = [ours[key] / base[key] for ours, base in zip(results["smartplex"], results["dagster"], strict=True)]
         print(f"  {label}: " + ", ".join(f"{r:.2f}x" for r in ratios) + " of the baseline")
     if not args.forked_runs:
