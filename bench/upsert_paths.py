@@ -1,0 +1,180 @@
+"""Upsert paths benchmark: what PostgreSQL spends writing a full refresh's Plex rows, two ways.
+
+Reads a simulated Plex library of ``--size`` items with SmartPlex's client, turns the items into rows
+as the sync does, then writes them in batches of 2,000 into a fresh schema, twice per path (into the
+empty table, then again with nothing changed):
+
+- **the JSON document** (what the sync does): each batch encoded with ``orjson`` and unpacked by the
+  server with ``json_populate_recordset`` in one ``INSERT … ON CONFLICT DO UPDATE``, which also records
+  the keys the refresh saw (``smartplex.sync.upsert``), over psycopg2;
+- **binary COPY** (the baseline it is measured against): each batch streamed with psycopg 3's binary
+  ``COPY`` into a temporary staging table, then the same ``INSERT … ON CONFLICT DO UPDATE … WHERE
+  changed`` and keys insert from it.
+
+It prints, per path, the client's time to prepare a batch (the document, or the tuples) and the rest
+of writing it (for COPY that includes psycopg's encoding of the rows, in C, as they stream), summed
+over the batches. psycopg 3 is not one of SmartPlex's dependencies:
+
+    pip install "psycopg[binary]"
+    python bench/upsert_paths.py [--size 100000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._common import DEFAULT_POSTGRES_URL, drop_schema, fresh_schema  # noqa: E402
+from smartplex import migrate  # noqa: E402
+from smartplex.clients import CLIENTS  # noqa: E402
+from smartplex.column_types import utcnow  # noqa: E402
+from smartplex.db import make_engine  # noqa: E402
+from smartplex.sync import SPECS  # noqa: E402
+from smartplex.sync.engine import _SeenKeys  # noqa: E402
+from smartplex.sync.upsert import prepare_rows, write_rows  # noqa: E402
+from smartplex_simulators import run_simulators  # noqa: E402
+
+BATCH = 2000
+SPEC = SPECS["plex"]
+
+
+def plex_rows(url: str, env: dict[str, str], size: int) -> list[dict[str, Any]]:
+    """The library's rows as a full refresh builds them (its side tables written on the way)."""
+    engine = make_engine(url, timeout=120)
+    migrate.upgrade(engine)
+    now, rows = utcnow(), []
+    with CLIENTS["plex"](env["SMARTPLEX_PLEX_URL"], env["SMARTPLEX_PLEX_TOKEN"]) as client:
+        with engine.begin() as connection:
+            scope = {"instance": "default"}
+            scope = {**SPEC.prepare(client, connection, now, scope), **scope}
+        for item in client.iter_all():
+            row = SPEC.to_row(item, scope)
+            row.update(scope)
+            row["synced_at"], row["deleted_at"] = now, None
+            rows.append(row)
+    engine.dispose()
+    return rows
+
+
+def json_document(url: str, batches: list[list[dict[str, Any]]]) -> tuple[float, float]:
+    """The sync's own path; returns (client, server) seconds."""
+    engine = make_engine(url, timeout=120)
+    client = server = 0.0
+    with engine.connect() as connection:
+        seen = _SeenKeys(connection, SPEC)
+        for batch in batches:
+            began = time.perf_counter()
+            prepared = prepare_rows("postgresql", SPEC.table, SPEC.table_key, batch)
+            client += time.perf_counter() - began
+            began = time.perf_counter()
+            with connection.begin():
+                write_rows(connection, SPEC.table, SPEC.table_key, prepared, keys_into=seen.table)
+            server += time.perf_counter() - began
+        seen.drop()
+    engine.dispose()
+    return client, server
+
+
+def binary_copy(dsn: str, batches: list[list[dict[str, Any]]]) -> tuple[float, float]:
+    """psycopg 3's binary COPY into a staging table, then the upsert from it; returns (client, server)."""
+    import psycopg
+
+    table, key = SPEC.table.name, ", ".join(SPEC.table_key)
+    columns = list(batches[0][0])
+    data = [c for c in columns if c not in SPEC.table_key and c not in ("synced_at", "deleted_at")]
+    listed = ", ".join(columns)
+    changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in data)
+    upsert = (
+        f"WITH merged AS (INSERT INTO {table} ({listed}) SELECT {listed} FROM staging ON CONFLICT ({key}) "
+        f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in data)}, synced_at = excluded.synced_at, "
+        f"deleted_at = NULL WHERE {changed} OR {table}.deleted_at IS NOT NULL RETURNING (xmax = 0) AS fresh), "
+        f"seen_now AS (INSERT INTO seen ({key}) SELECT {key} FROM staging ON CONFLICT DO NOTHING) "
+        "SELECT count(*) FILTER (WHERE fresh), count(*) FROM merged"
+    )
+    as_tuple = itemgetter(*columns)
+    client = server = 0.0
+    with psycopg.connect(dsn) as connection:
+        connection.execute(f"CREATE TEMP TABLE staging (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        connection.execute(f"CREATE TEMP TABLE seen AS SELECT {key} FROM {table} LIMIT 0")
+        connection.execute(f"ALTER TABLE seen ADD PRIMARY KEY ({key})")
+        types = [
+            row[0]
+            for row in connection.execute(
+                "SELECT format_type(a.atttypid, a.atttypmod) FROM unnest(%s::text[]) WITH ORDINALITY AS u(name, n) "
+                "JOIN pg_attribute a ON a.attname = u.name AND a.attrelid = 'staging'::regclass ORDER BY u.n",
+                (columns,),
+            )
+        ]
+        connection.commit()
+        for batch in batches:
+            began = time.perf_counter()
+            rows = [as_tuple(row) for row in batch]
+            client += time.perf_counter() - began
+            began = time.perf_counter()
+            with (
+                connection.cursor() as cursor,
+                cursor.copy(f"COPY staging ({listed}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+            connection.execute(upsert).fetchone()
+            connection.commit()
+            server += time.perf_counter() - began
+    return client, server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL)
+    args = parser.parse_args()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        sys.exit('psycopg 3 is needed for the COPY path: pip install "psycopg[binary]"')
+    url, schema = fresh_schema(args.database_url)
+    try:
+        with run_simulators(size=args.size, seed=3, services=["plex"]) as sims:
+            rows = plex_rows(url, sims.env(), args.size)
+        batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
+        parsed = make_url(args.database_url)
+        dsn = (
+            f"host={parsed.host} port={parsed.port or 5432} user={parsed.username} dbname={parsed.database} "
+            f"options=-csearch_path={schema}" + (f" password={parsed.password}" if parsed.password else "")
+        )
+        engine = make_engine(url)
+        print(f"{len(rows)} Plex rows of {len(rows[0])} columns, batches of {BATCH}; client and server seconds")
+        figures = {}
+        for label, path in (("JSON document (the sync's)", lambda: json_document(url, batches)),
+                            ("binary COPY, psycopg 3", lambda: binary_copy(dsn, batches))):  # fmt: skip
+            with engine.begin() as connection:
+                connection.execute(text(f"TRUNCATE {SPEC.table.name}"))
+            figures[label] = [path(), path()]  # into the empty table, then with nothing changed
+            (c1, s1), (c2, s2) = figures[label]
+            print(
+                f"  {label:28} empty table: client {c1:.2f}, server {s1:.2f}  |  unchanged: client {c2:.2f}, server {s2:.2f}"
+            )
+        (ours, copy) = figures.values()
+        for n, case in enumerate(("empty table", "unchanged")):
+            print(
+                f"  {case}: COPY's server time {copy[n][1] / ours[n][1]:.2f}x, client {copy[n][0] / ours[n][0]:.2f}x the sync's"
+            )
+        engine.dispose()
+    finally:
+        drop_schema(args.database_url, schema)
+
+
+if __name__ == "__main__":
+    main()
