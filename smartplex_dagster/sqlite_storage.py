@@ -67,7 +67,7 @@ from smartplex_dagster.dagster_internals import (
 RUN_FILE_PAGE_SIZE = 512
 #: Run files whose engine (and one open connection) a process keeps: a connection left open to a file
 #: that another process then removes holds its disk space until it is closed, so this bounds that too.
-RUN_FILES_OPEN = 16
+RUN_FILES_OPEN = 64
 #: Open connections a process keeps to each shared file: the daemon's threads share them.
 SHARED_FILE_CONNECTIONS = 2
 #: A shared file's WAL is checkpointed every this many pages (SQLite's default: 1000, 4 MB in 4 KB
