@@ -5,11 +5,12 @@ as the sync does, then writes them in batches of 2,000 into a fresh schema, twic
 empty table, then again with nothing changed):
 
 - **the JSON document** (what the sync does): each batch encoded with ``orjson`` and unpacked by the
-  server with ``json_populate_recordset`` in one ``INSERT … ON CONFLICT DO UPDATE``, which also records
-  the keys the refresh saw (``smartplex.sync.upsert``), over psycopg2;
+  server with ``json_populate_recordset`` in one ``INSERT … ON CONFLICT DO UPDATE``, the values every
+  row shares (instance, server, ``synced_at``) as parameters of their own (``smartplex.sync.upsert``),
+  over psycopg2;
 - **binary COPY** (the baseline it is measured against): each batch streamed with psycopg 3's binary
   ``COPY`` into a temporary staging table, then the same ``INSERT … ON CONFLICT DO UPDATE … WHERE
-  changed`` and keys insert from it.
+  changed`` from it.
 
 It prints, per path, the client's time to prepare a batch (the document, or the tuples) and the rest
 of writing it (for COPY that includes psycopg's encoding of the rows, in C, as they stream), summed
@@ -41,7 +42,6 @@ from smartplex.clients import CLIENTS  # noqa: E402
 from smartplex.column_types import utcnow  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.sync import SPECS  # noqa: E402
-from smartplex.sync.engine import _SeenKeys  # noqa: E402
 from smartplex.sync.upsert import prepare_rows, write_rows  # noqa: E402
 from smartplex_simulators import run_simulators  # noqa: E402
 
@@ -49,8 +49,9 @@ BATCH = 2000
 SPEC = SPECS["plex"]
 
 
-def plex_rows(url: str, env: dict[str, str], size: int) -> list[dict[str, Any]]:
-    """The library's rows as a full refresh builds them (its side tables written on the way)."""
+def plex_rows(url: str, env: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The library's rows as a full refresh builds them (its side tables written on the way), and
+    the values every row shares."""
     engine = make_engine(url, timeout=120)
     migrate.upgrade(engine)
     now, rows = utcnow(), []
@@ -58,56 +59,47 @@ def plex_rows(url: str, env: dict[str, str], size: int) -> list[dict[str, Any]]:
         with engine.begin() as connection:
             scope = {"instance": "default"}
             scope = {**SPEC.prepare(client, connection, now, scope), **scope}
-        for item in client.iter_all():
-            row = SPEC.to_row(item, scope)
-            row.update(scope)
-            row["synced_at"], row["deleted_at"] = now, None
-            rows.append(row)
+        rows = [SPEC.to_row(item, scope) for item in client.iter_all()]
     engine.dispose()
-    return rows
+    return rows, {**scope, "synced_at": now, "deleted_at": None}
 
 
-def json_document(url: str, batches: list[list[dict[str, Any]]]) -> tuple[float, float]:
+def json_document(url: str, batches: list[list[dict[str, Any]]], shared: dict[str, Any]) -> tuple[float, float]:
     """The sync's own path; returns (client, server) seconds."""
     engine = make_engine(url, timeout=120)
     client = server = 0.0
     with engine.connect() as connection:
-        seen = _SeenKeys(connection, SPEC)
         for batch in batches:
             began = time.perf_counter()
-            prepared = prepare_rows("postgresql", SPEC.table, SPEC.table_key, batch)
+            prepared = prepare_rows("postgresql", SPEC.table, SPEC.table_key, batch, shared)
             client += time.perf_counter() - began
             began = time.perf_counter()
             with connection.begin():
-                write_rows(connection, SPEC.table, SPEC.table_key, prepared, keys_into=seen.table)
+                write_rows(connection, SPEC.table, SPEC.table_key, prepared)
             server += time.perf_counter() - began
-        seen.drop()
     engine.dispose()
     return client, server
 
 
-def binary_copy(dsn: str, batches: list[list[dict[str, Any]]]) -> tuple[float, float]:
+def binary_copy(dsn: str, batches: list[list[dict[str, Any]]], shared: dict[str, Any]) -> tuple[float, float]:
     """psycopg 3's binary COPY into a staging table, then the upsert from it; returns (client, server)."""
     import psycopg
 
     table, key = SPEC.table.name, ", ".join(SPEC.table_key)
-    columns = list(batches[0][0])
+    columns = [*shared, *batches[0][0]]
     data = [c for c in columns if c not in SPEC.table_key and c not in ("synced_at", "deleted_at")]
     listed = ", ".join(columns)
     changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in data)
     upsert = (
         f"WITH merged AS (INSERT INTO {table} ({listed}) SELECT {listed} FROM staging ON CONFLICT ({key}) "
         f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in data)}, synced_at = excluded.synced_at, "
-        f"deleted_at = NULL WHERE {changed} OR {table}.deleted_at IS NOT NULL RETURNING (xmax = 0) AS fresh), "
-        f"seen_now AS (INSERT INTO seen ({key}) SELECT {key} FROM staging ON CONFLICT DO NOTHING) "
+        f"deleted_at = NULL WHERE {changed} OR {table}.deleted_at IS NOT NULL RETURNING (xmax = 0) AS fresh) "
         "SELECT count(*) FILTER (WHERE fresh), count(*) FROM merged"
     )
     as_tuple = itemgetter(*columns)
     client = server = 0.0
     with psycopg.connect(dsn) as connection:
         connection.execute(f"CREATE TEMP TABLE staging (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-        connection.execute(f"CREATE TEMP TABLE seen AS SELECT {key} FROM {table} LIMIT 0")
-        connection.execute(f"ALTER TABLE seen ADD PRIMARY KEY ({key})")
         types = [
             row[0]
             for row in connection.execute(
@@ -119,7 +111,7 @@ def binary_copy(dsn: str, batches: list[list[dict[str, Any]]]) -> tuple[float, f
         connection.commit()
         for batch in batches:
             began = time.perf_counter()
-            rows = [as_tuple(row) for row in batch]
+            rows = [as_tuple({**shared, **row}) for row in batch]
             client += time.perf_counter() - began
             began = time.perf_counter()
             with (
@@ -147,7 +139,7 @@ def main() -> None:
     url, schema = fresh_schema(args.database_url)
     try:
         with run_simulators(size=args.size, seed=3, services=["plex"]) as sims:
-            rows = plex_rows(url, sims.env(), args.size)
+            rows, shared = plex_rows(url, sims.env())
         batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
         parsed = make_url(args.database_url)
         dsn = (
@@ -155,10 +147,12 @@ def main() -> None:
             f"options=-csearch_path={schema}" + (f" password={parsed.password}" if parsed.password else "")
         )
         engine = make_engine(url)
-        print(f"{len(rows)} Plex rows of {len(rows[0])} columns, batches of {BATCH}; client and server seconds")
+        print(
+            f"{len(rows)} Plex rows of {len(rows[0]) + len(shared)} columns, batches of {BATCH}; client and server seconds"
+        )
         figures = {}
-        for label, path in (("JSON document (the sync's)", lambda: json_document(url, batches)),
-                            ("binary COPY, psycopg 3", lambda: binary_copy(dsn, batches))):  # fmt: skip
+        for label, path in (("JSON document (the sync's)", lambda: json_document(url, batches, shared)),
+                            ("binary COPY, psycopg 3", lambda: binary_copy(dsn, batches, shared))):  # fmt: skip
             with engine.begin() as connection:
                 connection.execute(text(f"TRUNCATE {SPEC.table.name}"))
             figures[label] = [path(), path()]  # into the empty table, then with nothing changed

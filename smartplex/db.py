@@ -67,8 +67,8 @@ def _writes_begin_immediate(dbapi_connection: Any, _record: Any, _proxy: Any) ->
     With the driver's default ``BEGIN`` (deferred), a transaction that reads the database before it
     writes holds a snapshot; another process's commit makes it stale, and the transaction's first
     write then fails at once with "database is locked" (SQLite cannot wait that out). Full refreshes of
-    two services at once failed so: each batch writes the keys it saw into a temporary table, counts
-    its rows in the synced table, then writes them. Reads outside a write transaction take no lock.
+    two services at once failed so: each batch counts its rows in the synced table, then writes them.
+    Reads outside a write transaction take no lock.
     Set at every checkout: a connection lent in autocommit comes back with the driver's default.
     """
     if dbapi_connection.isolation_level is not None:

@@ -118,7 +118,7 @@ def _api(sims: RunningSimulators, service: str) -> dict[tuple[Any, ...], dict[st
     spec = SPECS[service]
     scope = {"server_id": sims.universe.machine_id} if service == "plex" else {}
     with sims.client(service) as client:
-        rows = [spec.to_row(item, scope) for item in client.iter_all()]
+        rows = [{**scope, **spec.to_row(item, scope)} for item in client.iter_all()]
     return {tuple(r[k] for k in spec.key): r for r in rows}
 
 

@@ -16,7 +16,7 @@ def test_a_transaction_that_reads_before_it_writes_waits_for_another_writer_inst
     tmp_path: Path,
 ) -> None:
     """A full refresh's batch, as two services' refreshes run side by side in two processes: the batch
-    writes its keys into a temporary table, reads the synced table, then writes to it, while another
+    writes a temporary table, reads the synced table, then writes to it, while another
     process writes to the same database file. The other writer waits for the batch's lock; with
     SQLite's deferred ``BEGIN`` it would commit in between and the batch's write would fail at once
     with "database is locked"."""

@@ -24,7 +24,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, MetaData, Table, and_, exists, func, select, update
+from sqlalchemy import Connection, Engine, Table, and_, func, select, update
 
 from smartplex.clients import Deleted, Missing
 from smartplex.column_types import utcnow
@@ -89,9 +89,11 @@ def _prepared_batches(
 
     Each item becomes its row as it arrives: a row holds only plain values, which the garbage
     collector does not track, while a batch of parsed items (nested JSON and all) would survive
-    into its oldest generation and make every full collection longer.
+    into its oldest generation and make every full collection longer. What every row of the run
+    shares (its scope, ``synced_at``) is written once per batch, not into each row.
     """
     to_row, table, key = spec.to_row, spec.table, spec.table_key
+    shared = {**scope, "synced_at": now, "deleted_at": None}
     iterator = iter(items)
     while True:
         rows: list[dict[str, Any]] = []
@@ -103,11 +105,7 @@ def _prepared_batches(
             if isinstance(item, Missing):
                 not_found.append(str(item.id))
             elif not isinstance(item, Deleted):
-                row = to_row(item, scope)
-                row.update(scope)
-                row["synced_at"] = now
-                row["deleted_at"] = None
-                rows.append(row)
+                rows.append(to_row(item, scope))
             elif item.kind in ITEM_DELETIONS:
                 gone.append(item.id)
                 not_found.append(str(item.id))
@@ -115,7 +113,7 @@ def _prepared_batches(
                 files_deleted += 1
         if not fetched:
             return
-        yield _Batch(fetched, prepare_rows(dialect, table, key, rows), gone, not_found, files_deleted)
+        yield _Batch(fetched, prepare_rows(dialect, table, key, rows, shared), gone, not_found, files_deleted)
 
 
 _DONE = object()
@@ -187,38 +185,62 @@ def run_sync(
         with connection.begin():
             scope: Scope = {"instance": instance}
             scope = {**spec.prepare(client, connection, now, scope), **scope}
-        seen = _SeenKeys(connection, spec) if full else None
-        keys_into = seen.table if seen is not None else None
         items = client.iter_all() if window is None else client.iter_changed(*window, also=list(hinted_ids))
         batches = _prepared_batches(items, spec, scope, now, connection.dialect.name, batch_size)
+        unseen: set[Any] | None = None  # a full refresh's live keys that it has not read (yet)
         for batch in _read_ahead(batches):
+            if full and unseen is None:  # read while the fetching thread reads on
+                with connection.begin():
+                    unseen = _live_keys(connection, spec, scope)
             result.fetched += batch.fetched
             result.not_found.update(batch.not_found)
             result.files_deleted += batch.files_deleted
             with connection.begin():
                 result.deleted += _soft_delete(connection, spec, batch.gone, scope, now)
-                result.counts.add(write_rows(connection, spec.table, spec.table_key, batch.rows, keys_into=keys_into))
-        if seen is not None:
+                result.counts.add(write_rows(connection, spec.table, spec.table_key, batch.rows))
+            if unseen is not None:
+                unseen.difference_update(batch.rows.keys)
+        if full:
+            # The whole library was read: what was live before and is not in it, the service no longer has.
             with connection.begin():
-                result.deleted += seen.soft_delete_missing(scope, now)
-            seen.drop()
+                gone = _live_keys(connection, spec, scope) if unseen is None else unseen
+                result.deleted += _soft_delete(connection, spec, sorted(gone), scope, now)
         result.row_count = _live_rows(connection, spec.table, scope)
     result.pages = client.stats.pages - pages_before
     result.duration_seconds = time.perf_counter() - started
     return result
 
 
-def _soft_delete(connection: Connection, spec: SyncSpec, ids: list[int | str], scope: Scope, now: datetime) -> int:
+def _soft_delete(connection: Connection, spec: SyncSpec, ids: list[Any], scope: Scope, now: datetime) -> int:
     """Mark items the service says are gone (an item deleted twice counts once)."""
-    if not ids:
-        return 0
     table = spec.table
     in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]  # this instance's (Plex: server's) only
-    return connection.execute(
-        update(table)
-        .where(and_(table.c[spec.key[-1]].in_(ids), table.c.deleted_at.is_(None), *in_scope))
-        .values(deleted_at=now, synced_at=now)
-    ).rowcount
+    deleted = 0
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        deleted += connection.execute(
+            update(table)
+            .where(
+                and_(
+                    table.c[spec.key[-1]].in_(ids[start : start + _IDS_PER_STATEMENT]),
+                    table.c.deleted_at.is_(None),
+                    *in_scope,
+                )
+            )
+            .values(deleted_at=now, synced_at=now)
+        ).rowcount
+    return deleted
+
+
+#: Keeps a statement that soft-deletes a whole vanished library to a size every driver takes.
+_IDS_PER_STATEMENT = 5000
+
+
+def _live_keys(connection: Connection, spec: SyncSpec, scope: Scope) -> set[Any]:
+    """The keys of the scope's live rows: its instance's (and Plex server's) rows, by the item's own id."""
+    table = spec.table
+    in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]
+    statement = select(table.c[spec.key[-1]]).where(table.c.deleted_at.is_(None), *in_scope)
+    return set(connection.execute(statement).scalars())
 
 
 def _live_rows(connection: Connection, table: Table, scope: Scope) -> int:
@@ -226,47 +248,3 @@ def _live_rows(connection: Connection, table: Table, scope: Scope) -> int:
     return connection.execute(
         select(func.count()).select_from(table).where(table.c.deleted_at.is_(None), *in_scope)
     ).scalar_one()
-
-
-class _SeenKeys:
-    """The keys a full refresh saw, in a temporary table, so deletions are found in SQL, not in memory.
-
-    Its primary key is what the anti-join at the end probes. A first full refresh fills the synced
-    table faster than autovacuum analyzes it; PostgreSQL, taking that table for one row, then scans
-    a keyless table once per row (over two minutes at 100k items, against well under a second).
-    """
-
-    def __init__(self, connection: Connection, spec: SyncSpec) -> None:
-        self.connection = connection
-        self.spec = spec
-        self.table = Table(
-            f"seen_{spec.table.name}",
-            MetaData(),
-            *(Column(k, spec.table.c[k].type, primary_key=True) for k in spec.table_key),
-            prefixes=["TEMPORARY"],
-        )
-        with connection.begin():
-            self.table.drop(connection, checkfirst=True)
-            self.table.create(connection)
-
-    def soft_delete_missing(self, scope: dict[str, Any], now: datetime) -> int:
-        target = self.spec.table
-        matches = and_(*(self.table.c[k] == target.c[k] for k in self.spec.table_key))
-        # Rows of another instance, or another Plex server, are not ours to judge.
-        in_scope = [target.c[k] == v for k, v in scope.items() if k in target.c]
-        if self.connection.dialect.name == "postgresql":
-            # A temporary table has no statistics until analyzed (autovacuum never sees it): PostgreSQL
-            # then takes it for one row, probes its index on the scope's columns alone and compares
-            # every key it holds with every row, minutes at 100k items instead of well under a second.
-            self.connection.exec_driver_sql(
-                f"ANALYZE {self.connection.dialect.identifier_preparer.format_table(self.table)}"
-            )
-        return self.connection.execute(
-            update(target)
-            .where(and_(target.c.deleted_at.is_(None), ~exists().where(matches), *in_scope))
-            .values(deleted_at=now, synced_at=now)
-        ).rowcount
-
-    def drop(self) -> None:
-        with self.connection.begin():
-            self.table.drop(self.connection)

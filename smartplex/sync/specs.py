@@ -66,7 +66,6 @@ def _plex_row(item: PlexItem, scope: Scope) -> Row:
     media = (item.raw.get("Media") or [{}])[0]
     part = (media.get("Part") or [{}])[0]
     return {
-        "server_id": scope["server_id"],
         "rating_key": item.rating_key,
         "section_id": item.section_id,
         "guid": item.guid,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -36,10 +37,17 @@ class UpsertCounts:
 class PreparedRows:
     """A batch made ready to write, without the database: keys deduplicated and, for PostgreSQL,
     encoded as the one JSON document the statement unpacks. Building it is the CPU-heavy half of
-    an upsert, so a sync can do it in its fetching thread while the previous batch is written."""
+    an upsert, so a sync can do it in its fetching thread while the previous batch is written.
+
+    ``shared``: the values every row of the batch has (a sync's instance, Plex server, ``synced_at``),
+    sent once as parameters rather than once per row. ``keys``: each row's key columns that are not
+    shared (a tuple of them, or the one value when there is one).
+    """
 
     rows: list[dict[str, Any]]
     document: str | None = None
+    shared: dict[str, Any] = field(default_factory=dict)
+    keys: Collection[Any] = ()
 
 
 def upsert(
@@ -47,65 +55,60 @@ def upsert(
     table: Table,
     key: tuple[str, ...],
     rows: list[dict[str, Any]],
-    *,
-    keys_into: Table | None = None,
 ) -> UpsertCounts:
     """Insert new rows, update changed ones, leave identical ones untouched (so a re-sync writes nothing).
 
     ``synced_at`` is set only on rows that change; a row that comes back clears its ``deleted_at``.
-    ``keys_into``: a table of the key columns that also receives every row's key (a full refresh's
-    record of what it saw). Rows of a synced table that name no instance are the default instance's.
+    Rows of a synced table that name no instance are the default instance's.
     """
     if "instance" in table.c and "instance" not in key:
         key = ("instance", *key)
         rows = [{"instance": DEFAULT_INSTANCE, **row} for row in rows]
     prepared = prepare_rows(connection.dialect.name, table, key, rows)
-    return write_rows(connection, table, key, prepared, keys_into=keys_into)
+    return write_rows(connection, table, key, prepared)
 
 
-def prepare_rows(dialect: str, table: Table, key: tuple[str, ...], rows: list[dict[str, Any]]) -> PreparedRows:
+def prepare_rows(
+    dialect: str, table: Table, key: tuple[str, ...], rows: list[dict[str, Any]], shared: dict[str, Any] | None = None
+) -> PreparedRows:
     """:func:`upsert`'s work that needs no connection (``dialect``: ``connection.dialect.name``).
 
-    Raises on a value the column cannot take as it is (a naive datetime), before anything is written.
+    ``shared``: columns every row takes the same value of, left out of ``rows`` (see
+    :class:`PreparedRows`). Raises on a value the column cannot take as it is (a naive datetime),
+    before anything is written.
     """
+    shared = shared or {}
     if not rows:
-        return PreparedRows([])
-    key_of = itemgetter(*key)  # a page may repeat an item; the last one read wins
+        return PreparedRows([], shared=shared)
+    if overlap := shared.keys() & rows[0].keys():
+        raise ValueError(f"{sorted(overlap)} given both per row and shared")
+    key_of = itemgetter(*(k for k in key if k not in shared))  # a page may repeat an item; the last one read wins
     deduplicated = {key_of(r): r for r in rows}
     if len(deduplicated) < len(rows):
         rows = list(deduplicated.values())
+    keys = deduplicated.keys()
     if dialect != "postgresql":
-        return PreparedRows(rows)
+        return PreparedRows([{**shared, **r} for r in rows] if shared else rows, keys=keys)
     _refuse_naive(table, rows)
+    _refuse_naive(table, [shared])
     try:
-        document = orjson.dumps(rows, default=_json_value).decode()
+        document = orjson.dumps(rows, default=_json_value, option=orjson.OPT_UTC_Z).decode()
     except orjson.JSONEncodeError as exc:
         raise (exc.__cause__ or exc) from None  # the value's own complaint, not orjson's summary
-    return PreparedRows(rows, document)
+    return PreparedRows(rows, document, shared, keys)
 
 
-def write_rows(
-    connection: Connection,
-    table: Table,
-    key: tuple[str, ...],
-    prepared: PreparedRows,
-    *,
-    keys_into: Table | None = None,
-) -> UpsertCounts:
+def write_rows(connection: Connection, table: Table, key: tuple[str, ...], prepared: PreparedRows) -> UpsertCounts:
     """Write a batch :func:`prepare_rows` made for this connection's dialect (see :func:`upsert`)."""
     rows = prepared.rows
     if not rows:
         return UpsertCounts()
-    # The key columns ``keys_into`` has (a caller's table of one instance's keys may leave the instance out).
-    seen_key = tuple(k for k in key if keys_into is not None and k in keys_into.c)
     if prepared.document is not None:
-        statement = _postgresql_statement(table, key, tuple(rows[0]), keys_into, seen_key)
-        inserted, written = connection.execute(statement, {"rows": prepared.document}).one()
+        shared = prepared.shared
+        statement = _postgresql_statement(table, key, tuple(rows[0]), tuple(shared))
+        parameters = {"rows": prepared.document, **{_shared_name(c): v for c, v in shared.items()}}
+        inserted, written = connection.execute(statement, parameters).one()
         return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=len(rows) - written)
-    if keys_into is not None:
-        connection.execute(
-            sqlite.insert(keys_into).on_conflict_do_nothing(), [{k: r[k] for k in seen_key} for r in rows]
-        )
     return _upsert_sqlite(connection, table, key, rows)
 
 
@@ -140,28 +143,34 @@ _POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 @functools.lru_cache(maxsize=64)
 def _postgresql_statement(
-    table: Table, key: tuple[str, ...], columns: tuple[str, ...], keys_into: Table | None, seen_key: tuple[str, ...]
+    table: Table,
+    key: tuple[str, ...],
+    columns: tuple[str, ...],
+    shared: tuple[str, ...],
 ) -> Executable:
     """The whole batch travels as one JSON document that the server unpacks with ``json_populate_recordset``.
 
     One parameter instead of one per value: the server parses a string literal rather than a
     statement with thousands of values, and the client's work is one C-speed ``orjson.dumps``
     (the syncing process is busy parsing what the service sends; COPY's text would cost it more).
-    Built once per table, column list and key table: every batch of a sync runs the same statement.
+    The ``shared`` columns are parameters of their own. Built once per table and column lists:
+    every batch of a sync runs the same statement.
     """
     row_type: ColumnElement[Any] = literal_column(f"NULL::{_POSTGRESQL.identifier_preparer.format_table(table)}")
     unpacked = func.json_populate_recordset(row_type, bindparam("rows", type_=Text))
-    source = select(*(unpacked.table_valued(*(table.c[c] for c in columns)).c)).cte("source")
-    statement = postgresql.insert(table).from_select(list(columns), select(*(source.c[c] for c in columns)))
+    source = unpacked.table_valued(*(table.c[c] for c in columns))
+    values = [bindparam(_shared_name(c), type_=table.c[c].type) for c in shared] + [source.c[c] for c in columns]
+    every = (*shared, *columns)
+    statement = postgresql.insert(table).from_select(list(every), select(*values))
     # Rows the WHERE skipped return nothing; xmax = 0 marks a fresh insert.
     merged = (
-        _on_conflict(statement, table, key, list(columns)).returning(literal_column("(xmax = 0)").label("fresh")).cte()
+        _on_conflict(statement, table, key, list(every)).returning(literal_column("(xmax = 0)").label("fresh")).cte()
     )
-    counts = select(func.count().filter(merged.c.fresh), func.count()).select_from(merged)
-    if keys_into is not None:
-        seen = postgresql.insert(keys_into).from_select(seen_key, select(*(source.c[k] for k in seen_key)))
-        counts = counts.add_cte(seen.on_conflict_do_nothing().cte("seen"))
-    return counts
+    return select(func.count().filter(merged.c.fresh), func.count()).select_from(merged)
+
+
+def _shared_name(column: str) -> str:
+    return f"shared_{column}"
 
 
 def _json_value(value: Any) -> str:

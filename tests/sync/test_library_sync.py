@@ -361,3 +361,55 @@ def test_the_counts_are_the_same_whichever_the_batch_size(engine: Engine, sims: 
         len(sims.universe.plex),
         0,
     )
+
+
+class _WritesDuring(httpx.HTTPTransport):
+    """Real HTTP to the simulator; on request ``at``, ``write`` runs first, as another writer would."""
+
+    def __init__(self, at: int, write: Any) -> None:
+        super().__init__()
+        self.left, self.write = at, write
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.left -= 1
+        if self.left == 0:
+            self.write()
+        return super().handle_request(request)
+
+
+def test_a_full_refresh_deletes_only_what_was_live_when_it_began(engine: Engine, sims: RunningSimulators) -> None:
+    """A row another writer adds while the refresh reads was never the refresh's to judge."""
+    removed = _removed_plex_movie(engine, sims)
+    server_id = rows(engine, plex_library_items)[removed]["server_id"]
+
+    def another_writer() -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(plex_library_items).values(
+                    instance="default", server_id=server_id, rating_key="arrived-mid-refresh", type="movie",
+                    title="Written by another run", synced_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+
+    pages = len(sims.universe.plex) // 20
+    assert pages >= 8  # the write lands well after the refresh read what was live
+    with sims.client("plex", page_size=20, transport=_WritesDuring(pages, another_writer)) as client:
+        result = run_sync(engine, client, SPECS["plex"], None, batch_size=10)
+    plex = rows(engine, plex_library_items)
+    assert result.deleted == 1 and plex[removed]["deleted_at"] is not None
+    assert plex["arrived-mid-refresh"]["deleted_at"] is None
+    assert full_refresh(engine, sims, "plex").deleted == 1  # the next refresh, which saw it live, removes it
+
+
+def test_a_vanished_library_is_soft_deleted_whole(
+    engine: Engine, sims: RunningSimulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smartplex.sync import engine as sync_engine
+
+    full_refresh(engine, sims, "radarr")
+    monkeypatch.setattr(sync_engine, "_IDS_PER_STATEMENT", 7)  # many statements from a small library
+    for movie_id in list(sims.universe.movies):
+        sims.simulation.delete_movie(movie_id)
+    result = full_refresh(engine, sims, "radarr")
+    assert result.deleted == len(rows(engine, radarr_movies)) > 7 * 3
+    assert result.row_count == 0

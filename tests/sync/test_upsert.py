@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, Engine, MetaData, Table, select
+from sqlalchemy import Engine, select
 
 from smartplex.clients import SonarrSeries, TautulliPlay
 from smartplex.schema import plex_library_items, radarr_movies
 from smartplex.sync import SPECS
-from smartplex.sync.upsert import upsert
+from smartplex.sync.upsert import prepare_rows, upsert, write_rows
 
 PLEX_KEY = ("server_id", "rating_key")
 
@@ -68,14 +68,24 @@ def test_a_soft_deleted_row_that_comes_back_is_restored(engine: Engine) -> None:
     assert _stored(engine)[1]["deleted_at"] is None
 
 
-def test_keys_into_records_every_key_once(engine: Engine) -> None:
-    seen = Table("seen_movies", MetaData(), Column("id", radarr_movies.c.id.type, primary_key=True))
-    seen.create(engine)
+def test_shared_values_are_written_once_per_batch_into_every_row(engine: Engine) -> None:
+    """A sync's instance and ``synced_at`` travel beside the rows; each row still gets them, and a key
+    column among them (the instance) still tells rows apart."""
     now = datetime(2026, 5, 1, tzinfo=UTC)
+    rows = [{k: v for k, v in _movie(n, "t", now).items() if k not in ("synced_at", "deleted_at")} for n in (1, 2, 2)]
+    key = ("instance", "id")
     with engine.begin() as connection:
-        upsert(connection, radarr_movies, ("id",), [_movie(n, "t", now) for n in (1, 2)], keys_into=seen)
-        upsert(connection, radarr_movies, ("id",), [_movie(n, "t", now) for n in (2, 3)], keys_into=seen)
-        assert sorted(connection.execute(select(seen.c.id)).scalars()) == [1, 2, 3]
+        for instance in ("default", "4k"):
+            shared = {"instance": instance, "synced_at": now, "deleted_at": None}
+            prepared = prepare_rows(connection.dialect.name, radarr_movies, key, rows, shared)
+            assert sorted(prepared.keys) == [1, 2]  # the keys of the rows, the repeated one once
+            counts = write_rows(connection, radarr_movies, key, prepared)
+            assert (counts.inserted, counts.updated, counts.unchanged) == (2, 0, 0)
+    with engine.connect() as connection:
+        stored = connection.execute(select(radarr_movies.c.instance, radarr_movies.c.id, radarr_movies.c.synced_at))
+        assert sorted(stored) == [("4k", 1, now), ("4k", 2, now), ("default", 1, now), ("default", 2, now)]
+    with pytest.raises(ValueError, match="both per row and shared"):
+        prepare_rows("postgresql", radarr_movies, key, [{**rows[0], "instance": "4k"}], {"instance": "4k"})
 
 
 def test_an_offset_is_kept_as_the_same_instant_and_a_naive_datetime_is_refused(engine: Engine) -> None:
@@ -91,11 +101,7 @@ def test_an_offset_is_kept_as_the_same_instant_and_a_naive_datetime_is_refused(e
     assert 2 not in _stored(engine)
 
 
-def test_a_composite_key_table_records_its_keys(engine: Engine) -> None:
-    seen = Table(
-        "seen_items", MetaData(), *(Column(k, plex_library_items.c[k].type, primary_key=True) for k in PLEX_KEY)
-    )
-    seen.create(engine)
+def test_a_composite_key_tells_rows_apart(engine: Engine) -> None:
     now = datetime(2026, 5, 1, tzinfo=UTC)
     rows = [
         {"server_id": server, "rating_key": key, "section_id": "1", "guid": f"plex://movie/{key}", "type": "movie",
@@ -103,11 +109,10 @@ def test_a_composite_key_table_records_its_keys(engine: Engine) -> None:
         for server, key in (("a", "1"), ("a", "2"), ("b", "1"))
     ]  # fmt: skip
     with engine.begin() as connection:
-        counts = upsert(connection, plex_library_items, PLEX_KEY, rows, keys_into=seen)
+        counts = upsert(connection, plex_library_items, PLEX_KEY, rows)
         assert counts.inserted == 3
-        assert sorted(connection.execute(select(seen.c.server_id, seen.c.rating_key)).all()) == [
-            ("a", "1"), ("a", "2"), ("b", "1")
-        ]  # fmt: skip
+        stored = connection.execute(select(plex_library_items.c.server_id, plex_library_items.c.rating_key))
+        assert sorted(stored) == [("a", "1"), ("a", "2"), ("b", "1")]
 
 
 def test_counts_the_services_write_as_floats_or_strings_become_integers() -> None:
