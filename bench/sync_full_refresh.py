@@ -11,8 +11,11 @@ Run by hand: ``.venv/bin/python bench/sync_full_refresh.py`` (about 3-5 minutes 
 3. runs the full refresh of all five services (``run_sync`` with no window) in one child process
    per size, one service after another, into a fresh schema: items/s end to end and the child's
    peak RSS at each size (the simulators, which hold the universe, stay in this process and out of
-   the figure); at the large size, it then empties the tables and runs the five services at once,
-   one process each, as the Dagster daemon launches one run per service;
+   the figure); at the large size, it then repeats the fetch alone and the full refresh (into
+   emptied tables) back to back, ``--pairs`` pairs in all, since the machine's speed drifts between
+   runs by more than the difference measured, and the ratio printed is the pairs' median; then it
+   empties the tables and runs the five services at once, one process each, as the Dagster daemon
+   launches one run per service;
 4. times the server-side ceiling in the same database: ``INSERT INTO copy SELECT * FROM table
    ON CONFLICT (key) DO UPDATE ...`` of the same rows, into an empty copy with the same indexes;
 5. makes about 200 changes (new, edited and deleted movies and series, plays, requests) a week and
@@ -30,7 +33,7 @@ that at the small one; incremental sync <= 5% of the full refresh's time.
 
     python bench/sync_full_refresh.py [--plex-items 100000] [--movies 20000] [--series 5000]
         [--plays 20000] [--requests 5000] [--small 10000] [--changes 200] [--database-url URL]
-        [--batch-size N] [--profile PREFIX] [--no-plexapi]
+        [--batch-size N] [--pairs 3] [--profile PREFIX] [--no-plexapi]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import gc
 import json
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -239,16 +243,31 @@ def _window(spec: dict[str, Any]) -> tuple[datetime, datetime] | None:
 
 def fetch_only(spec: dict[str, Any]) -> dict[str, Any]:
     """Walk every service's ``iter_all()`` (``iter_changed()`` over the spec's window) without a
-    database: the fetch-and-parse share of a sync."""
+    database: the fetch-and-parse share of a sync. With ``rows``, also turn the items into the rows
+    and documents the sync would send, in its fetching thread, and send none: what the sync costs
+    before the database does anything."""
     from smartplex.clients import CLIENTS
+    from smartplex.column_types import utcnow
+    from smartplex.db import make_engine
+    from smartplex.sync import SPECS
+    from smartplex.sync.engine import _prepared_batches, _read_ahead
 
     window = _window(spec)
+    engine = make_engine(spec["url"]) if spec.get("rows") else None
     services: dict[str, Any] = {}
     started = time.perf_counter()
     for service in spec.get("services", SERVICES):
         with CLIENTS[service](spec["urls"][service], spec["keys"][service]) as client:
             began = time.perf_counter()
-            fetched = sum(1 for _ in (client.iter_all() if window is None else client.iter_changed(*window)))
+            items = client.iter_all() if window is None else client.iter_changed(*window)
+            if engine is None:
+                fetched = sum(1 for _ in items)
+            else:
+                sync, now = SPECS[service], utcnow()
+                with engine.begin() as connection:  # the scope (Plex: the server's id), as the sync reads it
+                    scope = {**sync.prepare(client, connection, now, {"instance": "default"}), "instance": "default"}
+                batches = _prepared_batches(items, sync, scope, now, "postgresql", spec.get("batch_size") or 2000)
+                fetched = sum(batch.fetched for batch in _read_ahead(batches))
             services[service] = {"fetched": fetched, "seconds": time.perf_counter() - began}
     return {"services": services, "seconds": time.perf_counter() - started, "maxrss_kb": peak_rss_kb()}
 
@@ -412,6 +431,21 @@ def full_refresh(
                     )
                 rows, seconds = sum(c["rows"] for c in ceil.values()), sum(c["seconds"] for c in ceil.values())
                 print(f"    {'all':10} {rows:8.0f} rows {seconds:8.2f} s {rate(rows, seconds):9.0f} rows/s")
+                # The machine's speed drifts by more than the difference measured: more pairs of the
+                # fetch alone and the full refresh, each pair back to back, into empty tables.
+                # Between them, the rows built and encoded as the sync does, and not sent: how much of
+                # the difference is the database's, and how much the building of rows.
+                out["pairs"] = pairs = [(fetch["seconds"], full["seconds"])]
+                out["built"] = built = []
+                for _ in range(args.pairs - 1):
+                    empty_tables(url)
+                    alone = run_child({**spec, "fetch_only": True})
+                    built.append(run_child({**spec, "fetch_only": True, "rows": True})["seconds"])
+                    pairs.append((alone["seconds"], run_child(spec)["seconds"]))
+                print("  the fetch alone, then the full refresh, back to back: "
+                      + ", ".join(f"{a:.1f}s / {b:.1f}s = {b / a:.2f}x" for a, b in pairs))  # fmt: skip
+                print("  the fetch with the rows built and encoded, not sent: "
+                      + ", ".join(f"{b:.1f}s = {b / a:.2f}x the fetch alone" for (a, _), b in zip(pairs[1:], built, strict=True)))  # fmt: skip
                 empty_tables(url)
                 out["parallel"] = parallel = in_parallel(spec)
                 print_sync(
@@ -456,6 +490,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000, help="Plex items of the small library (RSS baseline)")
     parser.add_argument("--changes", type=int, default=200, help="changes before the 7-day incremental sync")
     parser.add_argument("--batch-size", type=int, help="items per transaction (default: the sync's own)")
+    parser.add_argument("--pairs", type=int, default=3, help="runs of the fetch alone and the full refresh, paired")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--profile", metavar="PREFIX", help="cProfile each child sync into PREFIX.<items>.<kind>")
@@ -507,11 +542,16 @@ def main() -> None:
         f" (Plex alone {plex_rate / plex_ceil:.1%});"
         f" {parallel_rate / ceil_rate:.1%} with the five at once ({parallel['seconds']:.1f}s)"
     )
-    overlap = full["seconds"] / fetch["seconds"]
+    ratios = sorted(b / a for a, b in high["pairs"])
+    overlap = statistics.median(ratios)
     print(
-        f"full refresh / fetch and parse alone: {full['seconds']:.1f}s / {fetch['seconds']:.1f}s = {overlap:.2f}x"
+        f"full refresh / fetch and parse alone: {full['seconds']:.1f}s / {fetch['seconds']:.1f}s in the first pair;"
+        f" median of {len(ratios)} pairs {overlap:.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})"
         f"   target <= 1.25x: {verdict(overlap <= 1.25)}"
     )
+    if high["built"]:
+        shares = sorted(b / a for (a, _), b in zip(high["pairs"][1:], high["built"], strict=True))
+        print(f"  of which building the rows, no database: {statistics.median(shares):.2f}x the fetch alone (median)")
     if "plexapi" in high:
         peer = high["plexapi"]
         peer_rate = rate(peer["items"], peer["seconds"])
