@@ -24,7 +24,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, func, select, update
 
 from smartplex.clients import Deleted, Missing
 from smartplex.column_types import utcnow
@@ -214,7 +214,6 @@ def run_sync(
 def _soft_delete(connection: Connection, spec: SyncSpec, ids: list[Any], scope: Scope, now: datetime) -> int:
     """Mark items the service says are gone (an item deleted twice counts once)."""
     table = spec.table
-    in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]  # this instance's (Plex: server's) only
     deleted = 0
     for start in range(0, len(ids), _IDS_PER_STATEMENT):
         deleted += connection.execute(
@@ -223,7 +222,7 @@ def _soft_delete(connection: Connection, spec: SyncSpec, ids: list[Any], scope: 
                 and_(
                     table.c[spec.key[-1]].in_(ids[start : start + _IDS_PER_STATEMENT]),
                     table.c.deleted_at.is_(None),
-                    *in_scope,
+                    *_in_scope(table, scope),
                 )
             )
             .values(deleted_at=now, synced_at=now)
@@ -238,13 +237,16 @@ _IDS_PER_STATEMENT = 5000
 def _live_keys(connection: Connection, spec: SyncSpec, scope: Scope) -> set[Any]:
     """The keys of the scope's live rows: its instance's (and Plex server's) rows, by the item's own id."""
     table = spec.table
-    in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]
-    statement = select(table.c[spec.key[-1]]).where(table.c.deleted_at.is_(None), *in_scope)
+    statement = select(table.c[spec.key[-1]]).where(table.c.deleted_at.is_(None), *_in_scope(table, scope))
     return set(connection.execute(statement).scalars())
 
 
 def _live_rows(connection: Connection, table: Table, scope: Scope) -> int:
-    in_scope = [table.c[k] == v for k, v in scope.items() if k in table.c]
     return connection.execute(
-        select(func.count()).select_from(table).where(table.c.deleted_at.is_(None), *in_scope)
+        select(func.count()).select_from(table).where(table.c.deleted_at.is_(None), *_in_scope(table, scope))
     ).scalar_one()
+
+
+def _in_scope(table: Table, scope: Scope) -> list[ColumnElement[bool]]:
+    """This instance's rows (and, for Plex, this server's): another's are not the run's to count or delete."""
+    return [table.c[k] == v for k, v in scope.items() if k in table.c]
