@@ -41,11 +41,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -219,7 +221,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     baseline_kb = peak_rss_kb()
     window = _window(spec)
     services: dict[str, Any] = {}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for service in spec.get("services", SERVICES):
         with CLIENTS[service](spec["urls"][service], spec["keys"][service]) as client:
             options = {"batch_size": spec["batch_size"]} if spec.get("batch_size") else {}
@@ -228,9 +230,9 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
                              "inserted": result.counts.inserted, "updated": result.counts.updated,
                              "unchanged": result.counts.unchanged, "deleted": result.deleted,
                              "row_count": result.row_count}  # fmt: skip
-    total = time.perf_counter() - started
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu
     engine.dispose()
-    return {"services": services, "seconds": total, "baseline_kb": baseline_kb,
+    return {"services": services, "seconds": total, "cpu": cpu, "baseline_kb": baseline_kb,
             "maxrss_kb": peak_rss_kb()}  # fmt: skip
 
 
@@ -255,7 +257,7 @@ def fetch_only(spec: dict[str, Any]) -> dict[str, Any]:
     window = _window(spec)
     engine = make_engine(spec["url"]) if spec.get("rows") else None
     services: dict[str, Any] = {}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for service in spec.get("services", SERVICES):
         with CLIENTS[service](spec["urls"][service], spec["keys"][service]) as client:
             began = time.perf_counter()
@@ -269,7 +271,8 @@ def fetch_only(spec: dict[str, Any]) -> dict[str, Any]:
                 batches = _prepared_batches(items, sync, scope, now, "postgresql", spec.get("batch_size") or 2000)
                 fetched = sum(batch.fetched for batch in _read_ahead(batches))
             services[service] = {"fetched": fetched, "seconds": time.perf_counter() - began}
-    return {"services": services, "seconds": time.perf_counter() - started, "maxrss_kb": peak_rss_kb()}
+    return {"services": services, "seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
+            "maxrss_kb": peak_rss_kb()}  # fmt: skip
 
 
 def plexapi_listing(spec: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +292,73 @@ def plexapi_listing(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(spec: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
-    return run_children([spec], profile)[0]
+    """One child's result, with the CPU the rest of the machine spent while it ran (see :class:`OtherCpu`)."""
+    with OtherCpu(postgres=_is_local(spec["url"])) as other:
+        result = run_children([spec], profile)[0]
+    return {**result, "postgres_cpu": other.postgres, "simulators_cpu": other.simulators}
+
+
+def _is_local(url: str) -> bool:
+    return make_url(url).host in (None, "", "localhost", "127.0.0.1", "::1")
+
+
+class OtherCpu:
+    """CPU seconds spent beside a child: by PostgreSQL's processes on this machine (read from ``/proc``
+    every 20 ms, since a child's backends end with it) and by this process, whose threads serve the
+    simulators (less the sampling thread's own). With the child's own CPU, what a run cost the machine."""
+
+    _TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, *, postgres: bool) -> None:
+        self._watch_postgres = postgres
+        self.postgres: float | None = None
+        self.simulators = 0.0
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._sampler_cpu = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="postgres-cpu", daemon=True)
+
+    def __enter__(self) -> OtherCpu:
+        self._own = resource.getrusage(resource.RUSAGE_SELF)
+        if self._watch_postgres:
+            self._first = self._postgres_cpu()
+            self._last = dict(self._first)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._watch_postgres:
+            self._stop.set()
+            self._thread.join()
+            self._last.update(self._postgres_cpu())
+            self.postgres = sum(cpu - self._first.get(pid, 0.0) for pid, cpu in self._last.items())
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        spent = own.ru_utime + own.ru_stime - self._own.ru_utime - self._own.ru_stime
+        self.simulators = max(0.0, spent - self._sampler_cpu)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self._last.update(self._postgres_cpu())
+        self._sampler_cpu = time.thread_time()
+
+    @classmethod
+    def _postgres_cpu(cls) -> dict[int, float]:
+        """User and system CPU of every ``postgres`` process, by pid."""
+        found = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:  # ended since the listing
+                continue
+            name, _, rest = stat.partition(b") ")
+            if name.endswith(b"(postgres"):
+                fields = rest.split()
+                found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / cls._TICK
+        return found
 
 
 def run_children(specs: list[dict[str, Any]], profile: str | None = None) -> list[dict[str, Any]]:
@@ -435,15 +504,22 @@ def full_refresh(
                 # fetch alone and the full refresh, each pair back to back, into empty tables.
                 # Between them, the rows built and encoded as the sync does, and not sent: how much of
                 # the difference is the database's, and how much the building of rows.
-                out["pairs"] = pairs = [(fetch["seconds"], full["seconds"])]
+                runs = [(fetch, full)]
                 out["built"] = built = []
                 for _ in range(args.pairs - 1):
                     empty_tables(url)
                     alone = run_child({**spec, "fetch_only": True})
                     built.append(run_child({**spec, "fetch_only": True, "rows": True})["seconds"])
-                    pairs.append((alone["seconds"], run_child(spec)["seconds"]))
+                    runs.append((alone, run_child(spec)))
+                out["pairs"] = pairs = [(a["seconds"], b["seconds"]) for a, b in runs]
+                out["floors"] = [cpu_floor(a, b) for a, b in runs]
                 print("  the fetch alone, then the full refresh, back to back: "
                       + ", ".join(f"{a:.1f}s / {b:.1f}s = {b / a:.2f}x" for a, b in pairs))  # fmt: skip
+                for a, b in runs:
+                    print(f"    CPU seconds: the fetch alone {a['cpu']:.2f} ours + {a['simulators_cpu']:.2f} simulators;"
+                          f" the full refresh {b['cpu']:.2f} ours + {_seconds(b['postgres_cpu'])} PostgreSQL +"
+                          f" {b['simulators_cpu']:.2f} simulators, at least {_seconds(cpu_floor(a, b) * a['seconds'])}"
+                          f" on {CORES} cores = {_ratio(cpu_floor(a, b))} the fetch alone")  # fmt: skip
                 print("  the fetch with the rows built and encoded, not sent: "
                       + ", ".join(f"{b:.1f}s = {b / a:.2f}x the fetch alone" for (a, _), b in zip(pairs[1:], built, strict=True)))  # fmt: skip
                 empty_tables(url)
@@ -474,6 +550,26 @@ def full_refresh(
     finally:
         drop_schema(args.database_url, schema)
     return out
+
+
+#: The cores the syncing process, PostgreSQL and the simulators share.
+CORES = os.cpu_count() or 1
+
+
+def cpu_floor(alone: dict[str, Any], full: dict[str, Any]) -> float | None:
+    """The least a full refresh could take against the fetch alone, given the CPU it used: all of it,
+    ours, PostgreSQL's and the simulators', spread evenly over every core (None without PostgreSQL's)."""
+    if full["postgres_cpu"] is None:
+        return None
+    return float(full["cpu"] + full["postgres_cpu"] + full["simulators_cpu"]) / CORES / alone["seconds"]
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}s"
+
+
+def _ratio(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}x"
 
 
 def verdict(ok: bool) -> str:
@@ -549,6 +645,10 @@ def main() -> None:
         f" median of {len(ratios)} pairs {overlap:.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})"
         f"   target <= 1.25x: {verdict(overlap <= 1.25)}"
     )
+    floors = [f for f in high["floors"] if f is not None]
+    if floors:
+        print(f"  the least the CPU it used allows, spread evenly over {CORES} cores: median"
+              f" {statistics.median(floors):.2f}x ({', '.join(f'{f:.2f}' for f in sorted(floors))})")  # fmt: skip
     if high["built"]:
         shares = sorted(b / a for (a, _), b in zip(high["pairs"][1:], high["built"], strict=True))
         print(f"  of which building the rows, no database: {statistics.median(shares):.2f}x the fetch alone (median)")

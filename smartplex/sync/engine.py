@@ -185,26 +185,23 @@ def run_sync(
         with connection.begin():
             scope: Scope = {"instance": instance}
             scope = {**spec.prepare(client, connection, now, scope), **scope}
+            # Read before the listing is: a full refresh judges only what was live when it began, and
+            # a row another run writes while it reads is not its to delete.
+            unseen = _live_keys(connection, spec, scope) if full else set()
         items = client.iter_all() if window is None else client.iter_changed(*window, also=list(hinted_ids))
         batches = _prepared_batches(items, spec, scope, now, connection.dialect.name, batch_size)
-        unseen: set[Any] | None = None  # a full refresh's live keys that it has not read (yet)
         for batch in _read_ahead(batches):
-            if full and unseen is None:  # read while the fetching thread reads on
-                with connection.begin():
-                    unseen = _live_keys(connection, spec, scope)
             result.fetched += batch.fetched
             result.not_found.update(batch.not_found)
             result.files_deleted += batch.files_deleted
             with connection.begin():
                 result.deleted += _soft_delete(connection, spec, batch.gone, scope, now)
                 result.counts.add(write_rows(connection, spec.table, spec.table_key, batch.rows))
-            if unseen is not None:
-                unseen.difference_update(batch.rows.keys)
+            unseen.difference_update(batch.rows.keys)
         if full:
             # The whole library was read: what was live before and is not in it, the service no longer has.
             with connection.begin():
-                gone = _live_keys(connection, spec, scope) if unseen is None else unseen
-                result.deleted += _soft_delete(connection, spec, sorted(gone), scope, now)
+                result.deleted += _soft_delete(connection, spec, sorted(unseen), scope, now)
         result.row_count = _live_rows(connection, spec.table, scope)
     result.pages = client.stats.pages - pages_before
     result.duration_seconds = time.perf_counter() - started

@@ -250,8 +250,6 @@ def test_a_persistent_failure_raises_and_leaves_the_tables_consistent(engine: En
 
 def test_a_failed_write_stops_the_read_ahead(engine: Engine, sims: RunningSimulators) -> None:
     """The fetching thread never outlives a sync that failed while writing."""
-    import threading
-
     from smartplex.sync.engine import _read_ahead
 
     def endless():  # type: ignore[no-untyped-def]
@@ -262,8 +260,9 @@ def test_a_failed_write_stops_the_read_ahead(engine: Engine, sims: RunningSimula
 
     reader = _read_ahead(endless())
     assert next(reader) == [1]
+    assert not _no_reader_left()
     reader.close()  # what a write error does to the generator
-    assert not any(t.name == "sync-read-ahead" and t.is_alive() for t in threading.enumerate())
+    assert _no_reader_left()
 
 
 class _DropsAfter(httpx.HTTPTransport):
@@ -350,6 +349,26 @@ def test_a_failure_building_rows_fails_the_sync_with_whole_batches_written(
     assert full_refresh(engine, sims, "plex").deleted == 1
 
 
+def test_a_failed_write_stops_the_fetching_and_the_rows_threads(engine: Engine, sims: RunningSimulators) -> None:
+    """The database refuses the third batch (a title is required): the sync fails with what the
+    database said, the batches before it stay written, and neither thread behind the writer lives on."""
+    from sqlalchemy.exc import IntegrityError
+
+    plex_spec = SPECS["plex"]
+    built = 0
+
+    def untitled_at_25(item: Any, scope: dict[str, Any]) -> dict[str, Any]:
+        nonlocal built
+        built += 1
+        return {**plex_spec.to_row(item, scope), **({"title": None} if built == 25 else {})}
+
+    with sims.client("plex", page_size=20) as client, pytest.raises(IntegrityError):
+        run_sync(engine, client, dataclasses.replace(plex_spec, to_row=untitled_at_25), None, batch_size=10)
+    assert _no_reader_left()
+    assert len(rows(engine, plex_library_items, live(plex_library_items))) == 20
+    assert built < len(sims.universe.plex)  # the reading stopped with the writer
+
+
 def test_the_counts_are_the_same_whichever_the_batch_size(engine: Engine, sims: RunningSimulators) -> None:
     with sims.client("plex", page_size=7) as client:
         small = run_sync(engine, client, SPECS["plex"], None, batch_size=3)
@@ -377,8 +396,12 @@ class _WritesDuring(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
-def test_a_full_refresh_deletes_only_what_was_live_when_it_began(engine: Engine, sims: RunningSimulators) -> None:
-    """A row another writer adds while the refresh reads was never the refresh's to judge."""
+@pytest.mark.parametrize("batch_size", [10, 100_000], ids=["batches", "one-batch"])
+def test_a_full_refresh_deletes_only_what_was_live_when_it_began(
+    engine: Engine, sims: RunningSimulators, batch_size: int
+) -> None:
+    """A row another writer adds while the refresh reads was never the refresh's to judge, even when
+    the whole listing is read before the first batch is written (one batch)."""
     removed = _removed_plex_movie(engine, sims)
     server_id = rows(engine, plex_library_items)[removed]["server_id"]
 
@@ -394,7 +417,7 @@ def test_a_full_refresh_deletes_only_what_was_live_when_it_began(engine: Engine,
     pages = len(sims.universe.plex) // 20
     assert pages >= 8  # the write lands well after the refresh read what was live
     with sims.client("plex", page_size=20, transport=_WritesDuring(pages, another_writer)) as client:
-        result = run_sync(engine, client, SPECS["plex"], None, batch_size=10)
+        result = run_sync(engine, client, SPECS["plex"], None, batch_size=batch_size)
     plex = rows(engine, plex_library_items)
     assert result.deleted == 1 and plex[removed]["deleted_at"] is not None
     assert plex["arrived-mid-refresh"]["deleted_at"] is None
