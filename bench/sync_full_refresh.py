@@ -13,7 +13,9 @@ Run by hand: ``.venv/bin/python bench/sync_full_refresh.py`` (about 3-5 minutes 
    peak RSS at each size (the simulators, which hold the universe, stay in this process and out of
    the figure); at the large size, it then repeats the fetch alone and the full refresh (into
    emptied tables) back to back, ``--pairs`` pairs in all, since the machine's speed drifts between
-   runs by more than the difference measured, and the ratio printed is the pairs' median; then it
+   runs by more than the difference measured, and the ratio printed is the pairs' median; with each
+   pair, the CPU the syncing process, PostgreSQL and the simulators spent, and the least time that
+   CPU allows spread over every core (whether the machine or the order of the work limits); then it
    empties the tables and runs the five services at once, one process each, as the Dagster daemon
    launches one run per service;
 4. times the server-side ceiling in the same database: ``INSERT INTO copy SELECT * FROM table
