@@ -85,44 +85,19 @@ def binary_copy(dsn: str, batches: list[list[dict[str, Any]]], shared: dict[str,
     """psycopg 3's binary COPY into a staging table, then the upsert from it; returns (client, server)."""
     import psycopg
 
-    table, key = SPEC.table.name, ", ".join(SPEC.table_key)
+    from bench._copy import StagedCopy
+
     columns = [*shared, *batches[0][0]]
-    data = [c for c in columns if c not in SPEC.table_key and c not in ("synced_at", "deleted_at")]
-    listed = ", ".join(columns)
-    changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in data)
-    upsert = (
-        f"WITH merged AS (INSERT INTO {table} ({listed}) SELECT {listed} FROM staging ON CONFLICT ({key}) "
-        f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in data)}, synced_at = excluded.synced_at, "
-        f"deleted_at = NULL WHERE {changed} OR {table}.deleted_at IS NOT NULL RETURNING (xmax = 0) AS fresh) "
-        "SELECT count(*) FILTER (WHERE fresh), count(*) FROM merged"
-    )
     as_tuple = itemgetter(*columns)
     client = server = 0.0
     with psycopg.connect(dsn) as connection:
-        connection.execute(f"CREATE TEMP TABLE staging (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-        types = [
-            row[0]
-            for row in connection.execute(
-                "SELECT format_type(a.atttypid, a.atttypmod) FROM unnest(%s::text[]) WITH ORDINALITY AS u(name, n) "
-                "JOIN pg_attribute a ON a.attname = u.name AND a.attrelid = 'staging'::regclass ORDER BY u.n",
-                (columns,),
-            )
-        ]
-        connection.commit()
+        staged = StagedCopy(connection, SPEC.table.name, SPEC.table_key, columns)
         for batch in batches:
             began = time.perf_counter()
             rows = [as_tuple({**shared, **row}) for row in batch]
             client += time.perf_counter() - began
             began = time.perf_counter()
-            with (
-                connection.cursor() as cursor,
-                cursor.copy(f"COPY staging ({listed}) FROM STDIN (FORMAT BINARY)") as copy,
-            ):
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
-            connection.execute(upsert).fetchone()
-            connection.commit()
+            staged.write(rows)
             server += time.perf_counter() - began
     return client, server
 
