@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from smartplex.cli.processes import free_port  # noqa: E402
 from smartplex.column_types import utcnow  # noqa: E402
+from smartplex_cli.processes import free_port  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -99,7 +99,7 @@ def least_run_kb(runs: int = 100) -> float:
     a run, the least any sync run can cost."""
     import dagster as dg
 
-    from smartplex.cli import dagster_home
+    from smartplex_cli import dagster_home
 
     @dg.asset
     def nothing() -> None:
@@ -206,7 +206,7 @@ def main() -> None:
     print(f"the least Dagster stores for a run on this storage (an asset that does nothing): {least:.1f} KB")
     data = Path(tempfile.mkdtemp(prefix="demo-storage-"))
     env = {**os.environ, "SMARTPLEX_DATA_DIR": str(data)}
-    command = [sys.executable, "-m", "smartplex", "demo", "--size", str(args.size),
+    command = [sys.executable, "-m", "smartplex_cli", "demo", "--size", str(args.size),
                "--event-interval", str(args.event_interval),
                "--api-port", str(free_port()), "--dagster-port", str(free_port())]  # fmt: skip
     demo = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

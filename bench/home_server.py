@@ -35,13 +35,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from smartplex import migrate  # noqa: E402
-from smartplex.cli import dagster_home  # noqa: E402
-from smartplex.cli.processes import Supervisor, free_port  # noqa: E402
-from smartplex.cli.stack import start_stack  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.schema import sync_schedule  # noqa: E402
 from smartplex.services import SERVICE_NAMES  # noqa: E402
 from smartplex.sync import SPECS, run_sync  # noqa: E402
+from smartplex_cli import dagster_home  # noqa: E402
+from smartplex_cli.processes import Supervisor, free_port  # noqa: E402
+from smartplex_cli.stack import start_stack  # noqa: E402
 from smartplex_simulators import run_simulators  # noqa: E402
 
 ADMIN = "bench-admin-secret"

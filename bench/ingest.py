@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import DEFAULT_POSTGRES_URL, fresh_schema  # noqa: E402
-from smartplex.cli.processes import free_port  # noqa: E402
+from smartplex_cli.processes import free_port  # noqa: E402
 
 BODY = (ROOT / "tests" / "fixtures" / "webhooks" / "sonarr" / "Download.json").read_text()
 SECRET = "bench-secret"
@@ -49,10 +49,10 @@ SECRET = "bench-secret"
 def start_api(database_url: str, port: int, access_log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_WEBHOOK_SECRET": SECRET,
            "SMARTPLEX_ADMIN_SECRET": SECRET, "SMARTPLEX_BASELINE_ROUTE": "1"}  # fmt: skip
-    subprocess.run([sys.executable, "-m", "smartplex", "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "smartplex_cli", "db", "upgrade"], env=env, check=True, capture_output=True)
     with access_log.open("wb") as sink:
         server = subprocess.Popen(
-            [sys.executable, "-m", "smartplex", "api", "--port", str(port)], env=env, stdout=sink, stderr=sink
+            [sys.executable, "-m", "smartplex_cli", "api", "--port", str(port)], env=env, stdout=sink, stderr=sink
         )
     return _ready(server, f"http://127.0.0.1:{port}/readyz")
 

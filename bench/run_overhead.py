@@ -48,8 +48,8 @@ if str(ROOT) not in sys.path:
 import dagster as dg  # noqa: E402
 
 from smartplex import migrate  # noqa: E402
-from smartplex.cli import dagster_home  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
+from smartplex_cli import dagster_home  # noqa: E402
 from smartplex_simulators import run_simulators  # noqa: E402
 
 SERVICE = "sonarr"

@@ -57,11 +57,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from smartplex import migrate  # noqa: E402
-from smartplex.cli import dagster_home  # noqa: E402
-from smartplex.cli.processes import Supervisor  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.routing import stale_services  # noqa: E402
 from smartplex.schema import FINISHED_STATUSES, sync_schedule, webhook_log  # noqa: E402
+from smartplex_cli import dagster_home  # noqa: E402
+from smartplex_cli.processes import Supervisor  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 FINISHED = FINISHED_STATUSES
@@ -280,7 +280,7 @@ def row_counts(engine: Engine) -> dict[str, int]:
 def run_storm(args: argparse.Namespace) -> list[str]:
     import dagster as dg
 
-    from smartplex.cli.stack import start_stack
+    from smartplex_cli.stack import start_stack
     from smartplex_simulators.serve import run_simulators
     from smartplex_simulators.simulation import Simulation
     from smartplex_simulators.universe import Universe

@@ -30,7 +30,7 @@ Here:
   check, and a new run file is stamped from migration scripts read once per process.
 
 The files and their layout are Dagster's own: an instance made with Dagster's storage opens with
-this one, and back. Configured by :mod:`smartplex.cli.dagster_home` as the embedded instance's
+this one, and back. Configured by :mod:`smartplex_cli.dagster_home` as the embedded instance's
 ``storage``.
 """
 

@@ -23,10 +23,10 @@ import uvicorn
 from sqlalchemy import Engine, bindparam, select, update
 
 from smartplex import schedule_state, webhook_queue
-from smartplex.cli.processes import free_port
 from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.settings import SettingsBase
+from smartplex_cli.processes import free_port
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
 from webhook_api.admin_page import pages
 from webhook_api.app import create_app

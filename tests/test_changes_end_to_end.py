@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from smartplex import migrate
-from smartplex.cli import dagster_home
-from smartplex.cli.processes import Supervisor, free_port
-from smartplex.cli.stack import start_stack
 from smartplex.db import make_engine
 from smartplex.schema import webhook_log
 from smartplex.sync import SPECS, run_sync
+from smartplex_cli import dagster_home
+from smartplex_cli.processes import Supervisor, free_port
+from smartplex_cli.stack import start_stack
 from smartplex_simulators.serve import RunningSimulators, run_simulators
 from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe

@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import inspect
 
 from smartplex import migrate
-from smartplex.cli.processes import free_port, kill_all, wait_for_http
 from smartplex.db import make_engine
+from smartplex_cli.processes import free_port, kill_all, wait_for_http
 
 
 def _smartplex(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "smartplex", *args],
+        [sys.executable, "-m", "smartplex_cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -52,7 +52,10 @@ def test_default_database_is_sqlite_under_the_data_dir(tmp_path: Path) -> None:
     env = {"SMARTPLEX_DATA_DIR": str(tmp_path / "data")}
     env_clean = {k: v for k, v in os.environ.items() if k != "SMARTPLEX_DATABASE_URL"}
     result = subprocess.run(
-        [sys.executable, "-m", "smartplex", "db", "upgrade"], env={**env_clean, **env}, capture_output=True, text=True
+        [sys.executable, "-m", "smartplex_cli", "db", "upgrade"],
+        env={**env_clean, **env},
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "data" / "smartplex.db").exists()
@@ -111,7 +114,7 @@ def test_the_access_log_never_shows_the_secret(tmp_path: Path) -> None:
     env = {**os.environ, "SMARTPLEX_DATA_DIR": str(tmp_path), "SMARTPLEX_WEBHOOK_SECRET": secret,
            "SMARTPLEX_ADMIN_SECRET": "admin-secret"}  # fmt: skip
     env.pop("SMARTPLEX_DATABASE_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "smartplex", "api", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "smartplex_cli", "api", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", 60)
@@ -144,7 +147,7 @@ def _foreign_server() -> Iterator[int]:
 
 def _run_briefly(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``smartplex ARGS``; whatever it started is killed if it is still running after ``timeout`` seconds."""
-    process = subprocess.Popen([sys.executable, "-m", "smartplex", *args], env={**os.environ, **env},
+    process = subprocess.Popen([sys.executable, "-m", "smartplex_cli", *args], env={**os.environ, **env},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -180,7 +183,7 @@ def test_run_honours_the_dagster_port_setting_and_says_it_is_taken(tmp_path: Pat
 
 
 def test_the_readiness_check_knows_our_api_from_another_server(tmp_path: Path) -> None:
-    from smartplex.cli.stack import API_TITLE, is_our_api
+    from smartplex_cli.stack import API_TITLE, is_our_api
     from webhook_api.app import TITLE
 
     assert API_TITLE == TITLE
@@ -189,7 +192,7 @@ def test_the_readiness_check_knows_our_api_from_another_server(tmp_path: Path) -
     port = free_port()
     env = {**os.environ, "SMARTPLEX_DATA_DIR": str(tmp_path)}
     env.pop("SMARTPLEX_DATABASE_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "smartplex", "api", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "smartplex_cli", "api", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_for_http(f"http://127.0.0.1:{port}/openapi.json", 60, accept=is_our_api)

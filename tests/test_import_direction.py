@@ -1,8 +1,9 @@
-"""One direction of imports: webhook_api -> smartplex <- smartplex_dagster, and the core imports neither.
+"""One direction of imports: smartplex_cli -> (webhook_api, smartplex_dagster, smartplex_simulators) -> smartplex.
 
-The API must start fast and stay small (it never imports Dagster); the core (settings, services,
-routing, schema, the webhook queue, clients, the sync engine) is what both sides build on. The CLI
-(``smartplex.cli``) starts every part, so it alone may name them, and the simulators are their own package.
+The API must start fast and stay small (it never imports Dagster); the core (settings, kinds and
+instances, routing, schema, the webhook queue, clients, the sync engine) is what every side builds
+on and imports none of them. The command line (``smartplex_cli``) starts every part, so it alone
+may name them all, and nothing imports it.
 """
 
 import ast
@@ -14,10 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {  # package (or subpackage) -> top-level packages its modules must not import
-    "smartplex": {"dagster", "webhook_api", "smartplex_dagster", "smartplex_simulators", "fastapi"},
-    "webhook_api": {"dagster", "smartplex_dagster", "smartplex_simulators"},
-    "smartplex_dagster": {"webhook_api", "smartplex_simulators"},
-    "smartplex_simulators": {"dagster", "smartplex_dagster", "webhook_api"},
+    "smartplex": {"dagster", "webhook_api", "smartplex_dagster", "smartplex_simulators", "smartplex_cli", "fastapi"},
+    "webhook_api": {"dagster", "smartplex_dagster", "smartplex_simulators", "smartplex_cli"},
+    "smartplex_dagster": {"webhook_api", "smartplex_simulators", "smartplex_cli"},
+    "smartplex_simulators": {"dagster", "smartplex_dagster", "webhook_api", "smartplex_cli"},
 }
 
 
@@ -35,8 +36,6 @@ def _imports(path: Path) -> set[str]:
 def test_no_module_imports_against_the_direction(package: str) -> None:
     offenders = {}
     for path in (ROOT / package).rglob("*.py"):
-        if package == "smartplex" and "cli" in path.relative_to(ROOT / package).parts[:1]:
-            continue  # the CLI starts every part
         wrong = _imports(path) & FORBIDDEN[package]
         if wrong:
             offenders[str(path.relative_to(ROOT))] = sorted(wrong)

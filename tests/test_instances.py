@@ -122,7 +122,7 @@ def test_every_command_refuses_to_start_and_names_the_variable(tmp_path: Path) -
     }
     for command in (["check"], ["api", "--port", "0"], ["db", "upgrade"]):
         result = subprocess.run(
-            [sys.executable, "-m", "smartplex", *command], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "smartplex_cli", *command], env=env, capture_output=True, text=True, timeout=120
         )
         assert result.returncode != 0, command
         assert "SMARTPLEX_SONARR_4K_API_KEY is not set" in result.stderr, (command, result.stderr)
@@ -309,7 +309,7 @@ def test_check_connects_to_every_instance(sims_4k: RunningSimulators, tmp_path: 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPLEX_")}
     env |= {**sims_4k.env(), "SMARTPLEX_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "smartplex", "check"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "smartplex_cli", "check"], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
     ok = (re.match(r"ok\s+(.+?)\s{2,}", line) for line in result.stdout.splitlines())

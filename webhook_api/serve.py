@@ -1,21 +1,17 @@
-"""``smartplex api``: run the webhook API with uvicorn, refusing unsafe binds and redacting secrets in logs."""
+"""Serving the webhook API with uvicorn (``smartplex api``): its access log, with secrets masked."""
 
 from __future__ import annotations
 
 import asyncio
 import http
-import ipaddress
 import logging
 import re
 import sys
 from typing import TextIO
 from urllib.parse import quote, unquote_plus
 
-import click
 from fastapi import FastAPI
 from starlette.types import Scope
-
-from smartplex.settings import get_settings
 
 _QUERY = re.compile(r"\?[^\s\"#]*")
 
@@ -104,46 +100,12 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind(host: str) -> list[str]:
-    """Refuse to expose unauthenticated endpoints; return warnings for a loopback-only setup."""
-    settings = get_settings()
-    open_parts = [f"webhooks from {s}" for s in settings.unprotected_sources()]
-    if settings.admin_secret is None:
-        open_parts.append("the status and admin API")
-    if not open_parts:
-        return []
-    if not is_loopback(host):
-        raise click.UsageError(
-            f"refusing to listen on {host} without secrets: {', '.join(open_parts)} would be open to the network. "
-            "Set SMARTPLEX_WEBHOOK_SECRET and SMARTPLEX_ADMIN_SECRET, or listen on 127.0.0.1."
-        )
-    return [f"no secret set for {', '.join(open_parts)}: listening on loopback only ({host})"]
-
-
-@click.command()
-@click.option("--host", default=None, help="Address to listen on (default SMARTPLEX_API_HOST, 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default SMARTPLEX_API_PORT, 8765).")
-def api(host: str | None, port: int | None) -> None:
-    """Run the webhook API."""
+def serve(host: str, port: int) -> None:
+    """Serve the API with uvicorn until interrupted. The app writes the access log itself
+    (:class:`AccessLog`); uvicorn's stays off, and masked if turned on."""
     import uvicorn
 
-    settings = get_settings()
-    host = host or settings.api_host
-    port = port or settings.api_port
-    for warning in check_bind(host):
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
-    # The app writes the access log itself (AccessLog); uvicorn's stays off, and masked if turned on.
     logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
-    click.echo(f"SmartPlex webhook API on http://{host}:{port}  (docs: /docs, status: /api/webhooks/status)")
     uvicorn.run(
         "webhook_api.serve:create_served_app", factory=True, host=host, port=port, proxy_headers=True, access_log=False
     )

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from smartplex.cli.processes import free_port, wait_for_http
+from smartplex_cli.processes import free_port, wait_for_http
 from webhook_api.app import TITLE
 
 #: What each page must load, and what each file must be.
@@ -66,7 +66,7 @@ def api_server(tmp_path: Path) -> Iterator[str]:
         "SMARTPLEX_ADMIN_SECRET": "a",
     }
     env.pop("SMARTPLEX_DATABASE_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "smartplex", "api", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "smartplex_cli", "api", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", 60)

@@ -18,10 +18,10 @@ import httpx
 from sqlalchemy import Engine, event, select
 
 from smartplex import migrate
-from smartplex.cli.processes import free_port, wait_for_http
 from smartplex.column_types import RawJSON, utcnow
 from smartplex.db import make_engine
 from smartplex.schema import webhook_log
+from smartplex_cli.processes import free_port, wait_for_http
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
 from webhook_api.writer import WebhookWriter
 
@@ -154,7 +154,7 @@ def test_killed_server_loses_nothing_it_acknowledged(database_url: str, engine: 
     env = {**os.environ, "SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(tmp_path),
            "SMARTPLEX_WEBHOOK_SECRET": WEBHOOK_SECRET, "SMARTPLEX_ADMIN_SECRET": ADMIN_SECRET}  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "smartplex", "api", "--port", str(port)],
+        [sys.executable, "-m", "smartplex_cli", "api", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api/webhooks/sonarr?token={WEBHOOK_SECRET}"

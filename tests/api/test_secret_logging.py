@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from smartplex.cli.processes import free_port, wait_for_http
+from smartplex_cli.processes import free_port, wait_for_http
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture, make_settings
 from tests.helpers import basic_auth
 from webhook_api.app import create_app
@@ -148,14 +148,14 @@ def _server_env(tmp_path: Path) -> dict[str, str]:
 
 #: ``smartplex api`` as shipped, and the same command with uvicorn and every logger at DEBUG.
 LAUNCHERS = {
-    "as shipped": [sys.executable, "-m", "smartplex", "api"],
+    "as shipped": [sys.executable, "-m", "smartplex_cli", "api"],
     "debug": [
         sys.executable,
         "-c",
         "import functools, logging, sys, uvicorn\n"
         "logging.basicConfig(level=logging.DEBUG)\n"
         "uvicorn.run = functools.partial(uvicorn.run, log_level='debug', access_log=True)\n"
-        "from smartplex.cli import main\n"
+        "from smartplex_cli import main\n"
         "sys.argv[0] = 'smartplex'\n"
         "main()",
         "api",

@@ -9,12 +9,12 @@ import sys
 import httpx
 import pytest
 from click.testing import CliRunner
+from smartplex_cli.simulate import _parse_ports
 
-from smartplex.cli.check import check
 from smartplex.clients import PlexClient
 from smartplex.services import SERVICE_NAMES
+from smartplex_cli.check import check
 from smartplex_simulators import RunningSimulators, run_simulators
-from smartplex_simulators.cli import _parse_ports
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def _ignore_sigint() -> None:
 def test_simulate_starts_all_five_and_prints_how_to_reach_them(stop: signal.Signals) -> None:
     # Started with SIGINT ignored, as a background job inherits it: it must stop all the same.
     process = subprocess.Popen(
-        [sys.executable, "-m", "smartplex", "simulate", "--size", "300", "--seed", "9"],
+        [sys.executable, "-m", "smartplex_cli", "simulate", "--size", "300", "--seed", "9"],
         stdout=subprocess.PIPE,
         text=True,
         preexec_fn=_ignore_sigint,

@@ -32,10 +32,10 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from smartplex import migrate
-from smartplex.cli import dagster_home
-from smartplex.cli.processes import Supervisor, free_port, kill_all, wait_for_http
-from smartplex.cli.stack import is_our_api, migrate_dagster, start_daemon
 from smartplex.db import make_engine
+from smartplex_cli import dagster_home
+from smartplex_cli.processes import Supervisor, free_port, kill_all, wait_for_http
+from smartplex_cli.stack import is_our_api, migrate_dagster, start_daemon
 from smartplex_simulators.serve import RunningSimulators
 from tests.cluster.rabbitmq import PrivateRabbitMQ
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
@@ -94,7 +94,7 @@ class Cluster:
     def start_api(self) -> None:
         port = free_port()
         name = f"api-{len(self.api_ports) + 1}"
-        argv = [sys.executable, "-m", "smartplex", "api", "--port", str(port)]
+        argv = [sys.executable, "-m", "smartplex_cli", "api", "--port", str(port)]
         self.supervisor.start(name, argv, self.env, str(self.log_dir / f"{name}.log"))
         wait_for_http(f"http://127.0.0.1:{port}/openapi.json", 60, self.supervisor, accept=is_our_api)
         self.api_ports.append(port)
@@ -104,7 +104,7 @@ class Cluster:
 
     def start_worker(self, name: str) -> None:
         """``smartplex worker`` (one run at a time), named ``name`` in its log and in Celery."""
-        argv = [sys.executable, "-m", "smartplex", "worker", "--concurrency", "1", "--name", f"{name}@cluster-test"]
+        argv = [sys.executable, "-m", "smartplex_cli", "worker", "--concurrency", "1", "--name", f"{name}@cluster-test"]
         self.supervisor.start(name, argv, self.env, self.worker_log(name))
         self.workers.append(name)
         self.wait_for(f"{name} ready", lambda: "ready." in Path(self.worker_log(name)).read_text(errors="replace"), 60)

@@ -121,11 +121,11 @@ def test_smartplex_run_starts_local_workers(cluster: Cluster) -> None:
     import subprocess
     import sys
 
-    from smartplex.cli.processes import free_port, wait_for_http
-    from smartplex.cli.stack import is_our_api
+    from smartplex_cli.processes import free_port, wait_for_http
+    from smartplex_cli.stack import is_our_api
 
     api_port, dagster_port = free_port(), free_port()
-    argv = [sys.executable, "-m", "smartplex", "run", "--workers", "2", "--api-port", str(api_port),
+    argv = [sys.executable, "-m", "smartplex_cli", "run", "--workers", "2", "--api-port", str(api_port),
             "--dagster-port", str(dagster_port)]  # fmt: skip
     with open(cluster.log_dir / "run.log", "wb") as log:
         stack = subprocess.Popen(argv, env=cluster.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from smartplex.cli import dagster_home
-from smartplex.cli.worker import celery_env
+from smartplex_cli import dagster_home
+from smartplex_cli.worker import celery_env
 
 
 def test_production_config_hands_runs_to_celery() -> None:

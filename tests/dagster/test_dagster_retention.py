@@ -15,8 +15,8 @@ from dagster._core.definitions.declarative_automation.serialized_objects import 
 )
 from dagster._core.utils import make_new_run_id
 
-from smartplex.cli import dagster_home
 from smartplex.column_types import utcnow
+from smartplex_cli import dagster_home
 from smartplex_dagster.retention import RunRetention, purge_automation_evaluations, purge_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")

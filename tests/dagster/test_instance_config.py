@@ -10,7 +10,7 @@ from dagster._core.instance.config import PoolGranularity
 from dagster._core.op_concurrency_limits_counter import GlobalOpConcurrencyLimitsCounter
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
-from smartplex.cli import dagster_home
+from smartplex_cli import dagster_home
 from smartplex_dagster.dagster_internals import SqliteRunStorage
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
-from smartplex.cli import dagster_home
+from smartplex_cli import dagster_home
 from smartplex_dagster import sqlite_storage
 from smartplex_dagster.dagster_internals import SQLITE_BUSY_TIMEOUT_SECONDS
 

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select
 
-from smartplex.cli.processes import free_port, wait_for_http
 from smartplex.schema import webhook_log
+from smartplex_cli.processes import free_port, wait_for_http
 from tests.conftest import ADMIN_SECRET, FIXTURES, WEBHOOK_SECRET
 
 MARKER = "smartplex_resilience_marker"
@@ -265,7 +265,7 @@ class ApiProcess:
             log.write(f"--- start {self.starts}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "smartplex", "api", "--port", str(self.port)],
+                [sys.executable, "-m", "smartplex_cli", "api", "--port", str(self.port)],
                 env=env,
                 cwd=self.data_dir,  # so no .env file of the working tree is read
                 stdout=log,

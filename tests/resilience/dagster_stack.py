@@ -26,10 +26,10 @@ from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.scheduler.instigation import InstigatorTick, TickStatus
 from sqlalchemy import Engine, select
 
-from smartplex.cli import dagster_home
-from smartplex.cli.processes import Supervisor, kill_all
-from smartplex.cli.stack import migrate_dagster, start_daemon
 from smartplex.schema import sync_schedule
+from smartplex_cli import dagster_home
+from smartplex_cli.processes import Supervisor, kill_all
+from smartplex_cli.stack import migrate_dagster, start_daemon
 from smartplex_dagster.outcomes import RUN_KEY_TAG
 from smartplex_simulators.serve import RunningSimulators
 from tests.helpers import statuses
@@ -128,7 +128,7 @@ class DaemonStack:
         from dagster._core.workspace.load_target import ModuleTarget
         from dagster._scheduler.scheduler import launch_scheduled_runs
 
-        from smartplex.cli.stack import CODE_LOCATION
+        from smartplex_cli.stack import CODE_LOCATION
 
         if self._workspace_context is None:
             target = ModuleTarget(module_name=CODE_LOCATION, attribute=None, working_directory=None, location_name=None)

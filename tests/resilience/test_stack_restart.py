@@ -19,10 +19,10 @@ from dagster._core.utils import make_new_run_id
 from sqlalchemy import Engine, update
 
 from smartplex import webhook_queue
-from smartplex.cli.processes import Supervisor, free_port
-from smartplex.cli.stack import RESTART_MESSAGE, STOP_MESSAGE, start_stack, stop_stack
 from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule
+from smartplex_cli.processes import Supervisor, free_port
+from smartplex_cli.stack import RESTART_MESSAGE, STOP_MESSAGE, start_stack, stop_stack
 from smartplex_dagster.library import pool
 from smartplex_dagster.orphans import STOPPED_TAG
 from smartplex_dagster.outcomes import FINISHED, RUN_KEY_TAG, SERVICE_TAG, TRIGGER_TAG

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
-from webhook_api.serve import is_loopback
+from webhook_api.bind import is_loopback
 
 COOKIE = "smartplex_admin"
 COOKIE_PATH = "/admin"

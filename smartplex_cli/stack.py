@@ -1,46 +1,41 @@
-"""``smartplex demo`` and ``smartplex run``: the webhook API, the Dagster webserver and daemon, together.
+"""The processes ``smartplex demo`` and ``smartplex run`` start, in order, and their orderly stop.
 
-The demo adds the five simulators over a seeded media universe, with a second, 4K Sonarr and Radarr
-holding a third of its titles, and a stream of realistic events (new episodes, plays, requests), so
-the Dagster UI fills with sensor-triggered runs within a minute.
+:func:`start_stack` starts, each under :class:`~smartplex_cli.processes.Supervisor`:
+
+1. ``api``: the webhook API (``smartplex api``, :mod:`webhook_api`);
+2. ``dagster-code-server``: one code server for the code location (``smartplex-dagster-code-server``,
+   :mod:`smartplex_dagster.runtime.code_server`), whose fork server starts the runs;
+3. ``dagster-daemon``: sensors, schedules, the run queue, run retries (``smartplex-dagster-daemon``,
+   :mod:`smartplex_dagster.runtime.daemon`);
+4. ``worker-N``: Celery run workers, when asked (``smartplex worker``, :mod:`smartplex_cli.worker`);
+5. ``dagster-webserver``: the Dagster UI.
+
+:func:`stop_stack` stops them, ending the runs in progress as canceled with their work given back.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
-import secrets
-import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 import httpx
-from sqlalchemy import Engine
 
-from smartplex import migrate
-from smartplex.cli import dagster_home
-from smartplex.cli.processes import (
+from smartplex_cli.processes import (
     Supervisor,
     free_port,
     instance_processes,
     listener,
     port_is_free,
-    stop_on_signals,
     wait_for_http,
 )
-from smartplex.db import make_engine
-from smartplex.services import Instance
-from smartplex.settings import get_settings
 
 CODE_LOCATION = "smartplex_dagster.definitions"
 #: The webhook API's OpenAPI title: how the readiness check tells our API from another server on the port.
@@ -122,7 +117,7 @@ def start_workers(supervisor: Supervisor, env: dict[str, str], log_dir: Path, co
     """``count`` Celery run workers (``smartplex worker``), for a DAGSTER_HOME with the Celery run launcher."""
     for number in range(1, count + 1):
         name = f"worker-{number}"
-        supervisor.start(name, [sys.executable, "-m", "smartplex", "worker", "--name", f"{name}-{os.getpid()}@%h"],
+        supervisor.start(name, [sys.executable, "-m", "smartplex_cli", "worker", "--name", f"{name}-{os.getpid()}@%h"],
                          env, str(log_dir / f"{name}.log"))  # fmt: skip
 
 
@@ -187,7 +182,7 @@ def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, d
         )
     if report := recover_runs(env, RESTART_MESSAGE):
         click.echo(f"Runs left by the last stop: {report}")
-    supervisor.start("api", [sys.executable, "-m", "smartplex", "api", "--port", str(api_port)], env,
+    supervisor.start("api", [sys.executable, "-m", "smartplex_cli", "api", "--port", str(api_port)], env,
                      str(log_dir / "api.log"))  # fmt: skip
     workspace = start_code_server(supervisor, env, log_dir)
     start_daemon(supervisor, env, log_dir, workspace)
@@ -242,41 +237,6 @@ def _signals_held() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _demo_secrets(data_dir: Path) -> dict[str, str]:
-    """Random secrets, kept in the data directory so a restart keeps the same URLs working."""
-    path = data_dir / "demo-secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
-    values = {"webhook": secrets.token_urlsafe(16), "admin": secrets.token_urlsafe(16)}
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
-    return values
-
-
-def stream_events(simulation: Any, stop: threading.Event, interval: float, seed: int) -> None:
-    """Realistic activity: new episodes and movies arrive, people watch, people ask for things."""
-    rng = random.Random(seed)
-    universe = simulation.universe
-    while not stop.wait(interval):
-        simulation.advance_clock(int(interval))
-        choice = rng.random()
-        try:
-            if choice < 0.25:
-                simulation.add_show(seasons=1, episodes_per_season=rng.randint(1, 3))
-            elif choice < 0.4:
-                simulation.add_movie()
-            elif choice < 0.8:
-                leaves = [k for k, item in universe.plex.items() if item.kind != "show"]
-                simulation.record_play(rng.choice(leaves), percent=rng.choice((35, 92, 100)))
-            else:
-                movie = rng.choice(list(universe.movies.values()))
-                request = simulation.request_media(movie_id=movie.id)
-                simulation.approve_request(request.id)
-        except Exception as exc:  # the demo goes on; a failed event is only noise
-            click.echo(f"demo event failed: {exc}", err=True)
-
-
 def print_running(rows: list[tuple[str, str]], exports: list[tuple[str, str]]) -> None:
     """What is where, in aligned columns, then ``export`` lines for the variables the docs' commands use."""
     width = max(len(label) for label, _ in rows) + 2
@@ -290,7 +250,7 @@ def print_running(rows: list[tuple[str, str]], exports: list[tuple[str, str]]) -
     click.echo("Ctrl-C stops everything.")
 
 
-def _rows(api_port: int, dagster_port: int) -> list[tuple[str, str]]:
+def running_rows(api_port: int, dagster_port: int) -> list[tuple[str, str]]:
     return [
         ("Dagster UI", f"http://127.0.0.1:{dagster_port}  (asset graph: /asset-groups, runs: /runs)"),
         ("Webhook API", f"http://127.0.0.1:{api_port}/docs"),
@@ -299,138 +259,7 @@ def _rows(api_port: int, dagster_port: int) -> list[tuple[str, str]]:
     ]
 
 
-def _wait_forever(supervisor: Supervisor) -> None:
+def wait_forever(supervisor: Supervisor) -> None:
     while not supervisor.exited():
         time.sleep(1)
     raise click.ClickException(f"a process stopped unexpectedly:\n{supervisor.exit_report()}")
-
-
-def prepare_demo_database(engine: Engine, instances: Iterable[str] = ()) -> bool:
-    """Migrate the demo's database; the first time (a new database), enable every schedule, those of
-    the extra ``instances`` (``sonarr/4k``) too, so each instance gets a full refresh first. Later starts
-    leave the schedules as they were set. Returns whether the database was new."""
-    from sqlalchemy import update
-
-    from smartplex import schedule_state
-    from smartplex.schema import sync_schedule
-
-    new = migrate.current_revision(engine) is None
-    migrate.upgrade(engine)
-    if new:
-        with engine.begin() as connection:
-            for instance in instances:  # an extra instance's row is otherwise made, disabled, when first needed
-                schedule_state.ensure(connection, instance)
-            connection.execute(update(sync_schedule).values(enabled=True))
-    return new
-
-
-@click.command()
-@click.option("--size", default=2000, show_default=True, help="Items in the simulated media universe.")
-@click.option("--seed", default=1, show_default=True)
-@click.option("--api-port", default=None, type=int, help="Default: SMARTPLEX_API_PORT (8765).")
-@click.option("--dagster-port", default=None, type=int, help="Default: SMARTPLEX_DAGSTER_PORT (3000).")
-@click.option("--event-interval", default=4.0, show_default=True, help="Seconds between simulated events.")
-@click.option("--no-4k", is_flag=True, help="Run one Sonarr and one Radarr, without the 4K instances.")
-def demo(
-    size: int, seed: int, api_port: int | None, dagster_port: int | None, event_interval: float, no_4k: bool
-) -> None:
-    """Run everything on SQLite against simulated services, with a stream of webhooks."""
-    from smartplex_simulators import EXTRA_INSTANCES
-    from smartplex_simulators.serve import run_simulators
-    from smartplex_simulators.simulation import Simulation
-    from smartplex_simulators.universe import Universe
-    from smartplex_simulators.webhooks import WebhookSender
-
-    stop_on_signals()
-    settings = get_settings()
-    api_port = api_port or settings.api_port
-    dagster_port = dagster_port or settings.dagster_port
-    check_ports(api_port, dagster_port)  # before the slow part, and again just before starting
-    instances = () if no_4k else tuple(i.id for i in EXTRA_INSTANCES)
-    data_dir = settings.data_dir
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        prepare_demo_database(engine, instances)
-    finally:
-        engine.dispose()
-    secrets_ = _demo_secrets(data_dir)
-    click.echo(f"Generating a media universe of {size} items...")
-    simulation = Simulation(Universe(seed=seed, size=size, now=int(time.time())))
-    supervisor = Supervisor()
-    stop = threading.Event()
-    with run_simulators(simulation=simulation, instances=instances) as sims:
-        env = {
-            **os.environ,
-            **sims.env(),
-            "SMARTPLEX_DATA_DIR": str(data_dir),
-            "SMARTPLEX_WEBHOOK_SECRET": secrets_["webhook"],
-            "SMARTPLEX_ADMIN_SECRET": secrets_["admin"],
-            "DAGSTER_HOME": str(dagster_home.prepare(data_dir)),
-            # The simulated library spans five years: partitions beyond that would only slow full refreshes.
-            "SMARTPLEX_HISTORY_START": os.environ.get("SMARTPLEX_HISTORY_START")
-            or (date.today() - timedelta(days=5 * 366)).isoformat(),
-        }
-        try:
-            start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=data_dir / "logs")
-            simulation.webhooks = WebhookSender.from_template(
-                f"http://127.0.0.1:{api_port}/api/webhooks/{{service}}{{instance_path}}?token={secrets_['webhook']}"
-            )
-            rows = _rows(api_port, dagster_port)
-            rows += [(f"Simulated {Instance.parse(name).title}", url) for name, url in sims.urls.items()]
-            rows.append(("Data directory", str(data_dir)))
-            admin = shlex.quote(secrets_["admin"])
-            print_running(rows, [
-                ("API", f"http://127.0.0.1:{api_port}"),
-                ("ADMIN", admin),
-                ("SMARTPLEX_ADMIN_SECRET", admin),
-                ("SMARTPLEX_WEBHOOK_SECRET", shlex.quote(secrets_["webhook"])),
-            ])  # fmt: skip
-            threading.Thread(target=stream_events, args=(simulation, stop, event_interval, seed), daemon=True).start()
-            _wait_forever(supervisor)
-        except KeyboardInterrupt:
-            click.echo("\nStopping...")
-        finally:
-            stop.set()
-            stop_stack(supervisor, env)
-
-
-@click.command()
-@click.option("--api-port", default=None, type=int, help="Default: SMARTPLEX_API_PORT (8765).")
-@click.option("--dagster-port", default=None, type=int, help="Default: SMARTPLEX_DAGSTER_PORT (3000).")
-@click.option("--workers", default=None, type=int,
-              help="Celery run workers to start here (default SMARTPLEX_LOCAL_WORKERS, 0); needs DAGSTER_HOME "
-                   "with the Celery run launcher (docs/scaling.md).")  # fmt: skip
-def run(api_port: int | None, dagster_port: int | None, workers: int | None) -> None:
-    """Run the API and Dagster against your own Plex, Tautulli, Sonarr, Radarr and Overseerr."""
-    settings = get_settings()
-    configured = [i for i in settings.service_instances if settings.is_configured(i.id)]
-    if not configured:
-        names = ", ".join(" and ".join(i.env_names) for i in settings.service_instances)
-        raise click.UsageError(f"no service is configured: set at least one pair of {names}")
-    missing = [name for name, value in (("SMARTPLEX_WEBHOOK_SECRET", settings.webhook_secret),
-                                        ("SMARTPLEX_ADMIN_SECRET", settings.admin_secret)) if value is None]  # fmt: skip
-    if missing:
-        raise click.UsageError(f"set {' and '.join(missing)}: real services post webhooks over the network")
-    stop_on_signals()
-    api_port = api_port or settings.api_port
-    dagster_port = dagster_port or settings.dagster_port
-    workers = settings.local_workers if workers is None else workers
-    if workers and not os.environ.get("DAGSTER_HOME"):
-        raise click.UsageError("--workers needs DAGSTER_HOME with the Celery run launcher (docs/scaling.md)")
-    env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(dagster_home.prepare(settings.data_dir))}
-    if workers:
-        from smartplex.cli.worker import celery_env
-
-        # The daemon reads the task states the workers write: both need the same result backend.
-        env = celery_env(env)
-    supervisor = Supervisor()
-    try:
-        start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=settings.data_dir / "logs",
-                    workers=workers)  # fmt: skip
-        rows = [*_rows(api_port, dagster_port), ("Syncing", ", ".join(i.title for i in configured))]
-        print_running(rows, [("API", f"http://127.0.0.1:{api_port}"), ("ADMIN", '"$SMARTPLEX_ADMIN_SECRET"')])
-        _wait_forever(supervisor)
-    except KeyboardInterrupt:
-        click.echo("\nStopping...")
-    finally:
-        stop_stack(supervisor, env)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-PRODUCTION_CONFIG = Path(__file__).resolve().parents[2] / "dagster.yaml"
+PRODUCTION_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 
 #: No per-step capture of stdout and stderr into files: each run's capture cost about 0.15 s of its

@@ -9,13 +9,13 @@ import click
 
 # Subcommand name -> "module:attribute" of its click command.
 _COMMANDS = {
-    "db": "smartplex.cli.db:db",
-    "api": "webhook_api.serve:api",
-    "check": "smartplex.cli.check:check",
-    "simulate": "smartplex_simulators.cli:simulate",
-    "demo": "smartplex.cli.stack:demo",
-    "run": "smartplex.cli.stack:run",
-    "worker": "smartplex.cli.worker:worker",
+    "db": "smartplex_cli.db:db",
+    "api": "smartplex_cli.api:api",
+    "check": "smartplex_cli.check:check",
+    "simulate": "smartplex_cli.simulate:simulate",
+    "demo": "smartplex_cli.demo:demo",
+    "run": "smartplex_cli.run:run",
+    "worker": "smartplex_cli.worker:worker",
 }
 
 

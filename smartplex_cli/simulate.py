@@ -79,7 +79,7 @@ def simulate(
     now: int | None,
 ) -> None:
     """Start simulated Plex, Tautulli, Sonarr, Radarr and Overseerr servers and print how to reach them."""
-    from smartplex.cli.processes import stop_on_signals
+    from smartplex_cli.processes import stop_on_signals
     from smartplex_simulators.serve import run_simulators
 
     stop_on_signals()

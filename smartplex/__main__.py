@@ -1,3 +1,0 @@
-from smartplex.cli import main
-
-main()

@@ -1,0 +1,3 @@
+from smartplex_cli import main
+
+main()
