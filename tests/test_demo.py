@@ -23,8 +23,8 @@ from sqlalchemy import Engine, func, select
 from smartplex.db import make_engine
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.services import SERVICES, Instance
-from smartplex_cli.processes import free_port, kill_all
 from smartplex_cli.demo import prepare_demo_database
+from smartplex_cli.processes import free_port, kill_all
 from smartplex_dagster.orphans import IN_FLIGHT, STOPPED_TAG
 from smartplex_dagster.outcomes import RUN_KEY_TAG
 

@@ -9,11 +9,11 @@ import sys
 import httpx
 import pytest
 from click.testing import CliRunner
-from smartplex_cli.simulate import _parse_ports
 
 from smartplex.clients import PlexClient
 from smartplex.services import SERVICE_NAMES
 from smartplex_cli.check import check
+from smartplex_cli.simulate import _parse_ports
 from smartplex_simulators import RunningSimulators, run_simulators
 
 
