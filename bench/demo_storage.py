@@ -127,7 +127,7 @@ def purge(home: Path, keep: timedelta) -> dict[str, int]:
     ago: its ``RunRetention`` is in whole days, so the clock it is given is moved on instead."""
     import dagster as dg
 
-    from smartplex_dagster.retention import RunRetention, purge_runs
+    from smartplex_dagster.defs.retention import RunRetention, purge_runs
 
     days = 1
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -3,7 +3,7 @@
 Executes Sonarr full refreshes (the ``full_refresh`` job over one asset, as "Sync now" asks for it)
 in this process with ``dagster.execute_job`` against a 1,000-item simulator, each on a fresh
 ``DAGSTER_HOME``: once with Dagster's own ``storage: sqlite`` (the baseline), once with SmartPlex's
-(:mod:`smartplex_dagster.sqlite_storage`), alternating over ``--rounds``. Per storage it prints the
+(:mod:`smartplex_dagster.runtime.sqlite_storage`), alternating over ``--rounds``. Per storage it prints the
 median run (run start to run end, as Dagster records them), the median time outside the sync step,
 the median size of a run's event file, and what writing one event to a run's file costs (the median
 of ``--events`` engine events reported to one run); then the ratios. No other process runs: this is the
@@ -11,7 +11,7 @@ run's own machinery, without the daemon, the launch or the machine's other work.
 
 Then the same refresh in processes forked from a fork server, as the code server starts runs: one
 fork server that imported the code location alone (the baseline), one that imported
-:mod:`smartplex_dagster.run_preload` (what the code server's does), ``--forked-runs`` each, alternating
+:mod:`smartplex_dagster.runtime.run_preload` (what the code server's does), ``--forked-runs`` each, alternating
 over the rounds. Per fork server: the time from the fork to the run's end, the run, the run process's
 own memory (not shared with the fork server) and its full garbage collections.
 
@@ -54,16 +54,16 @@ from smartplex_simulators import run_simulators  # noqa: E402
 
 SERVICE = "sonarr"
 #: What the fork server imports before its first run: the code location alone (the baseline), and
-#: the code server's own preload (smartplex_dagster.run_preload). Listed baseline last.
+#: the code server's own preload (smartplex_dagster.runtime.run_preload). Listed baseline last.
 PRELOADS = {
-    "smartplex_dagster.run_preload": "fork server: run_preload",
+    "smartplex_dagster.runtime.run_preload": "fork server: run_preload",
     "smartplex_dagster.definitions": "fork server: the code location (baseline)",
 }
 
 
 def refresh_job() -> Any:
     from smartplex_dagster.definitions import defs
-    from smartplex_dagster.run_requests import REFRESH_JOB
+    from smartplex_dagster.defs.run_requests import REFRESH_JOB
 
     return defs.resolve_job_def(REFRESH_JOB)
 
@@ -90,8 +90,8 @@ def fresh_home(storage: str, env: dict[str, str]) -> Iterator[Path]:
 
 def measure(storage: str, runs: int, events: int, env: dict[str, str]) -> dict[str, float]:
     """``runs`` full refreshes on a fresh home with ``storage`` ("dagster" or "smartplex")."""
-    from smartplex_dagster.library import asset_key
-    from smartplex_dagster.run_requests import full_refresh_run
+    from smartplex_dagster.defs.library import asset_key
+    from smartplex_dagster.defs.run_requests import full_refresh_run
 
     with fresh_home(storage, env) as dagster:
         request = full_refresh_run(SERVICE, "bench")
@@ -134,8 +134,8 @@ def forked_run(queue: Any) -> None:
     """One full refresh in a process forked from the fork server, as a run's process is; its figures go
     on ``queue``: seconds from the fork to the run's end, the run (start to end), full collections,
     and the memory that is the process's own rather than shared with the fork server."""
-    from smartplex_dagster.library import asset_key
-    from smartplex_dagster.run_requests import full_refresh_run
+    from smartplex_dagster.defs.library import asset_key
+    from smartplex_dagster.defs.run_requests import full_refresh_run
 
     forked = time.time()
     full_collections = gc.get_stats()[2]["collections"]
@@ -193,7 +193,10 @@ def main() -> None:
                 results[storage].append(measure(storage, args.runs, args.events, sims.env()))
             for preload in forked if args.forked_runs else ():
                 forked[preload].append(measure_forked(preload, args.forked_runs, sims.env()))
-    labels = {"dagster": "Dagster's storage: sqlite (baseline)", "smartplex": "smartplex_dagster.sqlite_storage"}
+    labels = {
+        "dagster": "Dagster's storage: sqlite (baseline)",
+        "smartplex": "smartplex_dagster.runtime.sqlite_storage",
+    }
     print(f"{args.runs} {SERVICE} full refreshes per storage and round, in-process, medians per round")
     for storage, rounds in results.items():
         print(f"  {labels[storage]:38}" + "  |  ".join(

@@ -59,8 +59,8 @@ def insert_pending(engine: Engine, n: int, seed: int) -> float:
 def time_ticks(label: str, database_url: str, n: int, seed: int) -> list[str]:
     import dagster as dg
 
-    from smartplex_dagster.resources import DatabaseResource
-    from smartplex_dagster.webhook_sensor import webhook_sensor
+    from smartplex_dagster.defs.resources import DatabaseResource
+    from smartplex_dagster.defs.webhook_sensor import webhook_sensor
 
     engine = make_engine(database_url, timeout=60)
     migrate.upgrade(engine)

@@ -2,7 +2,7 @@
 
 Its dagster.yaml is the repository's production ``dagster.yaml`` with SQLite files in DAGSTER_HOME
 in place of the PostgreSQL storage (Dagster's own layout, through
-:class:`smartplex_dagster.sqlite_storage.SqliteStorage`) and without the Celery run launcher (each
+:class:`smartplex_dagster.runtime.sqlite_storage.SqliteStorage`) and without the Celery run launcher (each
 run is then a process of this machine, as the embedded stack and its orphan logic expect): one place
 for the run queue, the per-service concurrency limits, run monitoring and retries.
 """
@@ -22,7 +22,7 @@ PRODUCTION_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
 #: Dagster (the run's events); anything else they print goes to the code server's log.
 NO_COMPUTE_LOGS = {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
 #: Dagster's SQLite storage (the files of ``storage: sqlite``), lighter per event and per run.
-SQLITE_STORAGE = {"module": "smartplex_dagster.sqlite_storage", "class": "SqliteStorage"}
+SQLITE_STORAGE = {"module": "smartplex_dagster.runtime.sqlite_storage", "class": "SqliteStorage"}
 
 
 def embedded_config(home: Path) -> dict[str, Any]:

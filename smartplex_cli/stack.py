@@ -157,7 +157,7 @@ def recover_runs(env: Mapping[str, str], message: str) -> str:
 
 
 def _orphans(env: Mapping[str, str], *args: str) -> str:
-    argv = [sys.executable, "-m", "smartplex_dagster.orphans", *args]
+    argv = [sys.executable, "-m", "smartplex_dagster.runtime.orphans", *args]
     result = subprocess.run(argv, env=dict(env), capture_output=True, text=True)
     if result.returncode != 0:
         raise click.ClickException(f"could not settle the stack's runs:\n{result.stderr[-3000:]}")

@@ -4,15 +4,15 @@ import dagster as dg
 
 from smartplex.settings import get_settings
 from smartplex.sync import SPECS
-from smartplex_dagster.derived import derived_automation, media_catalog, watch_stats
-from smartplex_dagster.library import library_asset
-from smartplex_dagster.resources import build_resources
-from smartplex_dagster.retention import retention_schedule, webhook_retention
-from smartplex_dagster.run_requests import refresh_job, webhook_job
-from smartplex_dagster.schedules import schedules
-from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
-from smartplex_dagster.webhook_sensor import webhook_sensor
-from smartplex_dagster.webhooks import webhook_log_asset
+from smartplex_dagster.defs.derived import derived_automation, media_catalog, watch_stats
+from smartplex_dagster.defs.library import library_asset
+from smartplex_dagster.defs.resources import build_resources
+from smartplex_dagster.defs.retention import retention_schedule, webhook_retention
+from smartplex_dagster.defs.run_requests import refresh_job, webhook_job
+from smartplex_dagster.defs.schedules import schedules
+from smartplex_dagster.defs.status_sensors import sync_failed, sync_succeeded
+from smartplex_dagster.defs.webhook_log import webhook_log_asset
+from smartplex_dagster.defs.webhook_sensor import webhook_sensor
 
 library_assets = [
     library_asset(SPECS[instance.service.name], instance) for instance in get_settings().service_instances

@@ -25,8 +25,8 @@ from smartplex.schema import sync_schedule, webhook_log
 from smartplex.services import SERVICES, Instance
 from smartplex_cli.demo import prepare_demo_database
 from smartplex_cli.processes import free_port, kill_all
-from smartplex_dagster.orphans import IN_FLIGHT, STOPPED_TAG
-from smartplex_dagster.outcomes import RUN_KEY_TAG
+from smartplex_dagster.defs.outcomes import RUN_KEY_TAG
+from smartplex_dagster.runtime.orphans import IN_FLIGHT, STOPPED_TAG
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]
 REPO = Path(__file__).resolve().parent.parent

@@ -131,7 +131,7 @@ def test_the_daemon_and_the_webserver_share_the_stacks_code_server(stack: Stack)
     code_server = psutil.Process(processes["dagster-code-server"].pid)
     fork_servers = _fork_servers(stack)
     assert len(fork_servers) == 1, under("dagster-code-server")
-    assert "'smartplex_dagster.run_preload'" in " ".join(fork_servers[0].cmdline())
+    assert "'smartplex_dagster.runtime.run_preload'" in " ".join(fork_servers[0].cmdline())
     reaped = fork_servers[0].cpu_times()
     assert reaped.children_user + reaped.children_system > 0, "no run has ended as a child of the fork server"
     assert code_server.cpu_times().children_user == 0, "a run ran as the code server's own child"

@@ -46,3 +46,32 @@ def test_the_api_loads_without_dagster() -> None:
     code = "import sys, webhook_api.app, webhook_api.serve; print(sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'smartplex_dagster')))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert loaded.strip() == "[]"
+
+
+def test_dagster_runtime_never_imports_the_definitions() -> None:
+    """``smartplex_dagster/runtime`` is how Dagster runs here, whatever is defined; only the runs' preload
+    imports the definitions, which is its purpose."""
+    runtime = ROOT / "smartplex_dagster" / "runtime"
+    offenders = {
+        path.name: sorted(names)
+        for path in runtime.rglob("*.py")
+        if path.name != "run_preload.py"
+        and (
+            names := {
+                n
+                for n in _module_imports(path)
+                if n.startswith(("smartplex_dagster.defs", "smartplex_dagster.definitions"))
+            }
+        )
+    }
+    assert offenders == {}
+
+
+def _module_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names

@@ -34,8 +34,8 @@ from smartplex.schema import (
 from smartplex.services import Instance
 from smartplex.settings import Settings, SettingsBase
 from smartplex.sync import SPECS, recompute_media_catalog, recompute_watch_stats, run_sync
-from smartplex_dagster.resources import DatabaseResource
-from smartplex_dagster.webhook_sensor import webhook_sensor
+from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.defs.webhook_sensor import webhook_sensor
 from smartplex_simulators.serve import RunningSimulators, run_simulators
 from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe

@@ -14,7 +14,7 @@ from collections import Counter
 import dagster as dg
 import pytest
 
-from smartplex_dagster.orphans import WORKER_TAG
+from smartplex_dagster.runtime.orphans import WORKER_TAG
 from tests.cluster.cluster import Cluster, check_settled_once
 from tests.helpers import webhook_rows
 from tests.resilience.burst import Outcome, marked_webhooks

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from smartplex_cli import dagster_home
-from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource, resource_key
 from smartplex_simulators.serve import RunningSimulators
 
 

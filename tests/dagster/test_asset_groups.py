@@ -6,7 +6,7 @@ import dagster as dg
 
 from smartplex.services import SERVICES
 from smartplex_dagster.definitions import defs
-from smartplex_dagster.library import asset_key
+from smartplex_dagster.defs.library import asset_key
 
 
 def test_one_group_per_layer() -> None:

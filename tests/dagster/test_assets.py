@@ -11,12 +11,12 @@ from sqlalchemy import Engine, func, select
 from smartplex.column_types import utcnow
 from smartplex.schema import media_catalog, radarr_movies, sonarr_series, watch_stats
 from smartplex_dagster.definitions import library_assets
-from smartplex_dagster.derived import media_catalog as catalog_asset
-from smartplex_dagster.derived import watch_stats as stats_asset
-from smartplex_dagster.library import asset_key
-from smartplex_dagster.partitions import PARTITIONS, covering, full_refresh_tags, incremental_tags, range_tags
-from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
-from smartplex_dagster.run_requests import (
+from smartplex_dagster.defs.derived import media_catalog as catalog_asset
+from smartplex_dagster.defs.derived import watch_stats as stats_asset
+from smartplex_dagster.defs.library import asset_key
+from smartplex_dagster.defs.partitions import PARTITIONS, covering, full_refresh_tags, incremental_tags, range_tags
+from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_dagster.defs.run_requests import (
     REFRESH_JOB,
     WEBHOOK_JOB,
     full_refresh_run,
@@ -144,7 +144,7 @@ def test_a_backfill_of_every_partition_is_still_a_full_refresh(
 def test_each_ended_run_is_one_line_in_the_daemon_log(
     instance: dg.DagsterInstance, resources: dict, sims: RunningSimulators
 ) -> None:
-    from smartplex_dagster.status_sensors import summary
+    from smartplex_dagster.defs.status_sensors import summary
 
     radarr = next(a for a in library_assets if a.key == asset_key("radarr"))
     tags = {**full_refresh_tags(), "smartplex/trigger": "schedule", "smartplex/service": "radarr"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from smartplex_dagster import daemon
+from smartplex_dagster.runtime import daemon
 
 
 class _Collect(logging.Handler):

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from alembic.script import ScriptDirectory
 
-from smartplex_dagster import dagster_internals
+from smartplex_dagster.runtime import dagster_internals
 
 PRIVATE = {  # name -> the module it comes from
     "JobFailureData": "dagster._core.events",
@@ -30,7 +30,7 @@ def test_each_private_name_is_where_it_was(name: str) -> None:
         found = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as error:
         pytest.fail(
-            f"Dagster {dg.__version__} no longer has {module}.{name}; update smartplex_dagster/dagster_internals.py ({error})"
+            f"Dagster {dg.__version__} no longer has {module}.{name}; update smartplex_dagster/runtime/dagster_internals.py ({error})"
         )
     assert getattr(dagster_internals, name) is found
 
@@ -38,7 +38,7 @@ def test_each_private_name_is_where_it_was(name: str) -> None:
 def test_a_dead_worker_can_still_be_reported_as_dagster_reports_it() -> None:
     reason = dagster_internals.RunFailureReason.UNEXPECTED_TERMINATION
     data = dagster_internals.JobFailureData(error=None, failure_reason=reason)
-    assert data.failure_reason is reason, "JobFailureData changed shape; update smartplex_dagster/orphans.py"
+    assert data.failure_reason is reason, "JobFailureData changed shape; update smartplex_dagster/runtime/orphans.py"
 
 
 def test_the_retry_daemon_and_its_cursor_are_still_named_so() -> None:
@@ -93,7 +93,7 @@ def test_the_sensor_loop_is_still_a_module_constant_the_loop_reads() -> None:
     assert isinstance(sensor_daemon.MIN_INTERVAL_LOOP_TIME, int), "the sensor loop's constant moved"
     source = inspect.getsource(sensor_daemon.execute_sensor_iteration_loop)
     assert "MIN_INTERVAL_LOOP_TIME - loop_duration" in source, (
-        "the sensor loop no longer sleeps by MIN_INTERVAL_LOOP_TIME; update smartplex_dagster/daemon.py"
+        "the sensor loop no longer sleeps by MIN_INTERVAL_LOOP_TIME; update smartplex_dagster/runtime/daemon.py"
     )
     before = dagster_internals.sensor_loop_seconds()
     try:
@@ -136,7 +136,7 @@ def test_a_code_server_starts_its_runs_with_the_context_given_to_start_runs_from
 
 
 def test_the_sqlite_storage_still_connects_where_smartplex_sqlite_storage_overrides_it(tmp_path: Path) -> None:
-    """``smartplex_dagster.sqlite_storage`` replaces these methods and reads these attributes."""
+    """``smartplex_dagster.runtime.sqlite_storage`` replaces these methods and reads these attributes."""
     storages = {
         "SqliteRunStorage.connect": dagster_internals.SqliteRunStorage.connect,
         "SqliteScheduleStorage.connect": dagster_internals.SqliteScheduleStorage.connect,
@@ -144,7 +144,9 @@ def test_the_sqlite_storage_still_connects_where_smartplex_sqlite_storage_overri
         "SqliteEventLogStorage._initdb": dagster_internals.SqliteEventLogStorage._initdb,  # noqa: SLF001
     }
     for name, method in storages.items():
-        assert callable(method), f"Dagster {dg.__version__} has no {name}; update smartplex_dagster/sqlite_storage.py"
+        assert callable(method), (
+            f"Dagster {dg.__version__} has no {name}; update smartplex_dagster/runtime/sqlite_storage.py"
+        )
     runs, event_logs, schedules = dagster_internals.sqlite_storage_directories(str(tmp_path))
     assert (runs, event_logs, schedules) == (
         f"{tmp_path}/history/",
@@ -161,7 +163,7 @@ def test_the_sqlite_storage_still_connects_where_smartplex_sqlite_storage_overri
     ):
         for attribute in attributes:
             assert hasattr(storage, attribute), (
-                f"{type(storage).__name__} has no {attribute}; update smartplex_dagster/sqlite_storage.py"
+                f"{type(storage).__name__} has no {attribute}; update smartplex_dagster/runtime/sqlite_storage.py"
             )
     assert run_storage._conn_string == dagster_internals.sqlite_conn_string(runs, "runs")  # noqa: SLF001
     assert schedule_storage._conn_string == dagster_internals.sqlite_conn_string(schedules, "schedules")  # noqa: SLF001

@@ -17,7 +17,7 @@ from dagster._core.utils import make_new_run_id
 
 from smartplex.column_types import utcnow
 from smartplex_cli import dagster_home
-from smartplex_dagster.retention import RunRetention, purge_automation_evaluations, purge_runs
+from smartplex_dagster.defs.retention import RunRetention, purge_automation_evaluations, purge_runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 KEEP = RunRetention(run_days=7, refresh_run_days=90, failed_run_days=30)

@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 
 from smartplex_dagster.definitions import library_assets
-from smartplex_dagster.derived import media_catalog, watch_stats
-from smartplex_dagster.library import asset_key
-from smartplex_dagster.partitions import incremental_tags
+from smartplex_dagster.defs.derived import media_catalog, watch_stats
+from smartplex_dagster.defs.library import asset_key
+from smartplex_dagster.defs.partitions import incremental_tags
 from smartplex_simulators.serve import RunningSimulators
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")

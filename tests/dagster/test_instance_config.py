@@ -11,7 +11,7 @@ from dagster._core.op_concurrency_limits_counter import GlobalOpConcurrencyLimit
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from smartplex_cli import dagster_home
-from smartplex_dagster.dagster_internals import SqliteRunStorage
+from smartplex_dagster.runtime.dagster_internals import SqliteRunStorage
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 

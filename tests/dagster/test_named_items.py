@@ -23,7 +23,7 @@ from smartplex.schema import (
     webhook_log,
 )
 from smartplex.sync import SPECS, run_sync
-from smartplex_dagster.resources import DatabaseResource
+from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_simulators import webhooks
 from smartplex_simulators.serve import RunningSimulators, run_simulators
 from smartplex_simulators.simulation import Simulation

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
-from smartplex_dagster.orphans import (
+from smartplex_dagster.runtime.orphans import (
     STOPPED_TAG,
     WORKER_TAG,
     _here,

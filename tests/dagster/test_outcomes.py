@@ -11,15 +11,15 @@ from sqlalchemy import Engine, select
 
 from smartplex.column_types import utcnow
 from smartplex.schema import webhook_log
-from smartplex_dagster.dagster_internals import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG, RETRY_CURSOR
-from smartplex_dagster.outcomes import (
+from smartplex_dagster.defs.outcomes import (
     RETRY_DAEMON_SEEN_TAG,
     RUN_KEY_TAG,
     WILL_RETRY_TAG,
     reconcile,
     record_outcome,
 )
-from smartplex_dagster.resources import DatabaseResource
+from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.runtime.dagster_internals import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG, RETRY_CURSOR
 from tests.dagster.conftest import database  # noqa: F401
 from tests.dagster.test_webhook_sensor import add_rows, tick
 from tests.helpers import statuses

@@ -4,13 +4,13 @@ import json
 import subprocess
 import sys
 
-from smartplex_dagster.code_server import PRELOAD
+from smartplex_dagster.runtime.code_server import PRELOAD
 
 PROBE = """
 import gc, json, os
-import smartplex_dagster.run_preload
+import smartplex_dagster.runtime.run_preload
 from smartplex.clients._http import tls_context
-from smartplex_dagster.sqlite_storage import migrations
+from smartplex_dagster.runtime.sqlite_storage import migrations
 read, write = os.pipe()
 if os.fork() == 0:
     os.write(write, str(len(gc.get_objects())).encode())
@@ -26,7 +26,7 @@ print(json.dumps({
 
 
 def test_the_fork_server_preloads_the_run_preload() -> None:
-    assert PRELOAD == ["smartplex_dagster.run_preload"]
+    assert PRELOAD == ["smartplex_dagster.runtime.run_preload"]
 
 
 def test_a_forked_run_finds_the_slow_first_steps_done_and_little_for_the_collector_to_walk() -> None:

@@ -12,10 +12,10 @@ from sqlalchemy import Engine, insert, select, update
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex_dagster.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
-from smartplex_dagster.outcomes import RUN_KEY_TAG, ended_at
-from smartplex_dagster.resources import DatabaseResource, ServiceResource, resource_key
-from smartplex_dagster.schedules import schedules
+from smartplex_dagster.defs.outcomes import RUN_KEY_TAG, ended_at
+from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_dagster.defs.schedules import schedules
+from smartplex_dagster.runtime.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
 from tests.conftest import ADMIN
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
@@ -224,7 +224,7 @@ def test_the_retention_job_rebuilds_the_rollups_its_purge_made_stale(
     """Even on an install whose status nobody reads, the daily job leaves no stale hour behind it."""
     from smartplex import webhook_rollups
     from smartplex.schema import webhook_rollup_stale
-    from smartplex_dagster.retention import webhook_retention
+    from smartplex_dagster.defs.retention import webhook_retention
 
     now = utcnow()
     rows = [{"id": uuid.uuid4(), "source": "radarr", "event_type": "Download", "payload": {},

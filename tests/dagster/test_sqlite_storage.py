@@ -17,8 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 from smartplex_cli import dagster_home
-from smartplex_dagster import sqlite_storage
-from smartplex_dagster.dagster_internals import SQLITE_BUSY_TIMEOUT_SECONDS
+from smartplex_dagster.runtime import sqlite_storage
+from smartplex_dagster.runtime.dagster_internals import SQLITE_BUSY_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 

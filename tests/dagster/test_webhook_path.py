@@ -18,7 +18,7 @@ from sqlalchemy import update
 
 from smartplex.latency import STAGE_NAMES
 from smartplex.schema import sync_schedule
-from smartplex_dagster.run_requests import WEBHOOK_JOB
+from smartplex_dagster.defs.run_requests import WEBHOOK_JOB
 from smartplex_simulators import webhooks
 from tests.conftest import ADMIN, HOOK, make_settings
 from tests.helpers import webhook_rows

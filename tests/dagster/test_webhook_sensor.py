@@ -13,12 +13,12 @@ from smartplex import webhook_queue
 from smartplex.column_types import utcnow
 from smartplex.schema import sonarr_series, webhook_log
 from smartplex_dagster.definitions import library_assets
-from smartplex_dagster.library import asset_key
-from smartplex_dagster.outcomes import RUN_KEY_TAG
-from smartplex_dagster.partitions import WINDOW_START_TAG
-from smartplex_dagster.resources import DatabaseResource
-from smartplex_dagster.status_sensors import sync_failed, sync_succeeded
-from smartplex_dagster.webhook_sensor import webhook_sensor
+from smartplex_dagster.defs.library import asset_key
+from smartplex_dagster.defs.outcomes import RUN_KEY_TAG
+from smartplex_dagster.defs.partitions import WINDOW_START_TAG
+from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.defs.status_sensors import sync_failed, sync_succeeded
+from smartplex_dagster.defs.webhook_sensor import webhook_sensor
 from smartplex_simulators import webhooks
 from smartplex_simulators.serve import RunningSimulators
 from tests.conftest import ADMIN, HOOK, make_settings
@@ -272,7 +272,7 @@ def test_an_old_replayed_webhook_widens_the_window_to_its_day(
 def test_a_failure_dagster_will_retry_is_not_recorded(
     instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
 ) -> None:
-    from smartplex_dagster.outcomes import record_outcome
+    from smartplex_dagster.defs.outcomes import record_outcome
 
     add_rows(engine, [("radarr", "MovieAdded")])
     (request,) = tick(instance, database)

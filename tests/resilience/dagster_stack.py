@@ -30,7 +30,7 @@ from smartplex.schema import sync_schedule
 from smartplex_cli import dagster_home
 from smartplex_cli.processes import Supervisor, kill_all
 from smartplex_cli.stack import migrate_dagster, start_daemon
-from smartplex_dagster.outcomes import RUN_KEY_TAG
+from smartplex_dagster.defs.outcomes import RUN_KEY_TAG
 from smartplex_simulators.serve import RunningSimulators
 from tests.helpers import statuses
 

@@ -20,9 +20,9 @@ from dagster._core.events import EngineEventData
 from sqlalchemy import Engine, select, update
 
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex_dagster.orphans import WORKER_TAG, identify, worker_tag
-from smartplex_dagster.outcomes import FINISHED
-from smartplex_dagster.resources import DatabaseResource
+from smartplex_dagster.defs.outcomes import FINISHED
+from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.runtime.orphans import WORKER_TAG, identify, worker_tag
 from tests.dagster.conftest import database, instance  # noqa: F401
 from tests.dagster.test_webhook_sensor import add_rows, fake_run, tick
 from tests.helpers import statuses, webhook_rows
@@ -146,7 +146,7 @@ def test_runs_killed_with_the_daemon_are_failed_and_retried(daemon_stack: Daemon
             stack.instance.get_records_for_run(r.run_id, of_type=dg.DagsterEventType.STEP_START).records for r in runs
         ]
         # Mid-sync: the step started and the sync recorded its worker (a run killed in the moment between
-        # the two carries no record, and is left to Dagster's run monitoring; see smartplex_dagster/orphans.py).
+        # the two carries no record, and is left to Dagster's run monitoring; see smartplex_dagster/runtime/orphans.py).
         return len(runs) == 2 and all(steps) and all(WORKER_TAG in r.tags for r in runs)
 
     stack.wait_for("both syncs mid-step", both_mid_step, 120, interval=0.2)

@@ -23,9 +23,9 @@ from smartplex.column_types import utcnow
 from smartplex.schema import sync_schedule
 from smartplex_cli.processes import Supervisor, free_port
 from smartplex_cli.stack import RESTART_MESSAGE, STOP_MESSAGE, start_stack, stop_stack
-from smartplex_dagster.library import pool
-from smartplex_dagster.orphans import STOPPED_TAG
-from smartplex_dagster.outcomes import FINISHED, RUN_KEY_TAG, SERVICE_TAG, TRIGGER_TAG
+from smartplex_dagster.defs.library import pool
+from smartplex_dagster.defs.outcomes import FINISHED, RUN_KEY_TAG, SERVICE_TAG, TRIGGER_TAG
+from smartplex_dagster.runtime.orphans import STOPPED_TAG
 from tests.dagster.test_webhook_sensor import add_rows
 from tests.helpers import webhook_rows
 from tests.resilience.dagster_stack import DaemonStack, daemon_stack, schedule_row  # noqa: F401

@@ -49,7 +49,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import DatabaseError
 
-from smartplex_dagster.dagster_internals import (
+from smartplex_dagster.runtime.dagster_internals import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     DagsterSqliteStorage,

@@ -32,10 +32,10 @@ from smartplex.latency import STAGES, percentiles
 from smartplex.schema import webhook_log
 from smartplex.services import SERVICE_NAMES, Instance
 from smartplex.settings import get_settings
-from smartplex_dagster.outcomes import reconcile as reconcile_run
-from smartplex_dagster.resources import DatabaseResource
-from smartplex_dagster.run_requests import full_refresh_run, refresh_job, webhook_job, webhook_run
-from smartplex_dagster.webhooks import webhook_log_asset
+from smartplex_dagster.defs.outcomes import reconcile as reconcile_run
+from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.defs.run_requests import full_refresh_run, refresh_job, webhook_job, webhook_run
+from smartplex_dagster.defs.webhook_log import webhook_log_asset
 
 #: How long a tick with nothing to claim watches for work. The daemon does not start the next tick
 #: while one runs; it looks again within its 1-second loop, so between two watching ticks nobody

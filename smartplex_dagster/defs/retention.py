@@ -16,9 +16,9 @@ import dagster as dg
 from smartplex import webhook_queue, webhook_rollups
 from smartplex.column_types import utcnow
 from smartplex.settings import get_settings
-from smartplex_dagster.dagster_internals import remove_run_event_file
-from smartplex_dagster.outcomes import TRIGGER_TAG
-from smartplex_dagster.resources import DatabaseResource
+from smartplex_dagster.defs.outcomes import TRIGGER_TAG
+from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.runtime.dagster_internals import remove_run_event_file
 
 #: Finished runs, by how long they are kept.
 _SUCCEEDED = [dg.DagsterRunStatus.SUCCESS]

@@ -11,10 +11,10 @@ from smartplex import schedule_state
 from smartplex.column_types import utcnow
 from smartplex.services import Instance
 from smartplex.settings import get_settings
-from smartplex_dagster.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
-from smartplex_dagster.outcomes import FINISHED, reconcile
-from smartplex_dagster.resources import DatabaseResource, resource_key
-from smartplex_dagster.run_requests import full_refresh_run, refresh_job
+from smartplex_dagster.defs.outcomes import FINISHED, reconcile
+from smartplex_dagster.defs.resources import DatabaseResource, resource_key
+from smartplex_dagster.defs.run_requests import full_refresh_run, refresh_job
+from smartplex_dagster.runtime.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
 
 #: Often enough for hour-granular intervals and a prompt "sync now".
 TICK = "*/5 * * * *"

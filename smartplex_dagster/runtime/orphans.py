@@ -47,7 +47,7 @@ from sqlalchemy import Engine
 
 from smartplex import schedule_state, webhook_queue
 from smartplex.column_types import utcnow
-from smartplex_dagster.dagster_internals import JobFailureData, RunFailureReason, SqliteRunStorage
+from smartplex_dagster.runtime.dagster_internals import JobFailureData, RunFailureReason, SqliteRunStorage
 
 #: Run tag: where the run's worker process runs (JSON, see :func:`record_worker`).
 WORKER_TAG = "smartplex/worker"
@@ -388,13 +388,13 @@ def end_abandoned_runs(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m smartplex_dagster.orphans end|stopping``, on ``DAGSTER_HOME``'s instance and the configured
+    """``python -m smartplex_dagster.runtime.orphans end|stopping``, on ``DAGSTER_HOME``'s instance and the configured
     product database, for ``smartplex demo`` and ``smartplex run``: :func:`end_abandoned_runs` or
     :func:`mark_stopping`. Prints what it did (nothing when there was nothing to do)."""
     from smartplex.db import make_engine
     from smartplex.settings import get_settings
 
-    parser = argparse.ArgumentParser(prog="python -m smartplex_dagster.orphans")
+    parser = argparse.ArgumentParser(prog="python -m smartplex_dagster.runtime.orphans")
     parser.add_argument("action", choices=["end", "stopping"])
     parser.add_argument("--message", required=True, help="Why the runs are canceled (shown on each run).")
     parser.add_argument("--others-alive", action="store_true", help="Other processes of this machine use the instance.")

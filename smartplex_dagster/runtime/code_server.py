@@ -5,7 +5,7 @@ Dagster's code server starts each run in a new interpreter (``multiprocessing``'
 Dagster and the definitions imported again, about a second of CPU on an idle machine and several
 under load, on the path of every webhook. Here the runs are forked from a fork server
 (``multiprocessing``'s forkserver): a single-threaded process started once, which imports the code
-location once (:mod:`smartplex_dagster.run_preload`); each run's process begins as a copy of it. Everything else is Dagster's code server.
+location once (:mod:`smartplex_dagster.runtime.run_preload`); each run's process begins as a copy of it. Everything else is Dagster's code server.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from multiprocessing import forkserver
 
 import dagster as dg
 
-from smartplex_dagster.dagster_internals import code_server_main, start_runs_from
+from smartplex_dagster.runtime.dagster_internals import code_server_main, start_runs_from
 
 #: What the fork server imports before forking the first run: the code location and what every run
 #: would otherwise do first (see the module).
-PRELOAD = ["smartplex_dagster.run_preload"]
+PRELOAD = ["smartplex_dagster.runtime.run_preload"]
 
 
 def _runs_start_here() -> bool:

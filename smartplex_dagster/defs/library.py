@@ -14,11 +14,11 @@ from smartplex.services import Instance, get_service
 from smartplex.settings import get_settings
 from smartplex.sync import SyncSpec, run_sync
 from smartplex.sync.hints import NamedItem, ids_of, named_items
-from smartplex_dagster.orphans import record_worker
-from smartplex_dagster.outcomes import RUN_KEY_TAG, TRIGGER_TAG
-from smartplex_dagster.partitions import PARTITIONS, fetch_window, is_full_refresh
-from smartplex_dagster.resources import DatabaseResource, resource_key
-from smartplex_dagster.webhooks import webhook_log_asset
+from smartplex_dagster.defs.outcomes import RUN_KEY_TAG, TRIGGER_TAG
+from smartplex_dagster.defs.partitions import PARTITIONS, fetch_window, is_full_refresh
+from smartplex_dagster.defs.resources import DatabaseResource, resource_key
+from smartplex_dagster.defs.webhook_log import webhook_log_asset
+from smartplex_dagster.runtime.orphans import record_worker
 
 OWNERS = ["team:smartplex"]
 

@@ -6,12 +6,12 @@ project imports from ``dagster._``.
 
 - ``SqliteRunStorage``: tells the embedded instance (every run a process of this machine) from a
   shared one, so that only there a run with no recorded process may be judged dead
-  (:func:`smartplex_dagster.orphans.is_embedded`).
+  (:func:`smartplex_dagster.runtime.orphans.is_embedded`).
 - ``JobFailureData`` / ``RunFailureReason``: a run whose worker died is failed with the reason
   Dagster's own run monitoring gives (``UNEXPECTED_TERMINATION``), which its run retries act on.
 - ``RETRY_DAEMON`` and ``RETRY_CURSOR``: the name of the daemon that creates a failed run's retry,
   and the key under which it stores how far it has read the run failures; a failure behind that cursor
-  has been handled, so a missing retry is not coming (:mod:`smartplex_dagster.outcomes`).
+  has been handled, so a missing retry is not coming (:mod:`smartplex_dagster.defs.outcomes`).
 - ``SqliteEventLogStorage``: the embedded instance keeps each run's events in a SQLite file of its own
   (``path_for_shard``), which deleting the run empties but leaves on disk (about 190 KB a run, most of
   it the schema); :func:`remove_run_event_file` removes it, and forgets that the storage had set it
@@ -20,7 +20,7 @@ project imports from ``dagster._``.
   ``SqliteScheduleStorage.connect``, ``SqliteEventLogStorage._connect`` with ``_initdb``,
   ``_db_lock`` and ``_initialized_dbs``), the directories it keeps them in, ``INDEX_SHARD_NAME`` and
   ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storage
-  (:mod:`smartplex_dagster.sqlite_storage`) is Dagster's, with those methods reusing one engine per
+  (:mod:`smartplex_dagster.runtime.sqlite_storage`) is Dagster's, with those methods reusing one engine per
   file and a run's event file created with smaller pages. It also makes a file Dagster's way
   (``SqlEventLogStorageMetadata``, the migrations of ``get_alembic_config``, the connection strings
   of ``create_db_conn_string``) without reading Dagster's migration scripts at every check, and
@@ -28,16 +28,16 @@ project imports from ``dagster._``.
 - ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME`` and ``dagster._daemon.cli.main``: the sensor
   daemon looks at its sensors once every 5 seconds (that constant), whatever their interval, so a
   library whose run was settled just after a tick waited up to 5 s for the next. ``smartplex-dagster-daemon``
-  (:mod:`smartplex_dagster.daemon`) sets the loop with :func:`set_sensor_loop_seconds`, then runs
+  (:mod:`smartplex_dagster.runtime.daemon`) sets the loop with :func:`set_sensor_loop_seconds`, then runs
   Dagster's own daemon command; each sensor's minimum interval still spaces its ticks.
 - ``DagsterApiServer._mp_ctx`` and ``dagster._cli.api.grpc_command``: Dagster's code server starts
   each run's process with the ``multiprocessing`` context it keeps there, always spawn (a new
   interpreter importing Dagster and the code location). ``smartplex-dagster-code-server``
-  (:mod:`smartplex_dagster.code_server`) gives it a forkserver context with :func:`start_runs_from`,
+  (:mod:`smartplex_dagster.runtime.code_server`) gives it a forkserver context with :func:`start_runs_from`,
   then runs Dagster's own ``api grpc`` command.
 - ``SCHEDULED_EXECUTION_TIME_TAG``: the tick that made a schedule's run. A run that tick made and
   never submitted (the daemon stopped in between) is asked for again when Dagster resumes the tick
-  (:mod:`smartplex_dagster.schedules`).
+  (:mod:`smartplex_dagster.defs.schedules`).
 - ``AUTO_RETRY_RUN_ID_TAG`` / ``PARENT_RUN_ID_TAG``: the tags Dagster puts on a failed run and on its
   retry, the only link between the two. They are plain strings, written here as such; the test checks
   they are still Dagster's.

@@ -1,4 +1,4 @@
-"""What the runs' fork server (:mod:`smartplex_dagster.code_server`) does once, before it forks any run.
+"""What the runs' fork server (:mod:`smartplex_dagster.runtime.code_server`) does once, before it forks any run.
 
 A run's process begins as a copy of the fork server, so whatever is done here is done for every run:
 
@@ -17,7 +17,7 @@ import gc
 
 import smartplex_dagster.definitions  # noqa: F401 - imported for the fork server, see above
 from smartplex.clients._http import tls_context
-from smartplex_dagster.sqlite_storage import migrations
+from smartplex_dagster.runtime.sqlite_storage import migrations
 
 tls_context()
 migrations()

@@ -18,8 +18,13 @@ from sqlalchemy import Engine
 
 from smartplex import schedule_state, webhook_queue
 from smartplex.column_types import utcnow
-from smartplex_dagster.dagster_internals import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG, RETRY_CURSOR, RETRY_DAEMON
-from smartplex_dagster.orphans import fail_if_orphaned
+from smartplex_dagster.runtime.dagster_internals import (
+    AUTO_RETRY_RUN_ID_TAG,
+    PARENT_RUN_ID_TAG,
+    RETRY_CURSOR,
+    RETRY_DAEMON,
+)
+from smartplex_dagster.runtime.orphans import fail_if_orphaned
 
 RUN_KEY_TAG = "dagster/run_key"
 WILL_RETRY_TAG = "dagster/will_retry"

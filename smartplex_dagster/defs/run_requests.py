@@ -6,10 +6,10 @@ from datetime import datetime
 import dagster as dg
 
 from smartplex.settings import get_settings
-from smartplex_dagster.library import asset_key
-from smartplex_dagster.outcomes import SERVICE_TAG, TRIGGER_TAG, WEBHOOKS_TAG
-from smartplex_dagster.partitions import full_refresh_tags, incremental_tags
-from smartplex_dagster.status_sensors import settle_webhooks
+from smartplex_dagster.defs.library import asset_key
+from smartplex_dagster.defs.outcomes import SERVICE_TAG, TRIGGER_TAG, WEBHOOKS_TAG
+from smartplex_dagster.defs.partitions import full_refresh_tags, incremental_tags
+from smartplex_dagster.defs.status_sensors import settle_webhooks
 
 WEBHOOK_JOB = "webhook_sync"
 #: A webhook run syncs one library: one step, without the library's checks (a full refresh runs them). The in-process executor runs it in the run's own process

@@ -3,8 +3,8 @@ as its step succeeds; every run's outcome as the run ends (run status sensors)."
 
 import dagster as dg
 
-from smartplex_dagster.outcomes import SERVICE_TAG, TRIGGER_TAG, record_outcome, record_step_success
-from smartplex_dagster.resources import DatabaseResource
+from smartplex_dagster.defs.outcomes import SERVICE_TAG, TRIGGER_TAG, record_outcome, record_step_success
+from smartplex_dagster.defs.resources import DatabaseResource
 
 
 @dg.success_hook(name="settle_webhooks", required_resource_keys={"database"})

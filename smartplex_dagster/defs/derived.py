@@ -4,8 +4,8 @@ import dagster as dg
 
 from smartplex.settings import get_settings
 from smartplex.sync import recompute_media_catalog, recompute_watch_stats
-from smartplex_dagster.library import OWNERS, asset_key
-from smartplex_dagster.resources import DatabaseResource
+from smartplex_dagster.defs.library import OWNERS, asset_key
+from smartplex_dagster.defs.resources import DatabaseResource
 
 #: Below this share of Plex movies and shows matched to Sonarr/Radarr, the catalog check warns.
 MIN_MATCH_RATE = 0.5
