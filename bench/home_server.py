@@ -36,8 +36,8 @@ if str(ROOT) not in sys.path:
 
 from smartplex import migrate  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
+from smartplex.kinds import KIND_NAMES  # noqa: E402
 from smartplex.schema import sync_schedule  # noqa: E402
-from smartplex.services import SERVICE_NAMES  # noqa: E402
 from smartplex.sync import SPECS, run_sync  # noqa: E402
 from smartplex_cli import dagster_home  # noqa: E402
 from smartplex_cli.processes import Supervisor, free_port  # noqa: E402
@@ -105,7 +105,7 @@ def main() -> None:
             before = size_of(dagster)
             asked = time.monotonic()
             headers = {"Authorization": f"Bearer {ADMIN}"}
-            for service in SERVICE_NAMES:
+            for service in KIND_NAMES:
                 httpx.post(f"http://127.0.0.1:{api_port}/api/admin/schedules/{service}/sync", headers=headers)
             while True:
                 with engine.connect() as connection:

@@ -45,9 +45,9 @@ from bench._common import DEFAULT_POSTGRES_URL, drop_schema, fresh_schema  # noq
 from smartplex import migrate, webhook_rollups  # noqa: E402
 from smartplex.column_types import utcnow  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
+from smartplex.kinds import KIND_NAMES  # noqa: E402
 from smartplex.latency import STAGES, percentiles  # noqa: E402
 from smartplex.schema import webhook_log  # noqa: E402
-from smartplex.services import SERVICE_NAMES  # noqa: E402
 from webhook_api.admin_page.operations import received_over_time  # noqa: E402
 from webhook_api.status import webhook_status  # noqa: E402
 
@@ -68,7 +68,7 @@ def make_rows(now: datetime, start: int, count: int, total: int, rng: random.Ran
         status = rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
         if now - received < timedelta(seconds=20):
             status = "pending"
-        source = SERVICE_NAMES[i % len(SERVICE_NAMES)]
+        source = KIND_NAMES[i % len(KIND_NAMES)]
         row: dict[str, Any] = {
             "id": uuid.uuid4(), "source": source, "event_type": "Download", "received_at": received,
             "payload": {"eventType": "Download", "series": {"id": i % 5000, "title": f"Series {i % 5000}"}},
@@ -110,7 +110,7 @@ def full_scan(engine: Engine, since: datetime) -> dict[str, Any]:
         }
         latency = {
             source: percentiles(connection, and_(recent, webhook_log.c.source == source), stages=(STAGES[-1],))["total"]
-            for source in SERVICE_NAMES
+            for source in KIND_NAMES
         }
         stages = percentiles(connection, recent)
     return {"counts": counts, "latency": latency, "stages": stages}

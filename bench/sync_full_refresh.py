@@ -68,7 +68,7 @@ from smartplex_simulators import Simulation, Universe, run_simulators  # noqa: E
 from smartplex_simulators.universe import DAY, Movie, Show  # noqa: E402
 
 #: Services in the order a sync runs them.
-SERVICES = ("plex", "tautulli", "sonarr", "radarr", "overseerr")
+KINDS = ("plex", "tautulli", "sonarr", "radarr", "overseerr")
 #: Shares of generated items that get a file (hence a Plex item), as the universe draws them.
 MOVIE_FILE_SHARE, EPISODE_FILE_SHARE = 0.92, 0.9
 
@@ -166,7 +166,7 @@ def server_ceiling(url: str) -> dict[str, dict[str, float]]:
     engine = create_engine(url)
     results: dict[str, dict[str, float]] = {}
     with engine.connect() as connection:
-        for service in SERVICES:
+        for service in KINDS:
             spec = SPECS[service]
             table, copy = spec.table.name, f"ceiling_{spec.table.name}"
             columns = [c.name for c in spec.table.columns]
@@ -224,7 +224,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     window = _window(spec)
     services: dict[str, Any] = {}
     started, cpu = time.perf_counter(), time.process_time()
-    for service in spec.get("services", SERVICES):
+    for service in spec.get("services", KINDS):
         with CLIENTS[service](spec["urls"][service], spec["keys"][service]) as client:
             options = {"batch_size": spec["batch_size"]} if spec.get("batch_size") else {}
             result = run_sync(engine, client, SPECS[service], window, **options)
@@ -260,7 +260,7 @@ def fetch_only(spec: dict[str, Any]) -> dict[str, Any]:
     engine = make_engine(spec["url"]) if spec.get("rows") else None
     services: dict[str, Any] = {}
     started, cpu = time.perf_counter(), time.process_time()
-    for service in spec.get("services", SERVICES):
+    for service in spec.get("services", KINDS):
         with CLIENTS[service](spec["urls"][service], spec["keys"][service]) as client:
             began = time.perf_counter()
             items = client.iter_all() if window is None else client.iter_changed(*window)
@@ -385,7 +385,7 @@ def run_children(specs: list[dict[str, Any]], profile: str | None = None) -> lis
 def in_parallel(spec: dict[str, Any]) -> dict[str, Any]:
     """The full refresh as the daemon runs it: one process per service, all at once; wall-clock time."""
     started = time.perf_counter()
-    results = run_children([{**spec, "services": [service]} for service in SERVICES])
+    results = run_children([{**spec, "services": [service]} for service in KINDS])
     services = {k: v for result in results for k, v in result["services"].items()}
     return {"services": services, "seconds": time.perf_counter() - started,
             "maxrss_kb": max(r["maxrss_kb"] for r in results)}  # fmt: skip
@@ -396,7 +396,7 @@ def empty_tables(url: str) -> None:
 
     engine = create_engine(url)
     with engine.begin() as connection:
-        names = ", ".join(SPECS[service].table.name for service in SERVICES)
+        names = ", ".join(SPECS[service].table.name for service in KINDS)
         connection.execute(text(f"TRUNCATE {names}"))
     engine.dispose()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex.settings import get_settings
 
 #: source -> event type -> services whose library asset the event makes stale.
@@ -68,7 +68,7 @@ def target(kind: str, sender: Instance) -> Instance:
     """The instance of ``kind`` an event from ``sender`` concerns: the sender itself for its own kind;
     for another kind (Tautulli's "created" is Plex's news), that kind's instance of the same name
     (``tautulli/office`` watches ``plex/office``) when there is one, else the kind's default instance."""
-    if kind == sender.service.name:
+    if kind == sender.kind.name:
         return sender
     try:
         return get_settings().instance(f"{kind}/{sender.name}")
@@ -83,7 +83,7 @@ def stale_libraries(sender: Instance | str, event_type: str) -> tuple[Instance, 
             sender = Instance.parse(sender)
         except ValueError:  # not a source SmartPlex follows
             return ()
-    return tuple(target(kind, sender) for kind in stale_services(sender.service.name, event_type))
+    return tuple(target(kind, sender) for kind in stale_services(sender.kind.name, event_type))
 
 
 def stale_assets(sender: Instance | str, event_type: str) -> tuple[str, ...]:
@@ -96,7 +96,7 @@ def routes(instances: tuple[Instance, ...]) -> list[tuple[Instance, str, Instanc
     return [
         (sender, event, library)
         for sender in instances
-        for event in STALE_LIBRARIES.get(sender.service.name, {})
+        for event in STALE_LIBRARIES.get(sender.kind.name, {})
         for library in stale_libraries(sender, event)
     ]
 

@@ -14,14 +14,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, RowMapping, and_, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from smartplex.instances import Instance
 from smartplex.schema import sync_schedule
-from smartplex.services import Instance
 
 
 def _of(service: str) -> ColumnElement[bool]:
     """The row of one instance."""
     instance = Instance.parse(service)
-    return and_(sync_schedule.c.service == instance.service.name, sync_schedule.c.instance == instance.name)
+    return and_(sync_schedule.c.service == instance.kind.name, sync_schedule.c.instance == instance.name)
 
 
 def _row(row: RowMapping) -> dict[str, Any]:
@@ -34,11 +34,11 @@ def ensure(connection: Connection, service: str) -> None:
     instance = Instance.parse(service)
     if instance.is_default:
         return
-    enabled, interval = instance.service.schedule_seed
+    enabled, interval = instance.kind.schedule_seed
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(
         dialect.insert(sync_schedule)
-        .values(service=instance.service.name, instance=instance.name, enabled=enabled, interval_hours=interval)
+        .values(service=instance.kind.name, instance=instance.name, enabled=enabled, interval_hours=interval)
         .on_conflict_do_nothing()
     )
 

@@ -26,7 +26,8 @@ from sqlalchemy import (
 )
 
 from smartplex.column_types import JSONDocument, UTCDateTime
-from smartplex.services import DEFAULT_INSTANCE, SERVICE_NAMES, SERVICES
+from smartplex.instances import DEFAULT_INSTANCE
+from smartplex.kinds import KIND_NAMES, KINDS
 
 metadata = MetaData()
 
@@ -70,7 +71,7 @@ webhook_log = Table(
     Column("sync_finished_at", UTCDateTime),
     # Added: which instance of the source sent it (``default``: the one its kind's variables configure).
     Column("instance", Text, nullable=False, server_default=_DEFAULT_INSTANCE),
-    CheckConstraint(_in_list("source", SERVICE_NAMES), name="ck_webhook_log_source"),
+    CheckConstraint(_in_list("source", KIND_NAMES), name="ck_webhook_log_source"),
     CheckConstraint(_in_list("status", WEBHOOK_STATUSES), name="ck_webhook_log_status"),
     Index("ix_webhook_log_source", "source"),
     Index("ix_webhook_log_event_type", "event_type"),
@@ -135,12 +136,12 @@ sync_schedule = Table(
     # Added: one row per instance of a service, each with its own interval and on/off.
     Column("instance", Text, nullable=False, server_default=_DEFAULT_INSTANCE),
     UniqueConstraint("service", "instance", name="uq_sync_schedule_service_instance"),
-    CheckConstraint(_in_list("service", SERVICE_NAMES), name="ck_sync_schedule_service"),
+    CheckConstraint(_in_list("service", KIND_NAMES), name="ck_sync_schedule_service"),
     CheckConstraint("interval_hours BETWEEN 1 AND 168", name="ck_sync_schedule_interval_hours"),
 )
 
 #: The seed rows of the default instances: (service, enabled, interval_hours).
-SCHEDULE_SEED: Final = tuple((s.name, *s.schedule_seed) for s in SERVICES)
+SCHEDULE_SEED: Final = tuple((s.name, *s.schedule_seed) for s in KINDS)
 
 
 # --- Synced library tables: one per service, keyed as the service keys its items. ---------------

@@ -13,12 +13,13 @@ import platformdirs
 from pydantic import Field, PrivateAttr, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartplex.services import BY_NAME, DEFAULT_INSTANCE, DEFAULT_INSTANCES, INSTANCE_NAME, SERVICES, Instance
+from smartplex.instances import DEFAULT_INSTANCE, DEFAULT_INSTANCES, INSTANCE_NAME, Instance
+from smartplex.kinds import BY_NAME, KINDS
 
 INSTANCES_VAR = "SMARTPLEX_INSTANCES"
 #: A variable that configures an extra instance: SMARTPLEX_<KIND>_<NAME>_<SETTING>.
 _INSTANCE_VARIABLE = re.compile(
-    rf"SMARTPLEX_({'|'.join(s.name.upper() for s in SERVICES)})_([A-Z0-9]+)_(URL|API_KEY|TOKEN|WEBHOOK_SECRET)"
+    rf"SMARTPLEX_({'|'.join(s.name.upper() for s in KINDS)})_([A-Z0-9]+)_(URL|API_KEY|TOKEN|WEBHOOK_SECRET)"
 )
 
 
@@ -163,7 +164,7 @@ class SettingsBase(BaseSettings):
         return tuple(
             instance
             for default in DEFAULT_INSTANCES
-            for instance in (default, *sorted((i for i in extra if i.service == default.service), key=lambda i: i.name))
+            for instance in (default, *sorted((i for i in extra if i.kind == default.kind), key=lambda i: i.name))
         )
 
     def instance(self, instance_id: str) -> Instance:
@@ -190,7 +191,7 @@ class SettingsBase(BaseSettings):
         """The secret of one instance (``sonarr``, ``sonarr/4k``): its own when set, else its kind's
         (``webhook_secret_sonarr``), else the installation's."""
         instance = Instance.parse(source)
-        kind: SecretStr | None = getattr(self, f"webhook_secret_{instance.service.name}") or self.webhook_secret
+        kind: SecretStr | None = getattr(self, f"webhook_secret_{instance.kind.name}") or self.webhook_secret
         if instance.is_default:
             return kind
         return self._extra[instance.id][1].webhook_secret or kind
@@ -208,7 +209,7 @@ class SettingsBase(BaseSettings):
 
     def service_credential(self, service: str) -> SecretStr | None:
         instance = Instance.parse(service)
-        setting = instance.service.credential_setting
+        setting = instance.kind.credential_setting
         if not instance.is_default:
             credential: SecretStr | None = getattr(self._extra[instance.id][1], setting)
             return credential
@@ -248,7 +249,7 @@ def _declared(value: str) -> list[Instance]:
         instance = Instance(BY_NAME[kind.lower()], name.lower())
         if instance.id in instances:
             # Names are case-blind: they become variable names (SMARTPLEX_SONARR_4K_URL) and URLs.
-            raise InstancesError(f"{INSTANCES_VAR} names {instance.service.name}:{instance.name} twice ({entry!r})")
+            raise InstancesError(f"{INSTANCES_VAR} names {instance.kind.name}:{instance.name} twice ({entry!r})")
         instances[instance.id] = instance
     return list(instances.values())
 
@@ -257,11 +258,11 @@ def _instance_settings(instance: Instance) -> InstanceSettings:
     """Read one extra instance's variables; refuse it without its URL or credential, naming the variable."""
     prefix = f"SMARTPLEX_{instance.slug.upper()}_"
     values = InstanceSettings(_env_prefix=prefix)  # type: ignore[call-arg]
-    credential = getattr(values, instance.service.credential_setting)
+    credential = getattr(values, instance.kind.credential_setting)
     for variable, value in zip(instance.env_names, (values.url, credential), strict=True):
         if not value or (isinstance(value, SecretStr) and not value.get_secret_value()):
             raise InstancesError(
-                f"{variable} is not set: {INSTANCES_VAR} declares {instance.service.name}:{instance.name}, "
+                f"{variable} is not set: {INSTANCES_VAR} declares {instance.kind.name}:{instance.name}, "
                 f"which needs {' and '.join(instance.env_names)}"
             )
     return values
@@ -281,7 +282,7 @@ def _refuse_undeclared(extra: dict[str, Any]) -> None:
 def _per_service_fields() -> dict[str, Any]:
     """``webhook_secret_<svc>``, ``<svc>_url`` and ``<svc>_api_key`` (``plex_token``) for each service."""
     fields: dict[str, Any] = {}
-    for s in SERVICES:
+    for s in KINDS:
         fields[f"webhook_secret_{s.name}"] = (
             SecretStr | None,
             Field(default=None, description=f"Webhook secret for {s.title} only (overrides webhook_secret)."),

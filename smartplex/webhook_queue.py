@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
 
+from smartplex.instances import Instance
 from smartplex.routing import routes, stale_libraries
 from smartplex.schema import webhook_log
-from smartplex.services import Instance
 from smartplex.settings import get_settings
 
 #: A kind of webhook row: (source, instance, event_type), as the row's columns say.
@@ -57,7 +57,7 @@ CLAIM_LIMIT = 10_000
 def _routing() -> dict[RowKind, str]:
     """Each kind of row that makes a library stale, and that library's id, over the configured instances."""
     return {
-        (sender.service.name, sender.name, event): library.id
+        (sender.kind.name, sender.name, event): library.id
         for sender, event, library in routes(get_settings().service_instances)
     }
 

@@ -50,9 +50,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from smartplex.instances import DEFAULT_INSTANCE, Instance
 from smartplex.latency import STAGES, durations
 from smartplex.schema import webhook_log, webhook_rollup, webhook_rollup_stale
-from smartplex.services import DEFAULT_INSTANCE, Instance
 from smartplex.sql_time import epoch_bucket
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ def scan(connection: Connection, ranges: Iterable[tuple[datetime, datetime | Non
         found[key].statuses[status] = int(count)
         newest[key] = max(latest, newest.get(key, latest))
     # The newest row's event type: looked up by its time (indexed), rather than ranking every row.
-    pairs = list({(Instance.parse(sender).service.name, at) for (_, sender), at in newest.items()})
+    pairs = list({(Instance.parse(sender).kind.name, at) for (_, sender), at in newest.items()})
     events: dict[tuple[str, datetime], str] = {}
     for start in range(0, len(pairs), 500):
         lookup = select(

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from smartplex import migrate
 from smartplex.db import make_engine
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex.settings import get_settings
 from smartplex_cli import dagster_home
 from smartplex_cli.processes import Supervisor, stop_on_signals

@@ -6,7 +6,8 @@ import threading
 
 import click
 
-from smartplex.services import SERVICE_NAMES, Instance
+from smartplex.instances import Instance
+from smartplex.kinds import KIND_NAMES
 from smartplex_simulators._arr import EXTRA_INSTANCES, INSTANCE_IDS
 
 #: Each instance's usual port, for ``--default-ports`` (a second Sonarr or Radarr is usually on the next one).
@@ -45,7 +46,7 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
     "--service",
     "services",
     multiple=True,
-    type=click.Choice(SERVICE_NAMES),
+    type=click.Choice(KIND_NAMES),
     help="Run only these (repeatable; default: all five).",
 )
 @click.option(
@@ -84,8 +85,8 @@ def simulate(
 
     stop_on_signals()
     chosen = {**(DEFAULT_PORTS if default_ports else {}), **_parse_ports(ports)}
-    services = services or SERVICE_NAMES
-    instances = [i.id for i in EXTRA_INSTANCES if with_4k and i.service.name in services]
+    services = services or KIND_NAMES
+    instances = [i.id for i in EXTRA_INSTANCES if with_4k and i.kind.name in services]
     if instances and webhook_url and "{instance_path}" not in webhook_url:
         click.echo("The webhook URL has no {instance_path}: the 4K instances will send no webhooks.", err=True)
     click.echo(f"Generating a universe of {size} items (seed {seed})...")

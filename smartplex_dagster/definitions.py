@@ -14,9 +14,7 @@ from smartplex_dagster.defs.status_sensors import sync_failed, sync_succeeded
 from smartplex_dagster.defs.webhook_log import webhook_log_asset
 from smartplex_dagster.defs.webhook_sensor import webhook_sensor
 
-library_assets = [
-    library_asset(SPECS[instance.service.name], instance) for instance in get_settings().service_instances
-]
+library_assets = [library_asset(SPECS[instance.kind.name], instance) for instance in get_settings().service_instances]
 
 defs = dg.Definitions(
     assets=[webhook_log_asset, *library_assets, watch_stats, media_catalog],

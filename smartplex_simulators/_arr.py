@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.services import DEFAULT_INSTANCE, SERVICE_NAMES, Instance, get_service
+from smartplex.instances import DEFAULT_INSTANCE, Instance
+from smartplex.kinds import KIND_NAMES, get_kind
 from smartplex_simulators._app import RenderCache, build_app, json_array, json_response
 from smartplex_simulators._format import iso_seconds, parse_iso
 from smartplex_simulators.universe import UHD, ArrEvent, ArrLibrary, Episode, Movie, quality
@@ -26,9 +27,9 @@ if TYPE_CHECKING:
 Render = Callable[[Any, ArrLibrary], dict[str, Any]]
 
 #: The extra instances the simulators can run: a 4K Sonarr and a 4K Radarr, over the universe's 4K library.
-EXTRA_INSTANCES: tuple[Instance, ...] = (Instance(get_service("sonarr"), UHD), Instance(get_service("radarr"), UHD))
+EXTRA_INSTANCES: tuple[Instance, ...] = (Instance(get_kind("sonarr"), UHD), Instance(get_kind("radarr"), UHD))
 #: Every instance a simulator can serve, by id: the five services' (``sonarr``), then the extra ones (``sonarr/4k``).
-INSTANCE_IDS: tuple[str, ...] = (*SERVICE_NAMES, *(i.id for i in EXTRA_INSTANCES))
+INSTANCE_IDS: tuple[str, ...] = (*KIND_NAMES, *(i.id for i in EXTRA_INSTANCES))
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class ArrSimulator:
     def __init__(self, simulation: Simulation, flavor: ArrFlavor, instance: str = DEFAULT_INSTANCE) -> None:
         self.sim = simulation
         self.flavor = flavor
-        self.instance = Instance(get_service(flavor.service), instance)
+        self.instance = Instance(get_kind(flavor.service), instance)
         self.library = simulation.universe.arr_library(instance)
         self._rendered = RenderCache(simulation.universe)
 

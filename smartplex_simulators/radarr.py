@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.services import DEFAULT_INSTANCE
+from smartplex.instances import DEFAULT_INSTANCE
 from smartplex_simulators._app import json_response
 from smartplex_simulators._arr import (
     ArrFlavor,

@@ -20,7 +20,8 @@ from typing import Any
 
 import uvicorn
 
-from smartplex.services import SERVICE_NAMES, Instance
+from smartplex.instances import Instance
+from smartplex.kinds import KIND_NAMES
 from smartplex.settings import INSTANCES_VAR
 from smartplex_simulators import overseerr, plex, radarr, sonarr, tautulli
 from smartplex_simulators._arr import EXTRA_INSTANCES
@@ -55,7 +56,7 @@ class RunningSimulators:
         """``SMARTPLEX_*`` variables that point SmartPlex at these simulators: ``SMARTPLEX_INSTANCES``
         declaring the extra instances, if any, then each instance's URL and credential."""
         instances = [Instance.parse(name) for name in self.urls]
-        extra = [f"{i.service.name}:{i.name}" for i in instances if not i.is_default]
+        extra = [f"{i.kind.name}:{i.name}" for i in instances if not i.is_default]
         env = {INSTANCES_VAR: ",".join(extra)} if extra else {}
         for instance in instances:
             url_variable, key_variable = instance.env_names
@@ -66,7 +67,7 @@ class RunningSimulators:
         """A SmartPlex client for one simulator, by instance id (``options`` as for the client's constructor)."""
         from smartplex.clients import CLIENTS
 
-        return CLIENTS[Instance.parse(name).service.name](self.urls[name], self.keys[name], **options)
+        return CLIENTS[Instance.parse(name).kind.name](self.urls[name], self.keys[name], **options)
 
 
 @contextmanager
@@ -74,7 +75,7 @@ def run_simulators(
     *,
     size: int = 1000,
     seed: int = 1,
-    services: Iterable[str] = SERVICE_NAMES,
+    services: Iterable[str] = KIND_NAMES,
     instances: Iterable[str] = (),
     ports: Mapping[str, int] | None = None,
     host: str = "127.0.0.1",
@@ -104,7 +105,7 @@ def run_simulators(
     servers: list[tuple[uvicorn.Server, socket.socket]] = []
     urls: dict[str, str] = {}
     # In the order SmartPlex lists instances: by service, each default instance before its extra ones.
-    chosen = sorted({*map(Instance.parse, services), *extra}, key=lambda i: (SERVICE_NAMES.index(i.service.name), i.id))
+    chosen = sorted({*map(Instance.parse, services), *extra}, key=lambda i: (KIND_NAMES.index(i.kind.name), i.id))
     for instance in chosen:
         base = (url_bases or {}).get(instance.id, "")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -112,7 +113,7 @@ def run_simulators(
         # Accepted connections inherit this: small responses go out at once, not after a delayed ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, (ports or {}).get(instance.id, 0)))
-        factory = APP_FACTORIES[instance.service.name]
+        factory = APP_FACTORIES[instance.kind.name]
         app = factory(simulation, base) if instance.is_default else factory(simulation, base, instance.name)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
         servers.append((uvicorn.Server(config), sock))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from smartplex.services import Instance, get_service
+from smartplex.instances import Instance
+from smartplex.kinds import get_kind
 from smartplex_simulators import webhooks
 from smartplex_simulators._arr import INSTANCE_IDS
 from smartplex_simulators.faults import Faults
@@ -30,8 +31,8 @@ def make_keys(seed: int) -> dict[str, str]:
 def _instance(item: Movie | Show | Episode) -> str:
     """The id of the Radarr or Sonarr instance whose item this is: ``radarr``, or ``radarr/4k`` for a 4K copy."""
     if isinstance(item, Movie):
-        return Instance(get_service("radarr"), item.instance).id
-    return Instance(get_service("sonarr"), (item.show if isinstance(item, Episode) else item).instance).id
+        return Instance(get_kind("radarr"), item.instance).id
+    return Instance(get_kind("sonarr"), (item.show if isinstance(item, Episode) else item).instance).id
 
 
 class Simulation:

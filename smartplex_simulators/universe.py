@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from smartplex.services import DEFAULT_INSTANCE
+from smartplex.instances import DEFAULT_INSTANCE
 
 #: 2026-01-01T00:00:00Z: a fixed default "now" keeps generated libraries identical run to run.
 DEFAULT_NOW = 1_767_225_600

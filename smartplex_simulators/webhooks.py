@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from smartplex.services import DEFAULT_INSTANCES, Instance
+from smartplex.instances import DEFAULT_INSTANCES, Instance
 from smartplex_simulators._arr import EXTRA_INSTANCES, instance_name
 from smartplex_simulators._format import day, iso_seconds, iso_ticks
 from smartplex_simulators.overseerr import MEDIA_STATUS_NAMES, media_status
@@ -90,7 +90,7 @@ class WebhookSender:
         instances = (*DEFAULT_INSTANCES, *(EXTRA_INSTANCES if "{instance_path}" in template else ()))
 
         def url(i: Instance) -> str:
-            return template.format(service=i.service.name, instance_path="" if i.is_default else f"/{i.name}")
+            return template.format(service=i.kind.name, instance_path="" if i.is_default else f"/{i.name}")
 
         return cls({i.id: url(i) for i in instances}, client)
 
@@ -98,7 +98,7 @@ class WebhookSender:
         url = self.targets.get(service)
         if url is None:
             return None
-        headers = {"User-Agent": _USER_AGENTS[Instance.parse(service).service.name]}
+        headers = {"User-Agent": _USER_AGENTS[Instance.parse(service).kind.name]}
         try:
             if service == "plex":
                 # Always multipart, even without a poster: `payload` as a plain (filename-less) field.

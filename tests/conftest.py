@@ -104,7 +104,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
 def instance_env(*declared: str, urls: dict[str, str] | None = None, **variables: str) -> dict[str, str]:
     """The variables that declare extra instances (``sonarr:4k``), each with a URL (from ``urls`` by
     instance id, else an address nothing listens on) and a key; ``variables`` add or override."""
-    from smartplex.services import Instance
+    from smartplex.instances import Instance
 
     env = {"SMARTPLEX_INSTANCES": ",".join(declared)}
     for entry in declared:

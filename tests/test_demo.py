@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from smartplex.db import make_engine
+from smartplex.instances import Instance
+from smartplex.kinds import KINDS
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex.services import SERVICES, Instance
 from smartplex_cli.demo import prepare_demo_database
 from smartplex_cli.processes import free_port, kill_all
 from smartplex_dagster.defs.outcomes import RUN_KEY_TAG
@@ -182,7 +183,7 @@ def test_make_run_on_chosen_ports_ctrl_c_then_a_restart(tmp_path: Path, demos: l
     assert httpx.get(f"http://127.0.0.1:{dagster_port}/server_info").status_code == 200
     output = demo.output()
     assert len(_value_columns(output)) == 1, output
-    assert all(f"Simulated {s.title}" in output for s in SERVICES)
+    assert all(f"Simulated {s.title}" in output for s in KINDS)
     assert all(f"Simulated {Instance.parse(i).title}" in output for i in ("sonarr/4k", "radarr/4k"))
 
     engine = make_engine(f"sqlite:///{data_dir / 'smartplex.db'}")
@@ -232,6 +233,6 @@ def test_only_a_new_demo_database_gets_every_schedule_enabled(database_url: str)
         with engine.connect() as connection:
             query = select(sync_schedule.c.service, sync_schedule.c.instance, sync_schedule.c.enabled)
             enabled = {(service, instance): on for service, instance, on in connection.execute(query)}
-        assert enabled == {**{(s.name, "default"): s.name != "radarr" for s in SERVICES}, ("sonarr", "4k"): True}
+        assert enabled == {**{(s.name, "default"): s.name != "radarr" for s in KINDS}, ("sonarr", "4k"): True}
     finally:
         engine.dispose()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from smartplex.kinds import KINDS
 from smartplex.routing import IGNORED_EVENTS, STALE_LIBRARIES, stale_assets
-from smartplex.services import SERVICES
 from smartplex.settings import Settings, service_env_names
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -47,8 +47,8 @@ def test_every_setting_is_documented_with_its_default_and_nothing_else_is() -> N
     for row in _table_rows(text.replace(_section(text, "Tests"), "")):
         for name in re.findall(r"`(SMARTPLEX_[A-Z0-9_]+)`", row[0]):
             documented[name] = row
-    per_source_secrets = {f"webhook_secret_{s.name}" for s in SERVICES}
-    per_service = {name.lower().removeprefix("smartplex_") for s in SERVICES for name in service_env_names(s.name)}
+    per_source_secrets = {f"webhook_secret_{s.name}" for s in KINDS}
+    per_service = {name.lower().removeprefix("smartplex_") for s in KINDS for name in service_env_names(s.name)}
     for field_name, field in Settings.model_fields.items():
         variable = f"SMARTPLEX_{field_name.upper()}"
         if field_name in per_source_secrets:  # one row lists them as `…_PLEX`, `…_TAUTULLI`, ...

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import Engine, insert, select
 
+from smartplex.instances import Instance
 from smartplex.schema import (
     media_catalog,
     media_catalog_copies,
@@ -31,7 +32,6 @@ from smartplex.schema import (
     watch_stats,
     webhook_log,
 )
-from smartplex.services import Instance
 from smartplex.settings import Settings, SettingsBase
 from smartplex.sync import SPECS, recompute_media_catalog, recompute_watch_stats, run_sync
 from smartplex_dagster.defs.resources import DatabaseResource
@@ -245,7 +245,7 @@ def sims_4k() -> Iterator[RunningSimulators]:
 def _refresh(engine: Engine, sims: RunningSimulators, library: str) -> Any:
     instance = Instance.parse(library)
     with sims.client(library) as client:
-        return run_sync(engine, client, SPECS[instance.service.name], None, instance=instance.name)
+        return run_sync(engine, client, SPECS[instance.kind.name], None, instance=instance.name)
 
 
 def _live(engine: Engine, table: Any, instance: str) -> dict[Any, dict[str, Any]]:

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, and_, delete, func, insert, select, update
 
 from smartplex import webhook_rollups
 from smartplex.column_types import utcnow
+from smartplex.kinds import KIND_NAMES
 from smartplex.latency import STAGES, percentiles
 from smartplex.schema import webhook_log, webhook_rollup, webhook_rollup_stale
-from smartplex.services import SERVICE_NAMES
 from smartplex.webhook_rollups import bucket_bounds, bucket_of
 from webhook_api.admin_page.operations import received_over_time
 
@@ -38,7 +38,7 @@ def make_rows(now: datetime, count: int, days: int, seed: int) -> list[dict[str,
         received = now - timedelta(seconds=rng.uniform(-600, days * 86400))  # a few from a clock ahead of ours
         status = rng.choice(STATUSES)
         row: dict[str, Any] = {
-            "id": uuid.uuid4(), "source": rng.choice(SERVICE_NAMES), "event_type": rng.choice(("Download", "Grab", "Test")),
+            "id": uuid.uuid4(), "source": rng.choice(KIND_NAMES), "event_type": rng.choice(("Download", "Grab", "Test")),
             "payload": {}, "received_at": received, "status": status, "processed": status in ("processed", "failed", "ignored", "missing"),
             **dict.fromkeys(MOMENTS),
         }  # fmt: skip
@@ -72,11 +72,11 @@ def full_scan(engine: Engine, since: datetime) -> dict[str, Any]:
             source: connection.execute(
                 select(func.max(webhook_log.c.received_at)).where(recent, webhook_log.c.source == source)
             ).scalar()
-            for source in SERVICE_NAMES
+            for source in KIND_NAMES
         }
         latency = {
             source: percentiles(connection, and_(recent, webhook_log.c.source == source), stages=(STAGES[-1],))["total"]
-            for source in SERVICE_NAMES
+            for source in KIND_NAMES
         }
         stages = percentiles(connection, recent)
     return {"counts": counts, "newest": newest, "latency": latency, "stages": stages}
@@ -101,8 +101,8 @@ def assert_same_as_full_scan(engine: Engine, now: datetime) -> None:
         overall = webhook_rollups.Figures()
         for each in figures.values():
             overall.add(each)
-        assert set(figures) <= {*SERVICE_NAMES, webhook_rollups.ALL_SOURCES}
-        for source in SERVICE_NAMES:
+        assert set(figures) <= {*KIND_NAMES, webhook_rollups.ALL_SOURCES}
+        for source in KIND_NAMES:
             mine = figures.get(source, webhook_rollups.Figures())
             assert set(mine.stages) <= {webhook_rollups.WHOLE_PATH}
             for status in STATUSES:
@@ -193,7 +193,7 @@ def test_charts_from_rollups_equal_counting_rows(engine: Engine) -> None:
         with engine.connect() as connection:
             series = received_over_time(connection, bucket=timedelta(seconds=size), buckets=periods, now=now)
         first = int(now.timestamp()) // size - periods + 1
-        for source in SERVICE_NAMES:
+        for source in KIND_NAMES:
             expected: list[dict[str, int]] = [{} for _ in range(periods)]
             for row in rows:
                 position = int(row["received_at"].timestamp()) // size - first

@@ -1,17 +1,17 @@
-"""Where each source puts its event type in the payload (``Service.event_key``)."""
+"""Where each source puts its event type in the payload (``Kind.event_key``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from smartplex.services import get_service
+from smartplex.kinds import get_kind
 from webhook_api.errors import BadWebhook
 
 UNKNOWN = "unknown"
 
 
 def event_type(source: str, payload: dict[str, Any], *, tautulli_keys: tuple[str, ...]) -> str:
-    key = get_service(source).event_key
+    key = get_kind(source).event_key
     if key is None:
         # The body is the user's own template (Tautulli): take the first configured key present, never fail.
         for candidate in tautulli_keys:

@@ -12,7 +12,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from smartplex.services import MULTIPART, URLENCODED, get_service
+from smartplex.kinds import MULTIPART, URLENCODED, get_kind
 from webhook_api.errors import BadWebhook
 
 JSON_TYPES = ("application/json", "text/json")
@@ -37,7 +37,7 @@ async def read_payload(request: Request, source: str, *, max_depth: int) -> tupl
     media_type = _media_type(request)
     if _is_json_type(media_type):
         return decode_json_object(await request.body(), max_depth=max_depth)
-    extra = get_service(source).form_types
+    extra = get_kind(source).form_types
     if media_type in extra and media_type == MULTIPART:
         raw = await _multipart_field(request, "payload")
         return decode_json_object(raw, max_depth=max_depth, what="'payload' field")

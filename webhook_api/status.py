@@ -9,9 +9,9 @@ from sqlalchemy import Connection, func, select
 
 from smartplex import webhook_rollups
 from smartplex.column_types import utcnow
+from smartplex.instances import Instance
 from smartplex.latency import STAGES
 from smartplex.schema import WEBHOOK_STATUSES, sync_schedule, webhook_log
-from smartplex.services import Instance
 from smartplex.settings import get_settings
 from smartplex.webhook_rollups import ALL_SOURCES, SENDER, Figures
 

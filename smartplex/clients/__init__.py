@@ -56,7 +56,7 @@ from smartplex.clients.plex import PlexClient
 from smartplex.clients.radarr import RadarrClient
 from smartplex.clients.sonarr import SonarrClient
 from smartplex.clients.tautulli import TautulliClient
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex.settings import SettingsBase, get_settings
 
 CLIENTS: dict[str, type[ServiceClient[Any]]] = {
@@ -70,7 +70,7 @@ def client_for(service: str, settings: SettingsBase | None = None, **options: An
     ``options`` go to the client (``timeout``, ``retry``, ``page_size``, ``transport``).
     Raises :class:`NotConfigured` naming the variables to set when the URL or credential is missing.
     """
-    kind = Instance.parse(service).service.name  # unknown names fail with the list of known ones
+    kind = Instance.parse(service).kind.name  # unknown names fail with the list of known ones
     if settings is None:
         settings = get_settings()
     url, credential = settings.service_url(service), settings.service_credential(service)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from smartplex.clients import RetryPolicy, ServiceError, client_for
 from smartplex.column_types import utcnow
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex.settings import SettingsBase, service_env_names
 
 #: Seconds to wait for each request of a test, tried twice (as ``smartplex check`` does).

@@ -5,7 +5,7 @@ Every message names the service and its URL (never the credential) and says what
 
 from __future__ import annotations
 
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex.settings import service_env_names
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Select, case, delete, func, insert, literal, select, union_all
 
 from smartplex.column_types import utcnow
+from smartplex.instances import DEFAULT_INSTANCE
 from smartplex.schema import (
     media_catalog,
     media_catalog_copies,
@@ -22,7 +23,6 @@ from smartplex.schema import (
     tautulli_watch_history,
     watch_stats,
 )
-from smartplex.services import DEFAULT_INSTANCE
 
 #: A play counts as complete at this percentage (Tautulli's default "watched" threshold is 85-90%).
 COMPLETE_PERCENT = 90

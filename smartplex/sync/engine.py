@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, func, sel
 
 from smartplex.clients import Deleted, Missing
 from smartplex.column_types import utcnow
-from smartplex.services import DEFAULT_INSTANCE
+from smartplex.instances import DEFAULT_INSTANCE
 from smartplex.sync.specs import Scope, SyncSpec
 from smartplex.sync.upsert import PreparedRows, UpsertCounts, prepare_rows, write_rows
 

@@ -21,9 +21,10 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, and_, select, tuple_
 
+from smartplex.instances import Instance
+from smartplex.kinds import KINDS, ItemReference
 from smartplex.routing import routes, stale_libraries
 from smartplex.schema import webhook_log
-from smartplex.services import SERVICES, Instance, ItemReference
 from smartplex.settings import get_settings
 
 
@@ -47,11 +48,11 @@ def _key(value: Any) -> str | None:
 
 
 _PARSERS: Final[dict[str, Callable[[Any], int | str | None]]] = {"int": _int_id, "key": _key}
-#: source -> where its webhooks name an item (``Service.item``). A payload without the field names
+#: source -> where its webhooks name an item (``Kind.item``). A payload without the field names
 #: nothing (a Tautulli template without ``rating_key``, an Overseerr notification without a request).
-ITEM_REFERENCES: Final[dict[str, ItemReference]] = {s.name: s.item for s in SERVICES if s.item is not None}
+ITEM_REFERENCES: Final[dict[str, ItemReference]] = {s.name: s.item for s in KINDS if s.item is not None}
 #: Events announcing a deletion: the service not having the item is what they promise.
-DELETIONS: Final[frozenset[tuple[str, str]]] = frozenset((s.name, e) for s in SERVICES for e in s.deletion_events)
+DELETIONS: Final[frozenset[tuple[str, str]]] = frozenset((s.name, e) for s in KINDS for e in s.deletion_events)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def item_id(source: str, payload: Any) -> int | str | None:
 def _routed_events(library: str) -> list[tuple[str, str, str]]:
     """The (source, instance, event_type) of the rows that make ``library`` stale."""
     return sorted(
-        (sender.service.name, sender.name, event)
+        (sender.kind.name, sender.name, event)
         for sender, event, target in routes(get_settings().service_instances)
         if target.id == library
     )

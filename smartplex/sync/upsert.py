@@ -18,7 +18,7 @@ from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import Text
 
 from smartplex.column_types import UTCDateTime
-from smartplex.services import DEFAULT_INSTANCE
+from smartplex.instances import DEFAULT_INSTANCE
 
 
 @dataclass

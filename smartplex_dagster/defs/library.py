@@ -10,7 +10,8 @@ from sqlalchemy import and_, func, select
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
-from smartplex.services import Instance, get_service
+from smartplex.instances import Instance
+from smartplex.kinds import get_kind
 from smartplex.settings import get_settings
 from smartplex.sync import SyncSpec, run_sync
 from smartplex.sync.hints import NamedItem, ids_of, named_items
@@ -34,9 +35,9 @@ def pool(service: str) -> str:
 
 
 def library_asset(spec: SyncSpec, instance: Instance | None = None) -> dg.AssetsDefinition:
-    service = instance or Instance(get_service(spec.service))
+    service = instance or Instance(get_kind(spec.service))
     key = asset_key(service.id)
-    natural_ids = service.service.natural_ids
+    natural_ids = service.kind.natural_ids
     checks = [
         # Catches duplicates the primary key cannot: the same media twice under different keys.
         dg.AssetCheckSpec("no_duplicate_ids", asset=key, description=f"No two live rows share {natural_ids}."),
@@ -146,7 +147,7 @@ def _checks(database: DatabaseResource, spec: SyncSpec, instance: Instance, row_
 
 def _no_duplicate_ids(database: DatabaseResource, spec: SyncSpec, instance: Instance) -> dg.AssetCheckResult:
     table = spec.table
-    natural = [table.c[c] for c in instance.service.natural_ids]
+    natural = [table.c[c] for c in instance.kind.natural_ids]
     duplicates = (
         select(*natural, func.count().label("n"))
         .where(

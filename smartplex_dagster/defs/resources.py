@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from smartplex.clients import CLIENTS, NotConfigured, ServiceClient
 from smartplex.db import make_engine
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex.settings import get_settings
 
 
@@ -46,7 +46,7 @@ class ServiceResource(dg.ConfigurableResource):
         if not self.url or not self.credential:
             raise NotConfigured(self.service)
         options.setdefault("timeout", get_settings().service_timeout_seconds)
-        kind = Instance.parse(self.service).service.name
+        kind = Instance.parse(self.service).kind.name
         return CLIENTS[kind](self.url, self.credential, instance=self.service, **options)
 
 

@@ -9,7 +9,7 @@ import dagster as dg
 
 from smartplex import schedule_state
 from smartplex.column_types import utcnow
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex.settings import get_settings
 from smartplex_dagster.defs.outcomes import FINISHED, reconcile
 from smartplex_dagster.defs.resources import DatabaseResource, resource_key

@@ -28,9 +28,10 @@ from sqlalchemy import Connection, and_, func, select
 
 from smartplex import schedule_state, webhook_queue
 from smartplex.column_types import utcnow
+from smartplex.instances import Instance
+from smartplex.kinds import KIND_NAMES
 from smartplex.latency import STAGES, percentiles
 from smartplex.schema import webhook_log
-from smartplex.services import SERVICE_NAMES, Instance
 from smartplex.settings import get_settings
 from smartplex_dagster.defs.outcomes import reconcile as reconcile_run
 from smartplex_dagster.defs.resources import DatabaseResource
@@ -199,7 +200,7 @@ def observe(database: DatabaseResource, cursor: str | None) -> tuple[dg.AssetObs
     metadata: dict[str, dg.RawMetadataValue] = {
         "pending": dg.MetadataValue.int(counts.get("pending", 0)),
         "dispatched": dg.MetadataValue.int(counts.get("dispatched", 0)),
-        **{f"received_{source}": dg.MetadataValue.int(received.get(source, 0)) for source in SERVICE_NAMES},
+        **{f"received_{source}": dg.MetadataValue.int(received.get(source, 0)) for source in KIND_NAMES},
         "processed": dg.MetadataValue.int(latency["rows"]),
         "interval_seconds": dg.MetadataValue.float(round((now - since).total_seconds(), 1)),
     }

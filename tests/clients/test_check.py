@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from smartplex.clients import PlexClient
-from smartplex.services import SERVICE_NAMES
+from smartplex.kinds import KIND_NAMES
 from smartplex_cli.check import check
 from smartplex_cli.simulate import _parse_ports
 from smartplex_simulators import RunningSimulators, run_simulators
@@ -20,7 +20,7 @@ from smartplex_simulators import RunningSimulators, run_simulators
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)  # no .env file
-    for name in SERVICE_NAMES:
+    for name in KIND_NAMES:
         for suffix in ("URL", "API_KEY", "TOKEN"):
             monkeypatch.delenv(f"SMARTPLEX_{name.upper()}_{suffix}", raising=False)
 

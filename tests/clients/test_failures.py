@@ -23,7 +23,7 @@ from smartplex.clients import (
 from smartplex.settings import Settings
 from smartplex_simulators import RunningSimulators
 
-SERVICES = ["plex", "tautulli", "sonarr", "radarr", "overseerr"]
+KINDS = ["plex", "tautulli", "sonarr", "radarr", "overseerr"]
 
 
 class Sleeps(list[float]):
@@ -33,7 +33,7 @@ class Sleeps(list[float]):
         self.append(seconds)
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", KINDS)
 def test_a_503_then_success_is_retried(sims: RunningSimulators, service: str) -> None:
     sims.simulation.faults[service].update(fail_next=[503])
     sleeps = Sleeps()
@@ -74,7 +74,7 @@ def test_backoff_grows_exponentially_with_jitter(sims: RunningSimulators) -> Non
         assert step / 2 <= slept <= step
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", KINDS)
 def test_gives_up_after_the_last_try(sims: RunningSimulators, service: str) -> None:
     faults = sims.simulation.faults[service]
     faults.update(fail_next=[503] * 5)
@@ -100,7 +100,7 @@ def test_added_latency_still_answers(sims: RunningSimulators) -> None:
         assert client.server_info().version
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", KINDS)
 def test_a_wrong_credential_is_unauthorized_and_never_echoed(sims: RunningSimulators, service: str) -> None:
     wrong = "wrong-key-0123456789abcdef"
     with CLIENTS[service](sims.urls[service], wrong, sleep=Sleeps()) as client:
@@ -182,7 +182,7 @@ def _keys(items: list[Any]) -> list[Any]:
     return [getattr(i, "rating_key", None) or getattr(i, "row_id", None) or i.id for i in items]
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", KINDS)
 def test_a_flaky_server_still_yields_everything_exactly_once(sims: RunningSimulators, service: str) -> None:
     with sims.client(service, page_size=25) as client:
         expected = _keys(list(client.iter_all()))

@@ -47,7 +47,7 @@ def _ids(service: str, items: list[Any]) -> list[Any]:
     return [getattr(i, attr) for i in items if not isinstance(i, Deleted)]
 
 
-SERVICES = ["plex", "tautulli", "sonarr", "radarr", "overseerr"]
+KINDS = ["plex", "tautulli", "sonarr", "radarr", "overseerr"]
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def changed_at_t(request: pytest.FixtureRequest) -> tuple[Simulation, Any]:
     return sim, _one_change_at_t(request.param)(sim)
 
 
-@pytest.mark.parametrize("changed_at_t", SERVICES, indirect=True)
+@pytest.mark.parametrize("changed_at_t", KINDS, indirect=True)
 @pytest.mark.parametrize(
     ("start", "end", "included"),
     [
@@ -77,7 +77,7 @@ def test_window_edges(
     assert ids == ([expected] if included else [])
 
 
-@pytest.mark.parametrize("changed_at_t", SERVICES, indirect=True)
+@pytest.mark.parametrize("changed_at_t", KINDS, indirect=True)
 def test_windows_in_other_zones_mean_the_same_instants(
     changed_at_t: tuple[Simulation, Any], request: pytest.FixtureRequest
 ) -> None:
@@ -101,7 +101,7 @@ def test_tautulli_play_on_a_different_local_date_is_found() -> None:
     assert plays[0].started == AT
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", KINDS)
 def test_naive_or_reversed_windows_are_refused(service: str) -> None:
     sim = empty_simulation()
     with asgi_client(service, sim) as client:

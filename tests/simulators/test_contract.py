@@ -10,7 +10,7 @@ from plexapi.server import PlexServer
 from pyarr import RadarrAPI, SonarrAPI
 from pyarr.exceptions import PyarrUnauthorizedError
 
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex_simulators import RunningSimulators
 from smartplex_simulators.universe import Movie, Show
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smartplex.services import SERVICE_NAMES
+from smartplex.kinds import KIND_NAMES
 from smartplex.settings import Settings
 from smartplex_simulators import RunningSimulators, Universe, run_simulators
 from smartplex_simulators.universe import Episode, Library4K, Movie
@@ -165,7 +165,7 @@ def test_only_the_4k_instances_can_be_added() -> None:
 
 
 def test_a_template_names_the_4k_instances_only_with_an_instance_path() -> None:
-    assert set(WebhookSender.from_template("http://h.test/{service}").targets) == set(SERVICE_NAMES)
+    assert set(WebhookSender.from_template("http://h.test/{service}").targets) == set(KIND_NAMES)
     targets = WebhookSender.from_template(TEMPLATE).targets
     assert targets["sonarr"] == "http://hooks.test/api/webhooks/sonarr?token=t"
     assert targets["radarr/4k"] == "http://hooks.test/api/webhooks/radarr/4k?token=t"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex_simulators import RunningSimulators
 from tests.simulators.support import API_FIXTURES, load_api_fixture
 
@@ -135,7 +135,7 @@ def test_simulator_matches_example_shape(
     response = httpx.get(sims.urls[service] + path.format(**ids), params=params, headers=headers)
     assert response.status_code == 200, response.text
     body = _rows(response.json())
-    example = _rows(load_api_fixture(instance.service.name, name))
+    example = _rows(load_api_fixture(instance.kind.name, name))
     assert body, "nothing to compare"
     assert shape_problems(body, [example]) == []
 

@@ -9,14 +9,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from smartplex.clients.check import ServiceCheck, check_service
-from smartplex.services import ServiceName
+from smartplex.kinds import KindName
 from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, StateDep
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=AdminRoute, responses=ADMIN_RESPONSES)
 
 
 class ServiceCheckResult(BaseModel):
-    service: ServiceName
+    service: KindName
     title: str
     configured: bool = Field(description="Whether the service's URL and credential are set")
     ok: bool = Field(description="The service answered, with the credential accepted")
@@ -35,6 +35,6 @@ class ServiceCheckResult(BaseModel):
     "/services/{service}/check",
     summary="Connect to a service, as `smartplex check` does: name, version, library size, or the error",
 )
-async def check(service: ServiceName, state: StateDep) -> ServiceCheckResult:
+async def check(service: KindName, state: StateDep) -> ServiceCheckResult:
     # The connection can take seconds: off the event loop, so webhooks keep being answered.
     return ServiceCheckResult.of(await run_in_threadpool(check_service, state.settings, service))

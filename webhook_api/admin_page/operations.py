@@ -18,9 +18,12 @@ from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from smartplex import webhook_rollups
 from smartplex.column_types import utcnow
+
+# --- schedules ----------------------------------------------------------------------------------
+from smartplex.instances import Instance
+from smartplex.kinds import KIND_NAMES
 from smartplex.latency import HANDLED_BY_RUN
 from smartplex.schema import webhook_log
-from smartplex.services import SERVICE_NAMES, Instance
 
 # --- schedules ----------------------------------------------------------------------------------
 
@@ -124,7 +127,7 @@ def received_over_time(
     first = int(now.timestamp()) // size - buckets + 1
     series = {
         source: [Bucket(datetime.fromtimestamp((first + i) * size, UTC)) for i in range(buckets)]
-        for source in (instances if instances is not None else SERVICE_NAMES)
+        for source in (instances if instances is not None else KIND_NAMES)
     }
     since = datetime.fromtimestamp(first * size, UTC)
     for piece in webhook_rollups.pieces(connection, since, now, largest=size):
@@ -139,7 +142,7 @@ def received_over_time(
 # --- the last sync of each library --------------------------------------------------------------
 
 
-def last_webhook_runs(connection: Connection, instances: Sequence[str] = SERVICE_NAMES) -> dict[str, dict[str, Any]]:
+def last_webhook_runs(connection: Connection, instances: Sequence[str] = KIND_NAMES) -> dict[str, dict[str, Any]]:
     """Per source (each of ``instances``, by id), the run that handled its most recently received webhook:
     run id, outcome, when."""
     found: dict[str, dict[str, Any]] = {}
@@ -157,7 +160,7 @@ def last_webhook_runs(connection: Connection, instances: Sequence[str] = SERVICE
                 )
                 .where(
                     and_(
-                        webhook_log.c.source == sender.service.name,
+                        webhook_log.c.source == sender.kind.name,
                         webhook_log.c.instance == sender.name,
                         webhook_log.c.status.in_(HANDLED_BY_RUN),
                         webhook_log.c.run_id.is_not(None),

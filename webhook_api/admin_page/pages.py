@@ -24,8 +24,9 @@ from starlette.responses import RedirectResponse, Response
 from smartplex import schedule_state, webhook_queue
 from smartplex.clients.check import check_service
 from smartplex.column_types import utcnow
+from smartplex.instances import Instance
+from smartplex.kinds import KINDS
 from smartplex.schema import WEBHOOK_STATUSES as STATUSES
-from smartplex.services import SERVICES, Instance
 from webhook_api.admin_page import operations
 from webhook_api.admin_page.charts import daily_chart, hourly_chart
 from webhook_api.admin_page.redact import SECRET_KEY, redact
@@ -506,7 +507,7 @@ async def webhooks_page(current: PageDep) -> Response:
         listing=listing,
         pages=pages,
         statuses=STATUSES,
-        services=SERVICES,
+        services=KINDS,
         replayable_statuses=webhook_queue.REPLAYABLE,
         replay_status=replay_status,
         back=current.here(),

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from smartplex.services import Instance
+from smartplex.instances import Instance
 from smartplex.settings import SettingsBase
 
 
@@ -50,7 +50,7 @@ _EVENTS = {
 
 def webhook_target(settings: SettingsBase, instance: Instance, base_url: str) -> WebhookTarget:
     """The URL and credentials one service instance needs, in the fields that service's UI has."""
-    source, svc = instance.service.name, instance
+    source, svc = instance.kind.name, instance
     path = source if instance.is_default else f"{source}/{instance.name}"
     url = f"{base_url.rstrip('/')}/api/webhooks/{path}"
     secret = settings.webhook_secret_for(instance.id)

@@ -7,7 +7,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from smartplex.services import SERVICES
+from smartplex.kinds import KINDS
 from webhook_api.events import event_type
 
 
@@ -23,7 +23,7 @@ def openapi_examples() -> dict[str, Any]:
             "summary": f"{s.title}: {event_type(s.name, example_body(s.name), tautulli_keys=('action',))}",
             "value": example_body(s.name),
         }
-        for s in SERVICES
+        for s in KINDS
     }
     return {
         "requestBody": {

@@ -11,8 +11,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from sqlalchemy import select
 
 from smartplex import schedule_state, webhook_queue
+from smartplex.kinds import KIND_NAMES, KindName
 from smartplex.schema import webhook_log
-from smartplex.services import SERVICE_NAMES, ServiceName
 from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, Problem, StateDep
 from webhook_api.status import schedules
 
@@ -41,7 +41,7 @@ class ScheduleChange(BaseModel):
 
 #: A service (every instance of it), or one instance: ``sonarr``, ``sonarr/4k``, ``sonarr/default``.
 SourceFilter = Annotated[
-    str, Field(pattern=f"^({'|'.join(SERVICE_NAMES)})(/[a-z0-9]{{1,32}})?$", examples=["sonarr", "sonarr/4k"])
+    str, Field(pattern=f"^({'|'.join(KIND_NAMES)})(/[a-z0-9]{{1,32}})?$", examples=["sonarr", "sonarr/4k"])
 ]
 InstanceName = Annotated[str, Path(description="An instance declared in SMARTPLEX_INSTANCES (sonarr:4k: 4k)")]
 
@@ -54,22 +54,22 @@ def list_schedules(state: StateDep) -> list[dict[str, Any]]:
         return schedules(connection)
 
 
-def change_schedule(service: ServiceName, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
+def change_schedule(service: KindName, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
     """``/schedules/{service}`` is the default instance's schedule; ``/schedules/{service}/{instance}`` another's."""
     return _change(_library(service, None, state), change, state)
 
 
 def change_instance_schedule(
-    service: ServiceName, instance: InstanceName, change: ScheduleChange, state: StateDep
+    service: KindName, instance: InstanceName, change: ScheduleChange, state: StateDep
 ) -> dict[str, Any]:
     return _change(_library(service, instance, state), change, state)
 
 
-def sync_now(service: ServiceName, state: StateDep) -> dict[str, Any]:
+def sync_now(service: KindName, state: StateDep) -> dict[str, Any]:
     return _sync_now(_library(service, None, state), state)
 
 
-def sync_instance_now(service: ServiceName, instance: InstanceName, state: StateDep) -> dict[str, Any]:
+def sync_instance_now(service: KindName, instance: InstanceName, state: StateDep) -> dict[str, Any]:
     return _sync_now(_library(service, instance, state), state)
 
 
@@ -163,7 +163,7 @@ def list_webhooks(
     status: Annotated[
         Literal["pending", "dispatched", "processed", "failed", "ignored", "missing"] | None, Query()
     ] = None,
-    source: ServiceName | None = None,
+    source: KindName | None = None,
     instance: Annotated[
         str | None, Query(pattern="^[a-z0-9]{1,32}$", description="default, or a declared instance's name")
     ] = None,

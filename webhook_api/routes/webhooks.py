@@ -15,8 +15,9 @@ from pydantic import BaseModel
 
 from smartplex import webhook_queue
 from smartplex.column_types import RawJSON, utcnow
+from smartplex.instances import Instance
+from smartplex.kinds import KIND_NAMES, KindName
 from smartplex.routing import stale_assets
-from smartplex.services import SERVICE_NAMES, Instance, ServiceName
 from webhook_api.auth import webhook_authorized
 from webhook_api.deps import ADMIN_RESPONSES, AdminDep, AppState, Invalid, Problem, StateDep
 from webhook_api.errors import BadWebhook, DatabaseUnavailable
@@ -72,7 +73,7 @@ def check_webhook_secret(request: Request, state: AppState) -> Instance | None:
     if instance is not None:
         if webhook_authorized(request, settings.webhook_secret_for(instance.id)):
             return instance
-        state.metrics.webhook(instance.service.name, None, "unauthorized")
+        state.metrics.webhook(instance.kind.name, None, "unauthorized")
     # No such source or instance: a secret that would do for some instance may learn that; nobody else may.
     elif any(webhook_authorized(request, settings.webhook_secret_for(i.id)) for i in settings.service_instances):
         return None
@@ -122,7 +123,7 @@ class WebhookRoute(APIRoute):
         status_code = self.status_code or 202
 
         async def lean(request: Request) -> Response:
-            if request.path_params["source"] not in SERVICE_NAMES:
+            if request.path_params["source"] not in KIND_NAMES:
                 return await validated(request)
             state: AppState = request.app.state.smartplex
             instance = check_webhook_secret(request, state)
@@ -149,7 +150,7 @@ def _known(instance: Instance | None, request: Request) -> Instance:
     return instance
 
 
-async def receive(source: ServiceName, request: Request, state: StateDep) -> Accepted:
+async def receive(source: KindName, request: Request, state: StateDep) -> Accepted:
     """Store the webhook in ``webhook_log`` and answer 202 once the row is committed (PUT works too).
 
     Plex: multipart/form-data with the event in ``payload`` (the ``thumb`` JPEG is dropped) or plain JSON.
@@ -159,7 +160,7 @@ async def receive(source: ServiceName, request: Request, state: StateDep) -> Acc
 
 
 async def receive_for_instance(
-    source: ServiceName,
+    source: KindName,
     instance: Annotated[str, Path(description="An instance declared in SMARTPLEX_INSTANCES (sonarr:4k: 4k)")],
     request: Request,
     state: StateDep,
@@ -170,7 +171,7 @@ async def receive_for_instance(
 
 
 async def _receive(instance: Instance, request: Request, state: AppState) -> Accepted:
-    source = instance.service.name
+    source = instance.kind.name
     row, stale = await build_row(instance, request, state)
     try:
         await state.writer.write(row)
@@ -185,7 +186,7 @@ async def _receive(instance: Instance, request: Request, state: AppState) -> Acc
 
 async def build_row(instance: Instance, request: Request, state: AppState) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Parse and route one authenticated webhook into the row to insert; raise a 4xx on bad input."""
-    settings, source = state.settings, instance.service.name
+    settings, source = state.settings, instance.kind.name
     try:
         payload, text = await read_payload(request, source, max_depth=settings.max_json_depth)
         event = extract_event_type(source, payload, tautulli_keys=settings.tautulli_event_keys)
@@ -219,7 +220,7 @@ def _accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Accepted:
     )
 
 
-async def baseline(source: ServiceName, request: Request, state: StateDep) -> Accepted:
+async def baseline(source: KindName, request: Request, state: StateDep) -> Accepted:
     """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
     return await _baseline(_known(_instance(request, state), request), request, state)
 
