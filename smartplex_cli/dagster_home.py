@@ -19,7 +19,9 @@ PRODUCTION_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 #: No per-step capture of stdout and stderr into files: each run's capture cost about 0.15 s of its
 #: 0.25 s outside the sync step, and the files a few more per run on the disk. The steps log through
-#: Dagster (the run's events); anything else they print goes to the code server's log.
+#: Dagster (the run's events); anything else they print goes to the code server's log. The module is
+#: private: registered in ``smartplex_dagster.runtime.dagster_internals.PRIVATE_MODULE_PATHS``, and
+#: written out here because the supervisor does not import Dagster.
 NO_COMPUTE_LOGS = {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
 #: Dagster's SQLite storage (the files of ``storage: sqlite``), lighter per event and per run.
 SQLITE_STORAGE = {"module": "smartplex_dagster.runtime.sqlite_storage", "class": "SqliteStorage"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from smartplex_dagster.dagster_internals import daemon_main, set_sensor_loop_seconds
+from smartplex_dagster.runtime.dagster_internals import daemon_main, set_sensor_loop_seconds
 
 #: How often the sensor daemon looks at its sensors.
 SENSOR_LOOP_SECONDS = 1

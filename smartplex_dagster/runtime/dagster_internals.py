@@ -1,8 +1,16 @@
-"""Every name SmartPlex takes from Dagster's private modules (``dagster._…``), and why.
+"""Every private Dagster name SmartPlex uses, and why.
 
-Dagster's public API does not cover these; each is pinned by ``tests/dagster/test_dagster_internals.py``,
-which fails with a message naming the name when an upgrade moves or changes one. Nothing else in the
-project imports from ``dagster._``.
+Dagster's public API does not cover these. They are of two kinds:
+
+- the names imported from Dagster's private modules (``dagster._…``), listed below with their reasons;
+- the register at the end of this module: each private attribute of a Dagster object read or set
+  (:data:`PRIVATE_ATTRIBUTES`), each private method overridden in a subclass (:data:`PRIVATE_METHODS`),
+  each run-time assignment to a Dagster module or class (:data:`MONKEYPATCHES`) and each private module
+  path written as a string (:data:`PRIVATE_MODULE_PATHS`), each with its reason.
+
+``tests/dagster/test_dagster_internals.py`` and ``tests/dagster/test_private_api_fence.py`` fail, naming
+the name, when an upgrade moves or changes one, and when code uses a private name that is not here
+(or imports from ``dagster._`` or patches Dagster anywhere but in this module).
 
 - ``SqliteRunStorage``: tells the embedded instance (every run a process of this machine) from a
   shared one, so that only there a run with no recorded process may be judged dead
@@ -14,27 +22,21 @@ project imports from ``dagster._``.
   has been handled, so a missing retry is not coming (:mod:`smartplex_dagster.defs.outcomes`).
 - ``SqliteEventLogStorage``: the embedded instance keeps each run's events in a SQLite file of its own
   (``path_for_shard``), which deleting the run empties but leaves on disk (about 190 KB a run, most of
-  it the schema); :func:`remove_run_event_file` removes it, and forgets that the storage had set it
-  up (``_initialized_dbs``), so a late read of the deleted run finds no events rather than no table.
-- ``DagsterSqliteStorage`` and its three storages (``SqliteRunStorage.connect``,
-  ``SqliteScheduleStorage.connect``, ``SqliteEventLogStorage._connect`` with ``_initdb``,
-  ``_db_lock`` and ``_initialized_dbs``), the directories it keeps them in, ``INDEX_SHARD_NAME`` and
-  ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storage
-  (:mod:`smartplex_dagster.runtime.sqlite_storage`) is Dagster's, with those methods reusing one engine per
-  file and a run's event file created with smaller pages. It also makes a file Dagster's way
-  (``SqlEventLogStorageMetadata``, the migrations of ``get_alembic_config``, the connection strings
-  of ``create_db_conn_string``) without reading Dagster's migration scripts at every check, and
-  replaces the storages' ``from_local`` and ``_initdb`` for files already made.
-- ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME`` and ``dagster._daemon.cli.main``: the sensor
-  daemon looks at its sensors once every 5 seconds (that constant), whatever their interval, so a
-  library whose run was settled just after a tick waited up to 5 s for the next. ``smartplex-dagster-daemon``
-  (:mod:`smartplex_dagster.runtime.daemon`) sets the loop with :func:`set_sensor_loop_seconds`, then runs
-  Dagster's own daemon command; each sensor's minimum interval still spaces its ticks.
-- ``DagsterApiServer._mp_ctx`` and ``dagster._cli.api.grpc_command``: Dagster's code server starts
-  each run's process with the ``multiprocessing`` context it keeps there, always spawn (a new
-  interpreter importing Dagster and the code location). ``smartplex-dagster-code-server``
-  (:mod:`smartplex_dagster.runtime.code_server`) gives it a forkserver context with :func:`start_runs_from`,
-  then runs Dagster's own ``api grpc`` command.
+  it the schema); :func:`remove_run_event_file` removes it.
+- ``DagsterSqliteStorage`` and its three storages, the directories it keeps them in,
+  ``INDEX_SHARD_NAME`` and ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storage
+  (:mod:`smartplex_dagster.runtime.sqlite_storage`) is Dagster's, with the methods of the register
+  replaced so that one engine serves each file and a run's event file is created with smaller pages.
+  It also makes a file Dagster's way (``SqlEventLogStorageMetadata``, the migrations of
+  ``get_alembic_config``, the connection strings of ``create_db_conn_string``) without reading
+  Dagster's migration scripts at every check.
+- ``dagster._daemon.sensor`` and ``dagster._daemon.cli.main``: ``smartplex-dagster-daemon``
+  (:mod:`smartplex_dagster.runtime.daemon`) shortens the sensor daemon's loop with
+  :func:`set_sensor_loop_seconds`, then runs Dagster's own daemon command.
+- ``dagster._grpc.server.DagsterApiServer`` and ``dagster._cli.api.grpc_command``:
+  ``smartplex-dagster-code-server`` (:mod:`smartplex_dagster.runtime.code_server`) has each code server
+  start its runs' processes from a fork server with :func:`start_runs_from`, then runs Dagster's own
+  ``api grpc`` command.
 - ``SCHEDULED_EXECUTION_TIME_TAG``: the tick that made a schedule's run. A run that tick made and
   never submitted (the daemon stopped in between) is asked for again when Dagster resumes the tick
   (:mod:`smartplex_dagster.defs.schedules`).
@@ -74,7 +76,7 @@ def remove_run_event_file(instance: DagsterInstance, run_id: str) -> None:
     shard = Path(storage.path_for_shard(run_id))
     for path in (shard, shard.with_name(shard.name + "-wal"), shard.with_name(shard.name + "-shm")):
         path.unlink(missing_ok=True)
-    storage._initialized_dbs.discard(run_id)  # noqa: SLF001 - see the module's docstring
+    storage._initialized_dbs.discard(run_id)  # noqa: SLF001 - see PRIVATE_ATTRIBUTES
 
 
 def sqlite_conn_string(base_dir: str, name: str) -> str:
@@ -120,7 +122,7 @@ def start_runs_from(context: BaseContext) -> None:
     """Code servers made in this process start their runs' processes with ``context``.
 
     Dagster's code server starts each run's process with ``multiprocessing``'s spawn context, fixed in
-    its constructor (``_mp_ctx``): a new interpreter that imports Dagster and the code location again.
+    its constructor: a new interpreter that imports Dagster and the code location again.
     """
     from dagster._grpc.server import DagsterApiServer
 
@@ -128,7 +130,7 @@ def start_runs_from(context: BaseContext) -> None:
 
     def __init__(self: DagsterApiServer, *args: Any, **kwargs: Any) -> None:
         made(self, *args, **kwargs)
-        self._mp_ctx = context  # noqa: SLF001 - see the module's docstring
+        self._mp_ctx = context  # noqa: SLF001 - see PRIVATE_ATTRIBUTES
 
     DagsterApiServer.__init__ = __init__  # type: ignore[method-assign]
 
@@ -140,6 +142,64 @@ def code_server_main(argv: list[str]) -> None:
     grpc_command.main(argv, prog_name="dagster api grpc")
 
 
+# The register: every private thing of Dagster's used besides the imports above, named where Dagster
+# defines it ("module:Class.name"), with why. The fence test fails on a use that is not here, and on an
+# entry that nothing uses or that the installed Dagster no longer has.
+
+_EVENT_LOG = "dagster._core.storage.event_log.sqlite.sqlite_event_log:SqliteEventLogStorage"
+_STORAGE = "dagster._core.storage.sqlite_storage:DagsterSqliteStorage"
+_SET_BY_CONSTRUCTOR = "set by SqliteStorage.__init__ as Dagster's constructor sets it, to the embedded storages"
+
+#: Private attributes of Dagster's objects, read or set.
+PRIVATE_ATTRIBUTES: dict[str, str] = {
+    "dagster._core.storage.runs.sqlite.sqlite_run_storage:SqliteRunStorage._conn_string": (
+        "the runs file, which the embedded storage's connect opens with the process's engine for it"
+    ),
+    "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage:SqliteScheduleStorage._conn_string": (
+        "the schedules file, which the embedded storage's connect opens with the process's engine for it"
+    ),
+    f"{_EVENT_LOG}._db_lock": "held while the embedded storage's _connect sets up a file, as Dagster's own does",
+    f"{_EVENT_LOG}._initialized_dbs": (
+        "the files set up in this process: the embedded _connect adds those it sets up; remove_run_event_file "
+        "forgets a deleted run's, so a late read finds no events rather than no table"
+    ),
+    f"{_STORAGE}._run_storage": _SET_BY_CONSTRUCTOR,
+    f"{_STORAGE}._event_log_storage": _SET_BY_CONSTRUCTOR,
+    f"{_STORAGE}._schedule_storage": _SET_BY_CONSTRUCTOR,
+    f"{_STORAGE}._inst_data": _SET_BY_CONSTRUCTOR,
+    "dagster._grpc.server:DagsterApiServer._mp_ctx": (
+        "the multiprocessing context the code server starts each run's process with (spawn); "
+        "start_runs_from sets the fork server's"
+    ),
+}
+
+#: Private methods of Dagster's classes that a subclass here overrides (and may call).
+PRIVATE_METHODS: dict[str, str] = {
+    f"{_EVENT_LOG}._connect": "a connection to a file: the embedded storage's comes from one engine kept per file",
+    f"{_EVENT_LOG}._initdb": (
+        "sets up a file: the embedded storage's uses one already stamped as it is, and makes and stamps a new "
+        "run file from migrations read once per process"
+    ),
+}
+
+#: Run-time assignments to Dagster's modules and classes, all made in this module.
+MONKEYPATCHES: dict[str, str] = {
+    "dagster._daemon.sensor:MIN_INTERVAL_LOOP_TIME": (
+        "the sensor daemon's loop, 5 s whatever a sensor's interval: set_sensor_loop_seconds shortens it"
+    ),
+    "dagster._grpc.server:DagsterApiServer.__init__": (
+        "start_runs_from: Dagster's constructor, then _mp_ctx replaced, for which it has no option"
+    ),
+}
+
+#: Private module paths written as strings, as "module:Class".
+PRIVATE_MODULE_PATHS: dict[str, str] = {
+    "dagster._core.storage.noop_compute_log_manager:NoOpComputeLogManager": (
+        "the embedded instance's compute_logs (smartplex_cli.dagster_home.NO_COMPUTE_LOGS): Dagster has no "
+        "public name for it, and the supervisor writing the configuration does not import Dagster"
+    ),
+}
+
 #: The tag Dagster's scheduler puts on a run: the execution time of the tick that made it.
 SCHEDULED_EXECUTION_TIME_TAG = ".dagster/scheduled_execution_time"
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
@@ -149,7 +209,11 @@ RETRY_CURSOR: str = _create_cursor_key(DagsterEventType.RUN_FAILURE)
 
 __all__ = [
     "AUTO_RETRY_RUN_ID_TAG",
+    "MONKEYPATCHES",
     "PARENT_RUN_ID_TAG",
+    "PRIVATE_ATTRIBUTES",
+    "PRIVATE_METHODS",
+    "PRIVATE_MODULE_PATHS",
     "RETRY_CURSOR",
     "RETRY_DAEMON",
     "INDEX_SHARD_NAME",

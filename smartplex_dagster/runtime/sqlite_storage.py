@@ -31,7 +31,8 @@ Here:
 
 The files and their layout are Dagster's own: an instance made with Dagster's storage opens with
 this one, and back. Configured by :mod:`smartplex_cli.dagster_home` as the embedded instance's
-``storage``.
+``storage``. The private methods of Dagster's storages replaced here, and their private attributes
+read or set, are in the register of :mod:`smartplex_dagster.runtime.dagster_internals`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Dagster's private names SmartPlex relies on: an upgrade that moves or changes one fails here, by name."""
+"""Dagster's private names SmartPlex relies on: an upgrade that moves or changes one fails here, by name.
+
+The register of private attributes, methods, run-time patches and module paths, and the fence around
+all of them, are tested in ``test_private_api_fence.py``."""
 
 import importlib
 import sqlite3
@@ -69,20 +72,6 @@ def test_the_retry_tags_are_still_dagsters() -> None:
     ), "Dagster renamed the tags linking a failed run to its retry; outcomes.py follows them"
 
 
-def test_nothing_else_imports_a_private_dagster_module() -> None:
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    offenders = [
-        str(path.relative_to(root))
-        for package in ("smartplex", "smartplex_dagster", "webhook_api", "smartplex_simulators")
-        for path in (root / package).rglob("*.py")
-        if path.name != "dagster_internals.py"
-        and ("from dagster._" in path.read_text() or "import dagster._" in path.read_text())
-    ]
-    assert offenders == [], f"private Dagster imports outside dagster_internals.py: {offenders}"
-
-
 def test_the_sensor_loop_is_still_a_module_constant_the_loop_reads() -> None:
     """``smartplex-dagster-daemon`` shortens the sensor daemon's loop by setting this constant, which
     only works while the loop reads it at each turn."""
@@ -135,18 +124,9 @@ def test_a_code_server_starts_its_runs_with_the_context_given_to_start_runs_from
     assert server._mp_ctx is context  # noqa: SLF001
 
 
-def test_the_sqlite_storage_still_connects_where_smartplex_sqlite_storage_overrides_it(tmp_path: Path) -> None:
-    """``smartplex_dagster.runtime.sqlite_storage`` replaces these methods and reads these attributes."""
-    storages = {
-        "SqliteRunStorage.connect": dagster_internals.SqliteRunStorage.connect,
-        "SqliteScheduleStorage.connect": dagster_internals.SqliteScheduleStorage.connect,
-        "SqliteEventLogStorage._connect": dagster_internals.SqliteEventLogStorage._connect,  # noqa: SLF001
-        "SqliteEventLogStorage._initdb": dagster_internals.SqliteEventLogStorage._initdb,  # noqa: SLF001
-    }
-    for name, method in storages.items():
-        assert callable(method), (
-            f"Dagster {dg.__version__} has no {name}; update smartplex_dagster/runtime/sqlite_storage.py"
-        )
+def test_the_sqlite_storage_still_has_what_smartplex_sqlite_storage_reads_and_sets(tmp_path: Path) -> None:
+    """``smartplex_dagster.runtime.sqlite_storage`` lays out the files as Dagster's storage does, and reads
+    and sets the registered private attributes of its storages: each is on an instance Dagster makes."""
     runs, event_logs, schedules = dagster_internals.sqlite_storage_directories(str(tmp_path))
     assert (runs, event_logs, schedules) == (
         f"{tmp_path}/history/",
@@ -156,19 +136,22 @@ def test_the_sqlite_storage_still_connects_where_smartplex_sqlite_storage_overri
     run_storage = dagster_internals.SqliteRunStorage.from_local(runs)
     event_storage = dagster_internals.SqliteEventLogStorage(event_logs)
     schedule_storage = dagster_internals.SqliteScheduleStorage.from_local(schedules)
-    for storage, attributes in (
-        (run_storage, ("_conn_string",)),
-        (schedule_storage, ("_conn_string",)),
-        (event_storage, ("_db_lock", "_initialized_dbs")),
-    ):
-        for attribute in attributes:
-            assert hasattr(storage, attribute), (
-                f"{type(storage).__name__} has no {attribute}; update smartplex_dagster/runtime/sqlite_storage.py"
-            )
+    storage = dagster_internals.DagsterSqliteStorage(str(tmp_path / "whole"))
+    for storage_class in (dagster_internals.SqliteRunStorage, dagster_internals.SqliteScheduleStorage):
+        assert callable(getattr(storage_class, "connect", None)), (  # public, on a private class: replaced there
+            f"Dagster {dg.__version__} has no {storage_class.__name__}.connect; update smartplex_dagster/runtime/sqlite_storage.py"
+        )
+    for made in (run_storage, event_storage, schedule_storage, storage):
+        on = f"{type(made).__module__}:{type(made).__qualname__}."
+        for path in dagster_internals.PRIVATE_ATTRIBUTES:
+            if path.startswith(on):
+                assert hasattr(made, path.removeprefix(on)), (
+                    f"Dagster {dg.__version__} has no {path}; update smartplex_dagster/runtime/sqlite_storage.py"
+                )
     assert run_storage._conn_string == dagster_internals.sqlite_conn_string(runs, "runs")  # noqa: SLF001
     assert schedule_storage._conn_string == dagster_internals.sqlite_conn_string(schedules, "schedules")  # noqa: SLF001
     # The revision Dagster stamps on its files is the head of the migrations the embedded storage reads.
     head = ScriptDirectory.from_config(dagster_internals.dagster_migrations_config()).get_current_head()
-    for name in ("runs", "schedules"):
-        with sqlite3.connect(next(Path(tmp_path).rglob(f"{name}.db"))) as connection:
+    for name, where in (("runs", runs), ("schedules", schedules)):
+        with sqlite3.connect(Path(where, f"{name}.db")) as connection:
             assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)], name
