@@ -49,6 +49,7 @@ import dagster as dg  # noqa: E402
 
 from smartplex import migrate  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
+from smartplex.instances import Instance  # noqa: E402
 from smartplex_cli import dagster_home  # noqa: E402
 from smartplex_simulators import run_simulators  # noqa: E402
 
@@ -94,12 +95,14 @@ def measure(storage: str, runs: int, events: int, env: dict[str, str]) -> dict[s
     from smartplex_dagster.defs.run_requests import full_refresh_run
 
     with fresh_home(storage, env) as dagster:
-        request = full_refresh_run(SERVICE, "bench")
+        request = full_refresh_run(Instance.parse(SERVICE), "bench")
         job = dg.reconstructable(refresh_job)
         totals, outside = [], []
         with dg.DagsterInstance.from_config(str(dagster)) as instance:
             for _ in range(runs + 1):  # the first run warms imports and caches; not counted
-                result = dg.execute_job(job, instance, tags=request.tags, asset_selection=[asset_key(SERVICE)])
+                result = dg.execute_job(
+                    job, instance, tags=request.tags, asset_selection=[asset_key(Instance.parse(SERVICE))]
+                )
                 assert result.success, result.run_id
                 record = instance.get_run_record_by_id(result.run_id)
                 assert record is not None and record.start_time and record.end_time
@@ -141,8 +144,8 @@ def forked_run(queue: Any) -> None:
     full_collections = gc.get_stats()[2]["collections"]
     with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(
-            dg.reconstructable(refresh_job), instance, tags=full_refresh_run(SERVICE, "bench").tags,
-            asset_selection=[asset_key(SERVICE)],
+            dg.reconstructable(refresh_job), instance, tags=full_refresh_run(Instance.parse(SERVICE), "bench").tags,
+            asset_selection=[asset_key(Instance.parse(SERVICE))],
         )  # fmt: skip
         record = instance.get_run_record_by_id(result.run_id)
         assert result.success and record is not None and record.start_time and record.end_time

@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from smartplex import migrate  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
-from smartplex.routing import stale_services  # noqa: E402
+from smartplex.routing import stale_kinds  # noqa: E402
 from smartplex.schema import FINISHED_STATUSES, sync_schedule, webhook_log  # noqa: E402
 from smartplex_cli import dagster_home  # noqa: E402
 from smartplex_cli.processes import Supervisor  # noqa: E402
@@ -98,7 +98,7 @@ def load_bodies() -> list[Body]:
         raw = (FIXTURES / source / f"{name}.json").read_text()
         payload = json.loads(raw)
         event = payload[EVENT_KEY[source]]
-        assert stale_services(source, event), f"{source} {event} makes nothing stale"
+        assert stale_kinds(source, event), f"{source} {event} makes nothing stale"
         if source == "plex":  # Plex posts multipart/form-data with the event JSON in the ``payload`` field
             request = httpx.Request("POST", "http://x/", files={"payload": (None, raw)})
             content, content_type = request.read(), request.headers["content-type"]
@@ -454,7 +454,7 @@ def claim_gaps(engine: Engine) -> list[float]:
     runs: dict[str, tuple[str, Any, Any]] = {}
     with engine.connect() as connection:
         for key, source, event, claimed, settled in connection.execute(query):
-            service = stale_services(source, event)[0]
+            service = stale_kinds(source, event)[0]
             earlier = runs.get(key)
             runs[key] = (service, min(claimed, earlier[1]) if earlier else claimed,
                          max(settled, earlier[2]) if earlier else settled)  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Final
 from smartplex.instances import Instance
 from smartplex.settings import get_settings
 
-#: source -> event type -> services whose library asset the event makes stale.
+#: sender's kind -> event type -> kinds whose library the event makes stale.
 STALE_LIBRARIES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     "plex": {
         "library.new": ("plex",),
@@ -45,7 +45,7 @@ STALE_LIBRARIES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     },
 }
 
-#: Events each service really sends that make nothing stale: logged, marked ignored, never a run.
+#: Events each kind really sends that make nothing stale: logged, marked ignored, never a run.
 IGNORED_EVENTS: Final[dict[str, tuple[str, ...]]] = {
     "plex": (
         "media.play", "media.pause", "media.resume", "media.stop", "library.on.deck",
@@ -60,8 +60,9 @@ IGNORED_EVENTS: Final[dict[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 
-def stale_services(source: str, event_type: str) -> tuple[str, ...]:
-    return STALE_LIBRARIES.get(source, {}).get(event_type, ())
+def stale_kinds(sender_kind: str, event_type: str) -> tuple[str, ...]:
+    """The kinds whose library an event from a ``sender_kind`` service makes stale."""
+    return STALE_LIBRARIES.get(sender_kind, {}).get(event_type, ())
 
 
 def target(kind: str, sender: Instance) -> Instance:
@@ -76,17 +77,12 @@ def target(kind: str, sender: Instance) -> Instance:
         return Instance.parse(kind)
 
 
-def stale_libraries(sender: Instance | str, event_type: str) -> tuple[Instance, ...]:
-    """The instances whose library this event from ``sender`` (an instance or its id) makes stale."""
-    if isinstance(sender, str):
-        try:
-            sender = Instance.parse(sender)
-        except ValueError:  # not a source SmartPlex follows
-            return ()
-    return tuple(target(kind, sender) for kind in stale_services(sender.kind.name, event_type))
+def stale_libraries(sender: Instance, event_type: str) -> tuple[Instance, ...]:
+    """The instances whose library this event from ``sender`` makes stale."""
+    return tuple(target(kind, sender) for kind in stale_kinds(sender.kind.name, event_type))
 
 
-def stale_assets(sender: Instance | str, event_type: str) -> tuple[str, ...]:
+def stale_assets(sender: Instance, event_type: str) -> tuple[str, ...]:
     """Asset keys (``group/name``) that this event makes stale; empty when it starts no sync."""
     return tuple(i.library_asset for i in stale_libraries(sender, event_type))
 
@@ -101,5 +97,5 @@ def routes(instances: tuple[Instance, ...]) -> list[tuple[Instance, str, Instanc
     ]
 
 
-def is_known_event(source: str, event_type: str) -> bool:
-    return event_type in STALE_LIBRARIES.get(source, {}) or event_type in IGNORED_EVENTS.get(source, ())
+def is_known_event(sender_kind: str, event_type: str) -> bool:
+    return event_type in STALE_LIBRARIES.get(sender_kind, {}) or event_type in IGNORED_EVENTS.get(sender_kind, ())

@@ -1,7 +1,7 @@
 """``sync_schedule`` as the schedules read and write it: is a full refresh due, and its outcome.
 
-A row belongs to one instance of a service; functions take the instance's id (``sonarr``, ``sonarr/4k``)
-and rows carry it as ``library``. The default instances' rows come with the migrations; an extra
+A row belongs to one instance; functions take the :class:`~smartplex.instances.Instance`, and rows
+carry its id as ``library`` (``sonarr``, ``sonarr/4k``). The default instances' rows come with the migrations; an extra
 instance's row is made, from its kind's seed, the first time it is needed (:func:`ensure`).
 """
 
@@ -18,20 +18,23 @@ from smartplex.instances import Instance
 from smartplex.schema import sync_schedule
 
 
-def _of(service: str) -> ColumnElement[bool]:
+def _of(instance: Instance) -> ColumnElement[bool]:
     """The row of one instance."""
-    instance = Instance.parse(service)
     return and_(sync_schedule.c.service == instance.kind.name, sync_schedule.c.instance == instance.name)
 
 
+def instance_of(row: RowMapping | dict[str, Any]) -> Instance:
+    """The instance a ``sync_schedule`` row belongs to (its ``service`` and ``instance`` columns)."""
+    return Instance.of(row["service"], row["instance"])
+
+
 def _row(row: RowMapping) -> dict[str, Any]:
-    return {**row, "library": Instance.of(row["service"], row["instance"]).id}
+    return {**row, "library": instance_of(row).id}
 
 
-def ensure(connection: Connection, service: str) -> None:
+def ensure(connection: Connection, instance: Instance) -> None:
     """Make the row of an extra instance if it has none yet, from its kind's seed (the default
     instances' rows are the migrations' to make: without them, the database is not upgraded)."""
-    instance = Instance.parse(service)
     if instance.is_default:
         return
     enabled, interval = instance.kind.schedule_seed
@@ -81,13 +84,13 @@ def decide(row: dict[str, Any], now: datetime) -> Decision:
     return Decision(False, f"not due until {due_at:%Y-%m-%d %H:%M} UTC (every {row['interval_hours']} h)")
 
 
-def read(connection: Connection, service: str) -> dict[str, Any] | None:
-    row = connection.execute(select(sync_schedule).where(_of(service))).mappings().first()
+def read(connection: Connection, instance: Instance) -> dict[str, Any] | None:
+    row = connection.execute(select(sync_schedule).where(_of(instance))).mappings().first()
     return _row(row) if row else None
 
 
 def mark_requested(
-    connection: Connection, service: str, run_key: str, now: datetime, interval_hours: int, enabled: bool = True
+    connection: Connection, instance: Instance, run_key: str, now: datetime, interval_hours: int, enabled: bool = True
 ) -> bool:
     """A full refresh is asked for under ``run_key``, unless one is already in flight; whether this call
     took it. The schedule and the webhook sensor ("sync now") may both see a request: one takes it.
@@ -95,7 +98,7 @@ def mark_requested(
     return bool(
         connection.execute(
             update(sync_schedule)
-            .where(and_(_of(service), sync_schedule.c.run_key.is_(None)))
+            .where(and_(_of(instance), sync_schedule.c.run_key.is_(None)))
             .values(
                 run_key=run_key,
                 sync_requested_at=None,
@@ -146,12 +149,12 @@ def settle(connection: Connection, run_key: str, error: str | None, ended_at: da
             return changed
 
 
-def in_flight(connection: Connection) -> list[tuple[str, str]]:
-    """(instance id, run_key) of full refreshes whose outcome is not written yet."""
+def in_flight(connection: Connection) -> list[tuple[Instance, str]]:
+    """(instance, run_key) of full refreshes whose outcome is not written yet."""
     query = select(sync_schedule.c.service, sync_schedule.c.instance, sync_schedule.c.run_key).where(
         sync_schedule.c.run_key.is_not(None)
     )
-    return [(Instance.of(service, instance).id, key) for service, instance, key in connection.execute(query)]
+    return [(Instance.of(kind, name), key) for kind, name, key in connection.execute(query)]
 
 
 def request_refresh_again(connection: Connection, run_key: str, now: datetime) -> int:
@@ -168,18 +171,18 @@ def request_refresh_again(connection: Connection, run_key: str, now: datetime) -
 
 
 def change(
-    connection: Connection, service: str, *, enabled: bool | None = None, interval_hours: int | None = None
+    connection: Connection, instance: Instance, *, enabled: bool | None = None, interval_hours: int | None = None
 ) -> dict[str, Any] | None:
-    """Turn a schedule on or off and/or change its interval; ``None`` when the service has no row."""
-    ensure(connection, service)
-    row = read(connection, service)
+    """Turn a schedule on or off and/or change its interval; ``None`` when the instance has no row."""
+    ensure(connection, instance)
+    row = read(connection, instance)
     if row is None:
         return None
     enabled = row["enabled"] if enabled is None else enabled
     interval = row["interval_hours"] if interval_hours is None else interval_hours
     connection.execute(
         update(sync_schedule)
-        .where(_of(service))
+        .where(_of(instance))
         .values(
             enabled=enabled,
             interval_hours=interval,
@@ -189,13 +192,13 @@ def change(
             ),
         )
     )
-    return read(connection, service)
+    return read(connection, instance)
 
 
-def request_sync(connection: Connection, service: str) -> dict[str, Any] | None:
-    """Ask for a full refresh, started by the webhook sensor's next tick; ``None`` when the service has no row."""
-    ensure(connection, service)
-    if read(connection, service) is None:
+def request_sync(connection: Connection, instance: Instance) -> dict[str, Any] | None:
+    """Ask for a full refresh, started by the webhook sensor's next tick; ``None`` when the instance has no row."""
+    ensure(connection, instance)
+    if read(connection, instance) is None:
         return None
-    connection.execute(update(sync_schedule).where(_of(service)).values(sync_requested_at=datetime.now(UTC)))
-    return read(connection, service)
+    connection.execute(update(sync_schedule).where(_of(instance)).values(sync_requested_at=datetime.now(UTC)))
+    return read(connection, instance)

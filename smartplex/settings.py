@@ -187,42 +187,36 @@ class SettingsBase(BaseSettings):
     def tautulli_event_keys(self) -> tuple[str, ...]:
         return tuple(k.strip() for k in self.tautulli_event_key.split(",") if k.strip())
 
-    def webhook_secret_for(self, source: str) -> SecretStr | None:
-        """The secret of one instance (``sonarr``, ``sonarr/4k``): its own when set, else its kind's
+    def webhook_secret_for(self, instance: Instance) -> SecretStr | None:
+        """The webhook secret of one instance: its own when set, else its kind's
         (``webhook_secret_sonarr``), else the installation's."""
-        instance = Instance.parse(source)
         kind: SecretStr | None = getattr(self, f"webhook_secret_{instance.kind.name}") or self.webhook_secret
         if instance.is_default:
             return kind
         return self._extra[instance.id][1].webhook_secret or kind
 
-    def unprotected_sources(self) -> list[str]:
-        return [i.id for i in self.service_instances if self.webhook_secret_for(i.id) is None]
+    def unprotected_instances(self) -> list[Instance]:
+        """The instances whose webhooks need no secret."""
+        return [i for i in self.service_instances if self.webhook_secret_for(i) is None]
 
-    def service_url(self, service: str) -> str | None:
-        """The URL of one instance (a kind's name: its default instance)."""
-        instance = Instance.parse(service)
+    def service_url(self, instance: Instance) -> str | None:
+        """The base URL of one instance's service."""
         if not instance.is_default:
             return self._extra[instance.id][1].url
-        url: str | None = getattr(self, f"{service}_url")
+        url: str | None = getattr(self, f"{instance.kind.name}_url")
         return url
 
-    def service_credential(self, service: str) -> SecretStr | None:
-        instance = Instance.parse(service)
+    def service_credential(self, instance: Instance) -> SecretStr | None:
+        """The API key (Plex: token) of one instance's service."""
         setting = instance.kind.credential_setting
         if not instance.is_default:
             credential: SecretStr | None = getattr(self._extra[instance.id][1], setting)
             return credential
-        credential = getattr(self, f"{service}_{setting}")
+        credential = getattr(self, f"{instance.kind.name}_{setting}")
         return credential
 
-    def is_configured(self, service: str) -> bool:
-        return bool(self.service_url(service) and self.service_credential(service))
-
-
-def service_env_names(service: str) -> tuple[str, str]:
-    """The variables that configure one instance (``sonarr``, ``sonarr/4k``): its URL and its credential."""
-    return Instance.parse(service).env_names
+    def is_configured(self, instance: Instance) -> bool:
+        return bool(self.service_url(instance) and self.service_credential(instance))
 
 
 def _declared(value: str) -> list[Instance]:

@@ -24,16 +24,16 @@ from smartplex.routing import routes, stale_libraries
 from smartplex.schema import webhook_log
 from smartplex.settings import get_settings
 
-#: A kind of webhook row: (source, instance, event_type), as the row's columns say.
-RowKind = tuple[str, str, str]
+#: What a webhook row is about: (source, instance, event_type), as the row's columns say.
+RowEvent = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
 class PendingGroup:
-    """Pending rows that make one library (one instance of a service, by id: ``sonarr/4k``) stale."""
+    """Pending rows that make one library (one instance's) stale."""
 
-    service: str
-    events: tuple[RowKind, ...]  # the kinds of rows routed to this library
+    instance: Instance
+    events: tuple[RowEvent, ...]  # the events of rows routed to this library
     count: int
     first_received_at: datetime
     last_received_at: datetime
@@ -43,10 +43,10 @@ class PendingGroup:
     def run_key(self) -> str:
         """The same pending rows always give the same key, so a repeated request is a no-op."""
         identity = (
-            f"{self.service}|{self.count}|{self.first_received_at.isoformat()}|{self.last_received_at.isoformat()}"
+            f"{self.instance.id}|{self.count}|{self.first_received_at.isoformat()}|{self.last_received_at.isoformat()}"
         )
         digest = hashlib.sha256(f"{identity}|{self.attempt}".encode()).hexdigest()
-        return f"webhooks-{Instance.parse(self.service).slug}-{digest[:16]}"
+        return f"webhooks-{self.instance.slug}-{digest[:16]}"
 
 
 #: Most pending rows one tick claims. A claim writes every row it takes, so this bounds a tick's work
@@ -54,30 +54,26 @@ class PendingGroup:
 CLAIM_LIMIT = 10_000
 
 
-def _routing() -> dict[RowKind, str]:
-    """Each kind of row that makes a library stale, and that library's id, over the configured instances."""
+def _routing() -> dict[RowEvent, Instance]:
+    """Each row event that makes a library stale, and that library, over the configured instances."""
     return {
-        (sender.kind.name, sender.name, event): library.id
+        (sender.kind.name, sender.name, event): library
         for sender, event, library in routes(get_settings().service_instances)
     }
 
 
-def _libraries() -> list[str]:
-    return [instance.id for instance in get_settings().service_instances]
-
-
-def _kind_of_row() -> ColumnElement[Any]:
+def _row_event() -> ColumnElement[Any]:
     return tuple_(webhook_log.c.source, webhook_log.c.instance, webhook_log.c.event_type)
 
 
-def _pending(libraries: Collection[str]) -> ColumnElement[bool]:
+def _pending(libraries: Collection[Instance]) -> ColumnElement[bool]:
     """Pending rows that make one of ``libraries`` stale."""
-    kinds = sorted(kind for kind, library in _routing().items() if library in libraries)
-    return and_(webhook_log.c.status == "pending", _kind_of_row().in_(kinds))
+    events = sorted(event for event, library in _routing().items() if library in libraries)
+    return and_(webhook_log.c.status == "pending", _row_event().in_(events))
 
 
 def pending_groups(
-    connection: Connection, *, busy: Collection[str] = (), limit: int | None = CLAIM_LIMIT
+    connection: Connection, *, busy: Collection[Instance] = (), limit: int | None = CLAIM_LIMIT
 ) -> list[PendingGroup]:
     """Pending rows grouped by the library they make stale, for the libraries not ``busy`` (a run in
     flight): the ``limit`` oldest of those rows, and any received at the same instant as the last of them.
@@ -86,7 +82,7 @@ def pending_groups(
     so neither query reads more than about ``limit`` rows, whatever the backlog. The same pending rows
     give the same watermark, hence the same groups and run keys.
     """
-    free = [library for library in _libraries() if library not in busy]
+    free = [library for library in get_settings().service_instances if library not in busy]
     if not free:
         return []
     pending = _pending(free)
@@ -113,36 +109,36 @@ def pending_groups(
         .group_by(*columns)
     )
     routing = _routing()
-    by_library: dict[str, list[tuple[RowKind, int, datetime, datetime, int]]] = defaultdict(list)
+    by_library: dict[Instance, list[tuple[RowEvent, int, datetime, datetime, int]]] = defaultdict(list)
     for source, instance, event_type, count, first, last, attempt in connection.execute(query):
-        kind = (source, instance, event_type)
-        by_library[routing[kind]].append((kind, count, first, last, attempt))
+        event = (source, instance, event_type)
+        by_library[routing[event]].append((event, count, first, last, attempt))
     return [
         PendingGroup(
-            service=library,
+            instance=library,
             events=tuple(sorted(r[0] for r in rows)),
             count=sum(r[1] for r in rows),
             first_received_at=min(r[2] for r in rows),
             last_received_at=max(r[3] for r in rows),
             attempt=max(r[4] for r in rows),
         )
-        for library, rows in sorted(by_library.items())
+        for library, rows in sorted(by_library.items(), key=lambda item: item[0].id)
     ]
 
 
-def waiting(connection: Connection, services: Collection[str], limit: int = CLAIM_LIMIT) -> int:
-    """Pending rows that make one of ``services`` stale, counted up to ``limit``."""
-    if not services:
+def waiting(connection: Connection, libraries: Collection[Instance], limit: int = CLAIM_LIMIT) -> int:
+    """Pending rows that make one of ``libraries`` stale, counted up to ``limit``."""
+    if not libraries:
         return 0
-    rows = select(webhook_log.c.id).where(_pending(services)).limit(limit).subquery()
+    rows = select(webhook_log.c.id).where(_pending(libraries)).limit(limit).subquery()
     return connection.execute(select(func.count()).select_from(rows)).scalar_one()
 
 
-def arrived(connection: Connection, services: Collection[str], since: datetime) -> bool:
-    """Whether a pending row received since ``since`` makes one of ``services`` stale."""
-    if not services:
+def arrived(connection: Connection, libraries: Collection[Instance], since: datetime) -> bool:
+    """Whether a pending row received since ``since`` makes one of ``libraries`` stale."""
+    if not libraries:
         return False
-    query = select(webhook_log.c.id).where(and_(_pending(services), webhook_log.c.received_at >= since)).limit(1)
+    query = select(webhook_log.c.id).where(and_(_pending(libraries), webhook_log.c.received_at >= since)).limit(1)
     return connection.execute(query).first() is not None
 
 
@@ -163,7 +159,7 @@ def claim(connection: Connection, group: PendingGroup, now: datetime) -> int:
         .where(
             and_(
                 webhook_log.c.status == "pending",
-                _kind_of_row().in_(group.events),
+                _row_event().in_(group.events),
                 webhook_log.c.received_at <= group.last_received_at,
             )
         )
@@ -176,13 +172,13 @@ class Dispatched:
     """Rows handed to one run that has not been settled yet."""
 
     run_key: str
-    service: str
+    instance: Instance
     count: int
     first_received_at: datetime
 
 
-def dispatched_service(connection: Connection, run_key: str) -> str | None:
-    """The library (instance id) the rows handed to ``run_key`` make stale (one row says: they all do)."""
+def dispatched_library(connection: Connection, run_key: str) -> Instance | None:
+    """The library the rows handed to ``run_key`` make stale (one row says: they all do)."""
     query = (
         select(webhook_log.c.source, webhook_log.c.instance, webhook_log.c.event_type)
         .where(and_(webhook_log.c.status == "dispatched", webhook_log.c.run_key == run_key))
@@ -191,7 +187,7 @@ def dispatched_service(connection: Connection, run_key: str) -> str | None:
     row = connection.execute(query).first()
     if row is None:
         return None
-    return stale_libraries(Instance.of(row.source, row.instance), row.event_type)[0].id
+    return stale_libraries(Instance.of(row.source, row.instance), row.event_type)[0]
 
 
 def dispatched_batch(connection: Connection, run_key: str) -> Dispatched | None:
@@ -200,8 +196,8 @@ def dispatched_batch(connection: Connection, run_key: str) -> Dispatched | None:
         and_(webhook_log.c.status == "dispatched", webhook_log.c.run_key == run_key)
     )
     count, first = connection.execute(query).one()
-    service = dispatched_service(connection, run_key) if count else None
-    return Dispatched(run_key, service, count, first) if service is not None else None
+    library = dispatched_library(connection, run_key) if count else None
+    return Dispatched(run_key, library, count, first) if library is not None else None
 
 
 @dataclass(frozen=True)
@@ -358,7 +354,7 @@ __all__ = [
     "claim",
     "dispatched_batch",
     "dispatched_keys",
-    "dispatched_service",
+    "dispatched_library",
     "initial_status",
     "mark_missing",
     "pending_groups",

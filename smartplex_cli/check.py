@@ -14,18 +14,20 @@ def check(timeout: float) -> None:
     """Connect to each configured service instance; print its name, version and library size, or the error."""
     settings = Settings()
     instances = settings.service_instances
-    results = [check_service(settings, i.id, timeout) for i in instances if settings.is_configured(i.id)]
+    results = [check_service(settings, i, timeout) for i in instances if settings.is_configured(i)]
     if not results:
         hints = ", ".join("/".join(i.env_names) for i in instances)
         raise click.ClickException(f"no service is configured; set a URL and credential pair ({hints})")
     width = max(18, *(len(i.title) for i in instances))
     for result in results:
         if result.ok:
-            click.echo(f"ok    {result.title:<{width}} {result.name} {result.version}: {result.library_size} items")
+            click.echo(
+                f"ok    {result.instance.title:<{width}} {result.name} {result.version}: {result.library_size} items"
+            )
         else:
-            click.echo(f"FAIL  {result.title:<{width}} {result.error}")
+            click.echo(f"FAIL  {result.instance.title:<{width}} {result.error}")
     for instance in instances:
-        if not settings.is_configured(instance.id):
+        if not settings.is_configured(instance):
             click.echo(f"skip  {instance.title:<{width}} not configured ({' and '.join(instance.env_names)})")
     if not all(result.ok for result in results):
         raise SystemExit(1)

@@ -66,7 +66,7 @@ def stream_events(simulation: Any, stop: threading.Event, interval: float, seed:
             click.echo(f"demo event failed: {exc}", err=True)
 
 
-def prepare_demo_database(engine: Engine, instances: Iterable[str] = ()) -> bool:
+def prepare_demo_database(engine: Engine, instances: Iterable[Instance] = ()) -> bool:
     """Migrate the demo's database; the first time (a new database), enable every schedule, those of
     the extra ``instances`` (``sonarr/4k``) too, so each instance gets a full refresh first. Later starts
     leave the schedules as they were set. Returns whether the database was new."""
@@ -107,7 +107,7 @@ def demo(
     api_port = api_port or settings.api_port
     dagster_port = dagster_port or settings.dagster_port
     check_ports(api_port, dagster_port)  # before the slow part, and again just before starting
-    instances = () if no_4k else tuple(i.id for i in EXTRA_INSTANCES)
+    instances = () if no_4k else EXTRA_INSTANCES
     data_dir = settings.data_dir
     engine = make_engine(settings.resolved_database_url)
     try:
@@ -119,7 +119,7 @@ def demo(
     simulation = Simulation(Universe(seed=seed, size=size, now=int(time.time())))
     supervisor = Supervisor()
     stop = threading.Event()
-    with run_simulators(simulation=simulation, instances=instances) as sims:
+    with run_simulators(simulation=simulation, instances=[i.id for i in instances]) as sims:
         env = {
             **os.environ,
             **sims.env(),

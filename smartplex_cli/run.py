@@ -21,7 +21,7 @@ from smartplex_cli.stack import print_running, running_rows, start_stack, stop_s
 def run(api_port: int | None, dagster_port: int | None, workers: int | None) -> None:
     """Run the API and Dagster against your own Plex, Tautulli, Sonarr, Radarr and Overseerr."""
     settings = get_settings()
-    configured = [i for i in settings.service_instances if settings.is_configured(i.id)]
+    configured = [i for i in settings.service_instances if settings.is_configured(i)]
     if not configured:
         names = ", ".join(" and ".join(i.env_names) for i in settings.service_instances)
         raise click.UsageError(f"no service is configured: set at least one pair of {names}")

@@ -28,6 +28,7 @@ from pathlib import Path
 import click
 import httpx
 
+from smartplex.dagster_names import CODE_LOCATION, DEFINITIONS_MODULE
 from smartplex_cli.processes import (
     Supervisor,
     free_port,
@@ -37,7 +38,6 @@ from smartplex_cli.processes import (
     wait_for_http,
 )
 
-CODE_LOCATION = "smartplex_dagster.definitions"
 #: The webhook API's OpenAPI title: how the readiness check tells our API from another server on the port.
 API_TITLE = "SmartPlex Sync webhook API"
 #: Shown on each run a start finds abandoned (its process is gone: Ctrl-C, a crash, a power cut).
@@ -64,7 +64,7 @@ def migrate_dagster(env: dict[str, str]) -> None:
 def _code_location(workspace: Path | None) -> list[str]:
     """How a Dagster process finds the code: a running code server's workspace file, or the module
     (then the process starts code servers of its own)."""
-    return ["-w", str(workspace)] if workspace is not None else ["-m", CODE_LOCATION]
+    return ["-w", str(workspace)] if workspace is not None else ["-m", DEFINITIONS_MODULE]
 
 
 def start_daemon(supervisor: Supervisor, env: dict[str, str], log_dir: Path, workspace: Path | None = None) -> None:
@@ -88,7 +88,7 @@ def start_code_server(supervisor: Supervisor, env: dict[str, str], log_dir: Path
     port = free_port()
     supervisor.start(
         "dagster-code-server",
-        [_bin("smartplex-dagster-code-server"), "-m", CODE_LOCATION, "--location-name", "smartplex",
+        [_bin("smartplex-dagster-code-server"), "-m", DEFINITIONS_MODULE, "--location-name", CODE_LOCATION,
          "-h", "127.0.0.1", "-p", str(port)],
         env,
         str(log_dir / "dagster-code-server.log"),
@@ -96,7 +96,7 @@ def start_code_server(supervisor: Supervisor, env: dict[str, str], log_dir: Path
     workspace = Path(env["DAGSTER_HOME"]) / "smartplex-workspace.yaml"
     workspace.write_text(
         "# Written by smartplex run / demo at each start: the code server it started.\n"
-        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: smartplex\n"
+        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: {CODE_LOCATION}\n"
     )
     deadline = time.monotonic() + CODE_SERVER_STARTUP_SECONDS
     while not _code_server_ready(port, env):

@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
+from smartplex.dagster_names import DEFINITIONS_MODULE
 from smartplex.settings import get_settings
 
-CODE_LOCATION = "smartplex_dagster.definitions"
 _log = logging.getLogger("smartplex.worker")
 
 
@@ -127,7 +127,7 @@ def worker(concurrency: int | None, queue: str | None, name: str | None) -> None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = make_worker_app()
     # Imported here, before the pool forks: each of the pool's processes starts with it loaded.
-    importlib.import_module(CODE_LOCATION)
+    importlib.import_module(DEFINITIONS_MODULE)
     _connect_signals()
     node = name or f"smartplex-{os.getpid()}@{socket.gethostname()}"
     click.echo(f"SmartPlex worker {node}: queue {queue}, {concurrency} run(s) at once")

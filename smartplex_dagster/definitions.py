@@ -3,7 +3,6 @@
 import dagster as dg
 
 from smartplex.settings import get_settings
-from smartplex.sync import SPECS
 from smartplex_dagster.defs.derived import derived_automation, media_catalog, watch_stats
 from smartplex_dagster.defs.library import library_asset
 from smartplex_dagster.defs.resources import build_resources
@@ -14,7 +13,7 @@ from smartplex_dagster.defs.status_sensors import sync_failed, sync_succeeded
 from smartplex_dagster.defs.webhook_log import webhook_log_asset
 from smartplex_dagster.defs.webhook_sensor import webhook_sensor
 
-library_assets = [library_asset(SPECS[instance.kind.name], instance) for instance in get_settings().service_instances]
+library_assets = [library_asset(instance) for instance in get_settings().service_instances]
 
 defs = dg.Definitions(
     assets=[webhook_log_asset, *library_assets, watch_stats, media_catalog],

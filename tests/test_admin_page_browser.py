@@ -24,6 +24,7 @@ from sqlalchemy import Engine, bindparam, select, update
 
 from smartplex import schedule_state, webhook_queue
 from smartplex.column_types import utcnow
+from smartplex.instances import Instance
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.settings import SettingsBase
 from smartplex_cli.processes import free_port
@@ -81,7 +82,11 @@ def _settle_like_dagster(engine: Engine) -> uuid.UUID:
         groups = webhook_queue.pending_groups(connection)
         for group in groups:
             webhook_queue.claim(connection, group, now)
-            error = f"{group.service} answered HTTP 503 (Service Unavailable)" if group.service == "sonarr" else None
+            error = (
+                f"{group.instance.id} answered HTTP 503 (Service Unavailable)"
+                if group.instance.id == "sonarr"
+                else None
+            )
             webhook_queue.settle(connection, group.run_key, str(uuid.UUID(int=rng.getrandbits(128))), error, now)
         # Spread the rows over the past week, most in the last day, each handled seconds after it arrived.
         rows = connection.execute(select(webhook_log.c.id, webhook_log.c.status)).all()
@@ -100,7 +105,7 @@ def _settle_like_dagster(engine: Engine) -> uuid.UUID:
         # A full refresh ran for two services: one succeeded, one failed.
         for service, error in (("plex", None), ("tautulli", "Tautulli at http://tautulli:8181: connection refused")):
             key = f"schedule-{service}-browser"
-            schedule_state.mark_requested(connection, service, key, now - timedelta(hours=3), 12)
+            schedule_state.mark_requested(connection, Instance.parse(service), key, now - timedelta(hours=3), 12)
             schedule_state.settle(connection, key, error, now - timedelta(hours=2, minutes=50))
         failed = connection.execute(
             select(webhook_log.c.id).where(webhook_log.c.status == "failed").order_by(webhook_log.c.received_at.desc())

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from smartplex.instances import Instance
 from smartplex.kinds import KINDS
 from smartplex.routing import IGNORED_EVENTS, STALE_LIBRARIES, stale_assets
-from smartplex.settings import Settings, service_env_names
+from smartplex.settings import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -48,7 +49,7 @@ def test_every_setting_is_documented_with_its_default_and_nothing_else_is() -> N
         for name in re.findall(r"`(SMARTPLEX_[A-Z0-9_]+)`", row[0]):
             documented[name] = row
     per_source_secrets = {f"webhook_secret_{s.name}" for s in KINDS}
-    per_service = {name.lower().removeprefix("smartplex_") for s in KINDS for name in service_env_names(s.name)}
+    per_service = {name.lower().removeprefix("smartplex_") for s in KINDS for name in Instance(s).env_names}
     for field_name, field in Settings.model_fields.items():
         variable = f"SMARTPLEX_{field_name.upper()}"
         if field_name in per_source_secrets:  # one row lists them as `…_PLEX`, `…_TAUTULLI`, ...
@@ -80,5 +81,7 @@ def test_the_routing_table_in_the_docs_is_the_one_in_the_code() -> None:
         else:
             assets = tuple(re.findall(r"`([a-z_]+/[a-z_]+)`", target))
             routed.update({(source, name): assets for name in names})
-    assert routed == {(s, e): stale_assets(s, e) for s, events in STALE_LIBRARIES.items() for e in events}
+    assert routed == {
+        (s, e): stale_assets(Instance.parse(s), e) for s, events in STALE_LIBRARIES.items() for e in events
+    }
     assert logged == {s: set(events) for s, events in IGNORED_EVENTS.items()}

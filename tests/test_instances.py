@@ -66,14 +66,15 @@ def test_declared_instances_follow_their_kinds_defaults(monkeypatch: pytest.Monk
     assert [i.id for i in settings.service_instances] == [
         "plex", "plex/office", "tautulli", "sonarr", "sonarr/4k", "radarr", "radarr/4k", "overseerr",
     ]  # fmt: skip
-    assert settings.service_url("sonarr/4k") == "http://127.0.0.1:9"
-    assert settings.service_credential("plex/office").get_secret_value() == "plex_office-key"  # type: ignore[union-attr]
+    sonarr_4k, plex_office, radarr_4k = (settings.instance(i) for i in ("sonarr/4k", "plex/office", "radarr/4k"))
+    assert settings.service_url(sonarr_4k) == "http://127.0.0.1:9"
+    assert settings.service_credential(plex_office).get_secret_value() == "plex_office-key"  # type: ignore[union-attr]
     assert env["SMARTPLEX_PLEX_OFFICE_TOKEN"] == "plex_office-key"  # Plex's credential is its token
-    assert settings.is_configured("radarr/4k") and not settings.is_configured("radarr")
+    assert settings.is_configured(radarr_4k) and not settings.is_configured(settings.instance("radarr"))
     # Its own secret; else its kind's; the default instance is not affected by the 4K one's.
-    assert settings.webhook_secret_for("sonarr/4k").get_secret_value() == "4k-secret"  # type: ignore[union-attr]
-    assert settings.webhook_secret_for("sonarr").get_secret_value() == "hd-secret"  # type: ignore[union-attr]
-    assert settings.webhook_secret_for("radarr/4k") is None
+    assert settings.webhook_secret_for(sonarr_4k).get_secret_value() == "4k-secret"  # type: ignore[union-attr]
+    assert settings.webhook_secret_for(settings.instance("sonarr")).get_secret_value() == "hd-secret"  # type: ignore[union-attr]
+    assert settings.webhook_secret_for(radarr_4k) is None
     assert settings.instance("sonarr/4k") == Instance.parse("sonarr/4k")
     with pytest.raises(KeyError):
         settings.instance("sonarr/uhd")
@@ -219,17 +220,19 @@ def test_the_sensor_starts_one_run_per_instance_for_its_asset_alone(
         context = dg.build_sensor_context(instance=instance, resources={"database": DatabaseResource(url=database_url)})
         result = webhook_sensor(context)
     assert isinstance(result, dg.SensorResult)
-    requests = {r.tags["smartplex/service"]: r for r in result.run_requests or []}
-    assert set(requests) == {"sonarr", "sonarr/4k"}
-    assert requests["sonarr/4k"].asset_selection == [dg.AssetKey(["sonarr_4k", "series"])]
+    # In Dagster an instance is named by its slug: tags cannot hold the "/" of its id.
+    requests = {r.tags["smartplex/instance"]: r for r in result.run_requests or []}
+    assert set(requests) == {"sonarr", "sonarr_4k"}
+    assert {r.tags["smartplex/kind"] for r in requests.values()} == {"sonarr"}
+    assert requests["sonarr_4k"].asset_selection == [dg.AssetKey(["sonarr_4k", "series"])]
     assert requests["sonarr"].asset_selection == [dg.AssetKey(["sonarr", "series"])]
-    assert (requests["sonarr/4k"].tags["smartplex/webhooks"], requests["sonarr"].tags["smartplex/webhooks"]) == (
+    assert (requests["sonarr_4k"].tags["smartplex/webhooks"], requests["sonarr"].tags["smartplex/webhooks"]) == (
         "2",
         "1",
     )
-    assert requests["sonarr/4k"].run_key.startswith("webhooks-sonarr_4k-")
+    assert requests["sonarr_4k"].run_key.startswith("webhooks-sonarr_4k-")
     claimed = {(row["instance"], row["run_key"]) for row in webhook_rows(engine)}
-    assert claimed == {("4k", requests["sonarr/4k"].run_key), ("default", requests["sonarr"].run_key)}
+    assert claimed == {("4k", requests["sonarr_4k"].run_key), ("default", requests["sonarr"].run_key)}
 
 
 # --- syncs and the catalog, against a 4K Sonarr and Radarr ---------------------------------------
@@ -245,7 +248,7 @@ def sims_4k() -> Iterator[RunningSimulators]:
 def _refresh(engine: Engine, sims: RunningSimulators, library: str) -> Any:
     instance = Instance.parse(library)
     with sims.client(library) as client:
-        return run_sync(engine, client, SPECS[instance.kind.name], None, instance=instance.name)
+        return run_sync(engine, client, SPECS[instance.kind.name], None, instance=instance)
 
 
 def _live(engine: Engine, table: Any, instance: str) -> dict[Any, dict[str, Any]]:

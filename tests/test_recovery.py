@@ -17,7 +17,7 @@ from tests.helpers import statuses, webhook_rows
 def test_dispatched_rows_go_back_to_pending_under_a_new_run_key(engine: Engine) -> None:
     add_rows(engine, [("radarr", "MovieAdded")] * 3 + [("sonarr", "Download")] * 2)
     with engine.begin() as connection:
-        groups = {g.service: g for g in webhook_queue.pending_groups(connection)}
+        groups = {g.instance.id: g for g in webhook_queue.pending_groups(connection)}
         for group in groups.values():
             webhook_queue.claim(connection, group, utcnow())
     with engine.begin() as connection:
@@ -27,7 +27,7 @@ def test_dispatched_rows_go_back_to_pending_under_a_new_run_key(engine: Engine) 
     radarr = [r for r in webhook_rows(engine) if r["source"] == "radarr"]
     assert all((r["run_key"], r["dispatched_at"], r["attempt"]) == (None, None, 1) for r in radarr)
     with engine.connect() as connection:
-        (again,) = [g for g in webhook_queue.pending_groups(connection) if g.service == "radarr"]
+        (again,) = [g for g in webhook_queue.pending_groups(connection) if g.instance.id == "radarr"]
     assert again.run_key != groups["radarr"].run_key  # Dagster would skip the old key
 
 

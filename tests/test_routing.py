@@ -3,7 +3,9 @@ reviewed change here, not something the test recomputes from the code under test
 
 import pytest
 
-from smartplex.routing import IGNORED_EVENTS, STALE_LIBRARIES, is_known_event, stale_assets
+from smartplex.instances import Instance
+from smartplex.kinds import KIND_NAMES
+from smartplex.routing import IGNORED_EVENTS, STALE_LIBRARIES, is_known_event, stale_assets, stale_kinds
 
 STARTS_A_SYNC = {
     ("plex", "library.new"): ("plex/library_items",),
@@ -42,13 +44,13 @@ LOGGED_ONLY = {
 
 @pytest.mark.parametrize(("source", "event"), sorted(STARTS_A_SYNC))
 def test_each_routed_event_makes_exactly_its_library_stale(source: str, event: str) -> None:
-    assert stale_assets(source, event) == STARTS_A_SYNC[(source, event)]
+    assert stale_assets(Instance.parse(source), event) == STARTS_A_SYNC[(source, event)]
     assert is_known_event(source, event)
 
 
 @pytest.mark.parametrize(("source", "event"), sorted((s, e) for s, events in LOGGED_ONLY.items() for e in events))
 def test_each_logged_only_event_starts_nothing(source: str, event: str) -> None:
-    assert stale_assets(source, event) == ()
+    assert stale_assets(Instance.parse(source), event) == ()
     assert is_known_event(source, event)
 
 
@@ -70,5 +72,7 @@ def test_the_table_holds_nothing_else() -> None:
     ],
 )
 def test_unknown_or_misspelled_events_start_nothing(source: str, event: str) -> None:
-    assert stale_assets(source, event) == ()
+    assert stale_kinds(source, event) == ()
+    if source in KIND_NAMES:
+        assert stale_assets(Instance.parse(source), event) == ()
     assert not is_known_event(source, event)

@@ -22,7 +22,7 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(host: str, settings: SettingsBase) -> list[str]:
     """Refuse to expose unauthenticated endpoints; return warnings for a loopback-only setup."""
-    open_parts = [f"webhooks from {s}" for s in settings.unprotected_sources()]
+    open_parts = [f"webhooks from {i.id}" for i in settings.unprotected_instances()]
     if settings.admin_secret is None:
         open_parts.append("the status and admin API")
     if not open_parts:

@@ -7,9 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from smartplex import webhook_rollups
+from smartplex import schedule_state, webhook_rollups
 from smartplex.column_types import utcnow
-from smartplex.instances import Instance
 from smartplex.latency import STAGES
 from smartplex.schema import WEBHOOK_STATUSES, sync_schedule, webhook_log
 from smartplex.settings import get_settings
@@ -106,4 +105,4 @@ def schedules(connection: Connection) -> list[dict[str, Any]]:
     rows = connection.execute(
         select(sync_schedule).order_by(sync_schedule.c.service, sync_schedule.c.instance)
     ).mappings()
-    return [{**row, "library": Instance.of(row["service"], row["instance"]).id} for row in rows]
+    return [{**row, "library": schedule_state.instance_of(row).id} for row in rows]

@@ -60,23 +60,22 @@ from smartplex.instances import Instance
 from smartplex.settings import SettingsBase, get_settings
 
 CLIENTS: dict[str, type[ServiceClient[Any]]] = {
-    cls.service: cls for cls in (PlexClient, TautulliClient, SonarrClient, RadarrClient, OverseerrClient)
+    cls.kind: cls for cls in (PlexClient, TautulliClient, SonarrClient, RadarrClient, OverseerrClient)
 }
 
 
-def client_for(service: str, settings: SettingsBase | None = None, **options: Any) -> ServiceClient[Any]:
-    """A client for one instance (``sonarr``, ``sonarr/4k``) from the settings (default: :func:`get_settings`).
+def client_for(instance: Instance, settings: SettingsBase | None = None, **options: Any) -> ServiceClient[Any]:
+    """A client for one instance's service from the settings (default: :func:`get_settings`).
 
     ``options`` go to the client (``timeout``, ``retry``, ``page_size``, ``transport``).
     Raises :class:`NotConfigured` naming the variables to set when the URL or credential is missing.
     """
-    kind = Instance.parse(service).kind.name  # unknown names fail with the list of known ones
     if settings is None:
         settings = get_settings()
-    url, credential = settings.service_url(service), settings.service_credential(service)
+    url, credential = settings.service_url(instance), settings.service_credential(instance)
     if not url or credential is None:
-        raise NotConfigured(service)
-    return CLIENTS[kind](url, credential.get_secret_value(), instance=service, **options)
+        raise NotConfigured(instance)
+    return CLIENTS[instance.kind.name](url, credential.get_secret_value(), instance=instance, **options)
 
 
 __all__ = [

@@ -91,7 +91,7 @@ class ArrClient(ServiceClient[Item], Generic[Item]):
         status = self.http.get_json("/api/v3/system/status")
         size = sum(1 for _ in self.http.iter_array(f"/api/v3/{self.resource}"))
         name = status.get("instanceName") or status.get("appName", "")
-        return ServerInfo(self.service, name, status.get("version", ""), size)
+        return ServerInfo(self.kind, name, status.get("version", ""), size)
 
     def _history_since(self, start: datetime) -> Iterator[dict[str, Any]]:
         """History newest first, stopping at the first record older than ``start``."""

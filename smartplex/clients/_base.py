@@ -11,6 +11,8 @@ import httpx
 
 from smartplex.clients._http import FetchStats, HttpSession, Params, RetryPolicy
 from smartplex.clients.models import Deleted, Missing, ServerInfo
+from smartplex.instances import Instance
+from smartplex.kinds import get_kind
 
 Item = TypeVar("Item")
 
@@ -18,7 +20,8 @@ Item = TypeVar("Item")
 class ServiceClient(ABC, Generic[Item]):
     """One service's API. Subclasses say how to authenticate and implement the three reads."""
 
-    service: ClassVar[str]
+    #: The kind of service it speaks to (``sonarr``).
+    kind: ClassVar[str]
     #: Items asked for per page; subclasses pick what suits their API.
     default_page_size: ClassVar[int] = 200
 
@@ -32,12 +35,12 @@ class ServiceClient(ABC, Generic[Item]):
         page_size: int | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
-        instance: str | None = None,
+        instance: Instance | None = None,
     ) -> None:
         headers, params = self._auth(credential)
         self.page_size = page_size or self.default_page_size
-        #: The instance id (``sonarr/4k``) its errors name, with the variables to check.
-        self.instance = instance or self.service
+        #: The instance its errors name, with the variables to check (default: the kind's default instance).
+        self.instance = instance or Instance(get_kind(self.kind))
         self.http = HttpSession(
             self.instance,
             url,

@@ -26,7 +26,7 @@ from smartplex.clients.errors import (
     ServiceUnreachable,
     Unauthorized,
 )
-from smartplex.settings import service_env_names
+from smartplex.instances import Instance
 
 Params = Mapping[str, str | int | float]
 
@@ -91,7 +91,7 @@ class HttpSession:
 
     def __init__(
         self,
-        service: str,
+        instance: Instance,
         base_url: str,
         *,
         headers: Mapping[str, str] | None = None,
@@ -102,8 +102,8 @@ class HttpSession:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
-            raise NotConfigured(service, base_url)
-        self.service = service
+            raise NotConfigured(instance, base_url)
+        self.instance = instance
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry
@@ -141,9 +141,9 @@ class HttpSession:
             raise self._bad(path, f"sent a malformed JSON array ({exc})") from None
         except httpx.TimeoutException:
             stalled = f"{path} stalled mid-response for {self.timeout:g}s"
-            raise ServiceTimeout(self.service, self.base_url, stalled) from None
+            raise ServiceTimeout(self.instance, self.base_url, stalled) from None
         except httpx.TransportError as exc:
-            raise ServiceUnreachable(self.service, self.base_url, f"connection lost mid-response ({exc})") from None
+            raise ServiceUnreachable(self.instance, self.base_url, f"connection lost mid-response ({exc})") from None
         finally:
             response.close()
 
@@ -164,9 +164,9 @@ class HttpSession:
             except httpx.TransportError as exc:
                 if last:
                     raise ServiceUnreachable(
-                        self.service,
+                        self.instance,
                         self.base_url,
-                        f"cannot connect ({exc or type(exc).__name__}); check {service_env_names(self.service)[0]} "
+                        f"cannot connect ({exc or type(exc).__name__}); check {self.instance.env_names[0]} "
                         "and that the server is running",
                     ) from None
                 self._pause(attempt, None)
@@ -199,31 +199,31 @@ class HttpSession:
             return self._bad(
                 path,
                 f"redirected (HTTP {status}) to {response.headers.get('location', '?')}; "
-                f"put the final address in {service_env_names(self.service)[0]}",
+                f"put the final address in {self.instance.env_names[0]}",
                 status,
             )
         if status in (401, 403):
             return Unauthorized(
-                self.service,
+                self.instance,
                 self.base_url,
-                f"the server rejected the credential (HTTP {status}); check {service_env_names(self.service)[1]}",
+                f"the server rejected the credential (HTTP {status}); check {self.instance.env_names[1]}",
             )
         if status == 404:
             return NotFound(
-                self.service,
+                self.instance,
                 self.base_url,
                 f"{path} was not found (HTTP 404); check the URL, including any URL base path, "
-                f"in {service_env_names(self.service)[0]}",
+                f"in {self.instance.env_names[0]}",
             )
         tries = f" after {attempts} tries" if attempts > 1 else ""
         return self._bad(path, f"answered HTTP {status}{tries}", status, detail)
 
     def _bad(self, path: str, problem: str, status: int | None = None, detail: str = "") -> BadResponse:
-        return BadResponse(self.service, self.base_url, f"{path} {problem}", status, detail)
+        return BadResponse(self.instance, self.base_url, f"{path} {problem}", status, detail)
 
     def _timeout_error(self) -> ServiceTimeout:
         return ServiceTimeout(
-            self.service,
+            self.instance,
             self.base_url,
             f"no answer within {self.timeout:g}s after {self.retry.attempts} tries; "
             "the server may be overloaded, or the timeout too short",

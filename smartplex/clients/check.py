@@ -8,7 +8,7 @@ from datetime import datetime
 from smartplex.clients import RetryPolicy, ServiceError, client_for
 from smartplex.column_types import utcnow
 from smartplex.instances import Instance
-from smartplex.settings import SettingsBase, service_env_names
+from smartplex.settings import SettingsBase
 
 #: Seconds to wait for each request of a test, tried twice (as ``smartplex check`` does).
 CHECK_TIMEOUT_SECONDS = 10.0
@@ -16,8 +16,7 @@ CHECK_TIMEOUT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class ServiceCheck:
-    service: str
-    title: str
+    instance: Instance
     configured: bool
     ok: bool
     checked_at: datetime
@@ -27,27 +26,24 @@ class ServiceCheck:
     error: str | None = None
 
 
-def check_service(settings: SettingsBase, service: str, timeout: float = CHECK_TIMEOUT_SECONDS) -> ServiceCheck:
+def check_service(settings: SettingsBase, instance: Instance, timeout: float = CHECK_TIMEOUT_SECONDS) -> ServiceCheck:
     """What ``smartplex check`` does for one instance: connect, and say who answered or what failed."""
-    svc = Instance.parse(service)
-    if not settings.is_configured(service):
-        url_var, key_var = service_env_names(service)
+    if not settings.is_configured(instance):
+        url_var, key_var = instance.env_names
         return ServiceCheck(
-            service,
-            svc.title,
+            instance,
             configured=False,
             ok=False,
             checked_at=utcnow(),
             error=f"not configured: set {url_var} and {key_var}",
         )
     try:
-        with client_for(service, settings, timeout=timeout, retry=RetryPolicy(attempts=2)) as client:
+        with client_for(instance, settings, timeout=timeout, retry=RetryPolicy(attempts=2)) as client:
             info = client.server_info()
     except ServiceError as exc:
-        return ServiceCheck(service, svc.title, configured=True, ok=False, checked_at=utcnow(), error=str(exc))
+        return ServiceCheck(instance, configured=True, ok=False, checked_at=utcnow(), error=str(exc))
     return ServiceCheck(
-        service,
-        svc.title,
+        instance,
         configured=True,
         ok=True,
         checked_at=utcnow(),

@@ -6,28 +6,27 @@ Every message names the service and its URL (never the credential) and says what
 from __future__ import annotations
 
 from smartplex.instances import Instance
-from smartplex.settings import service_env_names
 
 
 class ServiceError(Exception):
-    """Base class: something went wrong talking to ``service`` (an instance id) at ``url``."""
+    """Base class: something went wrong talking to ``instance``'s service at ``url``."""
 
-    def __init__(self, service: str, url: str, problem: str) -> None:
-        self.service = service
+    def __init__(self, instance: Instance, url: str, problem: str) -> None:
+        self.instance = instance
         self.url = url
         self.problem = problem
-        super().__init__(f"{Instance.parse(service).title} at {url}: {problem}")
+        super().__init__(f"{instance.title} at {url}: {problem}")
 
 
 class NotConfigured(ServiceError):
     """The settings lack the service's URL or credential, or its URL is not an http(s) URL."""
 
-    def __init__(self, service: str, url: str | None = None) -> None:
-        url_var, key_var = service_env_names(service)
+    def __init__(self, instance: Instance, url: str | None = None) -> None:
+        url_var, key_var = instance.env_names
         if url is None:
-            super().__init__(service, "(not configured)", f"set {url_var} and {key_var}")
+            super().__init__(instance, "(not configured)", f"set {url_var} and {key_var}")
         else:
-            super().__init__(service, url, f"{url_var} must be an http:// or https:// URL")
+            super().__init__(instance, url, f"{url_var} must be an http:// or https:// URL")
 
 
 class ServiceUnreachable(ServiceError):
@@ -49,8 +48,10 @@ class NotFound(ServiceError):
 class BadResponse(ServiceError):
     """The service answered, but not with what its API promises (an error status, or bad JSON)."""
 
-    def __init__(self, service: str, url: str, problem: str, status_code: int | None = None, detail: str = "") -> None:
+    def __init__(
+        self, instance: Instance, url: str, problem: str, status_code: int | None = None, detail: str = ""
+    ) -> None:
         self.status_code = status_code
         #: The start of the answer's body (never shown in the message: it may echo what was sent).
         self.detail = detail
-        super().__init__(service, url, problem)
+        super().__init__(instance, url, problem)

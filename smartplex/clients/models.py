@@ -258,7 +258,7 @@ class Missing:
 class ServerInfo:
     """What ``smartplex check`` prints: who answered, which version, how big the library is."""
 
-    service: str
+    kind: str
     name: str
     version: str
     library_size: int

@@ -14,7 +14,7 @@ from smartplex.clients.models import Deleted, OverseerrRequest, ServerInfo
 
 
 class OverseerrClient(ServiceClient[OverseerrRequest]):
-    service = "overseerr"
+    kind = "overseerr"
     default_page_size = 100
 
     def _auth(self, credential: str) -> tuple[Mapping[str, str], Params]:

@@ -27,7 +27,7 @@ _CLIENT_IDENTIFIER = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/smar
 
 
 class PlexClient(ServiceClient[PlexItem]):
-    service = "plex"
+    kind = "plex"
     default_page_size = 500
 
     def _auth(self, credential: str) -> tuple[Mapping[str, str], Params]:

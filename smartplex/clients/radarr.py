@@ -9,7 +9,7 @@ from smartplex.clients.models import RadarrMovie
 
 
 class RadarrClient(ArrClient[RadarrMovie]):
-    service = "radarr"
+    kind = "radarr"
     resource = "movie"
     history_id_field = "movieId"
     file_deleted_event = "movieFileDeleted"

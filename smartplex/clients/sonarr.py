@@ -9,7 +9,7 @@ from smartplex.clients.models import SonarrSeries
 
 
 class SonarrClient(ArrClient[SonarrSeries]):
-    service = "sonarr"
+    kind = "sonarr"
     resource = "series"
     history_id_field = "seriesId"
     file_deleted_event = "episodeFileDeleted"

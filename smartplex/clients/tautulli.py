@@ -12,7 +12,6 @@ from smartplex.clients._http import Params
 from smartplex.clients._time import in_window, utc_window
 from smartplex.clients.errors import BadResponse, Unauthorized
 from smartplex.clients.models import Missing, ServerInfo, TautulliPlay
-from smartplex.settings import service_env_names
 
 #: Tautulli's ``after``/``before`` compare whole days in the server's own time zone, which we do
 #: not know; a day either side covers every zone, and rows are then filtered on exact epochs.
@@ -22,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class TautulliClient(ServiceClient[TautulliPlay]):
-    service = "tautulli"
+    kind = "tautulli"
     default_page_size = 1000
 
     def _auth(self, credential: str) -> tuple[Mapping[str, str], Params]:
@@ -86,7 +85,7 @@ class TautulliClient(ServiceClient[TautulliPlay]):
                 raise Unauthorized(
                     self.instance,
                     self.http.base_url,
-                    f"Tautulli refused the API key (HTTP 400, Invalid apikey); check {service_env_names(self.instance)[1]}",
+                    f"Tautulli refused the API key (HTTP 400, Invalid apikey); check {self.instance.env_names[1]}",
                 ) from None
             raise
         response = body.get("response", {}) if isinstance(body, dict) else {}
@@ -94,7 +93,5 @@ class TautulliClient(ServiceClient[TautulliPlay]):
             return response.get("data")
         message = response.get("message") or "no message"
         if "apikey" in message.lower():
-            raise Unauthorized(
-                self.instance, self.http.base_url, f"{message}; check {service_env_names(self.instance)[1]}"
-            )
+            raise Unauthorized(self.instance, self.http.base_url, f"{message}; check {self.instance.env_names[1]}")
         raise BadResponse(self.instance, self.http.base_url, f"command {cmd} failed: {message}")

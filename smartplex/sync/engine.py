@@ -28,7 +28,8 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, func, sel
 
 from smartplex.clients import Deleted, Missing
 from smartplex.column_types import utcnow
-from smartplex.instances import DEFAULT_INSTANCE
+from smartplex.instances import Instance
+from smartplex.kinds import get_kind
 from smartplex.sync.specs import Scope, SyncSpec
 from smartplex.sync.upsert import PreparedRows, UpsertCounts, prepare_rows, write_rows
 
@@ -38,7 +39,7 @@ ITEM_DELETIONS = ("series", "movie", "plexItem", "request")
 
 @dataclass
 class SyncResult:
-    service: str
+    instance: Instance
     full_refresh: bool
     window_start: datetime | None
     window_end: datetime | None
@@ -166,24 +167,25 @@ def run_sync(
     *,
     batch_size: int = 2000,
     hinted_ids: Iterable[int | str] = (),
-    instance: str = DEFAULT_INSTANCE,
+    instance: Instance | None = None,
 ) -> SyncResult:
     """Sync ``[start, end)`` when ``window`` is given, else everything (the full refresh).
 
     ``batch_size``: items per transaction; larger batches mean fewer commits and round trips, and a
     failed run keeps whole batches. ``hinted_ids``: ids webhooks named (see
     :mod:`smartplex.sync.hints`), fetched by id beside the window's changes; those the service does
-    not have end up in :attr:`SyncResult.not_found`. ``instance``: the instance's name; its rows are
-    the only ones the sync writes, counts or soft-deletes.
+    not have end up in :attr:`SyncResult.not_found`. ``instance`` (default: the kind's default instance):
+    its rows are the only ones the sync writes, counts or soft-deletes.
     """
     started = time.perf_counter()
     now = utcnow()
     full = window is None
-    result = SyncResult(spec.service, full, *(window or (None, None)))
+    instance = instance or Instance(get_kind(spec.kind))
+    result = SyncResult(instance, full, *(window or (None, None)))
     pages_before = client.stats.pages
     with engine.connect() as connection:
         with connection.begin():
-            scope: Scope = {"instance": instance}
+            scope: Scope = {"instance": instance.name}
             scope = {**spec.prepare(client, connection, now, scope), **scope}
             # Read before the listing is: a full refresh judges only what was live when it began, and
             # a row another run writes while it reads is not its to delete.

@@ -83,21 +83,25 @@ def item_id(source: str, payload: Any) -> int | str | None:
     return _PARSERS[reference.kind](value) if value is not None else None
 
 
-def _routed_events(library: str) -> list[tuple[str, str, str]]:
+def _routed_events(library: Instance) -> list[tuple[str, str, str]]:
     """The (source, instance, event_type) of the rows that make ``library`` stale."""
     return sorted(
         (sender.kind.name, sender.name, event)
         for sender, event, target in routes(get_settings().service_instances)
-        if target.id == library
+        if target == library
     )
 
 
 def named_items(
-    connection: Connection, service: str, *, run_key: str | None = None, window: tuple[datetime, datetime] | None = None
+    connection: Connection,
+    library: Instance,
+    *,
+    run_key: str | None = None,
+    window: tuple[datetime, datetime] | None = None,
 ) -> list[NamedItem]:
     """Items named by the rows a webhook run was asked for (``run_key``: rows still dispatched to it),
-    or else by every webhook received in ``window`` that makes ``service`` (a library: an instance
-    id, ``sonarr/4k``) stale (a run started by hand over a few partitions)."""
+    or else by every webhook received in ``window`` that makes ``library`` (an instance's) stale (a run
+    started by hand over a few partitions)."""
     columns = (
         webhook_log.c.id,
         webhook_log.c.source,
@@ -111,7 +115,7 @@ def named_items(
         condition = and_(
             webhook_log.c.received_at >= window[0],
             webhook_log.c.received_at < window[1],
-            tuple_(webhook_log.c.source, webhook_log.c.instance, webhook_log.c.event_type).in_(_routed_events(service)),
+            tuple_(webhook_log.c.source, webhook_log.c.instance, webhook_log.c.event_type).in_(_routed_events(library)),
         )
     else:
         return []
@@ -119,7 +123,7 @@ def named_items(
     for row_id, source, instance, event_type, payload in connection.execute(select(*columns).where(condition)):
         # The routing decides which library a row concerns; a routing change since the row was
         # claimed must not hand it another library's id.
-        if service not in (i.id for i in stale_libraries(Instance.of(source, instance), event_type)):
+        if library not in stale_libraries(Instance.of(source, instance), event_type):
             continue
         found = item_id(source, payload)
         if found is not None:

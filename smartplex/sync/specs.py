@@ -31,7 +31,8 @@ Scope = dict[str, Any]
 
 @dataclass(frozen=True)
 class SyncSpec:
-    service: str
+    #: The kind whose library it syncs (``sonarr``).
+    kind: str
     table: Table
     #: The service's own key of an item; in the table, the instance comes first (:attr:`table_key`).
     key: tuple[str, ...]
@@ -166,7 +167,7 @@ def _str_or_none(value: Any) -> str | None:
 
 
 SPECS: dict[str, SyncSpec] = {
-    spec.service: spec
+    spec.kind: spec
     for spec in (
         SyncSpec("plex", plex_library_items, ("server_id", "rating_key"), _plex_row, _plex_prepare,
                  "Movies, shows, seasons and episodes of every Plex library section."),

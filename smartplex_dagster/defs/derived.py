@@ -19,7 +19,7 @@ RECOMPUTE = dg.AutomationCondition.any_deps_updated().since_last_handled() & ~dg
 
 def _libraries(*kinds: str) -> list[dg.AssetKey]:
     """The library assets of every instance of ``kinds``."""
-    return [asset_key(i.id) for i in get_settings().service_instances if i.kind.name in kinds]
+    return [asset_key(i) for i in get_settings().service_instances if i.kind.name in kinds]
 
 
 @dg.asset(

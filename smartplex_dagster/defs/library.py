@@ -1,5 +1,5 @@
-"""The asset factory: one weekly-partitioned library asset (and its checks) per service instance, from its
-service's spec: ``sonarr/series`` for the default Sonarr, ``sonarr_4k/series`` for ``sonarr/4k``."""
+"""The asset factory: one weekly-partitioned library asset (and its checks) per instance, from its kind's
+sync spec: ``sonarr/series`` for the default Sonarr, ``sonarr_4k/series`` for ``sonarr/4k``."""
 
 import warnings
 from datetime import datetime, timedelta
@@ -10,34 +10,28 @@ from sqlalchemy import and_, func, select
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import RUN_KEY_TAG, TRIGGER_TAG, instance_tags, pool, resource_key
 from smartplex.instances import Instance
-from smartplex.kinds import get_kind
 from smartplex.settings import get_settings
-from smartplex.sync import SyncSpec, run_sync
+from smartplex.sync import SPECS, SyncSpec, run_sync
 from smartplex.sync.hints import NamedItem, ids_of, named_items
-from smartplex_dagster.defs.outcomes import RUN_KEY_TAG, TRIGGER_TAG
 from smartplex_dagster.defs.partitions import PARTITIONS, fetch_window, is_full_refresh
-from smartplex_dagster.defs.resources import DatabaseResource, resource_key
+from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.defs.webhook_log import webhook_log_asset
 from smartplex_dagster.runtime.orphans import record_worker
 
 OWNERS = ["team:smartplex"]
 
 
-def asset_key(service: str) -> dg.AssetKey:
-    """The library asset of an instance (``sonarr``, ``sonarr/4k``)."""
-    return dg.AssetKey(Instance.parse(service).library_asset.split("/"))
+def asset_key(instance: Instance) -> dg.AssetKey:
+    """The library asset of an instance: ``sonarr/series``, ``sonarr_4k/series``."""
+    return dg.AssetKey(instance.library_asset.split("/"))
 
 
-def pool(service: str) -> str:
-    """Runs that talk to one service instance share a pool; dagster.yaml limits each pool (default 1)."""
-    return f"smartplex_{Instance.parse(service).slug}"
-
-
-def library_asset(spec: SyncSpec, instance: Instance | None = None) -> dg.AssetsDefinition:
-    service = instance or Instance(get_kind(spec.service))
-    key = asset_key(service.id)
-    natural_ids = service.kind.natural_ids
+def library_asset(instance: Instance) -> dg.AssetsDefinition:
+    spec = SPECS[instance.kind.name]
+    key = asset_key(instance)
+    natural_ids = instance.kind.natural_ids
     checks = [
         # Catches duplicates the primary key cannot: the same media twice under different keys.
         dg.AssetCheckSpec("no_duplicate_ids", asset=key, description=f"No two live rows share {natural_ids}."),
@@ -56,21 +50,21 @@ def library_asset(spec: SyncSpec, instance: Instance | None = None) -> dg.Assets
             specs=[
                 dg.AssetSpec(
                     key,
-                    description=f"{spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
+                    description=f"{instance.title}: {spec.description} Table `{spec.table.name}`; a run over every partition is the full refresh.",
                     group_name="libraries",  # one group per layer: webhooks, libraries, derived
                     deps=[webhook_log_asset.key],
                     partitions_def=PARTITIONS,
-                    kinds={spec.service, "sql"},
+                    kinds={instance.kind.name, "sql"},
                     owners=OWNERS,
                     freshness_policy=dg.FreshnessPolicy.time_window(
                         fail_window=timedelta(hours=get_settings().freshness_hours)
                     ),
-                    tags={"smartplex/service": spec.service, "smartplex/instance": service.name},
+                    tags=instance_tags(instance),
                     metadata={
                         "table": spec.table.name,
                         "key": ", ".join(spec.table_key),
-                        "service": service.title,
-                        "instance": service.name,
+                        "service": instance.title,
+                        "instance": instance.id,
                     },
                 )
             ],
@@ -78,8 +72,8 @@ def library_asset(spec: SyncSpec, instance: Instance | None = None) -> dg.Assets
             can_subset=True,
             backfill_policy=dg.BackfillPolicy.single_run(),
             retry_policy=dg.RetryPolicy(max_retries=1, delay=2),  # the clients retry first; this covers the rest
-            required_resource_keys={resource_key(service.id), "database"},
-            pool=pool(service.id),
+            required_resource_keys={resource_key(instance), "database"},
+            pool=pool(instance),
         )
         def sync(context: AssetExecutionContext):  # type: ignore[no-untyped-def]
             # Where this run's worker process runs, so the reconciling passes can tell if it dies mid-sync.
@@ -91,29 +85,27 @@ def library_asset(spec: SyncSpec, instance: Instance | None = None) -> dg.Assets
             full = is_full_refresh(context.run.tags, context.partition_key_range)
             window = None if full else fetch_window(context.run.tags, context.partition_time_window)
             if window is None:
-                context.log.info("%s full refresh", service.title)
+                context.log.info("%s full refresh", instance.title)
             else:
-                context.log.info("%s incremental sync of %s .. %s", service.title, *window)
-            named = [] if window is None else _named_items(context, database, service.id, window)
-            with getattr(context.resources, resource_key(service.id)).client() as client:
-                result = run_sync(
-                    database.engine, client, spec, window, hinted_ids=ids_of(named), instance=service.name
-                )
-            _report_missing(context, database, named, result.not_found, service.title)
+                context.log.info("%s incremental sync of %s .. %s", instance.title, *window)
+            named = [] if window is None else _named_items(context, database, instance, window)
+            with getattr(context.resources, resource_key(instance)).client() as client:
+                result = run_sync(database.engine, client, spec, window, hinted_ids=ids_of(named), instance=instance)
+            _report_missing(context, database, named, result.not_found, instance.title)
             yield dg.MaterializeResult(asset_key=key, metadata=result.metadata())
             selected = {check.name for check in context.selected_asset_check_keys}
-            yield from _checks(database, spec, service, result.row_count, selected)
+            yield from _checks(database, spec, instance, result.row_count, selected)
 
     return sync
 
 
 def _named_items(
-    context: AssetExecutionContext, database: DatabaseResource, service: str, window: tuple[datetime, datetime]
+    context: AssetExecutionContext, database: DatabaseResource, library: Instance, window: tuple[datetime, datetime]
 ) -> list[NamedItem]:
     """What this run's webhooks name; a run started by hand takes what the window's webhooks name."""
     run_key = context.run.tags.get(RUN_KEY_TAG) if context.run.tags.get(TRIGGER_TAG) == "webhook" else None
     with database.engine.connect() as connection:
-        return named_items(connection, service, run_key=run_key, window=window)
+        return named_items(connection, library, run_key=run_key, window=window)
 
 
 def _report_missing(
@@ -137,7 +129,7 @@ def _checks(database: DatabaseResource, spec: SyncSpec, instance: Instance, row_
         yield _no_duplicate_ids(database, spec, instance)
     if "has_rows" in selected:
         yield dg.AssetCheckResult(
-            asset_key=asset_key(instance.id),
+            asset_key=asset_key(instance),
             check_name="has_rows",
             passed=row_count > 0,
             severity=dg.AssetCheckSeverity.WARN,
@@ -164,7 +156,7 @@ def _no_duplicate_ids(database: DatabaseResource, spec: SyncSpec, instance: Inst
     with database.engine.connect() as connection:
         duplicated = connection.execute(select(func.count()).select_from(duplicates)).scalar_one()
     return dg.AssetCheckResult(
-        asset_key=asset_key(instance.id),
+        asset_key=asset_key(instance),
         check_name="no_duplicate_ids",
         passed=duplicated == 0,
         severity=dg.AssetCheckSeverity.WARN,

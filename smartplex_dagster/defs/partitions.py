@@ -23,14 +23,16 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import (
+    FULL_REFRESH_TAG,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    WINDOW_START_TAG,
+)
 from smartplex.settings import get_settings
 
 #: An incremental sync reads this many days up to now.
 INCREMENTAL_DAYS = 7
-#: Run tag: where an incremental sync's fetch window starts (ISO 8601); the partitions only bound it.
-WINDOW_START_TAG = "smartplex/window_start"
-#: Run tag: this run is a full refresh (reads everything, soft-deletes what vanished).
-FULL_REFRESH_TAG = "smartplex/full_refresh"
 
 # Weeks from Monday, UTC; end_offset=1 adds the current week, so a window always reaches "now".
 PARTITIONS = dg.WeeklyPartitionsDefinition(
@@ -58,8 +60,8 @@ def covering(start: datetime) -> dg.PartitionKeyRange:
 def range_tags(partition_range: dg.PartitionKeyRange) -> dict[str, str]:
     """``RunRequest`` has no range argument: a range run is asked for with these two tags."""
     return {
-        "dagster/asset_partition_range_start": partition_range.start,
-        "dagster/asset_partition_range_end": partition_range.end,
+        PARTITION_RANGE_START_TAG: partition_range.start,
+        PARTITION_RANGE_END_TAG: partition_range.end,
     }
 
 

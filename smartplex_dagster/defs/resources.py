@@ -14,6 +14,7 @@ import dagster as dg
 from sqlalchemy import Engine
 
 from smartplex.clients import CLIENTS, NotConfigured, ServiceClient
+from smartplex.dagster_names import resource_key
 from smartplex.db import make_engine
 from smartplex.instances import Instance
 from smartplex.settings import get_settings
@@ -38,16 +39,16 @@ def _engine_for(url: str) -> Engine:
 class ServiceResource(dg.ConfigurableResource):
     """One service instance's REST API: its URL (with any URL base path) and its API key or token."""
 
-    service: str  # the instance id: sonarr, sonarr/4k
+    instance: str  # its id, as configuration: sonarr, sonarr/4k
     url: str | None = None
     credential: str | None = None
 
     def client(self, **options: Any) -> ServiceClient[Any]:
+        instance = Instance.parse(self.instance)
         if not self.url or not self.credential:
-            raise NotConfigured(self.service)
+            raise NotConfigured(instance)
         options.setdefault("timeout", get_settings().service_timeout_seconds)
-        kind = Instance.parse(self.service).kind.name
-        return CLIENTS[kind](self.url, self.credential, instance=self.service, **options)
+        return CLIENTS[instance.kind.name](self.url, self.credential, instance=instance, **options)
 
 
 def _env(name: str) -> Any:
@@ -55,16 +56,11 @@ def _env(name: str) -> Any:
     return dg.EnvVar(name) if os.environ.get(name) else None
 
 
-def resource_key(service: str) -> str:
-    """The resource of an instance (``sonarr``: ``sonarr_api``; ``sonarr/4k``: ``sonarr_4k_api``)."""
-    return f"{Instance.parse(service).slug}_api"
-
-
 def build_resources() -> dict[str, Any]:
     resources: dict[str, Any] = {"database": DatabaseResource(url=_env("SMARTPLEX_DATABASE_URL"))}
     for instance in get_settings().service_instances:
         url_var, credential_var = instance.env_names
-        resources[resource_key(instance.id)] = ServiceResource(
-            service=instance.id, url=_env(url_var), credential=_env(credential_var)
+        resources[resource_key(instance)] = ServiceResource(
+            instance=instance.id, url=_env(url_var), credential=_env(credential_var)
         )
     return resources

@@ -15,8 +15,8 @@ import dagster as dg
 
 from smartplex import webhook_queue, webhook_rollups
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import RETENTION_JOB, TRIGGER_TAG
 from smartplex.settings import get_settings
-from smartplex_dagster.defs.outcomes import TRIGGER_TAG
 from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.runtime.dagster_internals import remove_run_event_file
 
@@ -44,35 +44,37 @@ class RunRetention:
     failed_run_days: int
 
 
-def _older(instance: dg.DagsterInstance, statuses: list[dg.DagsterRunStatus], before: datetime) -> list[dg.RunRecord]:
+def _older(
+    dagster_instance: dg.DagsterInstance, statuses: list[dg.DagsterRunStatus], before: datetime
+) -> list[dg.RunRecord]:
     """Runs in ``statuses`` last changed before ``before``, oldest first."""
     filters = dg.RunsFilter(statuses=statuses, updated_before=before)
-    return list(instance.get_run_records(filters=filters, order_by="update_timestamp", ascending=True))
+    return list(dagster_instance.get_run_records(filters=filters, order_by="update_timestamp", ascending=True))
 
 
-def purge_runs(instance: dg.DagsterInstance, now: datetime, keep: RunRetention) -> dict[str, int]:
+def purge_runs(dagster_instance: dg.DagsterInstance, now: datetime, keep: RunRetention) -> dict[str, int]:
     """Delete finished runs past their retention, their event logs with them; return counts by kind."""
     refresh_cutoff = now - timedelta(days=keep.refresh_run_days)
     doomed: dict[str, list[str]] = {"runs": [], "refresh_runs": [], "failed_runs": []}
-    for record in _older(instance, _SUCCEEDED, now - timedelta(days=keep.run_days)):
+    for record in _older(dagster_instance, _SUCCEEDED, now - timedelta(days=keep.run_days)):
         run = record.dagster_run
         if run.tags.get(TRIGGER_TAG) != "schedule":
             doomed["runs"].append(run.run_id)
         elif record.update_timestamp < refresh_cutoff:
             doomed["refresh_runs"].append(run.run_id)
     doomed["failed_runs"] = [
-        r.dagster_run.run_id for r in _older(instance, _FAILED, now - timedelta(days=keep.failed_run_days))
+        r.dagster_run.run_id for r in _older(dagster_instance, _FAILED, now - timedelta(days=keep.failed_run_days))
     ]
     for run_ids in doomed.values():
         for run_id in run_ids:
-            instance.delete_run(run_id)
-            remove_run_event_file(instance, run_id)
+            dagster_instance.delete_run(run_id)
+            remove_run_event_file(dagster_instance, run_id)
     return {kind: len(run_ids) for kind, run_ids in doomed.items()}
 
 
-def purge_automation_evaluations(instance: dg.DagsterInstance, now: datetime, days: int) -> None:
+def purge_automation_evaluations(dagster_instance: dg.DagsterInstance, now: datetime, days: int) -> None:
     """Delete the automation sensor's evaluations older than ``days``."""
-    storage = instance.schedule_storage
+    storage = dagster_instance.schedule_storage
     if storage is not None and storage.supports_auto_materialize_asset_evaluations:
         storage.purge_asset_evaluations(before=(now - timedelta(days=days)).timestamp())
 
@@ -98,7 +100,7 @@ def purge(context: dg.OpExecutionContext, config: RetentionConfig, database: Dat
     context.log.info("retention removed webhook rows %s and Dagster runs %s", removed, runs)
 
 
-@dg.job(description="Delete old ignored and processed webhook rows, and old finished Dagster runs.")
+@dg.job(name=RETENTION_JOB, description="Delete old ignored and processed webhook rows, and old finished Dagster runs.")
 def webhook_retention() -> None:
     purge()
 

@@ -5,52 +5,56 @@ from datetime import datetime
 
 import dagster as dg
 
+from smartplex.dagster_names import REFRESH_JOB, TRIGGER_TAG, WEBHOOK_JOB, WEBHOOKS_TAG, instance_tags
+from smartplex.instances import Instance
 from smartplex.settings import get_settings
 from smartplex_dagster.defs.library import asset_key
-from smartplex_dagster.defs.outcomes import SERVICE_TAG, TRIGGER_TAG, WEBHOOKS_TAG
 from smartplex_dagster.defs.partitions import full_refresh_tags, incremental_tags
 from smartplex_dagster.defs.status_sensors import settle_webhooks
 
-WEBHOOK_JOB = "webhook_sync"
 #: A webhook run syncs one library: one step, without the library's checks (a full refresh runs them). The in-process executor runs it in the run's own process
 #: instead of starting (and importing everything in) a second one for it.
 _EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 webhook_job = dg.define_asset_job(
     WEBHOOK_JOB,
-    selection=dg.AssetSelection.assets(*(asset_key(i.id) for i in get_settings().service_instances)).without_checks(),
+    selection=dg.AssetSelection.assets(*(asset_key(i) for i in get_settings().service_instances)).without_checks(),
     description="An incremental sync of one library, for the webhooks that made it stale (webhook_sensor).",
     executor_def=_EXECUTORS[get_settings().webhook_run_executor],
     hooks={settle_webhooks},
 )
 
-REFRESH_JOB = "full_refresh"
 #: Full refreshes, from the schedules or "sync now": one step too, in the run's own process as well.
 refresh_job = dg.define_asset_job(
     REFRESH_JOB,
-    selection=dg.AssetSelection.assets(*(asset_key(i.id) for i in get_settings().service_instances)),
+    selection=dg.AssetSelection.assets(*(asset_key(i) for i in get_settings().service_instances)),
     description="A full refresh of one library: everything the service lists; soft-deletes what vanished.",
     executor_def=_EXECUTORS[get_settings().webhook_run_executor],
 )
 
 
-def webhook_run(service: str, run_key: str, webhooks: int, oldest: datetime) -> dg.RunRequest:
+def webhook_run(library: Instance, run_key: str, webhooks: int, oldest: datetime) -> dg.RunRequest:
     """An incremental sync of the last 7 days, for ``webhooks`` coalesced webhooks; reaching further back
     when the oldest of them (a replayed one, say) arrived earlier than that."""
     return dg.RunRequest(
         run_key=run_key,
         job_name=WEBHOOK_JOB,
-        asset_selection=[asset_key(service)],
+        asset_selection=[asset_key(library)],
         asset_check_keys=[],
-        tags={**incremental_tags(oldest), TRIGGER_TAG: "webhook", SERVICE_TAG: service, WEBHOOKS_TAG: str(webhooks)},
+        tags={
+            **incremental_tags(oldest),
+            TRIGGER_TAG: "webhook",
+            **instance_tags(library),
+            WEBHOOKS_TAG: str(webhooks),
+        },
     )
 
 
-def full_refresh_run(service: str, run_key: str) -> dg.RunRequest:
+def full_refresh_run(library: Instance, run_key: str) -> dg.RunRequest:
     """A full refresh: everything the service lists, which is what lets the sync soft-delete what vanished."""
     return dg.RunRequest(
         run_key=run_key,
         job_name=REFRESH_JOB,
-        asset_selection=[asset_key(service)],
-        tags={**full_refresh_tags(), TRIGGER_TAG: "schedule", SERVICE_TAG: service},
+        asset_selection=[asset_key(library)],
+        tags={**full_refresh_tags(), TRIGGER_TAG: "schedule", **instance_tags(library)},
     )

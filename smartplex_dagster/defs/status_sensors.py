@@ -3,7 +3,8 @@ as its step succeeds; every run's outcome as the run ends (run status sensors)."
 
 import dagster as dg
 
-from smartplex_dagster.defs.outcomes import SERVICE_TAG, TRIGGER_TAG, record_outcome, record_step_success
+from smartplex.dagster_names import TRIGGER_TAG, tagged_instance
+from smartplex_dagster.defs.outcomes import record_outcome, record_step_success
 from smartplex_dagster.defs.resources import DatabaseResource
 
 
@@ -47,19 +48,21 @@ def sync_failed(context: dg.RunFailureSensorContext, database: DatabaseResource)
     context.log.info(summary(context.instance, context.dagster_run))
 
 
-def summary(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+def summary(dagster_instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     """One line in the daemon's log per ended run: what it synced, why, how many rows, how long."""
-    record = instance.get_run_record_by_id(run.run_id)
+    record = dagster_instance.get_run_record_by_id(run.run_id)
     took = (
         f"{record.end_time - record.start_time:.1f} s"
         if record is not None and record.start_time and record.end_time
         else "?"
     )
     rows = "?"
-    for event in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+    for event in dagster_instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records:
         materialization = event.asset_materialization
         if materialization is not None and "dagster/row_count" in materialization.metadata:
             rows = str(materialization.metadata["dagster/row_count"].value)
-    service = run.tags.get(SERVICE_TAG, run.job_name)
+    instance = tagged_instance(run.tags)
     trigger = run.tags.get(TRIGGER_TAG, "manual")
-    return f"{service} {trigger} run {run.run_id[:8]} {run.status.value.lower()}: {rows} rows, {took}"
+    return f"{instance.id if instance else run.job_name} {trigger} run {run.run_id[:8]} {run.status.value.lower()}: {rows} rows, {took}"

@@ -54,69 +54,71 @@ RECENT = timedelta(minutes=15)
 _TOTAL = next(stage for stage in STAGES if stage.name == "total")
 
 
-def reconcile(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple[list[dg.RunRequest], set[str]]:
-    """Settle ended runs; re-request lost ones. Returns the re-requests and the services still busy."""
+def reconcile(
+    dagster_instance: dg.DagsterInstance, database: DatabaseResource
+) -> tuple[list[dg.RunRequest], set[Instance]]:
+    """Settle ended runs; re-request lost ones. Returns the re-requests and the libraries still busy."""
     engine = database.engine
     with engine.connect() as connection:
         keys = sorted(webhook_queue.dispatched_keys(connection))
         refreshes = schedule_state.in_flight(connection)
     again: list[dg.RunRequest] = []
-    busy: set[str] = set()
+    busy: set[Instance] = set()
     for run_key in keys:
-        state = reconcile_run(instance, engine, run_key).state
+        state = reconcile_run(dagster_instance, engine, run_key).state
         if state == "settled":
             continue
         with engine.connect() as connection:
-            # Only a lost run's rows are counted (for its request); a run in flight only names its service.
+            # Only a lost run's rows are counted (for its request); a run in flight only names its library.
             batch = webhook_queue.dispatched_batch(connection, run_key) if state == "missing" else None
-            service = batch.service if batch is not None else webhook_queue.dispatched_service(connection, run_key)
+            library = batch.instance if batch is not None else webhook_queue.dispatched_library(connection, run_key)
         if batch is not None:
             # Claimed, but the run was never created (a crash between claim and launch). The same
             # run key makes this safe: Dagster skips a key it has already launched.
-            again.append(webhook_run(batch.service, run_key, batch.count, batch.first_received_at))
-        if service is not None:  # running, or failed and retried (a run whose worker died is failed first)
-            busy.add(service)
-    for _service, run_key in refreshes:
-        reconcile_run(instance, engine, run_key)  # the schedule itself asks again for a missing refresh
+            again.append(webhook_run(batch.instance, run_key, batch.count, batch.first_received_at))
+        if library is not None:  # running, or failed and retried (a run whose worker died is failed first)
+            busy.add(library)
+    for _library, run_key in refreshes:
+        reconcile_run(dagster_instance, engine, run_key)  # the schedule itself asks again for a missing refresh
     return again, busy
 
 
-def claim(instance: dg.DagsterInstance, database: DatabaseResource) -> tuple[list[dg.RunRequest], set[str]]:
+def claim(
+    dagster_instance: dg.DagsterInstance, database: DatabaseResource
+) -> tuple[list[dg.RunRequest], set[Instance]]:
     """Reconcile, then claim the pending rows of every library with no run in flight: one run each; and
     start the full refreshes asked for with "sync now" (rather than at their schedule's next tick)."""
-    requests, busy = reconcile(instance, database)
+    requests, busy = reconcile(dagster_instance, database)
     now = utcnow()
     with database.engine.begin() as connection:
         for group in webhook_queue.pending_groups(connection, busy=busy):
             claimed = webhook_queue.claim(connection, group, now)
-            requests.append(webhook_run(group.service, group.run_key, claimed, group.first_received_at))
+            requests.append(webhook_run(group.instance, group.run_key, claimed, group.first_received_at))
     return requests + sync_now(database), busy
 
 
 def sync_now(database: DatabaseResource) -> list[dg.RunRequest]:
-    """A full refresh for each "sync now" waiting, for a configured service, with none in flight. The
+    """A full refresh for each "sync now" waiting, for a configured instance, with none in flight. The
     schedule would start it too, at its next 5-minute tick; whichever comes first takes it."""
     settings, now, requests = get_settings(), utcnow(), []
     with database.engine.begin() as connection:
         for row in schedule_state.requested(connection):
-            service = row["library"]
-            try:
-                configured = settings.is_configured(settings.instance(service).id)
-            except KeyError:  # an instance no longer declared
+            library = schedule_state.instance_of(row)
+            if library not in settings.service_instances:  # an instance no longer declared
                 continue
-            if not configured:
+            if not settings.is_configured(library):
                 continue  # the schedule's skip message says which variables to set
-            run_key = f"sync-now-{Instance.parse(service).slug}-{row['sync_requested_at']:%Y%m%dT%H%M%S%f}"
-            if schedule_state.mark_requested(connection, service, run_key, now, row["interval_hours"], row["enabled"]):
-                requests.append(full_refresh_run(service, run_key))
+            run_key = f"sync-now-{library.slug}-{row['sync_requested_at']:%Y%m%dT%H%M%S%f}"
+            if schedule_state.mark_requested(connection, library, run_key, now, row["interval_hours"], row["enabled"]):
+                requests.append(full_refresh_run(library, run_key))
     return requests
 
 
-def _work_appeared(database: DatabaseResource, busy: set[str], keys: set[str], since: datetime) -> bool:
+def _work_appeared(database: DatabaseResource, busy: set[Instance], keys: set[str], since: datetime) -> bool:
     """Whether a claim would now find something: a new row for a library with no run in flight, or a
     change in the runs in flight (one was settled)."""
     with database.engine.connect() as connection:
-        free = [i.id for i in get_settings().service_instances if i.id not in busy]
+        free = [i for i in get_settings().service_instances if i not in busy]
         return (
             webhook_queue.arrived(connection, free, since)
             or _settled(connection, keys)
@@ -166,7 +168,7 @@ def webhook_sensor(context: dg.SensorEvaluationContext, database: DatabaseResour
         waiting = webhook_queue.waiting(connection, busy)
     if waiting:
         more = "" if waiting < webhook_queue.CLAIM_LIMIT else " or more"
-        skip = f"{waiting}{more} webhooks wait for running syncs of {', '.join(sorted(busy))}"
+        skip = f"{waiting}{more} webhooks wait for running syncs of {', '.join(sorted(i.id for i in busy))}"
     else:
         skip = "no pending webhooks"
     if events:

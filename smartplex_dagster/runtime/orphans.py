@@ -37,6 +37,7 @@ import json
 import multiprocessing
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,16 +48,24 @@ from sqlalchemy import Engine
 
 from smartplex import schedule_state, webhook_queue
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import (
+    INSTANCE_TAG,
+    LEGACY_SERVICE_TAG,
+    RUN_KEY_TAG,
+    STOPPED_TAG,
+    TRIGGER_TAG,
+    WORKER_TAG,
+    instance_tags,
+)
+from smartplex.instances import Instance
 from smartplex_dagster.runtime.dagster_internals import JobFailureData, RunFailureReason, SqliteRunStorage
 
-#: Run tag: where the run's worker process runs (JSON, see :func:`record_worker`).
-WORKER_TAG = "smartplex/worker"
 _STARTED_PROCESS = "Started process for run"
 
 
-def _reported(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+def _reported(dagster_instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
     """The process id the run's worker reported as it started ("Started process for run"), and when."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+    records = dagster_instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
     for record in records:
         event = record.event_log_entry.dagster_event
         data = event.engine_event_data if event is not None else None
@@ -69,8 +78,8 @@ def _reported(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | 
     return None
 
 
-def _reported_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    reported = _reported(instance, run_id)
+def _reported_pid(dagster_instance: dg.DagsterInstance, run_id: str) -> int | None:
+    reported = _reported(dagster_instance, run_id)
     return reported[0] if reported is not None else None
 
 
@@ -97,13 +106,13 @@ def _stat(pid: int) -> tuple[str, int] | None:
     return fields[0], int(fields[19])  # field 3: state; field 22: start time
 
 
-def worker_identity(instance: dg.DagsterInstance, run_id: str) -> dict[str, str | int] | None:
+def worker_identity(dagster_instance: dg.DagsterInstance, run_id: str) -> dict[str, str | int] | None:
     """Where the run worker of ``run_id`` runs, as seen from a process of the run; ``None`` if unknown.
 
     The run worker is the process whose death ends the run: the one that reported "Started process
     for run". Steps run either in it (in-process executor) or in its children (multiprocess executor).
     """
-    reported = _reported_pid(instance, run_id)
+    reported = _reported_pid(dagster_instance, run_id)
     if reported is not None:
         if reported not in (os.getpid(), os.getppid()):
             return None  # not this process nor its parent: the pid is not one we can name
@@ -131,11 +140,11 @@ def worker_tag(identity: dict[str, str | int]) -> dict[str, str]:
     return {WORKER_TAG: json.dumps(identity, separators=(",", ":"))}
 
 
-def record_worker(instance: dg.DagsterInstance, run_id: str) -> None:
+def record_worker(dagster_instance: dg.DagsterInstance, run_id: str) -> None:
     """Tag the run with its worker's identity, so that other processes can tell whether it is gone."""
-    identity = worker_identity(instance, run_id)
+    identity = worker_identity(dagster_instance, run_id)
     if identity is not None:
-        instance.add_run_tags(run_id, worker_tag(identity))
+        dagster_instance.add_run_tags(run_id, worker_tag(identity))
 
 
 def _recorded_worker(run: dg.DagsterRun) -> dict | None:
@@ -175,16 +184,16 @@ def _gone(worker: dict) -> bool:
     return stat is None or stat[0] == "Z" or stat[1] != worker["start"]
 
 
-def fail_if_orphaned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterRun:
+def fail_if_orphaned(dagster_instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterRun:
     """Mark ``run`` failed if its worker is gone; return the run as it now stands."""
     if not worker_is_gone(run):
         return run
     # A worker writes the run's end before it exits: read the run again now that its process is gone.
-    current = instance.get_run_by_id(run.run_id)
+    current = dagster_instance.get_run_by_id(run.run_id)
     if current is None or current.status != dg.DagsterRunStatus.STARTED:
         return current or run
     worker = _recorded_worker(current) or {}
-    instance.report_run_failed(
+    dagster_instance.report_run_failed(
         current,
         f"The process running this run (pid {worker.get('pid')} on {worker.get('host')}) is gone: it was "
         "killed, or its machine restarted.",
@@ -192,15 +201,13 @@ def fail_if_orphaned(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.Dag
     )
     # Its step's pool slot (smartplex_<service>, limit 1) would stay claimed by the dead run, and hold
     # every later sync of the service, its retry included, in the queue.
-    if instance.event_log_storage.supports_global_concurrency_limits:
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-    return instance.get_run_by_id(run.run_id) or current
+    if dagster_instance.event_log_storage.supports_global_concurrency_limits:
+        dagster_instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return dagster_instance.get_run_by_id(run.run_id) or current
 
 
 #: A run in these has a worker process, or is about to have one.
 IN_FLIGHT = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-#: Run tag: the stack stopped this run (:func:`mark_stopping`); its work is given back, not failed.
-STOPPED_TAG = "smartplex/stopped"
 #: The latest stopped runs whose work a start makes sure was given back.
 _STOPPED_LOOKBACK = 100
 _IN_PROGRESS = {*IN_FLIGHT, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED}
@@ -208,10 +215,10 @@ _IN_PROGRESS = {*IN_FLIGHT, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_
 _CLOCK_SLACK = 2.0
 
 
-def is_embedded(instance: dg.DagsterInstance) -> bool:
+def is_embedded(dagster_instance: dg.DagsterInstance) -> bool:
     """Whether every run of ``instance`` is a process of this machine: SQLite storage, default run launcher."""
-    return isinstance(instance.run_storage, SqliteRunStorage) and isinstance(
-        instance.run_launcher, dg.DefaultRunLauncher
+    return isinstance(dagster_instance.run_storage, SqliteRunStorage) and isinstance(
+        dagster_instance.run_launcher, dg.DefaultRunLauncher
     )
 
 
@@ -226,7 +233,7 @@ def _alive(pid: int, reported_at: float) -> bool:
         return True  # cannot tell: assume it runs
 
 
-def may_be_running(instance: dg.DagsterInstance, run: dg.DagsterRun, *, sole_owner: bool) -> bool:
+def may_be_running(dagster_instance: dg.DagsterInstance, run: dg.DagsterRun, *, sole_owner: bool) -> bool:
     """Whether some process may still be running ``run``.
 
     ``sole_owner``: no process of this machine but the caller uses the instance, and every run of it
@@ -237,7 +244,7 @@ def may_be_running(instance: dg.DagsterInstance, run: dg.DagsterRun, *, sole_own
         return not _gone(worker)
     if not sole_owner:
         return True  # nothing says where it runs: not ours to judge
-    reported = _reported(instance, run.run_id)
+    reported = _reported(dagster_instance, run.run_id)
     return reported is not None and _alive(*reported)
 
 
@@ -270,8 +277,8 @@ class Abandoned:
 
 def _give_back(engine: Engine, run: dg.DagsterRun, now: datetime) -> tuple[int, int]:
     """Webhook rows back to pending, or the full refresh asked for again: (rows, refreshes)."""
-    run_key = run.tags.get("dagster/run_key")
-    trigger = run.tags.get("smartplex/trigger")
+    run_key = run.tags.get(RUN_KEY_TAG)
+    trigger = run.tags.get(TRIGGER_TAG)
     if run_key is None:
         return 0, 0
     with engine.begin() as connection:
@@ -282,9 +289,9 @@ def _give_back(engine: Engine, run: dg.DagsterRun, now: datetime) -> tuple[int, 
     return 0, 0
 
 
-def _free_slots(instance: dg.DagsterInstance, run_id: str) -> None:
-    if instance.event_log_storage.supports_global_concurrency_limits:
-        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+def _free_slots(dagster_instance: dg.DagsterInstance, run_id: str) -> None:
+    if dagster_instance.event_log_storage.supports_global_concurrency_limits:
+        dagster_instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
 def _ours(run: dg.DagsterRun, embedded: bool) -> bool:
@@ -298,7 +305,7 @@ def _ours(run: dg.DagsterRun, embedded: bool) -> bool:
         return False
 
 
-def mark_stopping(instance: dg.DagsterInstance, message: str) -> list[str]:
+def mark_stopping(dagster_instance: dg.DagsterInstance, message: str) -> list[str]:
     """The stack is stopping, its daemon already stopped: mark each of its runs in flight canceled, before
     their workers are stopped. Returns the run ids.
 
@@ -307,26 +314,26 @@ def mark_stopping(instance: dg.DagsterInstance, message: str) -> list[str]:
     would retry). Tagged :data:`STOPPED_TAG`, so :func:`end_abandoned_runs` gives its work back (a
     run that succeeded in the instant between the reading and the marking is synced again: harmless).
     """
-    embedded = is_embedded(instance)
+    embedded = is_embedded(dagster_instance)
     marked = []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)):
-        current = instance.get_run_by_id(run.run_id)
+    for run in dagster_instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)):
+        current = dagster_instance.get_run_by_id(run.run_id)
         if current is None or current.status not in IN_FLIGHT or not _ours(current, embedded):
             continue
-        instance.add_run_tags(run.run_id, {STOPPED_TAG: "true"})
-        instance.report_run_canceled(current, message)
+        dagster_instance.add_run_tags(run.run_id, {STOPPED_TAG: "true"})
+        dagster_instance.report_run_canceled(current, message)
         marked.append(run.run_id)
         if embedded:
-            _end_worker(instance, run.run_id)
+            _end_worker(dagster_instance, run.run_id)
     return marked
 
 
-def _end_worker(instance: dg.DagsterInstance, run_id: str) -> None:
+def _end_worker(dagster_instance: dg.DagsterInstance, run_id: str) -> None:
     """Kill a canceled run's own worker process, as Dagster's forced termination would: a step run
     in-process finishes what it is doing before it heeds a SIGTERM, and would then record a success
     over the cancellation. Only on the embedded instance, where each run has a process of its own
     (a Celery worker runs many runs, and is stopped as a whole)."""
-    reported = _reported(instance, run_id)
+    reported = _reported(dagster_instance, run_id)
     if reported is None or not _alive(*reported):
         return
     try:
@@ -338,7 +345,12 @@ def _end_worker(instance: dg.DagsterInstance, run_id: str) -> None:
 
 
 def end_abandoned_runs(
-    instance: dg.DagsterInstance, engine: Engine, message: str, *, others_alive: bool, now: datetime | None = None
+    dagster_instance: dg.DagsterInstance,
+    engine: Engine,
+    message: str,
+    *,
+    others_alive: bool,
+    now: datetime | None = None,
 ) -> Abandoned:
     """Cancel the runs in flight that no process runs any more, give their work back, free their pool slots.
 
@@ -347,31 +359,31 @@ def end_abandoned_runs(
     run with no recorded process may be theirs. Pool slots held by runs that have ended are freed too.
     """
     now = now or utcnow()
-    sole_owner = not others_alive and is_embedded(instance)
+    sole_owner = not others_alive and is_embedded(dagster_instance)
     done = Abandoned()
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)):
-        if may_be_running(instance, run, sole_owner=sole_owner):
+    for run in dagster_instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)):
+        if may_be_running(dagster_instance, run, sole_owner=sole_owner):
             continue
-        current = instance.get_run_by_id(run.run_id)  # it may have written its end before it went
+        current = dagster_instance.get_run_by_id(run.run_id)  # it may have written its end before it went
         if current is None or current.status not in IN_FLIGHT:
             continue
-        instance.add_run_tags(run.run_id, {STOPPED_TAG: "true"})
-        instance.report_run_canceled(current, message)
-        _free_slots(instance, run.run_id)
+        dagster_instance.add_run_tags(run.run_id, {STOPPED_TAG: "true"})
+        dagster_instance.report_run_canceled(current, message)
+        _free_slots(dagster_instance, run.run_id)
         webhooks, refreshes = _give_back(engine, current, now)
         done.runs.append(run.run_id)
         done.webhooks += webhooks
         done.refreshes += refreshes
     # Runs a stop canceled (their workers recorded it): their work, unless given back already.
     stopped = dg.RunsFilter(statuses=[dg.DagsterRunStatus.CANCELED], tags={STOPPED_TAG: "true"})
-    for run in instance.get_runs(filters=stopped, limit=_STOPPED_LOOKBACK):
+    for run in dagster_instance.get_runs(filters=stopped, limit=_STOPPED_LOOKBACK):
         webhooks, refreshes = _give_back(engine, run, now)
         if webhooks or refreshes:
             done.stopped.append(run.run_id)
         done.webhooks += webhooks
         done.refreshes += refreshes
-    if instance.event_log_storage.supports_global_concurrency_limits:
-        storage = instance.event_log_storage
+    if dagster_instance.event_log_storage.supports_global_concurrency_limits:
+        storage = dagster_instance.event_log_storage
         # Steps waiting for or holding a slot (pools on their default limit have no key of their own), and
         # slots of the pools that have one.
         holders = set(storage.get_concurrency_run_ids()) | {
@@ -380,11 +392,26 @@ def end_abandoned_runs(
             for slot in storage.get_concurrency_info(key).claimed_slots
         }
         for run_id in sorted(holders - set(done.runs)):
-            holder_run = instance.get_run_by_id(run_id)
+            holder_run = dagster_instance.get_run_by_id(run_id)
             if holder_run is None or holder_run.status not in _IN_PROGRESS:
-                _free_slots(instance, run_id)
+                _free_slots(dagster_instance, run_id)
                 done.slots_freed.append(run_id)
     return done
+
+
+def retag_legacy_runs(dagster_instance: dg.DagsterInstance, instances: Iterable[Instance]) -> int:
+    """Give runs made before the kind and instance tags existed (tagged ``smartplex/service``) those tags,
+    so that the Dagster UI's filters and the admin page's links find them with the runs made since.
+    Returns how many runs were tagged; a second pass finds none."""
+    by_id = {instance.id: instance for instance in instances}
+    legacy = dg.RunsFilter(tags={LEGACY_SERVICE_TAG: sorted(by_id)})
+    tagged = 0
+    for run in dagster_instance.get_runs(filters=legacy):
+        instance = by_id.get(run.tags[LEGACY_SERVICE_TAG])
+        if instance is not None and INSTANCE_TAG not in run.tags:
+            dagster_instance.add_run_tags(run.run_id, instance_tags(instance))
+            tagged += 1
+    return tagged
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -399,16 +426,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--message", required=True, help="Why the runs are canceled (shown on each run).")
     parser.add_argument("--others-alive", action="store_true", help="Other processes of this machine use the instance.")
     args = parser.parse_args(argv)
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as dagster_instance:
         if args.action == "stopping":
-            marked = mark_stopping(instance, args.message)
+            marked = mark_stopping(dagster_instance, args.message)
             summary = f"canceled {len(marked)} run(s) in progress ({', '.join(marked)})" if marked else ""
         else:
             engine = make_engine(get_settings().resolved_database_url)
             try:
-                summary = end_abandoned_runs(instance, engine, args.message, others_alive=args.others_alive).summary()
+                summary = end_abandoned_runs(
+                    dagster_instance, engine, args.message, others_alive=args.others_alive
+                ).summary()
             finally:
                 engine.dispose()
+            if retagged := retag_legacy_runs(dagster_instance, get_settings().service_instances):
+                done = f"tagged {retagged} earlier run(s) with their kind and instance"
+                summary = f"{summary}; {done}" if summary else done
     if summary:
         print(summary)
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from smartplex import schedule_state
 from smartplex.column_types import utcnow
+from smartplex.instances import Instance
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.settings import SettingsBase
 from smartplex_simulators.serve import RunningSimulators
@@ -256,7 +257,9 @@ def test_the_overview_draws_the_rows_and_agrees_with_the_status_api(
     add_webhook(engine, source="plex", event_type="media.play", status="ignored")
     add_webhook(engine, source="radarr", status="pending", received_at=now - timedelta(minutes=42))
     with engine.begin() as connection:
-        schedule_state.mark_requested(connection, "tautulli", "schedule-tautulli-x", now - timedelta(hours=2), 6)
+        schedule_state.mark_requested(
+            connection, Instance.parse("tautulli"), "schedule-tautulli-x", now - timedelta(hours=2), 6
+        )
         schedule_state.settle(
             connection, "schedule-tautulli-x", "Tautulli at http://t:8181: refused", now - timedelta(hours=1)
         )
@@ -561,7 +564,7 @@ def test_testing_services_that_answer_and_one_that_refuses(
 
 def test_the_check_api_answers_for_an_unconfigured_service(client: TestClient) -> None:
     body = client.post("/api/admin/services/overseerr/check", headers=ADMIN).json()
-    assert (body["ok"], body["configured"], body["service"]) == (False, False, "overseerr")
+    assert (body["ok"], body["configured"], body["kind"], body["instance"]) == (False, False, "overseerr", "overseerr")
     assert "SMARTPLEX_OVERSEERR_URL" in body["error"]
     assert client.post("/api/admin/services/emby/check", headers=ADMIN).status_code == 422
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from smartplex.instances import Instance
 from smartplex.routing import stale_assets
 from tests.conftest import FIXTURES, HOOK
 from tests.helpers import webhook_rows
@@ -48,7 +49,7 @@ def test_every_fixture_is_stored_verbatim_and_routed(client: TestClient, engine:
 
     assert response.status_code == 202, response.text
     event = _expected_event(path, body)
-    assets = list(stale_assets(source, event))
+    assets = list(stale_assets(Instance.parse(source), event))
     answer = response.json()
     assert answer["event_type"] == event
     assert answer["stale_assets"] == assets
@@ -66,7 +67,7 @@ def test_every_source_has_routed_and_ignored_fixtures() -> None:
     """The fixtures exercise both outcomes for each source, so the test above covers the table."""
     for source in EVENT_KEY:
         outcomes = {
-            bool(stale_assets(source, _expected_event(p, json.loads(p.read_text()))))
+            bool(stale_assets(Instance.parse(source), _expected_event(p, json.loads(p.read_text()))))
             for p in ALL_FIXTURES
             if p.parent.name == source
         }

@@ -20,6 +20,7 @@ from smartplex.clients import (
     Unauthorized,
     client_for,
 )
+from smartplex.instances import Instance
 from smartplex.settings import Settings
 from smartplex_simulators import RunningSimulators
 
@@ -164,11 +165,11 @@ def test_tautulli_error_envelopes_become_errors() -> None:
 
 def test_client_for_names_the_missing_settings(sims: RunningSimulators) -> None:
     with pytest.raises(NotConfigured, match="SMARTPLEX_PLEX_URL and SMARTPLEX_PLEX_TOKEN"):
-        client_for("plex", Settings(_env_file=None))
+        client_for(Instance.parse("plex"), Settings(_env_file=None))
     with pytest.raises(ValueError, match="unknown service"):
-        client_for("jellyfin", Settings(_env_file=None))
+        client_for(Instance.parse("jellyfin"), Settings(_env_file=None))
     settings = Settings(_env_file=None, sonarr_url=sims.urls["sonarr"], sonarr_api_key=sims.keys["sonarr"])
-    with client_for("sonarr", settings) as client:
+    with client_for(Instance.parse("sonarr"), settings) as client:
         assert client.server_info().version == "4.0.19.2979"
 
 

@@ -61,7 +61,7 @@ def _sonarr_run_in_progress(cluster: Cluster) -> dg.DagsterRun | None:
     """A webhook run of sonarr that is started and has recorded its worker process."""
     started = cluster.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     for run in started:
-        if run.tags.get("smartplex/service") == "sonarr" and WORKER_TAG in run.tags:
+        if run.tags.get("smartplex/instance") == "sonarr" and WORKER_TAG in run.tags:
             return run
     return None
 

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from smartplex.dagster_names import resource_key
+from smartplex.instances import Instance
 from smartplex_cli import dagster_home
-from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource
 from smartplex_simulators.serve import RunningSimulators
 
 
@@ -30,7 +32,7 @@ def database(database_url: str, engine: Engine) -> DatabaseResource:
 def resources(database: DatabaseResource, sims: RunningSimulators) -> dict:
     values: dict = {"database": database}
     for name, url in sims.urls.items():
-        values[resource_key(name)] = ServiceResource(service=name, url=url, credential=sims.keys[name])
+        values[resource_key(Instance.parse(name))] = ServiceResource(instance=name, url=url, credential=sims.keys[name])
     return values
 
 

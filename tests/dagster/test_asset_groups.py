@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from smartplex.instances import Instance
 from smartplex.kinds import KINDS
 from smartplex_dagster.definitions import defs
 from smartplex_dagster.defs.library import asset_key
@@ -16,7 +17,7 @@ def test_one_group_per_layer() -> None:
         groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
     assert groups == {
         "webhooks": {"webhooks/webhook_log"},
-        "libraries": {asset_key(s.name).to_user_string() for s in KINDS},
+        "libraries": {asset_key(Instance.parse(s.name)).to_user_string() for s in KINDS},
         "derived": {"derived/watch_stats", "derived/media_catalog"},
     }
     assert dg.AssetKey(["radarr", "movies"]).to_user_string() in groups["libraries"]

@@ -9,13 +9,15 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import resource_key
+from smartplex.instances import Instance
 from smartplex.schema import media_catalog, radarr_movies, sonarr_series, watch_stats
 from smartplex_dagster.definitions import library_assets
 from smartplex_dagster.defs.derived import media_catalog as catalog_asset
 from smartplex_dagster.defs.derived import watch_stats as stats_asset
 from smartplex_dagster.defs.library import asset_key
 from smartplex_dagster.defs.partitions import PARTITIONS, covering, full_refresh_tags, incremental_tags, range_tags
-from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource
 from smartplex_dagster.defs.run_requests import (
     REFRESH_JOB,
     WEBHOOK_JOB,
@@ -46,7 +48,7 @@ def test_full_refresh_of_every_asset_then_derived(resources: dict, engine: Engin
         everything, resources=resources, tags=full_refresh_tags(), selection=[a.key for a in library_assets]
     )
     assert result.success
-    radarr = _materializations(result, asset_key("radarr"))
+    radarr = _materializations(result, asset_key(Instance.parse("radarr")))
     # One run, one step, one materialization: not one per partition since the history start.
     assert len(radarr) == 1
     assert radarr[-1].metadata["full_refresh"].value is True
@@ -60,7 +62,7 @@ def test_full_refresh_of_every_asset_then_derived(resources: dict, engine: Engin
 
 
 def test_backfill_of_thirty_days_is_one_run(resources: dict, engine: Engine, sims: RunningSimulators) -> None:
-    sonarr = next(a for a in library_assets if a.key == asset_key("sonarr"))
+    sonarr = next(a for a in library_assets if a.key == asset_key(Instance.parse("sonarr")))
     thirty = covering(utcnow() - timedelta(days=30))
     result = dg.materialize([sonarr], resources=resources, tags=range_tags(thirty))
     assert result.success
@@ -87,15 +89,15 @@ def test_a_webhook_run_leaves_the_checks_to_the_full_refresh(
     resources: dict, engine: Engine, sims: RunningSimulators
 ) -> None:
     """The checks read the whole table: a webhook run (a few rows) skips them, a full refresh runs them."""
-    webhook = _as_requested(webhook_run("sonarr", "key-1", 1, utcnow()), resources)
+    webhook = _as_requested(webhook_run(Instance.parse("sonarr"), "key-1", 1, utcnow()), resources)
     assert webhook.success and webhook.dagster_run.job_name == WEBHOOK_JOB
     weeks = PARTITIONS.get_partition_keys_in_range(covering(utcnow() - timedelta(days=7)))
-    assert [m.partition for m in _materializations(webhook, asset_key("sonarr"))] == weeks
+    assert [m.partition for m in _materializations(webhook, asset_key(Instance.parse("sonarr")))] == weeks
     assert webhook.get_asset_check_evaluations() == []
     planned = [e for e in webhook.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED]
     assert planned == []
 
-    refresh = _as_requested(full_refresh_run("sonarr", "key-2"), resources)
+    refresh = _as_requested(full_refresh_run(Instance.parse("sonarr"), "key-2"), resources)
     assert refresh.success and refresh.dagster_run.job_name == REFRESH_JOB
     checks = {e.check_name: e for e in refresh.get_asset_check_evaluations()}
     assert set(checks) == {"has_rows", "no_duplicate_ids"}
@@ -104,10 +106,10 @@ def test_a_webhook_run_leaves_the_checks_to_the_full_refresh(
 
 
 def test_a_run_for_an_unconfigured_service_fails_clearly(database_url: str, engine: Engine) -> None:
-    radarr = next(a for a in library_assets if a.key == asset_key("radarr"))
+    radarr = next(a for a in library_assets if a.key == asset_key(Instance.parse("radarr")))
     resources = {
         "database": DatabaseResource(url=database_url),
-        resource_key("radarr"): ServiceResource(service="radarr"),
+        resource_key(Instance.parse("radarr")): ServiceResource(instance="radarr"),
     }
     result = dg.materialize([radarr], resources=resources, tags=incremental_tags(), raise_on_error=False)
     assert not result.success
@@ -119,7 +121,7 @@ def test_a_failing_service_fails_the_run_with_a_readable_error(
     resources: dict, engine: Engine, sims: RunningSimulators
 ) -> None:
     sims.simulation.faults["sonarr"].update(error_rate=1.0, error_status=500)
-    sonarr = next(a for a in library_assets if a.key == asset_key("sonarr"))
+    sonarr = next(a for a in library_assets if a.key == asset_key(Instance.parse("sonarr")))
     result = dg.materialize([sonarr], resources=resources, tags=incremental_tags(), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
@@ -130,7 +132,7 @@ def test_a_failing_service_fails_the_run_with_a_readable_error(
 def test_a_backfill_of_every_partition_is_still_a_full_refresh(
     resources: dict, engine: Engine, sims: RunningSimulators
 ) -> None:
-    radarr = next(a for a in library_assets if a.key == asset_key("radarr"))
+    radarr = next(a for a in library_assets if a.key == asset_key(Instance.parse("radarr")))
     assert dg.materialize([radarr], resources=resources, tags=full_refresh_tags()).success
     gone = next(iter(sims.universe.movies))
     sims.simulation.delete_movie(gone)  # no webhook reaches this test: only a full refresh can see it
@@ -146,7 +148,7 @@ def test_each_ended_run_is_one_line_in_the_daemon_log(
 ) -> None:
     from smartplex_dagster.defs.status_sensors import summary
 
-    radarr = next(a for a in library_assets if a.key == asset_key("radarr"))
+    radarr = next(a for a in library_assets if a.key == asset_key(Instance.parse("radarr")))
     tags = {**full_refresh_tags(), "smartplex/trigger": "schedule", "smartplex/service": "radarr"}
     result = dg.materialize([radarr], resources=resources, instance=instance, tags=tags)
     line = summary(instance, instance.get_run_by_id(result.run_id))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from smartplex.instances import Instance
 from smartplex_dagster.definitions import library_assets
 from smartplex_dagster.defs.derived import media_catalog, watch_stats
 from smartplex_dagster.defs.library import asset_key
@@ -19,7 +20,7 @@ EVERYTHING = [*library_assets, watch_stats, media_catalog]
 
 def _sync(service: str, resources: dict, instance: dg.DagsterInstance) -> None:
     """A webhook run's sync: the partitions of the last 7 days, never the weeks since the history start."""
-    library = next(a for a in library_assets if a.key == asset_key(service))
+    library = next(a for a in library_assets if a.key == asset_key(Instance.parse(service)))
     assert dg.materialize([library], resources=resources, instance=instance, tags=incremental_tags()).success
 
 

@@ -23,7 +23,7 @@ def test_production_dagster_yaml_runs_on_postgres(postgres_dagster_home: Path) -
         config = instance.get_concurrency_config()
         assert config.pool_config.default_pool_limit == 1
         assert config.pool_config.pool_granularity == PoolGranularity.RUN
-        assert config.run_queue_config.tag_concurrency_limits[0]["key"] == "smartplex/service"
+        assert config.run_queue_config.tag_concurrency_limits[0]["key"] == "smartplex/instance"
         assert instance.run_monitoring_enabled and instance.run_retries_enabled
 
         @dg.asset

@@ -11,9 +11,11 @@ from sqlalchemy import Engine, insert, select, update
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import resource_key
+from smartplex.instances import Instance
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex_dagster.defs.outcomes import RUN_KEY_TAG, ended_at
-from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource, resource_key
+from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource
 from smartplex_dagster.defs.schedules import schedules
 from smartplex_dagster.runtime.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
 from tests.conftest import ADMIN
@@ -24,10 +26,12 @@ SCHEDULE = {s.name.removesuffix("_full_refresh"): s for s in schedules}
 
 def evaluate(instance: dg.DagsterInstance, database: DatabaseResource, service: str, at: datetime,
              configured: bool = True) -> dg.RunRequest | dg.SkipReason:  # fmt: skip
-    api = ServiceResource(service=service, url="http://127.0.0.1:9" if configured else None,
+    api = ServiceResource(instance=service, url="http://127.0.0.1:9" if configured else None,
                           credential="key" if configured else None)  # fmt: skip
     context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=at, resources={"database": database, resource_key(service): api}
+        instance=instance,
+        scheduled_execution_time=at,
+        resources={"database": database, resource_key(Instance.parse(service)): api},
     )
     data = SCHEDULE[service].evaluate_tick(context)
     return data.run_requests[0] if data.run_requests else dg.SkipReason(data.skip_message)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
+from smartplex.instances import Instance
 from smartplex.schema import sonarr_series, webhook_log
 from smartplex_dagster.definitions import library_assets
 from smartplex_dagster.defs.library import asset_key
@@ -77,11 +78,11 @@ def test_rows_group_by_stale_library(instance: dg.DagsterInstance, database: Dat
     add_rows(engine, list(EVENTS) * 3)
     add_rows(engine, [("sonarr", "Grab")], status="ignored")
     requests = tick(instance, database)
-    by_service = {r.tags["smartplex/service"]: r for r in requests}
+    by_service = {r.tags["smartplex/instance"]: r for r in requests}
     assert set(by_service) == {"sonarr", "radarr", "plex", "tautulli", "overseerr"}
     now = utcnow()
     for service, request in by_service.items():
-        assert request.asset_selection == [asset_key(service)]
+        assert request.asset_selection == [asset_key(Instance.parse(service))]
         assert request.tags["smartplex/trigger"] == "webhook"
         # The last 7 days, in the weekly partitions that hold them.
         window_start = datetime.fromisoformat(request.tags[WINDOW_START_TAG])
@@ -177,7 +178,7 @@ def test_a_lost_request_is_asked_for_again_exactly_once(
 
 def test_outcome_sensors_write_back(instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine) -> None:
     add_rows(engine, [("overseerr", "MEDIA_APPROVED")] * 2 + [("radarr", "MovieAdded")])
-    requests = {r.tags["smartplex/service"]: r for r in tick(instance, database)}
+    requests = {r.tags["smartplex/instance"]: r for r in tick(instance, database)}
     ok = fake_run(instance, requests["overseerr"].run_key, dg.DagsterRunStatus.SUCCESS)
     bad = fake_run(instance, requests["radarr"].run_key, dg.DagsterRunStatus.FAILURE)
     for sensor, run in ((sync_succeeded, ok), (sync_failed, bad)):
@@ -296,7 +297,9 @@ def test_payloads_that_name_no_item_are_no_hints(engine: Engine) -> None:
             connection.execute(update(webhook_log).where(webhook_log.c.id == row_id).values(payload=payload))
     now = utcnow()
     with engine.connect() as connection:
-        named = named_items(connection, "sonarr", window=(now - timedelta(days=1), now + timedelta(days=1)))
+        named = named_items(
+            connection, Instance.parse("sonarr"), window=(now - timedelta(days=1), now + timedelta(days=1))
+        )
     assert ids_of(named) == [12]
 
 
@@ -383,19 +386,19 @@ def test_a_backlog_is_claimed_oldest_first_in_bounded_slices(engine: Engine) -> 
     with engine.begin() as connection:
         connection.execute(insert(webhook_log), [_row("overseerr", "MEDIA_APPROVED", tied) for _ in range(5)])
         first = webhook_queue.pending_groups(connection, limit=40)
-        assert {g.service: g.count for g in first} == {"sonarr": 30, "radarr": 10}
+        assert {g.instance.id: g.count for g in first} == {"sonarr": 30, "radarr": 10}
         assert [g.run_key for g in webhook_queue.pending_groups(connection, limit=40)] == [g.run_key for g in first]
         # A library with a run in flight does not take the slice: the others' oldest rows do.
-        assert {g.service: g.count for g in webhook_queue.pending_groups(connection, busy={"sonarr"}, limit=40)} == {
+        assert {g.instance.id: g.count for g in webhook_queue.pending_groups(connection, busy={Instance.parse("sonarr")}, limit=40)} == {
             "radarr": 30, "plex": 10
         }  # fmt: skip
-        assert {g.service: g.count for g in webhook_queue.pending_groups(connection, busy={"sonarr", "radarr", "plex"}, limit=3)} == {
+        assert {g.instance.id: g.count for g in webhook_queue.pending_groups(connection, busy={Instance.parse("sonarr"), Instance.parse("radarr"), Instance.parse("plex")}, limit=3)} == {
             "overseerr": 5
         }  # fmt: skip
         now = utcnow()
         slices = []
         while groups := webhook_queue.pending_groups(connection, limit=40):
-            slices.append({g.service: webhook_queue.claim(connection, g, now) for g in groups})
+            slices.append({g.instance.id: webhook_queue.claim(connection, g, now) for g in groups})
     assert slices == [{"sonarr": 30, "radarr": 10}, {"radarr": 20, "plex": 20}, {"plex": 10, "overseerr": 5}]
     assert statuses(engine) == {"dispatched": 95}
 
@@ -485,13 +488,13 @@ def test_sync_now_is_started_by_the_next_sensor_tick_exactly_once(
                 .values(sync_requested_at=utcnow())
             )  # fmt: skip
         requests = tick(instance, database)
-        assert sorted((r.tags["smartplex/service"], r.job_name) for r in requests) == [
+        assert sorted((r.tags["smartplex/instance"], r.job_name) for r in requests) == [
             ("radarr", "full_refresh"),
             ("sonarr", "full_refresh"),
         ]  # plex is not configured here: its schedule says which variables to set
         assert all(r.tags["smartplex/full_refresh"] == "true" for r in requests)
         assert isinstance(tick(instance, database), dg.SkipReason)  # asked for once
-        sonarr = next(r for r in requests if r.tags["smartplex/service"] == "sonarr")
+        sonarr = next(r for r in requests if r.tags["smartplex/instance"] == "sonarr")
         fake_run(instance, sonarr.run_key, dg.DagsterRunStatus.STARTED)  # as the daemon launches it
         skipped = evaluate(instance, database, "sonarr", utcnow())
         assert isinstance(skipped, dg.SkipReason)  # the refresh is in flight: no second one

@@ -20,11 +20,12 @@ from sqlalchemy import Engine, update
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import RUN_KEY_TAG, TRIGGER_TAG, instance_tags, pool
+from smartplex.instances import Instance
 from smartplex.schema import sync_schedule
 from smartplex_cli.processes import Supervisor, free_port
 from smartplex_cli.stack import RESTART_MESSAGE, STOP_MESSAGE, start_stack, stop_stack
-from smartplex_dagster.defs.library import pool
-from smartplex_dagster.defs.outcomes import FINISHED, RUN_KEY_TAG, SERVICE_TAG, TRIGGER_TAG
+from smartplex_dagster.defs.outcomes import FINISHED
 from smartplex_dagster.runtime.orphans import STOPPED_TAG
 from tests.dagster.test_webhook_sensor import add_rows
 from tests.helpers import webhook_rows
@@ -47,7 +48,7 @@ def _no_schedules(engine: Engine) -> None:
 def _claim(engine: Engine, service: str) -> str:
     """Claim the service's pending rows, as the webhook sensor does; return the run key."""
     with engine.begin() as connection:
-        (group,) = [g for g in webhook_queue.pending_groups(connection) if g.service == service]
+        (group,) = [g for g in webhook_queue.pending_groups(connection) if g.instance.id == service]
         webhook_queue.claim(connection, group, utcnow())
     return group.run_key
 
@@ -55,13 +56,13 @@ def _claim(engine: Engine, service: str) -> str:
 def _run_left_behind(instance: dg.DagsterInstance, run_key: str, service: str, trigger: str) -> dg.DagsterRun:
     """A run as a stop left it: created under the sensor's (or schedule's) run key, and started."""
     run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED,
-                        tags={RUN_KEY_TAG: run_key, TRIGGER_TAG: trigger, SERVICE_TAG: service})  # fmt: skip
+                        tags={RUN_KEY_TAG: run_key, TRIGGER_TAG: trigger, **instance_tags(Instance.parse(service))})  # fmt: skip
     instance.add_run(run)
     return run
 
 
 def _slot_holders(instance: dg.DagsterInstance, service: str) -> set[str]:
-    info = instance.event_log_storage.get_concurrency_info(pool(service))
+    info = instance.event_log_storage.get_concurrency_info(pool(Instance.parse(service)))
     return {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}
 
 
@@ -109,7 +110,7 @@ def test_a_restart_cancels_runs_left_without_a_process_and_syncs_their_webhooks(
     instance.report_engine_event(
         f"Started process for run (pid: {gone.pid}).", radarr, EngineEventData.in_process(gone.pid)
     )
-    instance.event_log_storage.claim_concurrency_slot(pool("radarr"), radarr.run_id, "radarr__movies")
+    instance.event_log_storage.claim_concurrency_slot(pool(Instance.parse("radarr")), radarr.run_id, "radarr__movies")
     assert _slot_holders(instance, "radarr") == {radarr.run_id}
     # Overseerr: terminated from the UI, whose request could reach no process: left CANCELING.
     overseerr = _run_left_behind(instance, _claim(stack.engine, "overseerr"), "overseerr", "webhook")

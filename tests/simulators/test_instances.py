@@ -151,9 +151,10 @@ def test_env_declares_and_configures_the_4k_instances(sims: RunningSimulators, m
     settings = Settings(_env_file=None)
     assert [i.id for i in settings.service_instances] == list(sims.urls)
     for instance_id in sims.urls:
-        assert settings.is_configured(instance_id)
-        assert settings.service_url(instance_id) == sims.urls[instance_id]
-        credential = settings.service_credential(instance_id)
+        instance = settings.instance(instance_id)
+        assert settings.is_configured(instance)
+        assert settings.service_url(instance) == sims.urls[instance_id]
+        credential = settings.service_credential(instance)
         assert credential is not None and credential.get_secret_value() == sims.keys[instance_id]
     with sims.client("radarr/4k") as client:
         assert len(list(client.iter_all())) == len(_four_k(sims).movies)

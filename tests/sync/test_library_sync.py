@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from smartplex.clients import ServiceError
+from smartplex.instances import Instance
 from smartplex.schema import (
     overseerr_requests,
     plex_library_items,
@@ -156,7 +157,7 @@ def test_incremental_sync_takes_exactly_the_changes_inside_the_window(
 
     plex_result = incremental(engine, sims, "plex")
     with engine.connect() as connection:
-        hints = ids_of(named_items(connection, "sonarr", window=last_week()))
+        hints = ids_of(named_items(connection, Instance.parse("sonarr"), window=last_week()))
     assert hints == [removed.id]
     sonarr_result = incremental(engine, sims, "sonarr", hinted_ids=hints)
     radarr_result = incremental(engine, sims, "radarr")

@@ -19,6 +19,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.responses import Response
 
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import CODE_LOCATION, INSTANCE_TAG, TRIGGER_TAG, schedule_name
+from smartplex.instances import Instance
 from smartplex.settings import SettingsBase
 from webhook_api.admin_page import api, pages
 from webhook_api.admin_page.session import Sessions
@@ -87,7 +89,7 @@ class AdminPage:
             dagster_run=lambda run_id: f"{self.dagster_url}/runs/{quote(run_id, safe='')}",
             dagster_runs=self.dagster_runs,
             dagster_asset=lambda path: f"{self.dagster_url}/assets/{path}",
-            dagster_schedule=lambda service: f"{self.dagster_url}/locations/smartplex/schedules/{service}_full_refresh",
+            dagster_schedule=self.dagster_schedule,
         )
         self.templates = Jinja2Templates(env=env)
 
@@ -95,11 +97,15 @@ class AdminPage:
         root = str(request.scope.get("root_path", "")).rstrip("/")
         return f"{root}{STATIC_URL}/{name}?v={self.versions.get(name, '0')}"
 
-    def dagster_runs(self, service: str, trigger: str | None = None) -> str:
-        """The Dagster UI's run list, filtered by SmartPlex's run tags."""
-        tags = [("q[]", f"tag:smartplex/service={service}")]
+    def dagster_schedule(self, instance: Instance) -> str:
+        """The Dagster UI's page of one instance's full-refresh schedule."""
+        return f"{self.dagster_url}/locations/{CODE_LOCATION}/schedules/{schedule_name(instance)}"
+
+    def dagster_runs(self, instance: Instance, trigger: str | None = None) -> str:
+        """The Dagster UI's run list of one instance, filtered by SmartPlex's run tags."""
+        tags = [("q[]", f"tag:{INSTANCE_TAG}={instance.slug}")]
         if trigger:
-            tags.append(("q[]", f"tag:smartplex/trigger={trigger}"))
+            tags.append(("q[]", f"tag:{TRIGGER_TAG}={trigger}"))
         return f"{self.dagster_url}/runs?{urlencode(tags)}"
 
 

@@ -9,14 +9,16 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from smartplex.clients.check import ServiceCheck, check_service
-from smartplex.kinds import KindName
+from smartplex.instances import Instance
+from smartplex.kinds import KindName, get_kind
 from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, StateDep
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=AdminRoute, responses=ADMIN_RESPONSES)
 
 
 class ServiceCheckResult(BaseModel):
-    service: KindName
+    instance: str = Field(description="The instance's id: sonarr, sonarr/4k")
+    kind: KindName
     title: str
     configured: bool = Field(description="Whether the service's URL and credential are set")
     ok: bool = Field(description="The service answered, with the credential accepted")
@@ -28,7 +30,9 @@ class ServiceCheckResult(BaseModel):
 
     @classmethod
     def of(cls, check: ServiceCheck) -> ServiceCheckResult:
-        return cls.model_validate(check, from_attributes=True)
+        figures = {name: getattr(check, name) for name in cls.model_fields if name not in ("instance", "kind", "title")}
+        instance = check.instance
+        return cls(instance=instance.id, kind=instance.kind.name, title=instance.title, **figures)
 
 
 @router.post(
@@ -37,4 +41,5 @@ class ServiceCheckResult(BaseModel):
 )
 async def check(service: KindName, state: StateDep) -> ServiceCheckResult:
     # The connection can take seconds: off the event loop, so webhooks keep being answered.
-    return ServiceCheckResult.of(await run_in_threadpool(check_service, state.settings, service))
+    instance = Instance(get_kind(service))
+    return ServiceCheckResult.of(await run_in_threadpool(check_service, state.settings, instance))

@@ -317,12 +317,14 @@ def _schedules(engine: Any, instances: tuple[Instance, ...]) -> list[dict[str, A
     now = utcnow()
     with engine.begin() as connection:
         for instance in instances:
-            schedule_state.ensure(connection, instance.id)
+            schedule_state.ensure(connection, instance)
         rows = schedules(connection)
-    order = {svc.id: i for i, svc in enumerate(instances)}  # the overview's order, not the alphabet's
-    rows.sort(key=lambda row: order.get(row["library"], len(order)))
+    order = {svc: i for i, svc in enumerate(instances)}  # the overview's order, not the alphabet's
     for row in rows:
-        instance = Instance.parse(row["library"])
+        row["instance_"] = schedule_state.instance_of(row)
+    rows.sort(key=lambda row: order.get(row["instance_"], len(order)))
+    for row in rows:
+        instance = row["instance_"]
         row["title"], row["slug"] = instance.title, instance.slug
         row["plan"] = schedule_state.decide(row, now).reason
     return rows
@@ -333,7 +335,7 @@ async def _schedules_page(
 ) -> Response:
     settings = current.state.settings
     rows = await current.db(_schedules, settings.service_instances)
-    configured = {svc.slug: settings.is_configured(svc.id) for svc in settings.service_instances}
+    configured = {svc.slug: settings.is_configured(svc) for svc in settings.service_instances}
     notices = [
         ["error", f"{Instance.from_slug(name).title}: nothing was changed. {text}"]
         for name, text in (errors or {}).items()
@@ -386,7 +388,7 @@ async def change_schedule(service: str, current: PageDep, form: FormDep) -> Resp
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
             return schedule_state.change(
-                connection, instance.id, enabled=change.enabled, interval_hours=change.interval_hours
+                connection, instance, enabled=change.enabled, interval_hours=change.interval_hours
             )
 
     row = await current.db(apply)
@@ -405,7 +407,7 @@ async def sync_now(service: str, current: PageDep, form: FormDep) -> Response:
 
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
-            return schedule_state.request_sync(connection, instance.id)
+            return schedule_state.request_sync(connection, instance)
 
     row = await current.db(apply)
     if row is None:
@@ -597,7 +599,7 @@ def _replay_refused(current: Page, back: str, problem: str) -> Response:
 async def _services_page(current: Page, result: Any = None, status_code: int = 200) -> Response:
     settings = current.state.settings
     services = [
-        {"service": svc, "configured": settings.is_configured(svc.id), "url": settings.service_url(svc.id)}
+        {"service": svc, "configured": settings.is_configured(svc), "url": settings.service_url(svc)}
         for svc in settings.service_instances
     ]
     return current.render(
@@ -613,7 +615,7 @@ async def services_page(current: PageDep) -> Response:
 @router.post("/services/{service}/check")
 async def check(service: str, current: PageDep, form: FormDep) -> Response:
     instance = _service_or_404(current, service)
-    result = await run_in_threadpool(check_service, current.state.settings, instance.id)
+    result = await run_in_threadpool(check_service, current.state.settings, instance)
     return await _services_page(current, result)
 
 

@@ -53,7 +53,7 @@ def webhook_target(settings: SettingsBase, instance: Instance, base_url: str) ->
     source, svc = instance.kind.name, instance
     path = source if instance.is_default else f"{source}/{instance.name}"
     url = f"{base_url.rstrip('/')}/api/webhooks/{path}"
-    secret = settings.webhook_secret_for(instance.id)
+    secret = settings.webhook_secret_for(instance)
     if secret is None:
         return WebhookTarget(
             instance.slug,

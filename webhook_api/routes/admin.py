@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from sqlalchemy import select
 
 from smartplex import schedule_state, webhook_queue
+from smartplex.instances import Instance
 from smartplex.kinds import KIND_NAMES, KindName
 from smartplex.schema import webhook_log
 from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, Problem, StateDep
@@ -50,7 +51,7 @@ InstanceName = Annotated[str, Path(description="An instance declared in SMARTPLE
 def list_schedules(state: StateDep) -> list[dict[str, Any]]:
     with state.engine.begin() as connection:
         for instance in state.settings.service_instances:
-            schedule_state.ensure(connection, instance.id)
+            schedule_state.ensure(connection, instance)
         return schedules(connection)
 
 
@@ -87,28 +88,28 @@ for _prefix, _change_endpoint, _sync_endpoint, _what in (
     )  # fmt: skip
 
 
-def _library(service: str, instance: str | None, state: StateDep) -> str:
-    """The id of the configured instance the path names; 404 when it names none."""
+def _library(service: str, instance: str | None, state: StateDep) -> Instance:
+    """The configured instance the path names; 404 when it names none."""
     try:
-        return state.settings.instance(service if instance is None else f"{service}/{instance}").id
+        return state.settings.instance(service if instance is None else f"{service}/{instance}")
     except KeyError:
         raise HTTPException(404, f"no instance {instance!r} of {service} is configured (SMARTPLEX_INSTANCES)") from None
 
 
-def _change(library: str, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
+def _change(library: Instance, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
         row = schedule_state.change(connection, library, enabled=change.enabled, interval_hours=change.interval_hours)
         return _found(row, library)
 
 
-def _sync_now(library: str, state: StateDep) -> dict[str, Any]:
+def _sync_now(library: Instance, state: StateDep) -> dict[str, Any]:
     with state.engine.begin() as connection:
         return _found(schedule_state.request_sync(connection, library), library)
 
 
-def _found(row: dict[str, Any] | None, service: str) -> dict[str, Any]:
+def _found(row: dict[str, Any] | None, library: Instance) -> dict[str, Any]:
     if row is None:
-        raise HTTPException(404, f"no sync_schedule row for {service}; run 'smartplex db upgrade'")
+        raise HTTPException(404, f"no sync_schedule row for {library.id}; run 'smartplex db upgrade'")
     return row
 
 

@@ -71,11 +71,11 @@ def check_webhook_secret(request: Request, state: AppState) -> Instance | None:
     settings = state.settings
     instance = _instance(request, state)
     if instance is not None:
-        if webhook_authorized(request, settings.webhook_secret_for(instance.id)):
+        if webhook_authorized(request, settings.webhook_secret_for(instance)):
             return instance
         state.metrics.webhook(instance.kind.name, None, "unauthorized")
     # No such source or instance: a secret that would do for some instance may learn that; nobody else may.
-    elif any(webhook_authorized(request, settings.webhook_secret_for(i.id)) for i in settings.service_instances):
+    elif any(webhook_authorized(request, settings.webhook_secret_for(i)) for i in settings.service_instances):
         return None
     raise HTTPException(
         401,
