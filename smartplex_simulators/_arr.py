@@ -34,7 +34,7 @@ INSTANCE_IDS: tuple[str, ...] = (*KIND_NAMES, *(i.id for i in EXTRA_INSTANCES))
 
 @dataclass(frozen=True)
 class ArrFlavor:
-    service: str
+    kind: str
     app_name: str
     version: str
     resource: str  # "series" | "movie"
@@ -162,7 +162,7 @@ class ArrSimulator:
     def __init__(self, simulation: Simulation, flavor: ArrFlavor, instance: str = DEFAULT_INSTANCE) -> None:
         self.sim = simulation
         self.flavor = flavor
-        self.instance = Instance(get_kind(flavor.service), instance)
+        self.instance = Instance(get_kind(flavor.kind), instance)
         self.library = simulation.universe.arr_library(instance)
         self._rendered = RenderCache(simulation.universe)
 
@@ -199,7 +199,7 @@ class ArrSimulator:
                 "isProduction": True,
                 "isAdmin": False,
                 "isUserInteractive": False,
-                "startupPath": f"/app/{f.service}/bin",
+                "startupPath": f"/app/{f.kind}/bin",
                 "appData": "/config",
                 "osName": "alpine",
                 "osVersion": "3.22.1",

@@ -176,7 +176,7 @@ def _extra_routes(library: ArrLibrary) -> list[Route]:
 
 
 FLAVOR = ArrFlavor(
-    service="radarr",
+    kind="radarr",
     app_name="Radarr",
     version="5.28.0.10274",
     resource="movie",

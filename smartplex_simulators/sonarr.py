@@ -230,7 +230,7 @@ def _extra_routes(library: ArrLibrary) -> list[Route]:
 
 
 FLAVOR = ArrFlavor(
-    service="sonarr",
+    kind="sonarr",
     app_name="Sonarr",
     version="4.0.19.2979",
     resource="series",

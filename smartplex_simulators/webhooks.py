@@ -66,7 +66,7 @@ class Hook:
 
 @dataclass(frozen=True)
 class Delivery:
-    service: str
+    instance_id: str
     event: str
     status: int | None
     error: str | None = None
@@ -94,13 +94,14 @@ class WebhookSender:
 
         return cls({i.id: url(i) for i in instances}, client)
 
-    def send(self, service: str, hook: Hook) -> Delivery | None:
-        url = self.targets.get(service)
+    def send(self, instance_id: str, hook: Hook) -> Delivery | None:
+        url = self.targets.get(instance_id)
         if url is None:
             return None
-        headers = {"User-Agent": _USER_AGENTS[Instance.parse(service).kind.name]}
+        kind = Instance.parse(instance_id).kind.name
+        headers = {"User-Agent": _USER_AGENTS[kind]}
         try:
-            if service == "plex":
+            if kind == "plex":
                 # Always multipart, even without a poster: `payload` as a plain (filename-less) field.
                 parts: dict[str, Any] = {"payload": (None, json.dumps(hook.body))}
                 if hook.event in _PLEX_THUMB_EVENTS:
@@ -108,10 +109,10 @@ class WebhookSender:
                 response = self.client.post(url, files=parts, headers=headers)
             else:
                 response = self.client.post(url, json=hook.body, headers={**headers, "Accept": "application/json"})
-            delivery = Delivery(service, hook.event, response.status_code)
+            delivery = Delivery(instance_id, hook.event, response.status_code)
         except httpx.HTTPError as exc:
-            delivery = Delivery(service, hook.event, None, f"{type(exc).__name__}: {exc}")
-            log.warning("webhook %s %s to %s failed: %s", service, hook.event, url.split("?")[0], exc)
+            delivery = Delivery(instance_id, hook.event, None, f"{type(exc).__name__}: {exc}")
+            log.warning("webhook %s %s to %s failed: %s", instance_id, hook.event, url.split("?")[0], exc)
         self.deliveries.append(delivery)
         return delivery
 

@@ -64,7 +64,7 @@ def _copies(now: datetime) -> Select[Any]:
     the 4K copy of a title are two), matched by tvdb (shows) or tmdb (movies) id, else by imdb id."""
     plex = plex_library_items
 
-    def matches(table: Any, service: str, plex_type: str, id_column: str) -> Select[Any]:
+    def matches(table: Any, kind: str, plex_type: str, id_column: str) -> Select[Any]:
         same = (table.c[id_column] == plex.c[id_column]) | (
             plex.c[id_column].is_(None) & (table.c.imdb_id == plex.c.imdb_id)
         )
@@ -72,7 +72,7 @@ def _copies(now: datetime) -> Select[Any]:
             select(
                 plex.c.server_id,
                 plex.c.rating_key,
-                literal(service).label("service"),
+                literal(kind).label("service"),  # the column holds the kind
                 table.c.instance,
                 func.min(table.c.id).label("item_id"),  # one per instance, should it list a title twice
                 literal(now, media_catalog_copies.c.computed_at.type).label("computed_at"),
@@ -97,7 +97,7 @@ def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict
     plex = plex_library_items
     copies = media_catalog_copies
 
-    def chosen(service: str) -> Any:
+    def chosen(kind: str) -> Any:
         preferred = func.min(case((copies.c.instance == DEFAULT_INSTANCE, copies.c.item_id)))
         return (
             select(
@@ -105,9 +105,9 @@ def recompute_media_catalog(engine: Engine, now: datetime | None = None) -> dict
                 copies.c.rating_key,
                 func.coalesce(preferred, func.min(copies.c.item_id)).label("item_id"),
             )
-            .where(copies.c.service == service)
+            .where(copies.c.service == kind)
             .group_by(copies.c.server_id, copies.c.rating_key)
-            .subquery(service)
+            .subquery(kind)
         )
 
     sonarr, radarr = chosen("sonarr"), chosen("radarr")
