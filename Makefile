@@ -21,7 +21,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-# What CI checks before the tests: ruff's lint and format, and mypy (strict on smartplex and webhook_api).
+# What CI checks before the tests: ruff's lint and format, and mypy (strict on every package).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

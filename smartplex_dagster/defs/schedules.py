@@ -4,6 +4,7 @@ Each tick reads the row, so an admin's change applies at the next tick without r
 """
 
 from datetime import UTC
+from typing import Any
 
 import dagster as dg
 
@@ -74,7 +75,7 @@ def _left_unsubmitted(run: dg.DagsterRun, context: dg.ScheduleEvaluationContext)
     )
 
 
-def _next_after_end(row: dict) -> str:
+def _next_after_end(row: dict[str, Any]) -> str:
     """When the next refresh is due, for a tick that finds one running."""
     if not row["enabled"]:
         return "no next one is planned: the schedule is disabled"

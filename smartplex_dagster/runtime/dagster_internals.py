@@ -130,7 +130,7 @@ def start_runs_from(context: BaseContext) -> None:
 
     def __init__(self: DagsterApiServer, *args: Any, **kwargs: Any) -> None:
         made(self, *args, **kwargs)
-        self._mp_ctx = context  # noqa: SLF001 - see PRIVATE_ATTRIBUTES
+        self._mp_ctx = context  # type: ignore[assignment]  # noqa: SLF001 - Dagster types it spawn-only; see PRIVATE_ATTRIBUTES
 
     DagsterApiServer.__init__ = __init__  # type: ignore[method-assign]
 

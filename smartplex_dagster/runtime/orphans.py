@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import psutil
@@ -147,7 +148,7 @@ def record_worker(dagster_instance: dg.DagsterInstance, run_id: str) -> None:
         dagster_instance.add_run_tags(run_id, worker_tag(identity))
 
 
-def _recorded_worker(run: dg.DagsterRun) -> dict | None:
+def _recorded_worker(run: dg.DagsterRun) -> dict[str, Any] | None:
     raw = run.tags.get(WORKER_TAG)
     try:
         worker = json.loads(raw) if raw else None
@@ -167,7 +168,7 @@ def worker_is_gone(run: dg.DagsterRun) -> bool:
     return worker is not None and _gone(worker)
 
 
-def _gone(worker: dict) -> bool:
+def _gone(worker: dict[str, Any]) -> bool:
     """Whether the recorded ``worker`` has ended, beyond doubt, as seen from this process."""
     try:
         here = _here()
