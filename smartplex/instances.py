@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from smartplex.kinds import KINDS, Kind, get_kind
 
@@ -72,15 +72,37 @@ class Instance:
     @property
     def env_names(self) -> tuple[str, str]:
         """The variables that configure it: its URL and its credential."""
-        prefix = f"SMARTPLEX_{self.slug.upper()}"
-        return f"{prefix}_URL", f"{prefix}_{self.kind.credential_setting.upper()}"
+        variables = instance_variables(self)
+        return variables.url, variables.credential
 
     @property
     def secret_env_name(self) -> str:
         """The variable holding a webhook secret for this instance alone."""
-        if self.is_default:
-            return f"SMARTPLEX_WEBHOOK_SECRET_{self.kind.name.upper()}"
-        return f"SMARTPLEX_{self.slug.upper()}_WEBHOOK_SECRET"
+        return instance_variables(self).webhook_secret
+
+
+class InstanceVariables(NamedTuple):
+    """The names of the variables that configure one instance."""
+
+    url: str
+    credential: str
+    webhook_secret: str
+
+
+def instance_variables(instance: Instance) -> InstanceVariables:
+    """The one place the names of an instance's variables are made, for every kind; the settings
+    read them, ``docs/configuration.md`` lists them and ``tests/test_docs.py`` holds the two together.
+
+    ``sonarr``: ``SMARTPLEX_SONARR_URL``, ``SMARTPLEX_SONARR_API_KEY``, ``SMARTPLEX_WEBHOOK_SECRET_SONARR``;
+    ``plex``: ``SMARTPLEX_PLEX_URL``, ``SMARTPLEX_PLEX_TOKEN``, ``SMARTPLEX_WEBHOOK_SECRET_PLEX``;
+    ``sonarr/4k``: ``SMARTPLEX_SONARR_4K_URL``, ``SMARTPLEX_SONARR_4K_API_KEY``, ``SMARTPLEX_SONARR_4K_WEBHOOK_SECRET``.
+    """
+    prefix = f"SMARTPLEX_{instance.slug.upper()}"
+    credential = f"{prefix}_{instance.kind.credential_setting.upper()}"
+    if instance.is_default:
+        # The default instance's secret reads as the installation's, narrowed to one kind.
+        return InstanceVariables(f"{prefix}_URL", credential, f"SMARTPLEX_WEBHOOK_SECRET_{instance.kind.name.upper()}")
+    return InstanceVariables(f"{prefix}_URL", credential, f"{prefix}_WEBHOOK_SECRET")
 
 
 DEFAULT_INSTANCES: tuple[Instance, ...] = tuple(Instance(k) for k in KINDS)

@@ -1,45 +1,53 @@
-"""All configuration in one pydantic-settings class, read from ``SMARTPLEX_*`` variables or ``.env``."""
+"""All configuration in one pydantic-settings class, read from ``SMARTPLEX_*`` variables or ``.env``.
+
+Every service instance's variables (``SMARTPLEX_SONARR_URL``, ...) are named by :func:`~smartplex.instances.instance_variables`.
+"""
 
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, PrivateAttr, SecretStr, create_model, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from smartplex.instances import DEFAULT_INSTANCE, DEFAULT_INSTANCES, INSTANCE_NAME, Instance
+from smartplex.instances import DEFAULT_INSTANCE, DEFAULT_INSTANCES, INSTANCE_NAME, Instance, instance_variables
 from smartplex.kinds import BY_NAME, KINDS
 
 INSTANCES_VAR = "SMARTPLEX_INSTANCES"
-#: A variable that configures an extra instance: SMARTPLEX_<KIND>_<NAME>_<SETTING>.
-_INSTANCE_VARIABLE = re.compile(
-    rf"SMARTPLEX_({'|'.join(s.name.upper() for s in KINDS)})_([A-Z0-9]+)_(URL|API_KEY|TOKEN|WEBHOOK_SECRET)"
-)
+_PREFIX = "SMARTPLEX_"
+#: Where the instances' variables travel from their source to the validator: no field has this name.
+_VARIABLES = "instance variables"
 
 
-class InstanceSettings(BaseSettings):
-    """One extra instance's variables, read under its own prefix (``SMARTPLEX_SONARR_4K_``)."""
+@dataclass(frozen=True)
+class InstanceSettings:
+    """One instance's values, read from the variables :func:`instance_variables` names."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    url: str | None = None
-    api_key: SecretStr | None = None
-    token: SecretStr | None = None
-    webhook_secret: SecretStr | None = None
+    url: str | None
+    credential: SecretStr | None
+    webhook_secret: SecretStr | None
 
 
 class InstancesError(ValueError):
     """The instance configuration is ambiguous or incomplete; the message names the variable."""
 
 
-class SettingsBase(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SMARTPLEX_", env_file=".env", extra="ignore")
+class Settings(BaseSettings):
+    # A refused value's message must not carry the secrets beside it (into a log, the Dagster UI).
+    model_config = SettingsConfigDict(env_prefix=_PREFIX, env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("smartplex")),
@@ -125,7 +133,8 @@ class SettingsBase(BaseSettings):
             "by SMARTPLEX_<SERVICE>_<NAME>_URL and _API_KEY (_TOKEN for Plex), and may have its own _WEBHOOK_SECRET."
         ),
     )
-    _extra: dict[str, tuple[Instance, InstanceSettings]] = PrivateAttr(default_factory=dict)
+    #: Every instance's values, in the order of :attr:`service_instances`.
+    _instances: dict[Instance, InstanceSettings] = PrivateAttr(default_factory=dict)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8765
@@ -142,30 +151,40 @@ class SettingsBase(BaseSettings):
     worker_concurrency: int = Field(default=1, ge=1, description="Runs one smartplex worker executes at once.")
     worker_queue: str = Field(default="smartplex", description="The Celery queue smartplex worker takes runs from.")
 
-    @model_validator(mode="before")
     @classmethod
-    def _empty_means_unset(cls, values: Any) -> Any:
-        # An empty variable must never become an empty secret that an empty token would match.
-        if isinstance(values, dict):
-            return {k: v for k, v in values.items() if v != ""}
-        return values
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        variables = _InstanceVariablesSource(settings_cls, init_settings, dotenv_settings)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, variables
 
-    @model_validator(mode="after")
-    def _read_instances(self) -> SettingsBase:
-        declared = _declared(self.instances or "")
-        self._extra = {instance.id: (instance, _instance_settings(instance)) for instance in declared}
-        _refuse_undeclared(self._extra)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _read(cls, values: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        variables: dict[str, Any] = {}
+        if isinstance(values, dict):
+            # An empty variable must never become an empty secret that an empty token would match.
+            values = {k: v for k, v in values.items() if v != ""}
+            variables = values.pop(_VARIABLES, {})
+        settings = handler(values)
+        declared = _declared(settings.instances or "")
+        _refuse_undeclared(variables, declared)
+        settings._instances = {
+            instance: _instance_settings(instance, variables, required=not instance.is_default)
+            for default in DEFAULT_INSTANCES
+            for instance in (default, *sorted((i for i in declared if i.kind == default.kind), key=lambda i: i.name))
+        }
+        return settings
 
     @property
     def service_instances(self) -> tuple[Instance, ...]:
-        """Every instance: the five defaults, then the extra ones, each after its kind's default."""
-        extra = [instance for instance, _ in self._extra.values()]
-        return tuple(
-            instance
-            for default in DEFAULT_INSTANCES
-            for instance in (default, *sorted((i for i in extra if i.kind == default.kind), key=lambda i: i.name))
-        )
+        """Every instance: each kind's default, then its declared ones by name."""
+        return tuple(self._instances)
 
     def instance(self, instance_id: str) -> Instance:
         """The configured instance ``instance_id`` names (``sonarr``, ``sonarr/4k``); ``KeyError`` if none."""
@@ -173,7 +192,7 @@ class SettingsBase(BaseSettings):
             instance = Instance.parse(instance_id)
         except ValueError:
             raise KeyError(instance_id) from None
-        if not instance.is_default and instance.id not in self._extra:
+        if instance not in self._instances:
             raise KeyError(instance_id)
         return instance
 
@@ -189,11 +208,9 @@ class SettingsBase(BaseSettings):
 
     def webhook_secret_for(self, instance: Instance) -> SecretStr | None:
         """The webhook secret of one instance: its own when set, else its kind's
-        (``webhook_secret_sonarr``), else the installation's."""
-        kind: SecretStr | None = getattr(self, f"webhook_secret_{instance.kind.name}") or self.webhook_secret
-        if instance.is_default:
-            return kind
-        return self._extra[instance.id][1].webhook_secret or kind
+        (``SMARTPLEX_WEBHOOK_SECRET_SONARR``), else the installation's."""
+        kind = self._instances[Instance(instance.kind)].webhook_secret
+        return self._instances[instance].webhook_secret or kind or self.webhook_secret
 
     def unprotected_instances(self) -> list[Instance]:
         """The instances whose webhooks need no secret."""
@@ -201,22 +218,46 @@ class SettingsBase(BaseSettings):
 
     def service_url(self, instance: Instance) -> str | None:
         """The base URL of one instance's service."""
-        if not instance.is_default:
-            return self._extra[instance.id][1].url
-        url: str | None = getattr(self, f"{instance.kind.name}_url")
-        return url
+        return self._instances[instance].url
 
     def service_credential(self, instance: Instance) -> SecretStr | None:
         """The API key (Plex: token) of one instance's service."""
-        setting = instance.kind.credential_setting
-        if not instance.is_default:
-            credential: SecretStr | None = getattr(self._extra[instance.id][1], setting)
-            return credential
-        credential = getattr(self, f"{instance.kind.name}_{setting}")
-        return credential
+        return self._instances[instance].credential
 
     def is_configured(self, instance: Instance) -> bool:
         return bool(self.service_url(instance) and self.service_credential(instance))
+
+
+#: The name code type hints use; the settings are one class.
+SettingsBase = Settings
+
+
+class _InstanceVariablesSource(PydanticBaseSettingsSource):
+    """Every ``SMARTPLEX_*`` variable that is not a field, by name, under one key: the instances'
+    (``SMARTPLEX_SONARR_URL``). As for a field, a keyword argument (``sonarr_url=``) wins over the
+    environment, which wins over ``.env``; pydantic-settings' own sources read only the fields."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource, dotenv: PydanticBaseSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        self._init, self._dotenv = init, dotenv
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the fields are the other sources' business
+
+    def __call__(self) -> dict[str, Any]:
+        kwargs = self._init.init_kwargs if isinstance(self._init, InitSettingsSource) else {}
+        layers: list[Mapping[str, Any]] = [
+            self._dotenv.env_vars if isinstance(self._dotenv, DotEnvSettingsSource) else {},
+            os.environ,
+            {_PREFIX + key: value for key, value in kwargs.items()},
+        ]
+        # Names are case-blind, as the fields' are.
+        merged = {name.upper(): value for layer in layers for name, value in layer.items()}
+        fields = {_PREFIX + name.upper() for name in self.settings_cls.model_fields}
+        variables = {n: v for n, v in merged.items() if n.startswith(_PREFIX) and n not in fields and v != ""}
+        return {_VARIABLES: variables}
 
 
 def _declared(value: str) -> list[Instance]:
@@ -233,9 +274,8 @@ def _declared(value: str) -> list[Instance]:
                 f"{INSTANCES_VAR}: unknown service {kind!r} in {entry!r}; expected one of {', '.join(BY_NAME)}"
             )
         if name.lower() == DEFAULT_INSTANCE:
-            raise InstancesError(
-                f"{INSTANCES_VAR}: {entry!r}: 'default' is the instance SMARTPLEX_{kind.upper()}_URL configures"
-            )
+            url = instance_variables(Instance(BY_NAME[kind.lower()])).url
+            raise InstancesError(f"{INSTANCES_VAR}: {entry!r}: 'default' is the instance {url} configures")
         if not INSTANCE_NAME.fullmatch(name.lower()):
             raise InstancesError(
                 f"{INSTANCES_VAR}: bad name {name!r} in {entry!r}: use letters and digits only, at most 32"
@@ -248,53 +288,59 @@ def _declared(value: str) -> list[Instance]:
     return list(instances.values())
 
 
-def _instance_settings(instance: Instance) -> InstanceSettings:
-    """Read one extra instance's variables; refuse it without its URL or credential, naming the variable."""
-    prefix = f"SMARTPLEX_{instance.slug.upper()}_"
-    values = InstanceSettings(_env_prefix=prefix)  # type: ignore[call-arg]
-    credential = getattr(values, instance.kind.credential_setting)
-    for variable, value in zip(instance.env_names, (values.url, credential), strict=True):
-        if not value or (isinstance(value, SecretStr) and not value.get_secret_value()):
-            raise InstancesError(
-                f"{variable} is not set: {INSTANCES_VAR} declares {instance.kind.name}:{instance.name}, "
-                f"which needs {' and '.join(instance.env_names)}"
-            )
+def _instance_settings(instance: Instance, variables: Mapping[str, Any], *, required: bool) -> InstanceSettings:
+    """Read one instance's variables; refuse a ``required`` one without its URL or credential."""
+    names = instance_variables(instance)
+    values = InstanceSettings(
+        _text(names.url, variables), _secret(names.credential, variables), _secret(names.webhook_secret, variables)
+    )
+    if required:
+        for variable, value in ((names.url, values.url), (names.credential, values.credential)):
+            if value is None:
+                raise InstancesError(
+                    f"{variable} is not set: {INSTANCES_VAR} declares {instance.kind.name}:{instance.name}, "
+                    f"which needs {names.url} and {names.credential}"
+                )
     return values
 
 
-def _refuse_undeclared(extra: dict[str, Any]) -> None:
+def _text(variable: str, variables: Mapping[str, Any]) -> str | None:
+    value = variables.get(variable)
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is not None and not isinstance(value, str):
+        raise InstancesError(f"{variable}: expected text, got {type(value).__name__}")
+    return value or None
+
+
+def _secret(variable: str, variables: Mapping[str, Any]) -> SecretStr | None:
+    value = _text(variable, variables)
+    return SecretStr(value) if value else None
+
+
+def _extra_instance(variable: str) -> Instance | None:
+    """The extra instance a variable would configure (``SMARTPLEX_SONARR_4K_URL``: ``sonarr/4k``), if any."""
+    for kind in KINDS:
+        rest = variable.removeprefix(f"{_PREFIX}{kind.name.upper()}_")
+        name = rest.partition("_")[0].lower()
+        if rest != variable and INSTANCE_NAME.fullmatch(name) and name != DEFAULT_INSTANCE:
+            instance = Instance(kind, name)
+            if variable in instance_variables(instance):
+                return instance
+    return None
+
+
+def _refuse_undeclared(variables: Mapping[str, Any], declared: list[Instance]) -> None:
     """A variable for an instance nobody declared is a typo or a forgotten declaration: either way,
     running without it would sync from the wrong place."""
-    for variable in sorted(os.environ):
-        match = _INSTANCE_VARIABLE.fullmatch(variable)
-        if match and os.environ[variable] and f"{match[1].lower()}/{match[2].lower()}" not in extra:
+    for variable in sorted(variables):
+        instance = _extra_instance(variable)
+        if instance is not None and instance not in declared:
             raise InstancesError(
-                f"{variable} is set, but {INSTANCES_VAR} does not declare {match[1].lower()}:{match[2].lower()}"
+                f"{variable} is set, but {INSTANCES_VAR} does not declare {instance.kind.name}:{instance.name}"
             )
 
 
-def _per_service_fields() -> dict[str, Any]:
-    """``webhook_secret_<svc>``, ``<svc>_url`` and ``<svc>_api_key`` (``plex_token``) for each service."""
-    fields: dict[str, Any] = {}
-    for s in KINDS:
-        fields[f"webhook_secret_{s.name}"] = (
-            SecretStr | None,
-            Field(default=None, description=f"Webhook secret for {s.title} only (overrides webhook_secret)."),
-        )
-        fields[f"{s.name}_url"] = (
-            str | None,
-            Field(default=None, description=f"Base URL of {s.title}, including any URL base path."),
-        )
-        fields[f"{s.name}_{s.credential_setting}"] = (
-            SecretStr | None,
-            Field(default=None, description=f"{s.title} API {s.credential_setting.replace('_', ' ')}."),
-        )
-    return fields
-
-
-Settings = create_model("Settings", __base__=SettingsBase, **_per_service_fields())
-
-
 @lru_cache
-def get_settings() -> SettingsBase:
+def get_settings() -> Settings:
     return Settings()

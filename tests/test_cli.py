@@ -68,11 +68,12 @@ def test_db_sql_prints_the_committed_file(tmp_path: Path) -> None:
 
 
 def test_empty_secret_counts_as_unset() -> None:
+    from smartplex.instances import DEFAULT_INSTANCES
     from smartplex.settings import Settings
 
     settings = Settings(_env_file=None, webhook_secret="", admin_secret="")
     assert settings.webhook_secret is None and settings.admin_secret is None
-    assert len(settings.unprotected_sources()) == 5
+    assert settings.unprotected_instances() == list(DEFAULT_INSTANCES)
 
 
 def test_api_refuses_a_public_bind_without_secrets(tmp_path: Path) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from datetime import date
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from smartplex.instances import Instance
+from smartplex.instances import Instance, instance_variables
 from smartplex.kinds import KINDS
 from smartplex.routing import IGNORED_EVENTS, STALE_LIBRARIES, stale_assets
 from smartplex.settings import Settings
@@ -22,7 +24,7 @@ def _table_rows(text: str) -> list[list[str]]:
     for line in text.splitlines():
         if line.startswith("|") and not re.fullmatch(r"\|[\s|:-]*", line):
             rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    return [r for r in rows if r[0] not in ("variable", "source")]
+    return [r for r in rows if r[0] not in ("variable", "source", "service")]
 
 
 def _section(text: str, heading: str) -> str:
@@ -42,22 +44,19 @@ def _rendered(default: object) -> str | None:
     return None
 
 
+def _variables(cell: str) -> list[str]:
+    return re.findall(r"`(SMARTPLEX_[A-Z0-9_]+)`", cell)
+
+
 def test_every_setting_is_documented_with_its_default_and_nothing_else_is() -> None:
     text = (DOCS / "configuration.md").read_text()
     documented: dict[str, list[str]] = {}
     for row in _table_rows(text.replace(_section(text, "Tests"), "")):
-        for name in re.findall(r"`(SMARTPLEX_[A-Z0-9_]+)`", row[0]):
+        for name in _variables(row[0]):
             documented[name] = row
-    per_source_secrets = {f"webhook_secret_{s.name}" for s in KINDS}
-    per_service = {name.lower().removeprefix("smartplex_") for s in KINDS for name in Instance(s).env_names}
     for field_name, field in Settings.model_fields.items():
         variable = f"SMARTPLEX_{field_name.upper()}"
-        if field_name in per_source_secrets:  # one row lists them as `…_PLEX`, `…_TAUTULLI`, ...
-            assert variable in text or f"…_{field_name.removeprefix('webhook_secret_').upper()}" in text, variable
-            continue
         assert variable in documented, f"{variable} is not in docs/configuration.md"
-        if field_name in per_service:
-            continue  # a two-column table: every one of them defaults to unset
         expected = _rendered(field.default) if not isinstance(field.default, SecretStr) else None
         cell = documented[variable][1]
         if expected is not None:
@@ -66,6 +65,34 @@ def test_every_setting_is_documented_with_its_default_and_nothing_else_is() -> N
             assert "unset" in cell, f"{variable}: the docs say {cell!r}, the code has no default"
     known = {f"SMARTPLEX_{name.upper()}" for name in Settings.model_fields}
     assert set(documented) <= known, f"documented but not settings: {sorted(set(documented) - known)}"
+
+
+def test_each_services_variables_are_documented_as_the_settings_name_them() -> None:
+    services, several = _section((DOCS / "configuration.md").read_text(), "Services").split("\n### ", 1)
+    rows = {row[0]: row[1:] for row in _table_rows(services)}
+    assert set(rows) == {kind.title for kind in KINDS}, "one row per kind in docs/configuration.md's Services"
+    for kind in KINDS:
+        expected = [[variable] for variable in instance_variables(Instance(kind))]  # URL, credential, secret
+        assert [_variables(cell) for cell in rows[kind.title]] == expected, kind.title
+    # An extra instance's, by their pattern: SMARTPLEX_<SERVICE>_<NAME>_URL is SMARTPLEX_SONARR_4K_URL.
+    patterns = [
+        name for row in _table_rows(several) for name in re.findall(r"`(SMARTPLEX_<SERVICE>_<NAME>_\w+)`", row[0])
+    ]
+    example = [pattern.replace("<SERVICE>_<NAME>", "SONARR_4K") for pattern in patterns]
+    assert example == list(instance_variables(Instance.parse("sonarr/4k")))
+
+
+def test_the_command_that_prints_every_setting_prints_every_documented_one() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    command = re.search(r'```bash\n\.venv/bin/python -c "(.*?)"\n```', text, re.DOTALL)
+    assert command, "the command printing every setting is in docs/configuration.md"
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        exec(command[1], {})
+    documented = {
+        name for row in _table_rows(text.replace(_section(text, "Tests"), "")) for name in _variables(" ".join(row))
+    }
+    documented -= set(instance_variables(Instance.parse("sonarr/4k")))  # examples of an extra instance's
+    assert documented <= set(re.findall(r"SMARTPLEX_[A-Z0-9_]+", printed.getvalue()))
 
 
 def test_the_routing_table_in_the_docs_is_the_one_in_the_code() -> None:
