@@ -225,11 +225,11 @@ def test_make_run_on_chosen_ports_ctrl_c_then_a_restart(tmp_path: Path, demos: l
 def test_only_a_new_demo_database_gets_every_schedule_enabled(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        assert prepare_demo_database(engine, ["sonarr/4k"]) is True  # the 4K instance's schedule too
+        assert prepare_demo_database(engine, [Instance.parse("sonarr/4k")]) is True  # the 4K instance's schedule too
         with engine.begin() as connection:
             assert all(connection.execute(select(sync_schedule.c.enabled)).scalars())
             connection.execute(sync_schedule.update().where(sync_schedule.c.service == "radarr").values(enabled=False))
-        assert prepare_demo_database(engine, ["sonarr/4k"]) is False
+        assert prepare_demo_database(engine, [Instance.parse("sonarr/4k")]) is False
         with engine.connect() as connection:
             query = select(sync_schedule.c.service, sync_schedule.c.instance, sync_schedule.c.enabled)
             enabled = {(service, instance): on for service, instance, on in connection.execute(query)}
