@@ -1,4 +1,4 @@
-"""SmartPlex Sync shared core: settings, the service registry, the schema and the service clients.
-
-Imports neither ``webhook_api`` nor ``smartplex_dagster``; both of those import it.
+"""SmartPlex Sync's shared core: the service kinds and their instances, settings, the routing table, the schema,
+the ``webhook_log`` queue, the service clients and the sync engine. It imports no other package of the
+project; every other package imports it.
 """

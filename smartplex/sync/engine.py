@@ -1,4 +1,4 @@
-"""Run one service's sync: fetch a window (incremental) or everything (full refresh), upsert in batches.
+"""Run one instance's library sync: fetch a window (incremental) or everything (full refresh), upsert in batches.
 
 Incremental runs only upsert, plus soft-delete what the service's history says is gone (Sonarr's
 series, Radarr's movies). A full refresh also soft-deletes every row the service no longer lists,

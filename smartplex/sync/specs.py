@@ -1,7 +1,7 @@
-"""One spec per service: its table, its key, and how a fetched item becomes a row.
+"""One sync spec per kind: its table, its key, and how a fetched item becomes a row.
 
-This is the one place that knows how each service's items map onto SmartPlex's tables; the Dagster
-asset factory and the sync engine are the same code for all five.
+This is the one place that knows how each kind's items map onto SmartPlex's tables; the Dagster
+asset factory and the sync engine are the same code for every kind.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Resources: the product database, and one client resource per service instance, configured through EnvVar.
+"""Resources: the product database, and one API resource per instance, configured through EnvVar.
 
 A service whose variables are not set still loads; a run that needs it fails with a message naming
 the variables to set.
