@@ -62,7 +62,10 @@ def test_sync_now_marks_the_request(client: TestClient, engine: Engine) -> None:
     assert response.status_code == 202
     assert _schedule(engine, "overseerr")["sync_requested_at"] is not None
     listed = client.get("/api/admin/schedules", headers=ADMIN).json()
-    assert [r["service"] for r in listed] == sorted(["plex", "tautulli", "sonarr", "radarr", "overseerr"])
+    # The admin page's order (the configured instances'), not the alphabet's: the page and its twin agree.
+    assert [r["service"] for r in listed] == ["plex", "tautulli", "sonarr", "radarr", "overseerr"]
+    overseerr = listed[-1]
+    assert overseerr["library"] == "overseerr" and overseerr["plan"].startswith("sync requested at")
 
 
 def _row(source: str, status: str, **extra: object) -> dict:

@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import Engine, insert, select, update
 
 from smartplex import schedule_state
 from smartplex.column_types import utcnow
 from smartplex.instances import Instance
+from smartplex.kinds import KINDS
+from smartplex.routing import STALE_LIBRARIES
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.settings import SettingsBase
 from smartplex_simulators.serve import RunningSimulators
@@ -578,6 +581,23 @@ def test_the_webhook_urls_carry_each_sources_secret(database_url: str, tmp_path:
     assert 'value="sonarr s&amp;cret"' in html  # Sonarr's own secret, as the Basic password
     assert 'value="{&#34;X-Webhook-Token&#34;: &#34;hook-secret-123&#34;}"' in html  # Tautulli's JSON headers
     assert f'value="Bearer {WEBHOOK_SECRET}"' in html  # Overseerr's Authorization header
+
+
+def test_the_webhook_urls_say_which_boxes_to_tick_from_each_kinds_facts(browser: tuple[TestClient, str]) -> None:
+    client, _ = browser
+    html = client.get("/admin/connect").text
+    for kind in KINDS:
+        start = html.index(f'id="connect-{kind.name}"')
+        card = html[start : html.index("</article>", start)]
+        assert str(escape(kind.webhook.where)) in card
+        shown = re.findall(r'<li>([^<]+) <span class="mono">([^<]+)</span></li>', card)
+        assert [(str(escape(t.label)), t.event) for t in kind.webhook.triggers] == shown, kind.name
+        if kind.webhook.sends_every_event:
+            assert "sends every event" in card
+            named = re.findall(r'<span class="mono">([^<]+)</span>', card[card.index("sends every event") :])
+            assert named == list(STALE_LIBRARIES[kind.name])
+        if kind.webhook.note:
+            assert str(escape(kind.webhook.note)) in card
 
 
 def test_without_a_webhook_secret_the_urls_say_so(open_settings: SettingsBase) -> None:

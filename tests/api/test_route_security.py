@@ -92,6 +92,10 @@ PROTECTED: dict[tuple[str, str], list[tuple[str, str, dict[str, Any]]]] = {
     ("POST", "/api/admin/webhooks/replay"): [("admin", "/api/admin/webhooks/replay", {"json": {"status": "failed"}})],
     ("GET", "/api/admin/webhooks"): [("admin", "/api/admin/webhooks", {})],
     ("POST", "/api/admin/services/{service}/check"): [("admin", "/api/admin/services/overseerr/check", {})],
+    ("POST", "/api/admin/services/{service}/{instance}/check"): [("admin", "/api/admin/services/sonarr/4k/check", {})],
+    ("GET", "/api/admin/charts/{chart}"): [("admin", "/api/admin/charts/hourly", {})],
+    ("GET", "/api/admin/charts/{chart}/{service}"): [("admin", "/api/admin/charts/daily/plex", {})],
+    ("GET", "/api/admin/charts/{chart}/{service}/{instance}"): [("admin", "/api/admin/charts/hourly/sonarr/4k", {})],
 }
 
 #: The admin page (``webhook_api/admin_page``) takes a signed-in browser session, never a header secret.

@@ -1,8 +1,10 @@
 """The admin page (``/admin``): webhook health, schedules, replay, service checks and the webhook URLs.
 
-``install(app, settings)`` adds the page, its static files and the JSON twin of its one action the admin
-API lacked (``POST /api/admin/services/{service}/check``). Runs, lineage and backfills stay in the
-Dagster UI, which the page links to (``SMARTPLEX_DAGSTER_URL``).
+This module holds what every request shares (:class:`AdminPage`: sessions, templates and their
+filters, links into the Dagster UI) and ``install(app, settings)``, which adds the page (``pages.py``),
+its static files and the JSON twins the admin API lacked (``api.py``: service checks and the overview's
+charts). The queries a page and its twin share are in ``operations.py`` and ``charts.py``. Runs,
+lineage and backfills stay in the Dagster UI, which the page links to (``SMARTPLEX_DAGSTER_URL``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from smartplex.column_types import utcnow
 from smartplex.dagster_names import CODE_LOCATION, INSTANCE_TAG, TRIGGER_TAG, schedule_name
 from smartplex.instances import Instance
 from smartplex.settings import SettingsBase
-from webhook_api.admin_page import api, pages
 from webhook_api.admin_page.session import Sessions
 from webhook_api.body_limit import BodyLimitMiddleware
 
@@ -109,12 +110,14 @@ class AdminPage:
         return f"{self.dagster_url}/runs?{urlencode(tags)}"
 
 
-async def _stop(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, pages.Stop)
-    return exc.response
-
-
 def install(app: FastAPI, settings: SettingsBase) -> None:
+    # Imported here: the pages use the admin API's models, and the admin API this package's queries.
+    from webhook_api.admin_page import api, pages
+
+    async def _stop(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, pages.Stop)
+        return exc.response
+
     app.state.admin_page = AdminPage(settings)
     # The sign-in form is read before anyone is known: bound what a stranger can make the server read.
     app.add_middleware(BodyLimitMiddleware, limit=FORM_LIMIT_BYTES, path_prefix="/admin/")

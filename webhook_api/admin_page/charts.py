@@ -1,16 +1,23 @@
-"""Bar charts of webhooks over time, drawn as SVG on the server (no script, no library).
+"""The overview's charts: webhooks received per hour and per day, by status, drawn as SVG on the server
+(no script, no library).
 
-Colours come from the page's stylesheet through class names, so the charts follow light and dark mode.
+``CHARTS`` holds each chart's definition; :func:`received` is the one query behind a chart and its JSON
+twin (``GET /api/admin/charts/{chart}``, in ``api.py``); :func:`draw` draws it. Colours come from the
+page's stylesheet through class names, so the charts follow light and dark mode.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from markupsafe import Markup, escape
+from sqlalchemy import Connection
 
-from webhook_api.admin_page.operations import Bucket
+from smartplex.instances import Instance
+from webhook_api.admin_page.operations import Bucket, received_over_time
 
 #: Bottom to top: the settled states first, what still needs attention on top where the eye lands.
 STACK = ("processed", "ignored", "missing", "dispatched", "pending", "failed")
@@ -102,27 +109,61 @@ def bar_chart(
     return Markup("".join(parts))
 
 
-def hourly_chart(buckets: Sequence[Bucket]) -> Markup:
-    """The last 24 hours, one bar an hour (UTC), labelled every 6 hours."""
-    last = len(buckets) - 1
-    return bar_chart(
-        buckets,
-        width=360,
-        period=timedelta(hours=1),
-        caption="Webhooks received in the last 24 hours, by hour",
-        tick=lambda i, start: "now" if i == last else (f"{start:%H}:00" if start.hour % 6 == 0 else None),
+ChartName = Literal["hourly", "daily"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One of each card's charts: the last ``bars`` periods of length ``period``, the current one last."""
+
+    name: ChartName
+    period: timedelta
+    bars: int
+    #: In SVG units: text keeps one size across charts shown at the same scale.
+    width: int
+    caption: str
+    #: Under the chart on the page.
+    label: str
+    #: The x axis label of bar ``i`` of ``last`` (None: no label).
+    tick: Callable[[int, int, datetime], str | None]
+    #: A bar's period in its tooltip.
+    span: Callable[[datetime, datetime], str]
+
+
+CHARTS: dict[ChartName, Chart] = {
+    "hourly": Chart(
+        "hourly", timedelta(hours=1), 24, 360, "Webhooks received in the last 24 hours, by hour",
+        "Last 24 hours, by hour (UTC)",
+        tick=lambda i, last, start: "now" if i == last else (f"{start:%H}:00" if start.hour % 6 == 0 else None),
         span=lambda start, end: f"{start:%a %H:%M}–{end:%H:%M} UTC",
+    ),
+    "daily": Chart(
+        "daily", timedelta(days=1), 7, 210, "Webhooks received in the last 7 days, by day",
+        "Last 7 days, by day (UTC)",
+        tick=lambda i, last, start: "today" if i == last else f"{start:%a}",
+        span=lambda start, end: f"{start:%a %d %b} (UTC)",
+    ),
+}  # fmt: skip
+
+
+def received(
+    connection: Connection, chart: Chart, instances: Sequence[Instance], now: datetime
+) -> dict[Instance, list[Bucket]]:
+    """Per instance, the bars of ``chart`` at ``now`` (whole UTC hours or days): what the chart draws
+    and its JSON twin answers."""
+    series = received_over_time(
+        connection, bucket=chart.period, buckets=chart.bars, now=now, instances=[i.id for i in instances]
     )
+    return {instance: series[instance.id] for instance in instances}
 
 
-def daily_chart(buckets: Sequence[Bucket]) -> Markup:
-    """The last 7 days, one bar a day (UTC)."""
+def draw(chart: Chart, buckets: Sequence[Bucket]) -> Markup:
     last = len(buckets) - 1
     return bar_chart(
         buckets,
-        width=210,
-        period=timedelta(days=1),
-        caption="Webhooks received in the last 7 days, by day",
-        tick=lambda i, start: "today" if i == last else f"{start:%a}",
-        span=lambda start, end: f"{start:%a %d %b} (UTC)",
+        width=chart.width,
+        period=chart.period,
+        caption=chart.caption,
+        tick=lambda i, start: chart.tick(i, last, start),
+        span=chart.span,
     )

@@ -1,9 +1,17 @@
-"""The queries and changes behind the admin page and its JSON twins, one function each.
+"""The queries behind the admin page and its JSON twins, one function each, so a page and its twin
+show the same rows in the same order for the same filters.
 
-``change_schedule``, ``request_sync``, ``replay`` and ``list_webhooks`` hold the statements of the admin
-API's handlers (``webhook_api/routes/admin.py``), so the page and the API change the same rows in the
-same way; the handlers can call them. Validation stays with the API's models (``ScheduleChange``,
-``Replay``), which the page uses too. This module imports nothing from the routes, so they can.
+- the schedules (``/admin/schedules``, ``GET /api/admin/schedules``): :func:`list_schedules`;
+- the webhook rows (``/admin/webhooks``, ``GET /api/admin/webhooks``): :class:`WebhookFilter` and
+  :func:`list_webhooks`, with :func:`count_webhooks`, :func:`event_types` and :func:`webhook_row` for the
+  page's total, its event filter and a row's own page;
+- webhooks over time (the overview's charts, ``charts.py``): :func:`received_over_time`;
+- the last webhook run of each instance (the overview's cards): :func:`last_webhook_runs`.
+
+The overview's figures and ``GET /api/webhooks/status`` share ``webhook_api.status.webhook_status``;
+a service check and its twin share ``smartplex.clients.check.check_service``. Changes (a schedule,
+"sync now", a replay) go through ``smartplex.schedule_state`` and ``smartplex.webhook_queue`` from the
+page and the API alike. This module imports nothing from the routes, so they can import it.
 """
 
 from __future__ import annotations
@@ -16,16 +24,45 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select
 
-from smartplex import webhook_rollups
+from smartplex import schedule_state, webhook_rollups
 from smartplex.column_types import utcnow
-
-# --- schedules ----------------------------------------------------------------------------------
 from smartplex.instances import Instance
 from smartplex.kinds import KIND_NAMES
 from smartplex.latency import HANDLED_BY_RUN
 from smartplex.schema import webhook_log
+from webhook_api.status import schedules
 
 # --- schedules ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One instance's full-refresh schedule: its ``sync_schedule`` row (with ``library``, the instance's
+    id) and what it plans now."""
+
+    instance: Instance
+    row: dict[str, Any]
+    plan: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.row, "plan": self.plan}
+
+
+def list_schedules(
+    connection: Connection, instances: Sequence[Instance], now: datetime | None = None
+) -> list[Schedule]:
+    """Every schedule: those of ``instances`` in their order (the overview's, not the alphabet's), each
+    row made first if missing, then those of instances no longer configured. Needs a transaction."""
+    now = now or utcnow()
+    for instance in instances:
+        schedule_state.ensure(connection, instance)
+    found = [
+        Schedule(schedule_state.instance_of(row), row, schedule_state.decide(row, now).reason)
+        for row in schedules(connection)
+    ]
+    order = {instance: i for i, instance in enumerate(instances)}
+    found.sort(key=lambda schedule: order.get(schedule.instance, len(order)))
+    return found
 
 
 # --- webhook rows -------------------------------------------------------------------------------
@@ -53,10 +90,14 @@ class WebhookFilter:
         if self.event_type is not None:
             parts.append(webhook_log.c.event_type == self.event_type)
         if self.since is not None:
-            parts.append(webhook_log.c.received_at >= self.since)
+            # A time without a zone is UTC, as the page's form and the API's query say.
+            since = self.since if self.since.tzinfo else self.since.replace(tzinfo=UTC)
+            parts.append(webhook_log.c.received_at >= since)
         return parts
 
 
+#: The highest page number the list and its twin take: an offset either database can hold.
+MAX_PAGE = 1_000_000
 #: The listing's columns: everything but the payload, which only a row's own page shows.
 LIST_COLUMNS = [c for c in webhook_log.c if c.name != "payload"]
 
@@ -65,13 +106,19 @@ def list_webhooks(
     connection: Connection,
     where: WebhookFilter = WebhookFilter(),
     *,
-    limit: int = 100,
-    offset: int = 0,
+    page: int = 1,
+    page_size: int = 100,
     with_payload: bool = True,
 ) -> list[dict[str, Any]]:
-    """Webhook rows, newest first."""
+    """Page ``page`` (from 1) of the webhook rows ``where`` selects, ``page_size`` a page, newest first
+    (rows received at the same instant by id, so pages never overlap)."""
     columns = list(webhook_log.c) if with_payload else LIST_COLUMNS
-    query = select(*columns).order_by(webhook_log.c.received_at.desc(), webhook_log.c.id).limit(limit).offset(offset)
+    query = (
+        select(*columns)
+        .order_by(webhook_log.c.received_at.desc(), webhook_log.c.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
     for part in where.where():
         query = query.where(part)
     return [dict(row) for row in connection.execute(query).mappings()]
@@ -90,10 +137,10 @@ def webhook_row(connection: Connection, webhook_id: uuid.UUID) -> dict[str, Any]
 
 
 def event_types(connection: Connection, source: str | None = None, limit: int = 200) -> list[str]:
-    """The event types stored (of one source), for the list's filter."""
+    """The event types stored (of one source, as :class:`WebhookFilter` takes it), for the list's filter."""
     query = select(webhook_log.c.event_type).distinct().order_by(webhook_log.c.event_type).limit(limit)
-    if source is not None:
-        query = query.where(webhook_log.c.source == source)
+    for part in WebhookFilter(source=source).where():
+        query = query.where(part)
     return [event for (event,) in connection.execute(query)]
 
 
@@ -118,8 +165,9 @@ def received_over_time(
     now: datetime | None = None,
     instances: Sequence[str] | None = None,
 ) -> dict[str, list[Bucket]]:
-    """Per source (each of ``instances``, by id; default: the five default instances), webhooks received in each of the last ``buckets`` periods of length ``bucket`` (whole
-    hours or whole days, aligned to UTC), the current one last, counted by status."""
+    """Per source (each of ``instances``, by id; default: the five default instances), webhooks received
+    in each of the last ``buckets`` periods of length ``bucket`` (whole hours or whole days, aligned to
+    UTC), the current one last, counted by status."""
     now = now or utcnow()
     size = int(bucket.total_seconds())
     if size not in (webhook_rollups.HOUR, webhook_rollups.DAY):
@@ -142,13 +190,11 @@ def received_over_time(
 # --- the last sync of each library --------------------------------------------------------------
 
 
-def last_webhook_runs(connection: Connection, instances: Sequence[str] = KIND_NAMES) -> dict[str, dict[str, Any]]:
-    """Per source (each of ``instances``, by id), the run that handled its most recently received webhook:
-    run id, outcome, when."""
-    found: dict[str, dict[str, Any]] = {}
-    for source in instances:
-        sender = Instance.parse(source)
-        # One short index walk per source (newest first) instead of ranking the whole table.
+def last_webhook_runs(connection: Connection, instances: Sequence[Instance]) -> dict[Instance, dict[str, Any]]:
+    """Per instance, the run that handled its most recently received webhook: run id, outcome, when."""
+    found: dict[Instance, dict[str, Any]] = {}
+    for sender in instances:
+        # One short index walk per instance (newest first) instead of ranking the whole table.
         row = (
             connection.execute(
                 select(
@@ -173,5 +219,5 @@ def last_webhook_runs(connection: Connection, instances: Sequence[str] = KIND_NA
             .first()
         )
         if row is not None:
-            found[source] = dict(row)
+            found[sender] = dict(row)
     return found

@@ -1,4 +1,5 @@
-"""The admin page, ``/admin``: server-rendered HTML over the same functions as the JSON admin API.
+"""The admin page, ``/admin``: its routes, server-rendered HTML over the same queries as its JSON twins
+(``operations.py``, ``charts.py``) and the same changes as the admin API.
 
 Every form is a plain POST that answers with a redirect (or, for bad input, the page again with the
 message and status 422), so the page works without JavaScript; ``static/admin.js`` only sends the same
@@ -27,14 +28,13 @@ from smartplex.column_types import utcnow
 from smartplex.instances import Instance
 from smartplex.kinds import KINDS
 from smartplex.schema import WEBHOOK_STATUSES as STATUSES
-from webhook_api.admin_page import operations
-from webhook_api.admin_page.charts import daily_chart, hourly_chart
+from webhook_api.admin_page import charts, operations
 from webhook_api.admin_page.redact import SECRET_KEY, redact
 from webhook_api.admin_page.services import webhook_target
 from webhook_api.admin_page.session import CSRF_FIELD, CSRF_HEADER, Access, Session, Sessions
 from webhook_api.deps import AppState, get_state
 from webhook_api.routes.admin import Replay, ScheduleChange
-from webhook_api.status import schedules, webhook_status
+from webhook_api.status import webhook_status
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -251,20 +251,17 @@ async def logout(request: Request) -> Response:
 
 def _overview(engine: Any, window: timedelta, instances: tuple[Instance, ...]) -> dict[str, Any]:
     now = utcnow()
-    ids = tuple(i.id for i in instances)
     with engine.connect() as connection:
-        status = webhook_status(connection, window, now, instances=ids)
-        hourly = operations.received_over_time(
-            connection, bucket=timedelta(hours=1), buckets=24, now=now, instances=ids
-        )
-        daily = operations.received_over_time(connection, bucket=timedelta(days=1), buckets=7, now=now, instances=ids)
-        runs = operations.last_webhook_runs(connection, ids)
+        # The same calls as GET /api/webhooks/status and the charts' JSON twins make.
+        status = webhook_status(connection, window, now, instances=tuple(i.id for i in instances))
+        bars = {name: charts.received(connection, chart, instances, now) for name, chart in charts.CHARTS.items()}
+        runs = operations.last_webhook_runs(connection, instances)
     plans = {row["library"]: row for row in status["schedules"]}
     cards = []
     for svc in instances:
         figures = status["sources"][svc.id]
         plan = plans.get(svc.id)
-        run = runs.get(svc.id)
+        run = runs.get(svc)
         full = None
         if plan is not None and plan["last_run_at"] is not None:
             full = {
@@ -289,8 +286,7 @@ def _overview(engine: Any, window: timedelta, instances: tuple[Instance, ...]) -
             {
                 "service": svc,
                 "figures": figures,
-                "hourly": hourly_chart(hourly[svc.id]),
-                "daily": daily_chart(daily[svc.id]),
+                "charts": [(chart, charts.draw(chart, bars[name][svc])) for name, chart in charts.CHARTS.items()],
                 "full": full,
                 "webhook": webhook,
                 "latest": latest,
@@ -313,28 +309,16 @@ async def overview(current: PageDep, window: str = "24h") -> Response:
 # --- schedules ----------------------------------------------------------------------------------
 
 
-def _schedules(engine: Any, instances: tuple[Instance, ...]) -> list[dict[str, Any]]:
-    now = utcnow()
+def _schedules(engine: Any, instances: tuple[Instance, ...]) -> list[operations.Schedule]:
     with engine.begin() as connection:
-        for instance in instances:
-            schedule_state.ensure(connection, instance)
-        rows = schedules(connection)
-    order = {svc: i for i, svc in enumerate(instances)}  # the overview's order, not the alphabet's
-    for row in rows:
-        row["instance_"] = schedule_state.instance_of(row)
-    rows.sort(key=lambda row: order.get(row["instance_"], len(order)))
-    for row in rows:
-        instance = row["instance_"]
-        row["title"], row["slug"] = instance.title, instance.slug
-        row["plan"] = schedule_state.decide(row, now).reason
-    return rows
+        return operations.list_schedules(connection, instances, utcnow())
 
 
 async def _schedules_page(
     current: Page, status_code: int = 200, errors: dict[str, str] | None = None, values: dict[str, Any] | None = None
 ) -> Response:
     settings = current.state.settings
-    rows = await current.db(_schedules, settings.service_instances)
+    found = await current.db(_schedules, settings.service_instances)
     configured = {svc.slug: settings.is_configured(svc) for svc in settings.service_instances}
     notices = [
         ["error", f"{Instance.from_slug(name).title}: nothing was changed. {text}"]
@@ -346,7 +330,7 @@ async def _schedules_page(
         notices=notices,
         title="Schedules",
         section="schedules",
-        rows=rows,
+        schedules=found,
         configured=configured,
         errors=errors or {},
         values=values or {},
@@ -473,12 +457,18 @@ def _list_request(params: dict[str, str]) -> ListRequest:
         except ValueError:
             problems.append(f"{since_text!r} is not a date or time (e.g. 2024-05-14 or 2024-05-14T08:00): ignored.")
             since_text = ""
+    event = params.get("event") or None
+    if event is not None and "\x00" in event:
+        problems.append("An event type has no NUL character: showing every event.")
+        event = None
     try:
-        number = max(int(params.get("page") or 1), 1)
+        number = int(params.get("page") or 1)
     except ValueError:
-        problems.append("The page number is a whole number: showing the first page.")
+        number = 0
+    if not 1 <= number <= operations.MAX_PAGE:
+        problems.append(f"The page number is a whole number from 1 to {operations.MAX_PAGE:,}: showing the first page.")
         number = 1
-    where = operations.WebhookFilter(source, status, params.get("event") or None, since)
+    where = operations.WebhookFilter(source, status, event, since)
     return ListRequest(where, number, since_text, problems)
 
 
@@ -486,7 +476,7 @@ def _webhook_list(engine: Any, listing: ListRequest, replay_status: str) -> dict
     with engine.connect() as connection:
         total = operations.count_webhooks(connection, listing.where)
         rows = operations.list_webhooks(
-            connection, listing.where, limit=PAGE_SIZE, offset=(listing.page - 1) * PAGE_SIZE, with_payload=False
+            connection, listing.where, page=listing.page, page_size=PAGE_SIZE, with_payload=False
         )
         events = operations.event_types(connection, listing.where.source)
         replay_where = operations.WebhookFilter(listing.where.source, replay_status, None, listing.where.since)

@@ -1,27 +1,44 @@
-"""Admin API: the sync schedules, "sync now", and replaying webhook rows."""
+"""Admin API: the sync schedules, "sync now", the webhook rows and replaying them.
+
+The listings run the admin page's own queries (``webhook_api/admin_page/operations.py``), so a page and
+its JSON twin show the same rows in the same order; the page's other twins (service checks, the
+overview's charts) are in ``webhook_api/admin_page/api.py``.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
-from sqlalchemy import select
 
 from smartplex import schedule_state, webhook_queue
+from smartplex.column_types import utcnow
 from smartplex.instances import Instance
 from smartplex.kinds import KIND_NAMES, KindName
-from smartplex.schema import webhook_log
+from smartplex.schema import WEBHOOK_STATUSES
+from webhook_api.admin_page import operations
 from webhook_api.deps import ADMIN_RESPONSES, AdminRoute, Problem, StateDep
-from webhook_api.status import schedules
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=AdminRoute, responses=ADMIN_RESPONSES)
 NO_SCHEDULE: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No schedule row (migrate)"}}
 BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"model": Problem, "description": "The body could not be parsed"}}
+NO_INSTANCE: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such instance of the service is configured"}
+}
 
-#: Rows a replay may send back to pending: handling finished and a run was involved.
+if TYPE_CHECKING:
+    WebhookStatus = str
+    ReplayableStatus = str
+else:
+    # The one list of each (smartplex), as a Literal: validated, and listed as an enum in the OpenAPI
+    # document. (A Literal of a tuple is the Literal of its items; a type checker reads only a string.)
+    WebhookStatus = Literal[WEBHOOK_STATUSES]
+    #: Rows a replay may send back to pending: handling finished and a run was involved.
+    ReplayableStatus = Literal[webhook_queue.REPLAYABLE]
 
 
 def _a_number(value: Any) -> Any:
@@ -41,37 +58,38 @@ class ScheduleChange(BaseModel):
 
 
 #: A service (every instance of it), or one instance: ``sonarr``, ``sonarr/4k``, ``sonarr/default``.
-SourceFilter = Annotated[
-    str, Field(pattern=f"^({'|'.join(KIND_NAMES)})(/[a-z0-9]{{1,32}})?$", examples=["sonarr", "sonarr/4k"])
-]
+SOURCE_PATTERN = f"^({'|'.join(KIND_NAMES)})(/[a-z0-9]{{1,32}})?$"
+SourceFilter = Annotated[str, Field(pattern=SOURCE_PATTERN, examples=["sonarr", "sonarr/4k"])]
 InstanceName = Annotated[str, Path(description="An instance declared in SMARTPLEX_INSTANCES (sonarr:4k: 4k)")]
 
 
-@router.get("/schedules", summary="List the sync schedules, one per service instance")
+@router.get(
+    "/schedules",
+    summary="List the sync schedules, one per service instance, in the admin page's order; plan: what each does now",
+)
 def list_schedules(state: StateDep) -> list[dict[str, Any]]:
     with state.engine.begin() as connection:
-        for instance in state.settings.service_instances:
-            schedule_state.ensure(connection, instance)
-        return schedules(connection)
+        found = operations.list_schedules(connection, state.settings.service_instances, utcnow())
+    return [schedule.as_json() for schedule in found]
 
 
 def change_schedule(service: KindName, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
     """``/schedules/{service}`` is the default instance's schedule; ``/schedules/{service}/{instance}`` another's."""
-    return _change(_library(service, None, state), change, state)
+    return _change(configured_instance(service, None, state), change, state)
 
 
 def change_instance_schedule(
     service: KindName, instance: InstanceName, change: ScheduleChange, state: StateDep
 ) -> dict[str, Any]:
-    return _change(_library(service, instance, state), change, state)
+    return _change(configured_instance(service, instance, state), change, state)
 
 
 def sync_now(service: KindName, state: StateDep) -> dict[str, Any]:
-    return _sync_now(_library(service, None, state), state)
+    return _sync_now(configured_instance(service, None, state), state)
 
 
 def sync_instance_now(service: KindName, instance: InstanceName, state: StateDep) -> dict[str, Any]:
-    return _sync_now(_library(service, instance, state), state)
+    return _sync_now(configured_instance(service, instance, state), state)
 
 
 for _prefix, _change_endpoint, _sync_endpoint, _what in (
@@ -88,8 +106,8 @@ for _prefix, _change_endpoint, _sync_endpoint, _what in (
     )  # fmt: skip
 
 
-def _library(service: str, instance: str | None, state: StateDep) -> Instance:
-    """The configured instance the path names; 404 when it names none."""
+def configured_instance(service: str, instance: str | None, state: StateDep) -> Instance:
+    """The configured instance a path names (``{service}``: the default one); 404 when it names none."""
     try:
         return state.settings.instance(service if instance is None else f"{service}/{instance}")
     except KeyError:
@@ -129,7 +147,7 @@ class Replay(BaseModel):
 
     ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=10_000)
     source: SourceFilter | None = None
-    status: Literal["failed", "processed", "missing"] = "failed"
+    status: ReplayableStatus = "failed"
     since: datetime | None = None
 
     @field_validator("since", mode="before")
@@ -158,24 +176,33 @@ def replay(request: Replay, state: StateDep) -> dict[str, int]:
     return {"replayed": replayed}
 
 
-@router.get("/webhooks", summary="Inspect webhook rows, newest first")
+def _a_time(value: Any) -> Any:
+    # Pydantic would read "1715673600" or "0.5" as Unix seconds; the list takes a time as the page does.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d\d-\d\d", value.strip()):
+        raise ValueError("since is a date or a time, such as 2024-05-14 or 2024-05-14T08:00:00Z")
+    return value
+
+
+@router.get(
+    "/webhooks",
+    summary="Inspect webhook rows, newest first: the admin page's list (/admin/webhooks), with each payload",
+)
 def list_webhooks(
     state: StateDep,
-    status: Annotated[
-        Literal["pending", "dispatched", "processed", "failed", "ignored", "missing"] | None, Query()
+    source: Annotated[
+        str | None,
+        Query(pattern=SOURCE_PATTERN, description="A service (every instance of it), or one instance: sonarr/4k"),
     ] = None,
-    source: KindName | None = None,
-    instance: Annotated[
-        str | None, Query(pattern="^[a-z0-9]{1,32}$", description="default, or a declared instance's name")
+    status: Annotated[WebhookStatus | None, Query()] = None,
+    event: Annotated[str | None, Query(pattern=r"^[^\x00]+$", description="One event type, as stored")] = None,
+    since: Annotated[
+        datetime | None,
+        BeforeValidator(_a_time),
+        Query(description="Received at or after this time (UTC unless a zone is given)"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page: Annotated[int, Query(ge=1, le=operations.MAX_PAGE, description="Pages of limit rows, from 1")] = 1,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Rows a page (the admin page shows 50)")] = 100,
 ) -> list[dict[str, Any]]:
-    query = select(webhook_log).order_by(webhook_log.c.received_at.desc()).limit(limit)
-    if status is not None:
-        query = query.where(webhook_log.c.status == status)
-    if source is not None:
-        query = query.where(webhook_log.c.source == source)
-    if instance is not None:
-        query = query.where(webhook_log.c.instance == instance)
+    where = operations.WebhookFilter(source, status, event, since)
     with state.engine.connect() as connection:
-        return [dict(row) for row in connection.execute(query).mappings()]
+        return operations.list_webhooks(connection, where, page=page, page_size=limit)
