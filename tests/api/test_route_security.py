@@ -81,21 +81,19 @@ PROTECTED: dict[tuple[str, str], list[tuple[str, str, dict[str, Any]]]] = {
     ],
     ("GET", "/api/webhooks/status"): [("admin", "/api/webhooks/status", {})],
     ("GET", "/api/admin/schedules"): [("admin", "/api/admin/schedules", {})],
-    ("PATCH", "/api/admin/schedules/{service}"): [
-        ("admin", "/api/admin/schedules/plex", {"json": {"interval_hours": 3}})
-    ],
-    ("POST", "/api/admin/schedules/{service}/sync"): [("admin", "/api/admin/schedules/plex/sync", {})],
-    ("PATCH", "/api/admin/schedules/{service}/{instance}"): [
+    ("PATCH", "/api/admin/schedules/{kind}"): [("admin", "/api/admin/schedules/plex", {"json": {"interval_hours": 3}})],
+    ("POST", "/api/admin/schedules/{kind}/sync"): [("admin", "/api/admin/schedules/plex/sync", {})],
+    ("PATCH", "/api/admin/schedules/{kind}/{instance}"): [
         ("admin", "/api/admin/schedules/sonarr/4k", {"json": {"interval_hours": 3}})
     ],
-    ("POST", "/api/admin/schedules/{service}/{instance}/sync"): [("admin", "/api/admin/schedules/sonarr/4k/sync", {})],
+    ("POST", "/api/admin/schedules/{kind}/{instance}/sync"): [("admin", "/api/admin/schedules/sonarr/4k/sync", {})],
     ("POST", "/api/admin/webhooks/replay"): [("admin", "/api/admin/webhooks/replay", {"json": {"status": "failed"}})],
     ("GET", "/api/admin/webhooks"): [("admin", "/api/admin/webhooks", {})],
-    ("POST", "/api/admin/services/{service}/check"): [("admin", "/api/admin/services/overseerr/check", {})],
-    ("POST", "/api/admin/services/{service}/{instance}/check"): [("admin", "/api/admin/services/sonarr/4k/check", {})],
+    ("POST", "/api/admin/services/{kind}/check"): [("admin", "/api/admin/services/overseerr/check", {})],
+    ("POST", "/api/admin/services/{kind}/{instance}/check"): [("admin", "/api/admin/services/sonarr/4k/check", {})],
     ("GET", "/api/admin/charts/{chart}"): [("admin", "/api/admin/charts/hourly", {})],
-    ("GET", "/api/admin/charts/{chart}/{service}"): [("admin", "/api/admin/charts/daily/plex", {})],
-    ("GET", "/api/admin/charts/{chart}/{service}/{instance}"): [("admin", "/api/admin/charts/hourly/sonarr/4k", {})],
+    ("GET", "/api/admin/charts/{chart}/{kind}"): [("admin", "/api/admin/charts/daily/plex", {})],
+    ("GET", "/api/admin/charts/{chart}/{kind}/{instance}"): [("admin", "/api/admin/charts/hourly/sonarr/4k", {})],
 }
 
 #: The admin page (``webhook_api/admin_page``) takes a signed-in browser session, never a header secret.
@@ -107,13 +105,13 @@ A_ROW = "3fe6dea5-bb26-49bd-a67d-a1fec1407d97"
 PAGES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/admin"): ("/admin", {}),
     ("GET", "/admin/schedules"): ("/admin/schedules", {}),
-    ("POST", "/admin/schedules/{service}"): ("/admin/schedules/plex", {"enabled": "on", "interval_hours": "3"}),
-    ("POST", "/admin/schedules/{service}/sync"): ("/admin/schedules/plex/sync", {}),
+    ("POST", "/admin/schedules/{slug}"): ("/admin/schedules/plex", {"enabled": "on", "interval_hours": "3"}),
+    ("POST", "/admin/schedules/{slug}/sync"): ("/admin/schedules/plex/sync", {}),
     ("GET", "/admin/webhooks"): ("/admin/webhooks", {}),
     ("GET", "/admin/webhooks/{webhook_id}"): (f"/admin/webhooks/{A_ROW}", {}),
     ("POST", "/admin/webhooks/replay"): ("/admin/webhooks/replay", {"ids": A_ROW}),
     ("GET", "/admin/services"): ("/admin/services", {}),
-    ("POST", "/admin/services/{service}/check"): ("/admin/services/plex/check", {}),
+    ("POST", "/admin/services/{slug}/check"): ("/admin/services/plex/check", {}),
     ("GET", "/admin/connect"): ("/admin/connect", {}),
 }
 

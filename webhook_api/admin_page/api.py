@@ -1,9 +1,9 @@
 """The admin page's JSON twins that the admin API (``webhook_api/routes/admin.py``) lacked.
 
-- the "Test" button: ``POST /api/admin/services/{service}/check`` (the default instance) and
-  ``/services/{service}/{instance}/check``;
+- the "Test" button: ``POST /api/admin/services/{kind}/check`` (the default instance) and
+  ``/services/{kind}/{instance}/check``;
 - the overview's charts: ``GET /api/admin/charts/{chart}`` (every configured instance, the overview's
-  order), ``/charts/{chart}/{service}`` and ``/charts/{chart}/{service}/{instance}`` (one card's chart).
+  order), ``/charts/{chart}/{kind}`` and ``/charts/{chart}/{kind}/{instance}`` (one card's chart).
 
 Each runs the page's own query: ``check_service`` for a check, :func:`charts.received` for a chart.
 """
@@ -61,16 +61,14 @@ async def _check(instance: Instance, state: AppState) -> ServiceCheckResult:
 CHECK_SUMMARY = "Connect to a service, as `smartplex check` does: name, version, library size, or the error"
 
 
-@router.post("/services/{service}/check", summary=CHECK_SUMMARY)
-async def check(service: KindName, state: StateDep) -> ServiceCheckResult:
-    return await _check(configured_instance(service, None, state), state)
+@router.post("/services/{kind}/check", summary=CHECK_SUMMARY)
+async def check(kind: KindName, state: StateDep) -> ServiceCheckResult:
+    return await _check(configured_instance(kind, None, state), state)
 
 
-@router.post(
-    "/services/{service}/{instance}/check", responses=NO_INSTANCE, summary=f"{CHECK_SUMMARY} (another instance)"
-)
-async def check_instance(service: KindName, instance: InstanceName, state: StateDep) -> ServiceCheckResult:
-    return await _check(configured_instance(service, instance, state), state)
+@router.post("/services/{kind}/{instance}/check", responses=NO_INSTANCE, summary=f"{CHECK_SUMMARY} (another instance)")
+async def check_instance(kind: KindName, instance: InstanceName, state: StateDep) -> ServiceCheckResult:
+    return await _check(configured_instance(kind, instance, state), state)
 
 
 # --- the overview's charts ----------------------------------------------------------------------
@@ -119,13 +117,11 @@ def all_charts(chart: ChartName, state: StateDep) -> list[ChartSeries]:
     return chart_series(chart, state.settings.service_instances, state)
 
 
-@router.get("/charts/{chart}/{service}", summary=f"{CHART_SUMMARY}, of one service's default instance")
-def one_chart(chart: ChartName, service: KindName, state: StateDep) -> ChartSeries:
-    return chart_series(chart, [configured_instance(service, None, state)], state)[0]
+@router.get("/charts/{chart}/{kind}", summary=f"{CHART_SUMMARY}, of one service's default instance")
+def one_chart(chart: ChartName, kind: KindName, state: StateDep) -> ChartSeries:
+    return chart_series(chart, [configured_instance(kind, None, state)], state)[0]
 
 
-@router.get(
-    "/charts/{chart}/{service}/{instance}", responses=NO_INSTANCE, summary=f"{CHART_SUMMARY}, of another instance"
-)
-def instance_chart(chart: ChartName, service: KindName, instance: InstanceName, state: StateDep) -> ChartSeries:
-    return chart_series(chart, [configured_instance(service, instance, state)], state)[0]
+@router.get("/charts/{chart}/{kind}/{instance}", responses=NO_INSTANCE, summary=f"{CHART_SUMMARY}, of another instance")
+def instance_chart(chart: ChartName, kind: KindName, instance: InstanceName, state: StateDep) -> ChartSeries:
+    return chart_series(chart, [configured_instance(kind, instance, state)], state)[0]

@@ -351,12 +351,12 @@ def _service_or_404(current: Page, slug: str) -> Instance:
         raise Stop(current.message(404, "No such service", f"SmartPlex follows {known}; not {slug!r}.")) from None
 
 
-@router.post("/schedules/{service}")
-async def change_schedule(service: str, current: PageDep, form: FormDep) -> Response:
-    instance = _service_or_404(current, service)
+@router.post("/schedules/{slug}")
+async def change_schedule(slug: str, current: PageDep, form: FormDep) -> Response:
+    instance = _service_or_404(current, slug)
     enabled_field = form.get("enabled")
     raw_interval = form.get("interval_hours")
-    values = {service: {"enabled": enabled_field is not None, "interval_hours": raw_interval}}
+    values = {slug: {"enabled": enabled_field is not None, "interval_hours": raw_interval}}
     problem = None
     if enabled_field not in (None, "on", "true"):
         problem = "Enabled is a checkbox: on, or left out for off."
@@ -367,7 +367,7 @@ async def change_schedule(service: str, current: PageDep, form: FormDep) -> Resp
     except (ValueError, ValidationError):
         problem = problem or f"The interval is a whole number of hours from 1 to 168, not {str(raw_interval)!r}."
     if problem is not None:
-        return await _schedules_page(current, 422, errors={service: problem}, values=values)
+        return await _schedules_page(current, 422, errors={slug: problem}, values=values)
 
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
@@ -378,16 +378,16 @@ async def change_schedule(service: str, current: PageDep, form: FormDep) -> Resp
     row = await current.db(apply)
     if row is None:
         return current.message(
-            404, "No schedule", f"There is no sync_schedule row for {service}: run 'smartplex db upgrade'."
+            404, "No schedule", f"There is no sync_schedule row for {slug}: run 'smartplex db upgrade'."
         )
     state = f"on, every {row['interval_hours']} h" if row["enabled"] else f"off (interval {row['interval_hours']} h)"
     current.session.say("ok", f"{instance.title}: full refresh {state}.")
     return current.redirect("/admin/schedules")
 
 
-@router.post("/schedules/{service}/sync")
-async def sync_now(service: str, current: PageDep, form: FormDep) -> Response:
-    instance = _service_or_404(current, service)
+@router.post("/schedules/{slug}/sync")
+async def sync_now(slug: str, current: PageDep, form: FormDep) -> Response:
+    instance = _service_or_404(current, slug)
 
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
@@ -396,7 +396,7 @@ async def sync_now(service: str, current: PageDep, form: FormDep) -> Response:
     row = await current.db(apply)
     if row is None:
         return current.message(
-            404, "No schedule", f"There is no sync_schedule row for {service}: run 'smartplex db upgrade'."
+            404, "No schedule", f"There is no sync_schedule row for {slug}: run 'smartplex db upgrade'."
         )
     current.session.say("ok", f"{instance.title}: a full refresh starts within seconds.")
     return current.redirect("/admin/schedules")
@@ -602,9 +602,9 @@ async def services_page(current: PageDep) -> Response:
     return await _services_page(current)
 
 
-@router.post("/services/{service}/check")
-async def check(service: str, current: PageDep, form: FormDep) -> Response:
-    instance = _service_or_404(current, service)
+@router.post("/services/{slug}/check")
+async def check(slug: str, current: PageDep, form: FormDep) -> Response:
+    instance = _service_or_404(current, slug)
     result = await run_in_threadpool(check_service, current.state.settings, instance)
     return await _services_page(current, result)
 

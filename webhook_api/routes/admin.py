@@ -73,28 +73,28 @@ def list_schedules(state: StateDep) -> list[dict[str, Any]]:
     return [schedule.as_json() for schedule in found]
 
 
-def change_schedule(service: KindName, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
-    """``/schedules/{service}`` is the default instance's schedule; ``/schedules/{service}/{instance}`` another's."""
-    return _change(configured_instance(service, None, state), change, state)
+def change_schedule(kind: KindName, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
+    """``/schedules/{kind}`` is the default instance's schedule; ``/schedules/{kind}/{instance}`` another's."""
+    return _change(configured_instance(kind, None, state), change, state)
 
 
 def change_instance_schedule(
-    service: KindName, instance: InstanceName, change: ScheduleChange, state: StateDep
+    kind: KindName, instance: InstanceName, change: ScheduleChange, state: StateDep
 ) -> dict[str, Any]:
-    return _change(configured_instance(service, instance, state), change, state)
+    return _change(configured_instance(kind, instance, state), change, state)
 
 
-def sync_now(service: KindName, state: StateDep) -> dict[str, Any]:
-    return _sync_now(configured_instance(service, None, state), state)
+def sync_now(kind: KindName, state: StateDep) -> dict[str, Any]:
+    return _sync_now(configured_instance(kind, None, state), state)
 
 
-def sync_instance_now(service: KindName, instance: InstanceName, state: StateDep) -> dict[str, Any]:
-    return _sync_now(configured_instance(service, instance, state), state)
+def sync_instance_now(kind: KindName, instance: InstanceName, state: StateDep) -> dict[str, Any]:
+    return _sync_now(configured_instance(kind, instance, state), state)
 
 
 for _prefix, _change_endpoint, _sync_endpoint, _what in (
-    ("/schedules/{service}", change_schedule, sync_now, ""),
-    ("/schedules/{service}/{instance}", change_instance_schedule, sync_instance_now, " (another instance)"),
+    ("/schedules/{kind}", change_schedule, sync_now, ""),
+    ("/schedules/{kind}/{instance}", change_instance_schedule, sync_instance_now, " (another instance)"),
 ):
     router.add_api_route(
         _prefix, _change_endpoint, methods=["PATCH"], responses=NO_SCHEDULE | BAD_BODY,
@@ -106,12 +106,12 @@ for _prefix, _change_endpoint, _sync_endpoint, _what in (
     )  # fmt: skip
 
 
-def configured_instance(service: str, instance: str | None, state: StateDep) -> Instance:
-    """The configured instance a path names (``{service}``: the default one); 404 when it names none."""
+def configured_instance(kind: str, instance: str | None, state: StateDep) -> Instance:
+    """The configured instance a path names (``{kind}``: the default one); 404 when it names none."""
     try:
-        return state.settings.instance(service if instance is None else f"{service}/{instance}")
+        return state.settings.instance(kind if instance is None else f"{kind}/{instance}")
     except KeyError:
-        raise HTTPException(404, f"no instance {instance!r} of {service} is configured (SMARTPLEX_INSTANCES)") from None
+        raise HTTPException(404, f"no instance {instance!r} of {kind} is configured (SMARTPLEX_INSTANCES)") from None
 
 
 def _change(library: Instance, change: ScheduleChange, state: StateDep) -> dict[str, Any]:
