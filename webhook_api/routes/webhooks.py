@@ -1,22 +1,30 @@
 """``POST /api/webhooks/{source}`` (the default instance), ``POST /api/webhooks/{source}/{instance}``
-and ``GET /api/webhooks/status``."""
+and ``GET /api/webhooks/status``.
+
+The intake's endpoints take the request and return the response, and their routes call them as they
+are (:class:`RequestRoute`): each step is in the endpoint, in the order that matters. The secret first
+(before the body, and before the source in the path is even looked at), then the source and instance
+the path names, then the body, then the row's commit, and only then the 202. What they accept and
+answer is declared on their routes, for the OpenAPI document alone (:func:`install`).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from smartplex import webhook_queue
 from smartplex.column_types import RawJSON, utcnow
 from smartplex.instances import Instance
-from smartplex.kinds import KIND_NAMES, KindName
+from smartplex.kinds import KindName
 from smartplex.routing import stale_assets
 from webhook_api.auth import webhook_authorized
 from webhook_api.deps import ADMIN_RESPONSES, AdminDep, AppState, Invalid, Problem, StateDep
@@ -28,6 +36,8 @@ from webhook_api.status import webhook_status
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/webhooks"
+#: What the path's source may be: its schema in the OpenAPI document, and the 422 for any other.
+_SOURCE: TypeAdapter[KindName] = TypeAdapter(KindName)
 
 
 class Accepted(BaseModel):
@@ -51,137 +61,68 @@ def status(
         return webhook_status(connection, timedelta(hours=window_hours), instances=instances)
 
 
-async def require_webhook_secret(request: Request, state: StateDep) -> None:
-    check_webhook_secret(request, state)
+async def receive(request: Request) -> Response:
+    """Store the webhook in ``webhook_log`` and answer 202 once the row is committed (PUT works too).
 
-
-def _instance(request: Request, state: AppState) -> Instance | None:
-    """The configured instance the path names, if any."""
-    source, name = request.path_params.get("source", ""), request.path_params.get("instance")
+    Plex: multipart/form-data with the event in ``payload`` (the ``thumb`` JPEG is dropped) or plain JSON.
+    Sonarr/Radarr/Overseerr: JSON. Tautulli: JSON from your template (or a form body).
+    """
+    state: AppState = request.app.state.smartplex
+    instance = authorized_instance(request, state)
+    row, stale = await build_row(instance, request, state)
     try:
-        return state.settings.instance(source if name is None else f"{source}/{name}")
-    except KeyError:
-        return None
+        await state.writer.write(row)
+    except (DatabaseUnavailable, BadWebhook) as exc:
+        outcome = "unavailable" if isinstance(exc, DatabaseUnavailable) else "rejected"
+        state.metrics.webhook(instance.kind.name, row["event_type"], outcome)
+        raise
+    state.metrics.webhook(instance.kind.name, row["event_type"], row["status"])
+    return accepted(row, stale)
 
 
-def check_webhook_secret(request: Request, state: AppState) -> Instance | None:
-    """The secret comes first, before the body and even before the source in the path is checked.
-    Returns the instance the path names; ``None`` when there is none (then the path's validation
-    answers 422 for an unknown source, or the endpoint 404 for an unknown instance)."""
+async def receive_for_instance(request: Request) -> Response:
+    """As ``/{source}``, for another instance of the service than the default one (``/sonarr/4k``);
+    an instance that is not configured is a 404."""
+    return await receive(request)
+
+
+async def baseline(request: Request) -> Response:
+    """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
+    state: AppState = request.app.state.smartplex
+    instance = authorized_instance(request, state)
+    row, stale = await build_row(instance, request, state)
+    return accepted(row, stale)
+
+
+def authorized_instance(request: Request, state: AppState) -> Instance:
+    """The configured instance the path names, once the request has shown a secret that opens it.
+
+    The secret comes first, before the body and even before the source is checked: without one that
+    would do, the answer is 401 whatever the path says. Then an unknown source is a 422 (as a path
+    parameter that fails validation), an instance that is not configured a 404."""
     settings = state.settings
-    instance = _instance(request, state)
+    source, name = request.path_params["source"], request.path_params.get("instance")
+    try:
+        instance: Instance | None = settings.instance(source if name is None else f"{source}/{name}")
+    except KeyError:
+        instance = None
     if instance is not None:
         if webhook_authorized(request, settings.webhook_secret_for(instance)):
             return instance
         state.metrics.webhook(instance.kind.name, None, "unauthorized")
     # No such source or instance: a secret that would do for some instance may learn that; nobody else may.
     elif any(webhook_authorized(request, settings.webhook_secret_for(i)) for i in settings.service_instances):
-        return None
+        try:
+            _SOURCE.validate_python(source)
+        except ValidationError as exc:  # worded as FastAPI words a path parameter that fails validation
+            errors = [{**error, "loc": ("path", "source")} for error in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+        raise BadWebhook(404, f"no instance {name!r} of {source} is configured (SMARTPLEX_INSTANCES)")
     raise HTTPException(
         401,
         "missing or wrong webhook secret: use ?token=, Authorization: Bearer, Basic auth or X-Webhook-Token",
         headers={"WWW-Authenticate": 'Basic realm="smartplex-webhooks"'},
     )
-
-
-WebhookSecretDep = Depends(require_webhook_secret)
-
-WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "The body is not valid JSON or UTF-8, or a malformed form"},
-    401: {"model": Problem, "description": "Missing or wrong secret"},
-    413: {"model": Problem, "description": "Body over the limit"},
-    415: {"model": Problem, "description": "Content type this source never sends"},
-    422: {
-        "model": Invalid,
-        "description": "Not a JSON object, nested too deep, a NUL or unpaired surrogate, no event field, an unknown source",
-    },
-    404: {"model": Problem, "description": "No such instance of the service is configured"},
-    503: {"model": Problem, "description": "Database unavailable; nothing acknowledged"},
-}
-
-
-def _request_body() -> dict[str, Any]:
-    """The example bodies, plus the form Tautulli sends when its Content-Type is overridden."""
-    extra = openapi_examples()
-    extra["requestBody"]["content"]["application/x-www-form-urlencoded"] = {
-        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
-        "example": {"action": "stop", "rating_key": "3101"},
-    }
-    return extra
-
-
-class WebhookRoute(APIRoute):
-    """The intake route, lean: for a known source it checks the secret, then calls the endpoint with
-    that source, the request and the app's state, and answers its :class:`Accepted` as JSON, with no
-    dependency solving and no second validation of the answer. Any other source takes FastAPI's full
-    path (the secret, then the path's validation: 401 or 422), as the route's OpenAPI entry describes.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        validated = super().get_route_handler()
-        endpoint = self.endpoint
-        status_code = self.status_code or 202
-
-        async def lean(request: Request) -> Response:
-            if request.path_params["source"] not in KIND_NAMES:
-                return await validated(request)
-            state: AppState = request.app.state.smartplex
-            instance = check_webhook_secret(request, state)
-            accepted = await _LEAN[endpoint](_known(instance, request), request, state)
-            return Response(accepted.model_dump_json(), status_code, media_type="application/json")
-
-        return lean
-
-
-_RECEIVE: dict[str, Any] = {
-    "status_code": 202,
-    "response_model": Accepted,
-    "responses": WEBHOOK_RESPONSES,
-    "openapi_extra": _request_body(),
-    "dependencies": [WebhookSecretDep],
-    "route_class_override": WebhookRoute,
-}
-
-
-def _known(instance: Instance | None, request: Request) -> Instance:
-    if instance is None:
-        source, name = request.path_params["source"], request.path_params.get("instance", "")
-        raise BadWebhook(404, f"no instance {name!r} of {source} is configured (SMARTPLEX_INSTANCES)")
-    return instance
-
-
-async def receive(source: KindName, request: Request, state: StateDep) -> Accepted:
-    """Store the webhook in ``webhook_log`` and answer 202 once the row is committed (PUT works too).
-
-    Plex: multipart/form-data with the event in ``payload`` (the ``thumb`` JPEG is dropped) or plain JSON.
-    Sonarr/Radarr/Overseerr: JSON. Tautulli: JSON from your template (or a form body).
-    """
-    return await _receive(_known(_instance(request, state), request), request, state)
-
-
-async def receive_for_instance(
-    source: KindName,
-    instance: Annotated[str, Path(description="An instance declared in SMARTPLEX_INSTANCES (sonarr:4k: 4k)")],
-    request: Request,
-    state: StateDep,
-) -> Accepted:
-    """As ``/{source}``, for another instance of the service than the default one (``/sonarr/4k``);
-    an instance that is not configured is a 404."""
-    return await _receive(_known(_instance(request, state), request), request, state)
-
-
-async def _receive(instance: Instance, request: Request, state: AppState) -> Accepted:
-    source = instance.kind.name
-    row, stale = await build_row(instance, request, state)
-    try:
-        await state.writer.write(row)
-    except (DatabaseUnavailable, BadWebhook) as exc:
-        state.metrics.webhook(
-            source, row["event_type"], "unavailable" if isinstance(exc, DatabaseUnavailable) else "rejected"
-        )
-        raise
-    state.metrics.webhook(source, row["event_type"], row["status"])
-    return _accepted(row, stale)
 
 
 async def build_row(instance: Instance, request: Request, state: AppState) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -209,8 +150,9 @@ async def build_row(instance: Instance, request: Request, state: AppState) -> tu
     return row, stale
 
 
-def _accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Accepted:
-    return Accepted(
+def accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Response:
+    """The 202's body, an :class:`Accepted`."""
+    body = Accepted(
         id=row["id"],
         source=row["source"],
         instance=row["instance"],
@@ -218,23 +160,57 @@ def _accepted(row: dict[str, Any], stale: tuple[str, ...]) -> Accepted:
         status=row["status"],
         stale_assets=list(stale),
     )
+    return Response(body.model_dump_json(), 202, media_type="application/json")
 
 
-async def baseline(source: KindName, request: Request, state: StateDep) -> Accepted:
-    """The intake path without the database: the benchmark's ceiling (SMARTPLEX_BASELINE_ROUTE=1)."""
-    return await _baseline(_known(_instance(request, state), request), request, state)
-
-
-async def _baseline(instance: Instance, request: Request, state: AppState) -> Accepted:
-    return _accepted(*await build_row(instance, request, state))
-
-
-#: What the lean path calls for each route's endpoint: the same, with the instance already found.
-_LEAN: dict[Callable[..., Any], Callable[[Instance, Request, AppState], Awaitable[Accepted]]] = {
-    receive: _receive,
-    receive_for_instance: _receive,
-    baseline: _baseline,
+WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not valid JSON or UTF-8, or a malformed form"},
+    401: {"model": Problem, "description": "Missing or wrong secret"},
+    413: {"model": Problem, "description": "Body over the limit"},
+    415: {"model": Problem, "description": "Content type this source never sends"},
+    422: {
+        "model": Invalid,
+        "description": "Not a JSON object, nested too deep, a NUL or unpaired surrogate, no event field, an unknown source",
+    },
+    404: {"model": Problem, "description": "No such instance of the service is configured"},
+    503: {"model": Problem, "description": "Database unavailable; nothing acknowledged"},
 }
+
+#: The path's parameters as the OpenAPI document shows them (the endpoints read them from the request).
+SOURCE_PARAM = {
+    "name": "source",
+    "in": "path",
+    "required": True,
+    "schema": {**_SOURCE.json_schema(), "title": "Source"},
+}
+_INSTANCE_DOC = "An instance declared in SMARTPLEX_INSTANCES (sonarr:4k: 4k)"
+INSTANCE_PARAM = {
+    "name": "instance",
+    "in": "path",
+    "required": True,
+    "description": _INSTANCE_DOC,
+    "schema": {"type": "string", "title": "Instance", "description": _INSTANCE_DOC},
+}
+
+
+class RequestRoute(APIRoute):
+    """A route whose endpoint takes the request and returns the response, and is called as it is:
+    no dependencies to solve, no body or parameters to validate, no answer to validate again. It
+    carries the intake's hot path: FastAPI's own handling of such an endpoint (solving its one
+    parameter, the request) was measured to add about a quarter to the app's CPU per webhook."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint
+
+
+def _request_body() -> dict[str, Any]:
+    """The example bodies, plus the form Tautulli sends when its Content-Type is overridden."""
+    extra = openapi_examples()
+    extra["requestBody"]["content"]["application/x-www-form-urlencoded"] = {
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+        "example": {"action": "stop", "rating_key": "3101"},
+    }
+    return extra
 
 
 def install(app: FastAPI, *, baseline_route: bool = False) -> None:
@@ -247,19 +223,28 @@ def install(app: FastAPI, *, baseline_route: bool = False) -> None:
         f"{PREFIX}/status", status, methods=["GET"], tags=["webhooks"], dependencies=[AdminDep],
         responses=ADMIN_RESPONSES, summary="Counts and processing statistics",
     )  # fmt: skip
+    body = _request_body()
     # POST first: it is what the senders use, so it is the first route tried.
-    for path, endpoint, suffix, what in (
-        ("/{source}", receive, "", ""),
-        ("/{source}/{instance}", receive_for_instance, "_instance", " for one instance"),
+    for path, endpoint, parameters, suffix, what in (
+        ("/{source}", receive, [SOURCE_PARAM], "", ""),
+        (
+            "/{source}/{instance}",
+            receive_for_instance,
+            [SOURCE_PARAM, INSTANCE_PARAM],
+            "_instance",
+            " for one instance",
+        ),
     ):
         for method, method_suffix, method_what in (("POST", "", ""), ("PUT", "_put", " (PUT)")):
             routes.add_api_route(
                 PREFIX + path, endpoint, methods=[method], tags=["webhooks"],
                 operation_id=f"receive_webhook{suffix}{method_suffix}",
-                summary=f"Receive one webhook{what}{method_what}", **_RECEIVE,
+                summary=f"Receive one webhook{what}{method_what}", status_code=202, response_model=Accepted,
+                responses=WEBHOOK_RESPONSES, openapi_extra={**body, "parameters": parameters},
+                route_class_override=RequestRoute,
             )  # fmt: skip
     if baseline_route:
         routes.add_api_route(
-            "/api/bench/baseline/{source}", baseline, methods=["POST"], status_code=202, response_model=Accepted,
-            dependencies=[WebhookSecretDep], route_class_override=WebhookRoute, include_in_schema=False,
+            "/api/bench/baseline/{source}", baseline, methods=["POST"], include_in_schema=False,
+            route_class_override=RequestRoute,
         )  # fmt: skip
