@@ -91,6 +91,21 @@ def test_api_refuses_to_start_on_a_configured_database_behind(database_url: str,
     assert "smartplex db upgrade" in result.stderr
 
 
+def test_api_workers_refuse_a_configured_database_behind_before_any_starts(database_url: str, tmp_path: Path) -> None:
+    """With several workers the schema is checked once, before any worker starts: one clear message."""
+    env = {"SMARTPLEX_DATABASE_URL": database_url, "SMARTPLEX_DATA_DIR": str(tmp_path)}
+    result = _smartplex("api", "--port", "0", "--workers", "2", env=env)
+    assert result.returncode == 1
+    assert "smartplex db upgrade" in result.stderr
+    assert "Started parent process" not in result.stderr
+
+
+def test_api_workers_option() -> None:
+    assert "--workers" in _smartplex("api", "--help", env={}).stdout
+    refused = _smartplex("api", "--workers", "0", env={})
+    assert refused.returncode == 2 and "--workers" in refused.stderr
+
+
 def test_run_refuses_without_a_configured_service(tmp_path: Path) -> None:
     env = {"SMARTPLEX_DATA_DIR": str(tmp_path), **{v: "" for s in ("PLEX", "TAUTULLI", "SONARR", "RADARR", "OVERSEERR")
                                                    for v in (f"SMARTPLEX_{s}_URL",)}}  # fmt: skip

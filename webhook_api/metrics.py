@@ -1,15 +1,22 @@
 """Prometheus metrics: webhooks by source, event and outcome; request latency by route; the stages of a
-webhook's path, from the database."""
+webhook's path, from the database.
+
+Under several worker processes (``smartplex api --workers N``) every process counts in files of its own
+in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode), and ``/metrics``, whichever
+worker answers it, shows the sums over every worker that has run since the server started.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeHistogramMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import Engine
@@ -22,6 +29,7 @@ from smartplex.routing import is_known_event
 from smartplex.schema import webhook_log
 
 _go_float: Callable[[float], str] = floatToGoString  # the library's own bucket labels (it ships no types)
+_read_every_process: Callable[[CollectorRegistry, str], object] = MultiProcessCollector  # nor here
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,8 @@ STAGE_WINDOW = timedelta(hours=1)
 STAGE_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 60.0, 120.0, 300.0)
 #: Most label combinations whose child series is kept at hand (looking a child up by its labels takes a lock).
 CHILDREN_KEPT = 1024
+#: Where each worker process writes its figures when there are several (set before any of them starts).
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class StageHistograms(Collector):
@@ -68,19 +78,26 @@ class StageHistograms(Collector):
 
 class Metrics:
     def __init__(self) -> None:
+        #: What ``/metrics`` shows.
         self.registry = CollectorRegistry()
+        # With several workers the counters live in their files (prometheus_client writes there by
+        # itself once the variable is set), and the registry reads every worker's files instead.
+        multiprocess_dir = os.environ.get(MULTIPROCESS_DIR)
+        if multiprocess_dir:
+            _read_every_process(self.registry, multiprocess_dir)
+        counted = None if multiprocess_dir else self.registry
         self.webhooks = Counter(
             "smartplex_webhooks",
             "Webhooks answered, by source, event type and outcome.",
             ["source", "event", "outcome"],
-            registry=self.registry,
+            registry=counted,
         )
         self.latency = Histogram(
             "smartplex_http_request_duration_seconds",
             "HTTP request latency by route template, method and status.",
             ["route", "method", "status"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=self.registry,
+            registry=counted,
         )
         self.stages = StageHistograms()
         self.registry.register(self.stages)

@@ -1,13 +1,16 @@
-"""Serving the webhook API with uvicorn (``smartplex api``): its access log, with secrets masked."""
+"""Serving the webhook API with uvicorn (``smartplex api``): one process or several workers; its access
+log, with secrets masked."""
 
 from __future__ import annotations
 
 import asyncio
 import http
 import logging
+import os
 import re
 import sys
-from typing import TextIO
+import tempfile
+from typing import Any, TextIO
 from urllib.parse import quote, unquote_plus
 
 from fastapi import FastAPI
@@ -100,12 +103,49 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def serve(host: str, port: int) -> None:
-    """Serve the API with uvicorn until interrupted. The app writes the access log itself
-    (:class:`AccessLog`); uvicorn's stays off, and masked if turned on."""
+#: What uvicorn serves, in each worker: the app, made by this factory.
+APP = "webhook_api.serve:create_served_app"
+
+
+def serve(host: str, port: int, *, workers: int = 1) -> None:
+    """Serve the API with uvicorn until SIGINT or SIGTERM. The app writes the access log itself
+    (:class:`AccessLog`); uvicorn's stays off, and masked if turned on.
+
+    With ``workers`` above 1, this process prepares the database's schema, binds the port and starts
+    that many worker processes, each with its own app, engine and group-commit writer; it restarts a
+    worker that dies, and on SIGINT or SIGTERM stops them all (each finishes what it acknowledged)
+    before it returns. Their metrics are summed in a directory of this process's own, removed after.
+    """
     import uvicorn
 
     logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
-    uvicorn.run(
-        "webhook_api.serve:create_served_app", factory=True, host=host, port=port, proxy_headers=True, access_log=False
-    )
+    options: dict[str, Any] = {"factory": True, "host": host, "port": port, "proxy_headers": True, "access_log": False}
+    if workers == 1:
+        uvicorn.run(APP, **options)
+        return
+    from webhook_api.metrics import MULTIPROCESS_DIR
+
+    prepare_schema_once()
+    with tempfile.TemporaryDirectory(prefix="smartplex-metrics-") as metrics:
+        # Inherited by the workers, before any of them creates a metric; never another run's files.
+        os.environ[MULTIPROCESS_DIR] = metrics
+        try:
+            uvicorn.run(APP, workers=workers, **options)
+        finally:
+            del os.environ[MULTIPROCESS_DIR]
+
+
+def prepare_schema_once() -> None:
+    """What each app does at start (:func:`webhook_api.app.prepare_schema`), done once before the
+    workers start: several processes migrating a new embedded database at once would collide, and a
+    configured database behind stops the command here, not each worker in turn."""
+    from smartplex.db import make_engine
+    from smartplex.settings import get_settings
+    from webhook_api.app import prepare_schema
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url, timeout=settings.db_timeout_seconds)
+    try:
+        prepare_schema(engine, settings)
+    finally:
+        engine.dispose()

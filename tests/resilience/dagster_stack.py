@@ -131,7 +131,9 @@ class DaemonStack:
         from smartplex.dagster_names import DEFINITIONS_MODULE
 
         if self._workspace_context is None:
-            target = ModuleTarget(module_name=DEFINITIONS_MODULE, attribute=None, working_directory=None, location_name=None)
+            target = ModuleTarget(
+                module_name=DEFINITIONS_MODULE, attribute=None, working_directory=None, location_name=None
+            )
             self._workspace_context = self._workspace.enter_context(WorkspaceProcessContext(self.instance, target))
             self._watch_own_children()
         list(launch_scheduled_runs(self._workspace_context, logging.getLogger(__name__), at, iteration_times={}))  # type: ignore[arg-type]
