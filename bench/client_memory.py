@@ -31,7 +31,7 @@ from smartplex_simulators import Simulation, Universe, run_simulators
 def serve(size: int, conn: Connection) -> None:
     """Child process: serve a ``size``-movie Plex until the parent says stop."""
     universe = Universe(size=size, movie_share=1.0, seed=size)
-    with run_simulators(services=["plex"], simulation=Simulation(universe)) as sims:
+    with run_simulators(kinds=["plex"], simulation=Simulation(universe)) as sims:
         conn.send((sims.urls["plex"], sims.keys["plex"]))
         conn.recv()
 

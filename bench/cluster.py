@@ -135,7 +135,7 @@ def single_webhooks(cluster: Cluster, probes: int, seed: int) -> tuple[float, fl
     for number in range(probes):
         time.sleep(rng.uniform(0.0, 5.0))  # anywhere in the sensor's 5-second loop
         url = cluster.api_urls[number % len(cluster.api_urls)]
-        simulation.webhooks = WebhookSender.from_template(f"{url}/api/webhooks/{{service}}?token={WEBHOOK_SECRET}")
+        simulation.webhooks = WebhookSender.from_template(f"{url}/api/webhooks/{{kind}}?token={WEBHOOK_SECRET}")
         started = time.monotonic()
         simulation.add_movie(with_file=False)
         row_id = _newest_row(cluster)

@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from smartplex.column_types import utcnow  # noqa: E402
-from smartplex_cli.processes import free_port  # noqa: E402
+from smartplex_cli.supervisor import free_port  # noqa: E402
 
 MB = 1024 * 1024
 

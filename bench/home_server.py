@@ -35,13 +35,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from smartplex import migrate  # noqa: E402
+from smartplex.dagster_names import FULL_REFRESH_TAG, INSTANCE_TAG  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.kinds import KIND_NAMES  # noqa: E402
 from smartplex.schema import sync_schedule  # noqa: E402
 from smartplex.sync import SPECS, run_sync  # noqa: E402
 from smartplex_cli import dagster_home  # noqa: E402
-from smartplex_cli.processes import Supervisor, free_port  # noqa: E402
 from smartplex_cli.stack import start_stack  # noqa: E402
+from smartplex_cli.supervisor import Supervisor, free_port  # noqa: E402
 from smartplex_simulators import run_simulators  # noqa: E402
 
 ADMIN = "bench-admin-secret"
@@ -69,7 +70,7 @@ def run_shares(dagster: Path) -> list[tuple[str, float, float]]:
 
     out = []
     with dg.DagsterInstance.from_config(str(dagster)) as instance:
-        for record in instance.get_run_records(dg.RunsFilter(tags={"smartplex/full_refresh": "true"})):
+        for record in instance.get_run_records(dg.RunsFilter(tags={FULL_REFRESH_TAG: "true"})):
             run = record.dagster_run
             events = instance.get_records_for_run(
                 run.run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
@@ -77,7 +78,7 @@ def run_shares(dagster: Path) -> list[tuple[str, float, float]]:
             stamps = {e.event_log_entry.dagster_event_type: e.event_log_entry.timestamp for e in events}
             step = stamps.get(dg.DagsterEventType.STEP_SUCCESS, 0) - stamps.get(dg.DagsterEventType.STEP_START, 0)
             total = (record.end_time or 0) - (record.start_time or 0)
-            out.append((run.tags.get("smartplex/service", "?"), total, total - step))
+            out.append((run.tags.get(INSTANCE_TAG, "?"), total, total - step))
     return sorted(out)
 
 

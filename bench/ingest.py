@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import DEFAULT_POSTGRES_URL, fresh_schema  # noqa: E402
-from smartplex_cli.processes import free_port  # noqa: E402
+from smartplex_cli.supervisor import free_port  # noqa: E402
 
 BODY = (ROOT / "tests" / "fixtures" / "webhooks" / "sonarr" / "Download.json").read_text()
 SECRET = "bench-secret"

@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:
 import dagster as dg  # noqa: E402
 
 from smartplex import migrate  # noqa: E402
+from smartplex.dagster_names import DEFINITIONS_MODULE  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.instances import Instance  # noqa: E402
 from smartplex_cli import dagster_home  # noqa: E402
@@ -58,7 +59,7 @@ SERVICE = "sonarr"
 #: the code server's own preload (smartplex_dagster.runtime.run_preload). Listed baseline last.
 PRELOADS = {
     "smartplex_dagster.runtime.run_preload": "fork server: run_preload",
-    "smartplex_dagster.definitions": "fork server: the code location (baseline)",
+    DEFINITIONS_MODULE: "fork server: the code location (baseline)",
 }
 
 

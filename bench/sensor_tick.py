@@ -32,9 +32,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import DEFAULT_POSTGRES_URL, drop_schema, fresh_schema  # noqa: E402
-from bench.storm import WEBHOOKS_TAG, load_bodies, pick, row_counts  # noqa: E402
+from bench.storm import load_bodies, pick, row_counts  # noqa: E402
 from smartplex import migrate, webhook_queue  # noqa: E402
 from smartplex.column_types import utcnow  # noqa: E402
+from smartplex.dagster_names import WEBHOOKS_TAG  # noqa: E402
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.schema import webhook_log  # noqa: E402
 

@@ -158,7 +158,7 @@ def main() -> None:
     engine = make_engine(url)
     try:
         upgrade(engine)
-        with run_simulators(size=args.size, seed=3, services=["plex"]) as sims:
+        with run_simulators(size=args.size, seed=3, kinds=["plex"]) as sims:
             env = sims.env()
             base = {
                 "url": url,

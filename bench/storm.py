@@ -57,18 +57,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from smartplex import migrate  # noqa: E402
+from smartplex.dagster_names import (  # noqa: E402
+    INSTANCE_TAG,
+    SCHEDULE_TRIGGER,
+    TRIGGER_TAG,
+    WEBHOOK_TRIGGER,
+    WEBHOOKS_TAG,
+)
 from smartplex.db import make_engine  # noqa: E402
 from smartplex.routing import stale_kinds  # noqa: E402
 from smartplex.schema import FINISHED_STATUSES, sync_schedule, webhook_log  # noqa: E402
 from smartplex_cli import dagster_home  # noqa: E402
-from smartplex_cli.processes import Supervisor  # noqa: E402
+from smartplex_cli.supervisor import Supervisor  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 FINISHED = FINISHED_STATUSES
 SECRET = "storm-secret"
-TRIGGER_TAG = "smartplex/trigger"
-SERVICE_TAG = "smartplex/service"
-WEBHOOKS_TAG = "smartplex/webhooks"
 
 #: (source, fixture) -> share of the storm. Every one makes a library stale (see smartplex/routing.py).
 MIX: dict[tuple[str, str], float] = {
@@ -370,10 +374,10 @@ def run_storm(args: argparse.Namespace) -> list[str]:
         finally:
             supervisor.stop()
 
-    webhook_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) == "webhook"]
-    schedule_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) == "schedule"]
-    other_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) not in ("webhook", "schedule")]
-    per_service = Counter(r.tags.get(SERVICE_TAG) for r in webhook_runs)
+    webhook_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) == WEBHOOK_TRIGGER]
+    schedule_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) == SCHEDULE_TRIGGER]
+    other_runs = [r for r in runs if r.tags.get(TRIGGER_TAG) not in (WEBHOOK_TRIGGER, SCHEDULE_TRIGGER)]
+    per_instance = Counter(r.tags.get(INSTANCE_TAG) for r in webhook_runs)
     run_status = Counter(r.status.value for r in webhook_runs)
     coalesced = sum(int(r.tags.get(WEBHOOKS_TAG, 0)) for r in webhook_runs)
     latencies_ms = [x * 1000 for x in posted.latencies] or [float("nan")]
@@ -391,13 +395,13 @@ def run_storm(args: argparse.Namespace) -> list[str]:
     lines.append(f"mix: {dict(Counter(f'{b.source}/{b.event}' for b in plan))}")
     lines.append(f"rows: {sum(counts.values())} stored, by status {dict(sorted(counts.items()))}")
     lines.append(f"runs launched by the webhook sensor: {len(webhook_runs)} "
-                 f"(per service {dict(sorted(per_service.items(), key=str))}; status {dict(run_status)}; "
+                 f"(per instance {dict(sorted(per_instance.items(), key=str))}; status {dict(run_status)}; "
                  f"webhooks tagged on them: {coalesced})")  # fmt: skip
     lines.append(f"runs launched by schedules: {len(schedule_runs)}; other runs: {len(other_runs)}")
     if webhook_runs:
         durations = []
         for record in records:
-            if record.dagster_run.tags.get(TRIGGER_TAG) == "webhook" and record.start_time and record.end_time:
+            if record.dagster_run.tags.get(TRIGGER_TAG) == WEBHOOK_TRIGGER and record.start_time and record.end_time:
                 durations.append(record.end_time - record.start_time)
         if durations:
             lines.append(f"webhook run duration (start to end): median {statistics.median(durations):.1f}s, "

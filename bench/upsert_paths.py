@@ -113,7 +113,7 @@ def main() -> None:
         sys.exit('psycopg 3 is needed for the COPY path: pip install "psycopg[binary]"')
     url, schema = fresh_schema(args.database_url)
     try:
-        with run_simulators(size=args.size, seed=3, services=["plex"]) as sims:
+        with run_simulators(size=args.size, seed=3, kinds=["plex"]) as sims:
             rows, shared = plex_rows(url, sims.env())
         batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
         parsed = make_url(args.database_url)

@@ -27,10 +27,16 @@ WEBHOOK_JOB: Final = "webhook_sync"
 REFRESH_JOB: Final = "full_refresh"
 #: The daily housekeeping of webhook rows and Dagster's runs.
 RETENTION_JOB: Final = "webhook_retention"
+#: The product database's resource.
+DATABASE_RESOURCE: Final = "database"
 
 # Run tags. A user filters runs by the first three in the Dagster UI.
-#: Why a run was made: ``webhook`` (the webhook sensor) or ``schedule`` (a schedule or "sync now").
+#: Why a run was made: :data:`WEBHOOK_TRIGGER` or :data:`SCHEDULE_TRIGGER`.
 TRIGGER_TAG: Final = "smartplex/trigger"
+#: A run the webhook sensor asked for: an incremental sync of the webhooks it claimed.
+WEBHOOK_TRIGGER: Final = "webhook"
+#: A run a schedule or "sync now" asked for: a full refresh.
+SCHEDULE_TRIGGER: Final = "schedule"
 #: The kind of service a run (or asset) syncs: ``sonarr``.
 KIND_TAG: Final = "smartplex/kind"
 #: The instance a run (or asset) syncs, as its slug: ``sonarr``, ``sonarr_4k``.

@@ -4,7 +4,7 @@ Its dagster.yaml is the repository's production ``dagster.yaml`` with SQLite fil
 in place of the PostgreSQL storage (Dagster's own layout, through
 :class:`smartplex_dagster.runtime.sqlite_storage.SqliteStorage`) and without the Celery run launcher (each
 run is then a process of this machine, as the embedded stack and its orphan logic expect): one place
-for the run queue, the per-service concurrency limits, run monitoring and retries.
+for the run queue, the per-instance concurrency limits, run monitoring and retries.
 """
 
 from __future__ import annotations

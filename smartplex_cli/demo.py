@@ -27,8 +27,8 @@ from smartplex.db import make_engine
 from smartplex.instances import Instance
 from smartplex.settings import get_settings
 from smartplex_cli import dagster_home
-from smartplex_cli.processes import Supervisor, stop_on_signals
 from smartplex_cli.stack import check_ports, print_running, running_rows, start_stack, stop_stack, wait_forever
+from smartplex_cli.supervisor import Supervisor, stop_on_signals
 
 
 def _demo_secrets(data_dir: Path) -> dict[str, str]:
@@ -119,7 +119,7 @@ def demo(
     simulation = Simulation(Universe(seed=seed, size=size, now=int(time.time())))
     supervisor = Supervisor()
     stop = threading.Event()
-    with run_simulators(simulation=simulation, instances=[i.id for i in instances]) as sims:
+    with run_simulators(simulation=simulation, extra_instances=[i.id for i in instances]) as sims:
         env = {
             **os.environ,
             **sims.env(),
@@ -134,7 +134,7 @@ def demo(
         try:
             start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=data_dir / "logs")
             simulation.webhooks = WebhookSender.from_template(
-                f"http://127.0.0.1:{api_port}/api/webhooks/{{service}}{{instance_path}}?token={secrets_['webhook']}"
+                f"http://127.0.0.1:{api_port}/api/webhooks/{{kind}}{{instance_path}}?token={secrets_['webhook']}"
             )
             rows = running_rows(api_port, dagster_port)
             rows += [(f"Simulated {Instance.parse(name).title}", url) for name, url in sims.urls.items()]

@@ -8,8 +8,8 @@ import click
 
 from smartplex.settings import get_settings
 from smartplex_cli import dagster_home
-from smartplex_cli.processes import Supervisor, stop_on_signals
 from smartplex_cli.stack import print_running, running_rows, start_stack, stop_stack, wait_forever
+from smartplex_cli.supervisor import Supervisor, stop_on_signals
 
 
 @click.command()

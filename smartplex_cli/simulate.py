@@ -1,4 +1,4 @@
-"""``smartplex simulate``: run all five simulators (and, asked, a 4K Sonarr and Radarr) until interrupted."""
+"""``smartplex simulate``: run a simulator of every kind (and, asked, a 4K Sonarr and Radarr) until interrupted."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import threading
 import click
 
 from smartplex.instances import Instance
-from smartplex.kinds import KIND_NAMES
+from smartplex.kinds import KIND_NAMES, get_kind
 from smartplex_simulators._arr import EXTRA_INSTANCES, INSTANCE_IDS
 
-#: Each instance's usual port, for ``--default-ports`` (a second Sonarr or Radarr is usually on the next one).
+#: Each instance's usual port, for ``--default-ports`` and its help (a second Sonarr or Radarr is usually
+#: on the next one).
 DEFAULT_PORTS = {
     "plex": 32400,
     "tautulli": 8181,
@@ -25,10 +26,10 @@ DEFAULT_PORTS = {
 def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
     ports = {}
     for value in values:
-        name, sep, port = value.partition("=")
-        if not sep or name not in INSTANCE_IDS or not port.isdigit():
-            raise click.BadParameter(f"expected SERVICE=PORT with SERVICE one of {', '.join(INSTANCE_IDS)}")
-        ports[name] = int(port)
+        instance_id, sep, port = value.partition("=")
+        if not sep or instance_id not in INSTANCE_IDS or not port.isdigit():
+            raise click.BadParameter(f"expected INSTANCE=PORT with INSTANCE one of {', '.join(INSTANCE_IDS)}")
+        ports[instance_id] = int(port)
     return ports
 
 
@@ -36,19 +37,29 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--seed", default=1, show_default=True, help="Seed of the generated media universe.")
 @click.option("--size", default=5000, show_default=True, help="Plex items (movies + episodes) to generate.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", "ports", multiple=True, metavar="SERVICE=PORT", help="Fixed port for a service (repeatable).")
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="INSTANCE=PORT",
+    help="Fixed port for an instance, by its id: plex=32400, sonarr/4k=8990 (repeatable).",
+)
 @click.option(
     "--default-ports",
     is_flag=True,
-    help="Use each service's usual port (32400, 8181, 8989, 7878, 5055; the 4K Sonarr and Radarr: 8990, 7879).",
+    help="Use each instance's usual port ("
+    + ", ".join(f"{instance_id} {port}" for instance_id, port in DEFAULT_PORTS.items())
+    + ").",
 )
 @click.option(
-    "--service",
-    "services",
+    "--kind",
+    "kinds",
     multiple=True,
     type=click.Choice(KIND_NAMES),
-    help="Run only these (repeatable; default: all five).",
+    help="Run only these kinds' simulators (repeatable; default: every kind).",
 )
+# The option's name before kinds had a word of their own; kept so older command lines still run.
+@click.option("--service", "service_kinds", multiple=True, type=click.Choice(KIND_NAMES), hidden=True)
 @click.option(
     "--with-4k",
     is_flag=True,
@@ -58,8 +69,8 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
     "--webhook-url",
     default=None,
     metavar="URL",
-    help="Send each service's webhooks here: {service} becomes the service name, {instance_path} /4k for a "
-    "4K instance (empty otherwise), as in http://127.0.0.1:8765/api/webhooks/{service}{instance_path}.",
+    help="Send each instance's webhooks here: {kind} becomes its kind, {instance_path} /4k for a 4K instance "
+    "(empty otherwise), as in http://127.0.0.1:8765/api/webhooks/{kind}{instance_path}.",
 )
 @click.option(
     "--now",
@@ -74,34 +85,37 @@ def simulate(
     host: str,
     ports: tuple[str, ...],
     default_ports: bool,
-    services: tuple[str, ...],
+    kinds: tuple[str, ...],
+    service_kinds: tuple[str, ...],
     with_4k: bool,
     webhook_url: str | None,
     now: int | None,
 ) -> None:
-    """Start simulated Plex, Tautulli, Sonarr, Radarr and Overseerr servers and print how to reach them."""
-    from smartplex_cli.processes import stop_on_signals
+    """Start a simulated server of every kind (or of those --kind names) and print how to reach them."""
+    from smartplex_cli.supervisor import stop_on_signals
     from smartplex_simulators.serve import run_simulators
 
     stop_on_signals()
-    chosen = {**(DEFAULT_PORTS if default_ports else {}), **_parse_ports(ports)}
-    services = services or KIND_NAMES
-    instances = [i.id for i in EXTRA_INSTANCES if with_4k and i.kind.name in services]
-    if instances and webhook_url and "{instance_path}" not in webhook_url:
+    if service_kinds:
+        click.echo("--service is now --kind.", err=True)
+    chosen_ports = {**(DEFAULT_PORTS if default_ports else {}), **_parse_ports(ports)}
+    chosen_kinds = [get_kind(name).name for name in (*kinds, *service_kinds) or KIND_NAMES]
+    extra_instances = [i.id for i in EXTRA_INSTANCES if with_4k and i.kind.name in chosen_kinds]
+    if extra_instances and webhook_url and "{instance_path}" not in webhook_url:
         click.echo("The webhook URL has no {instance_path}: the 4K instances will send no webhooks.", err=True)
     click.echo(f"Generating a universe of {size} items (seed {seed})...")
     with run_simulators(
         size=size,
         seed=seed,
-        services=services,
-        instances=instances,
-        ports=chosen,
+        kinds=chosen_kinds,
+        extra_instances=extra_instances,
+        ports=chosen_ports,
         host=host,
         webhook_url=webhook_url,
         now=now,
     ) as sims:
-        for name, url in sims.urls.items():
-            click.echo(f"{Instance.parse(name).title:<18} {url}  key {sims.keys[name]}")
+        for instance_id, url in sims.urls.items():
+            click.echo(f"{Instance.parse(instance_id).title:<18} {url}  key {sims.keys[instance_id]}")
         click.echo("\nTo point SmartPlex at them:")
         for variable, value in sims.env().items():
             click.echo(f"export {variable}={value}")

@@ -1,6 +1,6 @@
 """The processes ``smartplex demo`` and ``smartplex run`` start, in order, and their orderly stop.
 
-:func:`start_stack` starts, each under :class:`~smartplex_cli.processes.Supervisor`:
+:func:`start_stack` starts, each under :class:`~smartplex_cli.supervisor.Supervisor`:
 
 1. ``api``: the webhook API (``smartplex api``, :mod:`webhook_api`);
 2. ``dagster-code-server``: one code server for the code location (``smartplex-dagster-code-server``,
@@ -29,17 +29,16 @@ import click
 import httpx
 
 from smartplex.dagster_names import CODE_LOCATION, DEFINITIONS_MODULE
-from smartplex_cli.processes import (
+from smartplex_cli.supervisor import (
     Supervisor,
+    dagster_home_processes,
     free_port,
-    instance_processes,
     listener,
     port_is_free,
     wait_for_http,
 )
+from webhook_api import API_TITLE
 
-#: The webhook API's OpenAPI title: how the readiness check tells our API from another server on the port.
-API_TITLE = "SmartPlex Sync webhook API"
 #: Shown on each run a start finds abandoned (its process is gone: Ctrl-C, a crash, a power cut).
 RESTART_MESSAGE = (
     "SmartPlex found this run without a process when it started again (it was stopped or crashed "
@@ -152,7 +151,7 @@ def recover_runs(env: Mapping[str, str], message: str) -> str:
 
     Runs in a child process: the core never imports the Dagster code location (it runs it by name).
     """
-    others = instance_processes(Path(env["DAGSTER_HOME"]))
+    others = dagster_home_processes(Path(env["DAGSTER_HOME"]))
     return _orphans(env, "end", "--message", message, *(["--others-alive"] if others else []))
 
 
@@ -166,17 +165,18 @@ def _orphans(env: Mapping[str, str], *args: str) -> str:
 
 def start_stack(supervisor: Supervisor, env: dict[str, str], *, api_port: int, dagster_port: int | None,
                 log_dir: Path, workers: int = 0) -> None:  # fmt: skip
-    """The API, the Dagster daemon and (unless ``dagster_port`` is None) the webserver; wait until up.
+    """Start the processes the module's docstring lists: the API, the code server, the daemon, ``workers``
+    Celery run workers and (unless ``dagster_port`` is None) the webserver; wait until they are up.
 
     Before the daemon starts, the runs an earlier stop or crash left without a process are ended
-    (:func:`recover_runs`), so none blocks its service.
+    (:func:`recover_runs`), so none keeps its library busy.
     """
     check_ports(api_port, dagster_port)
     log_dir.mkdir(parents=True, exist_ok=True)
     migrate_dagster(env)
     home = Path(env["DAGSTER_HOME"])
     # Two daemons on one instance would both run the sensors and schedules.
-    if daemons := [p for p in instance_processes(home) if "dagster-daemon" in p]:
+    if daemons := [p for p in dagster_home_processes(home) if "dagster-daemon" in p]:
         raise click.ClickException(
             f"a dagster-daemon already runs on {home}: {'; '.join(daemons)}. Stop it, then start again."
         )
@@ -255,7 +255,7 @@ def running_rows(api_port: int, dagster_port: int) -> list[tuple[str, str]]:
         ("Dagster UI", f"http://127.0.0.1:{dagster_port}  (asset graph: /asset-groups, runs: /runs)"),
         ("Webhook API", f"http://127.0.0.1:{api_port}/docs"),
         ("Status", 'curl -H "Authorization: Bearer $ADMIN" $API/api/webhooks/status'),
-        ("Webhook URL", "$API/api/webhooks/<service>[/<instance>]?token=$SMARTPLEX_WEBHOOK_SECRET"),
+        ("Webhook URL", "$API/api/webhooks/<kind>[/<instance>]?token=$SMARTPLEX_WEBHOOK_SECRET"),
     ]
 
 

@@ -99,8 +99,8 @@ def make_worker_app() -> Any:
 
     if not os.environ.get("DAGSTER_HOME"):
         raise click.UsageError("set DAGSTER_HOME to the directory of the production dagster.yaml")
-    with dg.DagsterInstance.get() as instance:
-        launcher = instance.run_launcher
+    with dg.DagsterInstance.get() as dagster_instance:
+        launcher = dagster_instance.run_launcher
         if not isinstance(launcher, CeleryRunLauncher):
             raise click.UsageError(
                 f"the run launcher of {os.environ['DAGSTER_HOME']} is {type(launcher).__name__}, not "

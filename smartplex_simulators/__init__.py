@@ -1,9 +1,9 @@
-"""Simulators of Plex, Tautulli, Sonarr, Radarr and Overseerr over one generated media universe.
+"""A simulator of every service kind (``smartplex.kinds.KINDS``) over one generated media universe.
 
 Start them with :func:`run_simulators` (tests, the demo, sync tests) or ``smartplex simulate``, with
 a 4K Sonarr and Radarr if asked (:data:`EXTRA_INSTANCES`);
 drive them with :class:`Simulation`'s mutations or the ``/_sim`` endpoints; inject faults with
-``simulation.faults[service]``.
+``simulation.faults[instance_id]`` (``sonarr``, ``sonarr/4k``).
 """
 
 from smartplex_simulators._arr import EXTRA_INSTANCES

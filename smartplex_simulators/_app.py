@@ -71,7 +71,7 @@ class _AuthGate:
 
 
 def build_app(
-    service: str,
+    instance_id: str,
     simulation: Simulation,
     routes: Sequence[BaseRoute],
     authenticate: Authenticator,
@@ -79,10 +79,11 @@ def build_app(
     url_base: str = "",
     public: Sequence[str] = (),
 ) -> ASGIApp:
-    """The service's routes (under ``url_base``) behind its auth and faults, plus ``/_sim`` control."""
+    """An instance's routes (under ``url_base``) behind its auth and faults, plus ``/_sim`` control;
+    ``instance_id`` (``sonarr``, ``sonarr/4k``) picks its faults."""
     from smartplex_simulators.control import control_routes
 
     api: list[BaseRoute] = [Mount(url_base, routes=list(routes))] if url_base else list(routes)
-    app = Starlette(routes=[Mount(CONTROL_PREFIX, routes=control_routes(simulation, service)), *api])
+    app = Starlette(routes=[Mount(CONTROL_PREFIX, routes=control_routes(simulation, instance_id)), *api])
     public_paths = [url_base + path for path in public]
-    return FaultMiddleware(_AuthGate(app, authenticate, public_paths), simulation.faults[service])
+    return FaultMiddleware(_AuthGate(app, authenticate, public_paths), simulation.faults[instance_id])

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartplex.instances import DEFAULT_INSTANCE, Instance
-from smartplex.kinds import KIND_NAMES, get_kind
+from smartplex.instances import DEFAULT_INSTANCE, DEFAULT_INSTANCES, Instance
+from smartplex.kinds import get_kind
 from smartplex_simulators._app import RenderCache, build_app, json_array, json_response
 from smartplex_simulators._format import iso_seconds, parse_iso
 from smartplex_simulators.universe import UHD, ArrEvent, ArrLibrary, Episode, Movie, quality
@@ -28,8 +28,8 @@ Render = Callable[[Any, ArrLibrary], dict[str, Any]]
 
 #: The extra instances the simulators can run: a 4K Sonarr and a 4K Radarr, over the universe's 4K library.
 EXTRA_INSTANCES: tuple[Instance, ...] = (Instance(get_kind("sonarr"), UHD), Instance(get_kind("radarr"), UHD))
-#: Every instance a simulator can serve, by id: the five services' (``sonarr``), then the extra ones (``sonarr/4k``).
-INSTANCE_IDS: tuple[str, ...] = (*KIND_NAMES, *(i.id for i in EXTRA_INSTANCES))
+#: Every instance a simulator can serve, by id: each kind's default one (``sonarr``), then the extra ones (``sonarr/4k``).
+INSTANCE_IDS: tuple[str, ...] = tuple(i.id for i in (*DEFAULT_INSTANCES, *EXTRA_INSTANCES))
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,8 @@ def summary(thing: Movie | Show | Episode | Play | MediaRequest) -> dict[str, An
     return {"id": thing.id, "status": thing.status, "mediaId": thing.media_id}
 
 
-def control_routes(simulation: Simulation, service: str) -> list[Route]:
-    faults = simulation.faults[service]
+def control_routes(simulation: Simulation, instance_id: str) -> list[Route]:
+    faults = simulation.faults[instance_id]
 
     def mutation(action: Callable[[dict[str, Any], dict[str, Any]], Any]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:

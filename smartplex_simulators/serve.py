@@ -5,7 +5,8 @@ with run_simulators(size=2_000, seed=7) as sims:
     sims.simulation.add_movie("New")      # mutate; webhooks go to `webhook_url` if given
     os.environ.update(sims.env())         # or configure SmartPlex through its settings
 
-``instances=("sonarr/4k", "radarr/4k")`` adds a 4K Sonarr and Radarr (see ``universe.Library4K``).
+``kinds=["plex"]`` starts only those kinds' simulators; ``extra_instances=("sonarr/4k", "radarr/4k")`` adds a
+4K Sonarr and Radarr (see ``universe.Library4K``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import uvicorn
 
 from smartplex.instances import Instance
-from smartplex.kinds import KIND_NAMES
+from smartplex.kinds import KIND_NAMES, KINDS, KindName, get_kind
 from smartplex.settings import INSTANCES_VAR
 from smartplex_simulators import overseerr, plex, radarr, sonarr, tautulli
 from smartplex_simulators._arr import EXTRA_INSTANCES
@@ -46,7 +47,7 @@ class RunningSimulators:
 
     @property
     def keys(self) -> dict[str, str]:
-        return {name: self.simulation.keys[name] for name in self.urls}
+        return {instance_id: self.simulation.keys[instance_id] for instance_id in self.urls}
 
     @property
     def universe(self) -> Universe:
@@ -55,7 +56,7 @@ class RunningSimulators:
     def env(self) -> dict[str, str]:
         """``SMARTPLEX_*`` variables that point SmartPlex at these simulators: ``SMARTPLEX_INSTANCES``
         declaring the extra instances, if any, then each instance's URL and credential."""
-        instances = [Instance.parse(name) for name in self.urls]
+        instances = [Instance.parse(instance_id) for instance_id in self.urls]
         extra = [f"{i.kind.name}:{i.name}" for i in instances if not i.is_default]
         env = {INSTANCES_VAR: ",".join(extra)} if extra else {}
         for instance in instances:
@@ -63,11 +64,12 @@ class RunningSimulators:
             env[url_variable], env[key_variable] = self.urls[instance.id], self.keys[instance.id]
         return env
 
-    def client(self, name: str, **options: Any) -> Any:
+    def client(self, instance_id: str, **options: Any) -> Any:
         """A SmartPlex client for one simulator, by instance id (``options`` as for the client's constructor)."""
         from smartplex.clients import CLIENTS
 
-        return CLIENTS[Instance.parse(name).kind.name](self.urls[name], self.keys[name], **options)
+        kind = Instance.parse(instance_id).kind.name
+        return CLIENTS[kind](self.urls[instance_id], self.keys[instance_id], **options)
 
 
 @contextmanager
@@ -75,8 +77,8 @@ def run_simulators(
     *,
     size: int = 1000,
     seed: int = 1,
-    services: Iterable[str] = KIND_NAMES,
-    instances: Iterable[str] = (),
+    kinds: Iterable[KindName] = tuple(k.name for k in KINDS),
+    extra_instances: Iterable[str] = (),
     ports: Mapping[str, int] | None = None,
     host: str = "127.0.0.1",
     webhook_url: str | None = None,
@@ -86,16 +88,17 @@ def run_simulators(
 ) -> Iterator[RunningSimulators]:
     """Start the chosen simulators over one universe; stop them on exit.
 
-    ``instances``: extra instances to start too, by id or as ``SMARTPLEX_INSTANCES`` spells them
-    (``sonarr/4k``, ``radarr:4k``; see ``EXTRA_INSTANCES``). ``ports`` and ``url_bases`` are by
-    instance id; ports default to free ones chosen by the OS.
+    ``kinds``: whose default instance to start (every kind's unless told). ``extra_instances``: further
+    instances to start too, by id or as ``SMARTPLEX_INSTANCES`` spells them (``sonarr/4k``, ``radarr:4k``;
+    see ``EXTRA_INSTANCES``). ``ports`` and ``url_bases`` are by instance id; ports default to free ones
+    chosen by the OS.
 
     ``now``: the universe's clock, fixed at that epoch, or ``None`` to follow the real clock.
 
-    ``webhook_url`` may hold ``{service}`` and ``{instance_path}`` (``/4k`` for a 4K instance, empty
-    otherwise), e.g. ``http://127.0.0.1:8765/api/webhooks/{service}{instance_path}``.
+    ``webhook_url`` may hold ``{kind}`` and ``{instance_path}`` (``/4k`` for a 4K instance, empty
+    otherwise), e.g. ``http://127.0.0.1:8765/api/webhooks/{kind}{instance_path}``.
     """
-    extra = [_extra_instance(name) for name in instances]
+    extra = [_extra_instance(instance_id) for instance_id in extra_instances]
     if simulation is None:
         simulation = Simulation(Universe(seed=seed, size=size, now=now))
     if extra:
@@ -104,8 +107,9 @@ def run_simulators(
         simulation.webhooks = WebhookSender.from_template(webhook_url)
     servers: list[tuple[uvicorn.Server, socket.socket]] = []
     urls: dict[str, str] = {}
-    # In the order SmartPlex lists instances: by service, each default instance before its extra ones.
-    chosen = sorted({*map(Instance.parse, services), *extra}, key=lambda i: (KIND_NAMES.index(i.kind.name), i.id))
+    # In the order SmartPlex lists instances: by kind, each default instance before its extra ones.
+    defaults = [Instance(get_kind(kind)) for kind in kinds]
+    chosen = sorted({*defaults, *extra}, key=lambda i: (KIND_NAMES.index(i.kind.name), i.id))
     for instance in chosen:
         base = (url_bases or {}).get(instance.id, "")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -134,11 +138,11 @@ def run_simulators(
             sock.close()
 
 
-def _extra_instance(name: str) -> Instance:
-    instance = Instance.parse(name.replace(":", "/"))
+def _extra_instance(spelled: str) -> Instance:
+    instance = Instance.parse(spelled.replace(":", "/"))
     if instance not in EXTRA_INSTANCES:
         raise ValueError(
-            f"no simulator for {name!r}; the extra instances are {', '.join(i.id for i in EXTRA_INSTANCES)}"
+            f"no simulator for {spelled!r}; the extra instances are {', '.join(i.id for i in EXTRA_INSTANCES)}"
         )
     return instance
 

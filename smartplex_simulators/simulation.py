@@ -1,7 +1,7 @@
 """A running simulation: the universe, each simulator's faults and keys, and mutations that notify.
 
-Each mutation changes the universe and, when a webhook target is set for a service, sends that
-service's real webhook for it (see :mod:`webhooks`). Ids are the default instances'; a change to a
+Each mutation changes the universe and, when a webhook target is set for an instance, sends that
+instance's real webhook for it (see :mod:`webhooks`). Ids are the default instances'; a change to a
 title the 4K library holds (:meth:`Universe.enable_4k`) sends the 4K Sonarr's or Radarr's webhook too,
 about its copy.
 """
@@ -22,9 +22,10 @@ from smartplex_simulators.universe import Episode, Movie, Play, Request, Show, U
 def make_keys(seed: int) -> dict[str, str]:
     """Credentials by instance id, derived from the seed: stable for a seed, different between seeds."""
     keys = {}
-    for name in INSTANCE_IDS:
-        digest = hashlib.sha256(f"smartplex-simulator:{seed}:{name}".encode()).hexdigest()
-        keys[name] = digest[:20] if name == "plex" else digest[:32]
+    for instance_id in INSTANCE_IDS:
+        digest = hashlib.sha256(f"smartplex-simulator:{seed}:{instance_id}".encode()).hexdigest()
+        # A Plex token is 20 characters, an API key 32.
+        keys[instance_id] = digest[:20] if Instance.parse(instance_id).kind.name == "plex" else digest[:32]
     return keys
 
 
@@ -45,7 +46,7 @@ class Simulation:
     ) -> None:
         self.universe = universe
         self.keys = {**make_keys(universe.seed), **(keys or {})}
-        self.faults = {name: Faults(seed=universe.seed) for name in INSTANCE_IDS}
+        self.faults = {instance_id: Faults(seed=universe.seed) for instance_id in INSTANCE_IDS}
         self.webhooks = webhooks.WebhookSender(webhook_targets or {})
 
     def add_movie(self, title: str | None = None, *, with_file: bool = True) -> Movie:

@@ -1,4 +1,4 @@
-"""One seeded, deterministic media universe that all five simulators serve.
+"""One seeded, deterministic media universe that every simulator serves.
 
 The same movies and shows appear in Plex, Sonarr/Radarr, Overseerr requests and Tautulli history,
 with consistent ids: a Plex item's ``Guid`` carries its Radarr movie's tmdb id, a Tautulli row's

@@ -83,14 +83,20 @@ class WebhookSender:
 
     @classmethod
     def from_template(cls, template: str, client: httpx.Client | None = None) -> WebhookSender:
-        """One target per instance from a URL where ``{service}`` becomes the service's name and
-        ``{instance_path}`` what follows it for an extra instance: ``/4k``, or nothing for the default one
-        (``.../api/webhooks/{service}{instance_path}``). Without ``{instance_path}`` the extra instances get
-        no target: their webhooks would reach the default instance's URL."""
+        """One target per instance from a URL where ``{kind}`` becomes the instance's kind (``sonarr``)
+        and ``{instance_path}`` what follows it for an extra instance: ``/4k``, or nothing for the default
+        one (``.../api/webhooks/{kind}{instance_path}``). Without ``{instance_path}`` the extra instances
+        get no target: their webhooks would reach the default instance's URL."""
         instances = (*DEFAULT_INSTANCES, *(EXTRA_INSTANCES if "{instance_path}" in template else ()))
 
         def url(i: Instance) -> str:
-            return template.format(service=i.kind.name, instance_path="" if i.is_default else f"/{i.name}")
+            try:
+                return template.format(kind=i.kind.name, instance_path="" if i.is_default else f"/{i.name}")
+            except KeyError as exc:
+                # A bare KeyError would not say it is the URL template at fault (``{service}`` was its old name).
+                raise ValueError(
+                    f"webhook URL {template!r}: no placeholder {{{exc.args[0]}}}; use {{kind}} and {{instance_path}}"
+                ) from None
 
         return cls({i.id: url(i) for i in instances}, client)
 

@@ -27,7 +27,7 @@ from smartplex.column_types import utcnow
 from smartplex.instances import Instance
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex.settings import SettingsBase
-from smartplex_cli.processes import free_port
+from smartplex_cli.supervisor import free_port
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
 from webhook_api.admin_page import pages
 from webhook_api.app import create_app

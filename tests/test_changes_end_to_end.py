@@ -21,8 +21,8 @@ from smartplex.db import make_engine
 from smartplex.schema import webhook_log
 from smartplex.sync import SPECS, run_sync
 from smartplex_cli import dagster_home
-from smartplex_cli.processes import Supervisor, free_port
 from smartplex_cli.stack import start_stack
+from smartplex_cli.supervisor import Supervisor, free_port
 from smartplex_simulators.serve import RunningSimulators, run_simulators
 from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe
@@ -58,7 +58,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             api_port = free_port()
             start_stack(supervisor, env, api_port=api_port, dagster_port=None, log_dir=tmp_path / "logs")
             sims.simulation.webhooks = WebhookSender.from_template(
-                f"http://127.0.0.1:{api_port}/api/webhooks/{{service}}?token={WEBHOOK_SECRET}"
+                f"http://127.0.0.1:{api_port}/api/webhooks/{{kind}}?token={WEBHOOK_SECRET}"
             )
             yield Stack(engine, sims, supervisor)
         finally:

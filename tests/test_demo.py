@@ -20,13 +20,13 @@ import psutil
 import pytest
 from sqlalchemy import Engine, func, select
 
+from smartplex.dagster_names import RUN_KEY_TAG
 from smartplex.db import make_engine
 from smartplex.instances import Instance
 from smartplex.kinds import KINDS
 from smartplex.schema import sync_schedule, webhook_log
 from smartplex_cli.demo import prepare_demo_database
-from smartplex_cli.processes import free_port, kill_all
-from smartplex_dagster.defs.outcomes import RUN_KEY_TAG
+from smartplex_cli.supervisor import free_port, kill_all
 from smartplex_dagster.runtime.orphans import IN_FLIGHT, STOPPED_TAG
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]
@@ -207,7 +207,8 @@ def test_make_run_on_chosen_ports_ctrl_c_then_a_restart(tmp_path: Path, demos: l
     demos.append(again)
     exports = again.exports()
     schedules = httpx.get(f"{exports['API']}/api/admin/schedules", headers=admin).json()
-    assert {s["service"]: s["enabled"] for s in schedules}["sonarr"] is False  # the restart did not undo it
+    # The default Sonarr's row (the 4K one is another row of the same kind); the restart did not undo it.
+    assert {s["library"]: s["enabled"] for s in schedules}["sonarr"] is False
 
     def synced() -> bool:
         with engine.connect() as connection:

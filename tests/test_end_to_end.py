@@ -24,8 +24,8 @@ from smartplex.schema import (
     webhook_log,
 )
 from smartplex_cli import dagster_home
-from smartplex_cli.processes import Supervisor, free_port
 from smartplex_cli.stack import start_stack
+from smartplex_cli.supervisor import Supervisor, free_port
 from smartplex_simulators.serve import RunningSimulators, run_simulators
 from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe
@@ -67,7 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         try:
             start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=home / "logs")
             simulation.webhooks = WebhookSender.from_template(
-                f"http://127.0.0.1:{api_port}/api/webhooks/{{service}}?token={WEBHOOK_SECRET}"
+                f"http://127.0.0.1:{api_port}/api/webhooks/{{kind}}?token={WEBHOOK_SECRET}"
             )
             yield Stack(engine, sims, supervisor, api_port, dagster_port, set(supervisor.pids()))
         finally:

@@ -241,7 +241,7 @@ def test_the_sensor_starts_one_run_per_instance_for_its_asset_alone(
 @pytest.fixture
 def sims_4k() -> Iterator[RunningSimulators]:
     universe = Universe(seed=21, size=300, now=int(time.time()))
-    with run_simulators(simulation=Simulation(universe), instances=("sonarr/4k", "radarr/4k")) as running:
+    with run_simulators(simulation=Simulation(universe), extra_instances=("sonarr/4k", "radarr/4k")) as running:
         yield running
 
 

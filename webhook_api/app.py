@@ -20,6 +20,7 @@ from starlette.types import Scope
 from smartplex import migrate
 from smartplex.db import make_engine
 from smartplex.settings import SettingsBase, get_settings
+from webhook_api import API_TITLE
 from webhook_api.admin_page import install as install_admin_page
 from webhook_api.body_limit import BodyLimitMiddleware
 from webhook_api.deps import AppState
@@ -31,8 +32,6 @@ from webhook_api.writer import WebhookWriter
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
-#: Also how ``smartplex demo`` and ``smartplex run`` tell this API from another server on its port.
-TITLE = "SmartPlex Sync webhook API"
 #: Where Swagger UI's and ReDoc's own files are served from: the fastapi-offline package, not a CDN,
 #: so /docs and /redoc work on a server without internet.
 DOCS_ASSETS_URL = "/docs-assets"
@@ -127,7 +126,7 @@ def create_app(
             engine.dispose()
 
     app = FastAPI(
-        title=TITLE,
+        title=API_TITLE,
         summary="Receives webhooks from Plex, Tautulli, Sonarr, Radarr and Overseerr and logs them for syncing.",
         version="0.1.0",
         lifespan=lifespan,

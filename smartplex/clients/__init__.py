@@ -1,4 +1,4 @@
-"""Clients for the five services' REST APIs.
+"""Clients for the services' REST APIs, one per kind.
 
 The contract every client keeps (the sync assets rely on exactly this):
 

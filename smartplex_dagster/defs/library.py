@@ -10,7 +10,15 @@ from sqlalchemy import and_, func, select
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
-from smartplex.dagster_names import RUN_KEY_TAG, TRIGGER_TAG, instance_tags, pool, resource_key
+from smartplex.dagster_names import (
+    DATABASE_RESOURCE,
+    RUN_KEY_TAG,
+    TRIGGER_TAG,
+    WEBHOOK_TRIGGER,
+    instance_tags,
+    pool,
+    resource_key,
+)
 from smartplex.instances import Instance
 from smartplex.settings import get_settings
 from smartplex.sync import SPECS, SyncSpec, run_sync
@@ -72,7 +80,7 @@ def library_asset(instance: Instance) -> dg.AssetsDefinition:
             can_subset=True,
             backfill_policy=dg.BackfillPolicy.single_run(),
             retry_policy=dg.RetryPolicy(max_retries=1, delay=2),  # the clients retry first; this covers the rest
-            required_resource_keys={resource_key(instance), "database"},
+            required_resource_keys={resource_key(instance), DATABASE_RESOURCE},
             pool=pool(instance),
         )
         def sync(context: AssetExecutionContext):  # type: ignore[no-untyped-def]
@@ -103,7 +111,7 @@ def _named_items(
     context: AssetExecutionContext, database: DatabaseResource, library: Instance, window: tuple[datetime, datetime]
 ) -> list[NamedItem]:
     """What this run's webhooks name; a run started by hand takes what the window's webhooks name."""
-    run_key = context.run.tags.get(RUN_KEY_TAG) if context.run.tags.get(TRIGGER_TAG) == "webhook" else None
+    run_key = context.run.tags.get(RUN_KEY_TAG) if context.run.tags.get(TRIGGER_TAG) == WEBHOOK_TRIGGER else None
     with database.engine.connect() as connection:
         return named_items(connection, library, run_key=run_key, window=window)
 

@@ -14,7 +14,7 @@ import dagster as dg
 from sqlalchemy import Engine
 
 from smartplex.clients import CLIENTS, NotConfigured, ServiceClient
-from smartplex.dagster_names import resource_key
+from smartplex.dagster_names import DATABASE_RESOURCE, resource_key
 from smartplex.db import make_engine
 from smartplex.instances import Instance
 from smartplex.settings import get_settings
@@ -57,7 +57,7 @@ def _env(name: str) -> Any:
 
 
 def build_resources() -> dict[str, Any]:
-    resources: dict[str, Any] = {"database": DatabaseResource(url=_env("SMARTPLEX_DATABASE_URL"))}
+    resources: dict[str, Any] = {DATABASE_RESOURCE: DatabaseResource(url=_env("SMARTPLEX_DATABASE_URL"))}
     for instance in get_settings().service_instances:
         url_var, credential_var = instance.env_names
         resources[resource_key(instance)] = ServiceResource(

@@ -15,7 +15,7 @@ import dagster as dg
 
 from smartplex import webhook_queue, webhook_rollups
 from smartplex.column_types import utcnow
-from smartplex.dagster_names import RETENTION_JOB, TRIGGER_TAG
+from smartplex.dagster_names import RETENTION_JOB, SCHEDULE_TRIGGER, TRIGGER_TAG
 from smartplex.settings import get_settings
 from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.runtime.dagster_internals import remove_run_event_file
@@ -58,7 +58,7 @@ def purge_runs(dagster_instance: dg.DagsterInstance, now: datetime, keep: RunRet
     doomed: dict[str, list[str]] = {"runs": [], "refresh_runs": [], "failed_runs": []}
     for record in _older(dagster_instance, _SUCCEEDED, now - timedelta(days=keep.run_days)):
         run = record.dagster_run
-        if run.tags.get(TRIGGER_TAG) != "schedule":
+        if run.tags.get(TRIGGER_TAG) != SCHEDULE_TRIGGER:
             doomed["runs"].append(run.run_id)
         elif record.update_timestamp < refresh_cutoff:
             doomed["refresh_runs"].append(run.run_id)

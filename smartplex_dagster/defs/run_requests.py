@@ -5,12 +5,20 @@ from datetime import datetime
 
 import dagster as dg
 
-from smartplex.dagster_names import REFRESH_JOB, TRIGGER_TAG, WEBHOOK_JOB, WEBHOOKS_TAG, instance_tags
+from smartplex.dagster_names import (
+    REFRESH_JOB,
+    SCHEDULE_TRIGGER,
+    TRIGGER_TAG,
+    WEBHOOK_JOB,
+    WEBHOOK_TRIGGER,
+    WEBHOOKS_TAG,
+    instance_tags,
+)
 from smartplex.instances import Instance
 from smartplex.settings import get_settings
 from smartplex_dagster.defs.library import asset_key
 from smartplex_dagster.defs.partitions import full_refresh_tags, incremental_tags
-from smartplex_dagster.defs.status_sensors import settle_webhooks
+from smartplex_dagster.defs.settle import settle_webhooks
 
 #: A webhook run syncs one library: one step, without the library's checks (a full refresh runs them). The in-process executor runs it in the run's own process
 #: instead of starting (and importing everything in) a second one for it.
@@ -43,7 +51,7 @@ def webhook_run(library: Instance, run_key: str, webhooks: int, oldest: datetime
         asset_check_keys=[],
         tags={
             **incremental_tags(oldest),
-            TRIGGER_TAG: "webhook",
+            TRIGGER_TAG: WEBHOOK_TRIGGER,
             **instance_tags(library),
             WEBHOOKS_TAG: str(webhooks),
         },
@@ -56,5 +64,5 @@ def full_refresh_run(library: Instance, run_key: str) -> dg.RunRequest:
         run_key=run_key,
         job_name=REFRESH_JOB,
         asset_selection=[asset_key(library)],
-        tags={**full_refresh_tags(), TRIGGER_TAG: "schedule", **instance_tags(library)},
+        tags={**full_refresh_tags(), TRIGGER_TAG: SCHEDULE_TRIGGER, **instance_tags(library)},
     )

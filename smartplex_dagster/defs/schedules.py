@@ -10,12 +10,12 @@ import dagster as dg
 
 from smartplex import schedule_state
 from smartplex.column_types import utcnow
-from smartplex.dagster_names import resource_key, schedule_name
+from smartplex.dagster_names import DATABASE_RESOURCE, resource_key, schedule_name
 from smartplex.instances import Instance
 from smartplex.settings import get_settings
-from smartplex_dagster.defs.outcomes import FINISHED, reconcile
 from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.defs.run_requests import full_refresh_run, refresh_job
+from smartplex_dagster.defs.settle import FINISHED, reconcile_run
 from smartplex_dagster.runtime.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
 
 #: Often enough for hour-granular intervals and a prompt "sync now".
@@ -35,7 +35,7 @@ def evaluate(context: dg.ScheduleEvaluationContext, instance: Instance) -> dg.Ru
         if row is None:
             return dg.SkipReason("no sync_schedule row: run 'smartplex db upgrade'")
     if row["run_key"]:
-        reconciled = reconcile(context.instance, database.engine, row["run_key"])
+        reconciled = reconcile_run(context.instance, database.engine, row["run_key"])
         if reconciled.state == "missing":  # asked for, never created: ask again under the same key
             return full_refresh_run(instance, row["run_key"])
         run = reconciled.run
@@ -93,7 +93,7 @@ def full_refresh_schedule(instance: Instance) -> dg.ScheduleDefinition:
         execution_timezone="UTC",
         target=refresh_job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        required_resource_keys={"database", resource_key(instance)},
+        required_resource_keys={DATABASE_RESOURCE, resource_key(instance)},
     )
     def _schedule(context: dg.ScheduleEvaluationContext):  # type: ignore[no-untyped-def]
         return evaluate(context, instance)

@@ -1,26 +1,13 @@
-"""Writing each sync's outcome back as soon as it is known: a webhook run's success from inside the run,
-as its step succeeds; every run's outcome as the run ends (run status sensors)."""
+"""The run status sensors: every sync run's outcome written back as the run ends (:mod:`.settle`)."""
 
 import dagster as dg
 
 from smartplex.dagster_names import TRIGGER_TAG, tagged_instance
-from smartplex_dagster.defs.outcomes import record_outcome, record_step_success
 from smartplex_dagster.defs.resources import DatabaseResource
-
-
-@dg.success_hook(name="settle_webhooks", required_resource_keys={"database"})
-def settle_webhooks(context: dg.HookContext) -> None:
-    """A webhook run's sync step succeeded: its rows are processed now, rather than when a sensor next
-    sees the run end (a sensor's next tick). Failures are left to the sensors: Dagster
-    may still retry the run."""
-    database: DatabaseResource = context.resources.database
-    run = context.instance.get_run_by_id(context.run_id)
-    if run is not None:
-        record_step_success(context.instance, database.engine, run)
-
+from smartplex_dagster.defs.settle import settle_run
 
 #: The run status sensors' pace: Dagster's own loop. Successful webhook runs settle their rows in the
-#: run (``settle_webhooks``); what these write can wait a few seconds, and each tick asks the code
+#: run (``settle.settle_webhooks``); what these write can wait a few seconds, and each tick asks the code
 #: server and the event log, so they do not follow the daemon's 1-second loop.
 STATUS_SENSOR_INTERVAL_SECONDS = 5
 
@@ -33,7 +20,7 @@ STATUS_SENSOR_INTERVAL_SECONDS = 5
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def sync_succeeded(context: dg.RunStatusSensorContext, database: DatabaseResource) -> None:
-    record_outcome(context.instance, database.engine, context.dagster_run)
+    settle_run(context.instance, database.engine, context.dagster_run)
     context.log.info(summary(context.instance, context.dagster_run))
 
 
@@ -44,7 +31,7 @@ def sync_succeeded(context: dg.RunStatusSensorContext, database: DatabaseResourc
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def sync_failed(context: dg.RunFailureSensorContext, database: DatabaseResource) -> None:
-    record_outcome(context.instance, database.engine, context.dagster_run)
+    settle_run(context.instance, database.engine, context.dagster_run)
     context.log.info(summary(context.instance, context.dagster_run))
 
 

@@ -9,7 +9,7 @@ The daemon (``smartplex-dagster-daemon``) looks at its sensors every second, and
 are at least ``SMARTPLEX_SENSOR_INTERVAL_SECONDS`` apart. A tick of a running sensor that finds
 nothing to claim does not return at once: for ``WATCH_SECONDS`` it polls ``webhook_log`` and claims
 as soon as a row arrives for a library with no run in flight, or a run in flight is settled (a successful sync settles its own rows, see
-``status_sensors.settle_webhooks``) so that the rows waiting for it can go. A first tick, or one
+``settle.settle_webhooks``) so that the rows waiting for it can go. A first tick, or one
 evaluated by hand (tests, the UI's preview), returns at once.
 
 At most once a minute a tick also records an observation of ``webhooks/webhook_log`` (rows waiting,
@@ -33,9 +33,9 @@ from smartplex.kinds import KIND_NAMES
 from smartplex.latency import STAGES, percentiles
 from smartplex.schema import webhook_log
 from smartplex.settings import get_settings
-from smartplex_dagster.defs.outcomes import reconcile as reconcile_run
 from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.defs.run_requests import full_refresh_run, refresh_job, webhook_job, webhook_run
+from smartplex_dagster.defs.settle import reconcile_run
 from smartplex_dagster.defs.webhook_log import webhook_log_asset
 
 #: How long a tick with nothing to claim watches for work. The daemon does not start the next tick
@@ -54,7 +54,7 @@ RECENT = timedelta(minutes=15)
 _TOTAL = next(stage for stage in STAGES if stage.name == "total")
 
 
-def reconcile(
+def reconcile_dispatched(
     dagster_instance: dg.DagsterInstance, database: DatabaseResource
 ) -> tuple[list[dg.RunRequest], set[Instance]]:
     """Settle ended runs; re-request lost ones. Returns the re-requests and the libraries still busy."""
@@ -83,12 +83,12 @@ def reconcile(
     return again, busy
 
 
-def claim(
+def tick_requests(
     dagster_instance: dg.DagsterInstance, database: DatabaseResource
 ) -> tuple[list[dg.RunRequest], set[Instance]]:
     """Reconcile, then claim the pending rows of every library with no run in flight: one run each; and
     start the full refreshes asked for with "sync now" (rather than at their schedule's next tick)."""
-    requests, busy = reconcile(dagster_instance, database)
+    requests, busy = reconcile_dispatched(dagster_instance, database)
     now = utcnow()
     with database.engine.begin() as connection:
         for group in webhook_queue.pending_groups(connection, busy=busy):
@@ -148,14 +148,14 @@ def _settled(connection: Connection, keys: set[str]) -> bool:
 def webhook_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
     began = time.monotonic()
     since = utcnow() - LATE_COMMIT
-    requests, busy = claim(context.instance, database)
+    requests, busy = tick_requests(context.instance, database)
     if not requests and context.last_tick_completion_time is not None:
         with database.engine.connect() as connection:
             keys = webhook_queue.dispatched_keys(connection)
         while time.monotonic() - began < WATCH_SECONDS:
             time.sleep(POLL_SECONDS)
             if _work_appeared(database, busy, keys, since):
-                requests, busy = claim(context.instance, database)
+                requests, busy = tick_requests(context.instance, database)
                 if requests:
                     break
                 with database.engine.connect() as connection:

@@ -29,8 +29,8 @@ def _runs_start_here() -> bool:
     not handed to workers (the Celery run launcher): only then is a fork server worth its memory."""
     if not os.environ.get("DAGSTER_HOME"):
         return True
-    with dg.DagsterInstance.get() as instance:
-        return isinstance(instance.run_launcher, dg.DefaultRunLauncher)
+    with dg.DagsterInstance.get() as dagster_instance:
+        return isinstance(dagster_instance.run_launcher, dg.DefaultRunLauncher)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ the name, when an upgrade moves or changes one, and when code uses a private nam
   Dagster's own run monitoring gives (``UNEXPECTED_TERMINATION``), which its run retries act on.
 - ``RETRY_DAEMON`` and ``RETRY_CURSOR``: the name of the daemon that creates a failed run's retry,
   and the key under which it stores how far it has read the run failures; a failure behind that cursor
-  has been handled, so a missing retry is not coming (:mod:`smartplex_dagster.defs.outcomes`).
+  has been handled, so a missing retry is not coming (:mod:`smartplex_dagster.defs.settle`).
 - ``SqliteEventLogStorage``: the embedded instance keeps each run's events in a SQLite file of its own
   (``path_for_shard``), which deleting the run empties but leaves on disk (about 190 KB a run, most of
   it the schema); :func:`remove_run_event_file` removes it.
@@ -68,9 +68,9 @@ from dagster._core.storage.sqlite_storage import (
 from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon, _create_cursor_key
 
 
-def remove_run_event_file(instance: DagsterInstance, run_id: str) -> None:
-    """After ``instance.delete_run``: give the run's event file back to the disk (embedded storage)."""
-    storage = instance.event_log_storage
+def remove_run_event_file(dagster_instance: DagsterInstance, run_id: str) -> None:
+    """After ``dagster_instance.delete_run``: give the run's event file back to the disk (embedded storage)."""
+    storage = dagster_instance.event_log_storage
     if not isinstance(storage, SqliteEventLogStorage):
         return  # one database for every run (PostgreSQL): deleting the run deleted its rows
     shard = Path(storage.path_for_shard(run_id))

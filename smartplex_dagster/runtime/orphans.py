@@ -2,7 +2,7 @@
 
 Such a run stays ``STARTED`` for ever: Dagster's run monitoring cannot check the workers of its
 default run launcher (runs are subprocesses of the code server). Its webhook rows would stay
-``dispatched``, and its service busy, so later webhooks would wait for ever too; a full refresh would
+``dispatched``, and its library busy, so later webhooks would wait for ever too; a full refresh would
 block its schedule. The reconciling passes ask :func:`fail_if_orphaned` about every run they wait on:
 a run whose worker process is gone is marked failed, its pool slot freed, and Dagster's run retry
 takes it from there.
@@ -53,8 +53,10 @@ from smartplex.dagster_names import (
     INSTANCE_TAG,
     LEGACY_SERVICE_TAG,
     RUN_KEY_TAG,
+    SCHEDULE_TRIGGER,
     STOPPED_TAG,
     TRIGGER_TAG,
+    WEBHOOK_TRIGGER,
     WORKER_TAG,
     instance_tags,
 )
@@ -200,7 +202,7 @@ def fail_if_orphaned(dagster_instance: dg.DagsterInstance, run: dg.DagsterRun) -
         "killed, or its machine restarted.",
         JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION),
     )
-    # Its step's pool slot (smartplex_<service>, limit 1) would stay claimed by the dead run, and hold
+    # Its step's pool slot (smartplex_<slug>, limit 1) would stay claimed by the dead run, and hold
     # every later sync of the service, its retry included, in the queue.
     if dagster_instance.event_log_storage.supports_global_concurrency_limits:
         dagster_instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
@@ -283,9 +285,9 @@ def _give_back(engine: Engine, run: dg.DagsterRun, now: datetime) -> tuple[int, 
     if run_key is None:
         return 0, 0
     with engine.begin() as connection:
-        if trigger == "webhook":
+        if trigger == WEBHOOK_TRIGGER:
             return webhook_queue.requeue(connection, run_key), 0
-        if trigger == "schedule":
+        if trigger == SCHEDULE_TRIGGER:
             return 0, schedule_state.request_refresh_again(connection, run_key, now)
     return 0, 0
 

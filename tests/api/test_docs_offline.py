@@ -14,8 +14,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from smartplex_cli.processes import free_port, wait_for_http
-from webhook_api.app import TITLE
+from smartplex_cli.supervisor import free_port, wait_for_http
+from webhook_api import API_TITLE
 
 #: What each page must load, and what each file must be.
 PAGES = {
@@ -98,6 +98,6 @@ def test_a_browser_without_internet_shows_the_docs(api_server: str, page: str, s
         page_.route("**/*", offline)
         page_.goto(f"{api_server}{page}")
         page_.locator(shown).first.wait_for(timeout=60_000)
-        assert TITLE in page_.locator(shown).first.inner_text()
+        assert API_TITLE in page_.locator(shown).first.inner_text()
         browser.close()
     assert [url for url in refused if url != REDOC_LOGO] == []

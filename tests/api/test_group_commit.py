@@ -21,7 +21,7 @@ from smartplex import migrate
 from smartplex.column_types import RawJSON, utcnow
 from smartplex.db import make_engine
 from smartplex.schema import webhook_log
-from smartplex_cli.processes import free_port, wait_for_http
+from smartplex_cli.supervisor import free_port, wait_for_http
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
 from webhook_api.writer import WebhookWriter
 

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from smartplex_cli.processes import free_port, wait_for_http
+from smartplex_cli.supervisor import free_port, wait_for_http
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture, make_settings
 from tests.helpers import basic_auth
 from webhook_api.app import create_app

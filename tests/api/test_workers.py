@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from smartplex import migrate
 from smartplex.db import make_engine
 from smartplex.schema import webhook_log
-from smartplex_cli.processes import free_port, kill_all, log_tail, wait_for_http
+from smartplex_cli.supervisor import free_port, kill_all, log_tail, wait_for_http
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, _postgres_schema_url, load_fixture
 
 BODY = load_fixture("webhooks", "sonarr", "Download.json")

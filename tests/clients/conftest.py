@@ -9,7 +9,7 @@ from smartplex_simulators import RunningSimulators, run_simulators
 
 @pytest.fixture(scope="session")
 def sims() -> Iterator[RunningSimulators]:
-    """All five simulators over real sockets, shared by the read-only tests of this suite."""
+    """Every kind's simulator over real sockets, shared by the read-only tests of this suite."""
     with run_simulators(size=1500, seed=11) as running:
         yield running
 

@@ -45,7 +45,7 @@ def test_check_with_nothing_configured_says_what_to_set(clean_env: None) -> None
 
 
 def test_a_url_base_path_is_kept() -> None:
-    with run_simulators(size=100, services=["sonarr", "plex"], url_bases={"sonarr": "/sonarr"}) as sims:
+    with run_simulators(size=100, kinds=["sonarr", "plex"], url_bases={"sonarr": "/sonarr"}) as sims:
         assert sims.urls["sonarr"].endswith("/sonarr")
         with sims.client("sonarr") as client:
             assert client.server_info().library_size == len(sims.universe.shows)
@@ -55,7 +55,7 @@ def test_a_url_base_path_is_kept() -> None:
 
 def test_simulate_port_options() -> None:
     assert _parse_ports(("plex=32400", "radarr=7878")) == {"plex": 32400, "radarr": 7878}
-    with pytest.raises(Exception, match="SERVICE=PORT"):
+    with pytest.raises(Exception, match="INSTANCE=PORT"):
         _parse_ports(("jellyfin=8096",))
 
 

@@ -16,7 +16,7 @@ from smartplex_simulators.universe import Episode
 @pytest.fixture
 def playing() -> Iterator[RunningSimulators]:
     """Tautulli with someone watching right now."""
-    with run_simulators(size=200, seed=4, services=["tautulli"], now=None) as running:
+    with run_simulators(size=200, seed=4, kinds=["tautulli"], now=None) as running:
         episode = next(i for i in running.universe.plex.values() if isinstance(i, Episode))
         assert episode.rating_key is not None
         running.universe.start_playing(episode.rating_key)

@@ -34,8 +34,8 @@ from sqlalchemy.engine import make_url
 from smartplex import migrate
 from smartplex.db import make_engine
 from smartplex_cli import dagster_home
-from smartplex_cli.processes import Supervisor, free_port, kill_all, wait_for_http
 from smartplex_cli.stack import is_our_api, migrate_dagster, start_daemon
+from smartplex_cli.supervisor import Supervisor, free_port, kill_all, wait_for_http
 from smartplex_simulators.serve import RunningSimulators
 from tests.cluster.rabbitmq import PrivateRabbitMQ
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from smartplex_cli.processes import log_tail, port_is_free
+from smartplex_cli.supervisor import log_tail, port_is_free
 
 #: The ports rabbitmqctl's own Erlang node listens on (RabbitMQ's default range): never the node's.
 _CTL_PORTS = range(35672, 35683)

@@ -121,8 +121,8 @@ def test_smartplex_run_starts_local_workers(cluster: Cluster) -> None:
     import subprocess
     import sys
 
-    from smartplex_cli.processes import free_port, wait_for_http
     from smartplex_cli.stack import is_our_api
+    from smartplex_cli.supervisor import free_port, wait_for_http
 
     api_port, dagster_port = free_port(), free_port()
     argv = [sys.executable, "-m", "smartplex_cli", "run", "--workers", "2", "--api-port", str(api_port),

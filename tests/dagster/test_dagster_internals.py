@@ -48,10 +48,10 @@ def test_the_retry_daemon_and_its_cursor_are_still_named_so() -> None:
     from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon, _create_cursor_key
 
     assert dagster_internals.RETRY_DAEMON == EventLogConsumerDaemon.daemon_type() == "EVENT_LOG_CONSUMER", (
-        "the run-retry daemon was renamed; outcomes.py waits for its heartbeat by this name"
+        "the run-retry daemon was renamed; settle.py waits for its heartbeat by this name"
     )
     assert dagster_internals.RETRY_CURSOR == _create_cursor_key(dg.DagsterEventType.RUN_FAILURE), (
-        "the retry daemon stores its cursor under another key; outcomes.py reads it to know a failure was handled"
+        "the retry daemon stores its cursor under another key; settle.py reads it to know a failure was handled"
     )
 
 
@@ -69,7 +69,7 @@ def test_the_retry_tags_are_still_dagsters() -> None:
     assert (dagster_internals.AUTO_RETRY_RUN_ID_TAG, dagster_internals.PARENT_RUN_ID_TAG) == (
         AUTO_RETRY_RUN_ID_TAG,
         PARENT_RUN_ID_TAG,
-    ), "Dagster renamed the tags linking a failed run to its retry; outcomes.py follows them"
+    ), "Dagster renamed the tags linking a failed run to its retry; settle.py follows them"
 
 
 def test_the_sensor_loop_is_still_a_module_constant_the_loop_reads() -> None:

@@ -53,7 +53,7 @@ def api(database_url: str, tmp_path: Any, engine: Engine) -> Iterator[TestClient
 
 def _deliver_to(api: TestClient, sims: RunningSimulators) -> None:
     """The simulators send each service's own webhooks to the API."""
-    template = f"http://testserver/api/webhooks/{{service}}?token={WEBHOOK_SECRET}"
+    template = f"http://testserver/api/webhooks/{{kind}}?token={WEBHOOK_SECRET}"
     sims.simulation.webhooks = webhooks.WebhookSender.from_template(template, client=api)
 
 

@@ -11,12 +11,12 @@ from sqlalchemy import Engine, insert, select, update
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
-from smartplex.dagster_names import resource_key
+from smartplex.dagster_names import RUN_KEY_TAG, resource_key
 from smartplex.instances import Instance
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex_dagster.defs.outcomes import RUN_KEY_TAG, ended_at
 from smartplex_dagster.defs.resources import DatabaseResource, ServiceResource
 from smartplex_dagster.defs.schedules import schedules
+from smartplex_dagster.defs.settle import ended_at
 from smartplex_dagster.runtime.dagster_internals import SCHEDULED_EXECUTION_TIME_TAG
 from tests.conftest import ADMIN
 

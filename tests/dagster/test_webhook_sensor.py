@@ -11,11 +11,11 @@ from sqlalchemy import Engine, insert, select, update
 
 from smartplex import webhook_queue
 from smartplex.column_types import utcnow
+from smartplex.dagster_names import RUN_KEY_TAG
 from smartplex.instances import Instance
 from smartplex.schema import sonarr_series, webhook_log
 from smartplex_dagster.definitions import library_assets
 from smartplex_dagster.defs.library import asset_key
-from smartplex_dagster.defs.outcomes import RUN_KEY_TAG
 from smartplex_dagster.defs.partitions import WINDOW_START_TAG
 from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.defs.status_sensors import sync_failed, sync_succeeded
@@ -273,7 +273,7 @@ def test_an_old_replayed_webhook_widens_the_window_to_its_day(
 def test_a_failure_dagster_will_retry_is_not_recorded(
     instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
 ) -> None:
-    from smartplex_dagster.defs.outcomes import record_outcome
+    from smartplex_dagster.defs.settle import settle_run
 
     add_rows(engine, [("radarr", "MovieAdded")])
     (request,) = tick(instance, database)
@@ -281,7 +281,7 @@ def test_a_failure_dagster_will_retry_is_not_recorded(
                         tags={RUN_KEY_TAG: request.run_key, "smartplex/trigger": "webhook",
                               "dagster/will_retry": "true"})  # fmt: skip
     instance.add_run(run)
-    assert record_outcome(instance, database.engine, run) == 0
+    assert settle_run(instance, database.engine, run) == 0
     assert statuses(engine) == {"dispatched": 1}
 
 

@@ -24,7 +24,7 @@ import httpx
 from sqlalchemy import Engine, select
 
 from smartplex.schema import webhook_log
-from smartplex_cli.processes import free_port, wait_for_http
+from smartplex_cli.supervisor import free_port, wait_for_http
 from tests.conftest import ADMIN_SECRET, FIXTURES, WEBHOOK_SECRET
 
 MARKER = "smartplex_resilience_marker"

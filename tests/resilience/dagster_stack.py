@@ -26,11 +26,11 @@ from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.scheduler.instigation import InstigatorTick, TickStatus
 from sqlalchemy import Engine, select
 
+from smartplex.dagster_names import RUN_KEY_TAG
 from smartplex.schema import sync_schedule
 from smartplex_cli import dagster_home
-from smartplex_cli.processes import Supervisor, kill_all
 from smartplex_cli.stack import migrate_dagster, start_daemon
-from smartplex_dagster.defs.outcomes import RUN_KEY_TAG
+from smartplex_cli.supervisor import Supervisor, kill_all
 from smartplex_simulators.serve import RunningSimulators
 from tests.helpers import statuses
 

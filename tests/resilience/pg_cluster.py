@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartplex_cli.processes import free_port
+from smartplex_cli.supervisor import free_port
 
 
 class ClusterUnavailable(RuntimeError):

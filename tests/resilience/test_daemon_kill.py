@@ -20,8 +20,8 @@ from dagster._core.events import EngineEventData
 from sqlalchemy import Engine, select, update
 
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex_dagster.defs.outcomes import FINISHED
 from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.defs.settle import FINISHED
 from smartplex_dagster.runtime.orphans import WORKER_TAG, identify, worker_tag
 from tests.dagster.conftest import database, instance  # noqa: F401
 from tests.dagster.test_webhook_sensor import add_rows, fake_run, tick

@@ -21,9 +21,10 @@ from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.utils import make_new_run_id
 from sqlalchemy import Engine, select, update
 
+from smartplex.dagster_names import RUN_KEY_TAG, WILL_RETRY_TAG
 from smartplex.schema import sync_schedule, webhook_log
-from smartplex_dagster.defs.outcomes import FINISHED, RUN_KEY_TAG, WILL_RETRY_TAG
 from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.defs.settle import FINISHED
 from smartplex_simulators.faults import Faults
 from tests.dagster.conftest import database  # noqa: F401
 from tests.dagster.test_schedules import evaluate

@@ -23,9 +23,9 @@ from smartplex.column_types import utcnow
 from smartplex.dagster_names import RUN_KEY_TAG, TRIGGER_TAG, instance_tags, pool
 from smartplex.instances import Instance
 from smartplex.schema import sync_schedule
-from smartplex_cli.processes import Supervisor, free_port
 from smartplex_cli.stack import RESTART_MESSAGE, STOP_MESSAGE, start_stack, stop_stack
-from smartplex_dagster.defs.outcomes import FINISHED
+from smartplex_cli.supervisor import Supervisor, free_port
+from smartplex_dagster.defs.settle import FINISHED
 from smartplex_dagster.runtime.orphans import STOPPED_TAG
 from tests.dagster.test_webhook_sensor import add_rows
 from tests.helpers import webhook_rows

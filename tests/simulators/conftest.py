@@ -9,7 +9,7 @@ from smartplex_simulators import RunningSimulators, run_simulators
 
 @pytest.fixture(scope="module")
 def sims() -> Iterator[RunningSimulators]:
-    """All five simulators and the 4K Sonarr and Radarr over real sockets; module-scoped so mutations
+    """Every kind's simulator and the 4K Sonarr and Radarr over real sockets; module-scoped so mutations
     stay within a module."""
-    with run_simulators(size=800, seed=5, instances=("sonarr/4k", "radarr/4k")) as running:
+    with run_simulators(size=800, seed=5, extra_instances=("sonarr/4k", "radarr/4k")) as running:
         yield running

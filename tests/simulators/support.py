@@ -46,5 +46,5 @@ def empty_simulation(now: int = 1_767_225_600) -> Simulation:
     return Simulation(Universe(size=0, now=now))
 
 
-def load_api_fixture(service: str, name: str) -> Any:
-    return json.loads((API_FIXTURES / service / f"{name}.json").read_text())
+def load_api_fixture(kind: str, name: str) -> Any:
+    return json.loads((API_FIXTURES / kind / f"{name}.json").read_text())

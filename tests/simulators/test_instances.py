@@ -17,7 +17,7 @@ from smartplex_simulators.webhooks import WebhookSender
 from tests.simulators.test_shapes import shape_problems
 from tests.simulators.test_webhooks import OPTIONAL_IN_HOOKS, Receiver, _example
 
-TEMPLATE = "http://hooks.test/api/webhooks/{service}{instance_path}?token=t"
+TEMPLATE = "http://hooks.test/api/webhooks/{kind}{instance_path}?token=t"
 
 
 def _four_k(sims: RunningSimulators) -> Library4K:
@@ -161,15 +161,20 @@ def test_env_declares_and_configures_the_4k_instances(sims: RunningSimulators, m
 
 
 def test_only_the_4k_instances_can_be_added() -> None:
-    with pytest.raises(ValueError, match="sonarr/4k, radarr/4k"), run_simulators(size=0, instances=["plex/4k"]):
+    with pytest.raises(ValueError, match="sonarr/4k, radarr/4k"), run_simulators(size=0, extra_instances=["plex/4k"]):
         pass
 
 
 def test_a_template_names_the_4k_instances_only_with_an_instance_path() -> None:
-    assert set(WebhookSender.from_template("http://h.test/{service}").targets) == set(KIND_NAMES)
+    assert set(WebhookSender.from_template("http://h.test/{kind}").targets) == set(KIND_NAMES)
     targets = WebhookSender.from_template(TEMPLATE).targets
     assert targets["sonarr"] == "http://hooks.test/api/webhooks/sonarr?token=t"
     assert targets["radarr/4k"] == "http://hooks.test/api/webhooks/radarr/4k?token=t"
+
+
+def test_a_template_with_an_unknown_placeholder_says_which() -> None:
+    with pytest.raises(ValueError, match=r"no placeholder \{service\}; use \{kind\}"):
+        WebhookSender.from_template("http://h.test/{service}")
 
 
 @pytest.fixture
@@ -194,8 +199,8 @@ def _events(receiver: Receiver, instance: str) -> list[tuple[str, int]]:
     return [(b["eventType"], (b.get("series") or b["movie"])["id"]) for b in receiver.bodies(instance)]
 
 
-def _matches_example(body: dict[str, Any], service: str) -> bool:
-    problems = shape_problems(body, [_example(service, body["eventType"])])
+def _matches_example(body: dict[str, Any], kind: str) -> bool:
+    problems = shape_problems(body, [_example(kind, body["eventType"])])
     return [p for p in problems if p.rsplit(" ", 1)[-1] not in OPTIONAL_IN_HOOKS] == []
 
 

@@ -12,7 +12,7 @@ CASES = [(">>", lambda v, b: v > b), ("<<", lambda v, b: v < b), (">", lambda v,
 
 @pytest.mark.parametrize("sort", ["addedAt:asc", "titleSort"])
 def test_window_filters_match_a_scan(sort: str) -> None:
-    with run_simulators(size=1500, services=["plex"]) as sims:
+    with run_simulators(size=1500, kinds=["plex"]) as sims:
         episodes = [i for i in sims.universe.plex.values() if i.kind == "episode"]
         added = sorted(e.plex_added for e in episodes)
         middle, later = added[len(added) // 2], added[3 * len(added) // 4]

@@ -12,7 +12,7 @@ from smartplex.instances import Instance
 from smartplex_simulators import RunningSimulators
 from tests.simulators.support import API_FIXTURES, load_api_fixture
 
-#: (fixture service, fixture name, path, query). Paths take {show} / {episode} / {movie} ids.
+#: (instance id, fixture name, path, query). Paths take {show} / {episode} / {movie} ids.
 CASES = [
     ("plex", "library_sections", "/library/sections", {}),
     ("plex", "library_section_all_movies", "/library/sections/1/all", {"type": 1, "includeGuids": 1}),
@@ -43,7 +43,7 @@ CASES = [
     ("overseerr", "status", "/api/v1/status", {}),
 ]
 #: The 4K Sonarr and Radarr answer as the others do.
-CASES_4K = [(f"{service}/4k", *rest) for service, *rest in CASES if service in ("sonarr", "radarr")]
+CASES_4K = [(f"{kind}/4k", *rest) for kind, *rest in CASES if kind in ("sonarr", "radarr")]
 #: Fields an item may lack where the example happens to have them: watch state exists only once
 #: watched, *arr omit nulls, Overseerr leaves modifiedBy null until someone acts on a request.
 OPTIONAL = {
@@ -115,12 +115,12 @@ def _rows(body: Any) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("service", "name", "path", "query"), CASES + CASES_4K, ids=[f"{c[0]}-{c[1]}" for c in CASES + CASES_4K]
+    ("instance_id", "name", "path", "query"), CASES + CASES_4K, ids=[f"{c[0]}-{c[1]}" for c in CASES + CASES_4K]
 )
 def test_simulator_matches_example_shape(
-    sims: RunningSimulators, service: str, name: str, path: str, query: dict[str, Any]
+    sims: RunningSimulators, instance_id: str, name: str, path: str, query: dict[str, Any]
 ) -> None:
-    instance = Instance.parse(service)
+    instance = Instance.parse(instance_id)
     library = sims.universe.arr_library(instance.name)  # the 4K instances' ids are their own
     show = next(s for s in library.shows.values() if any(e.file_id for e in s.episodes))
     ids = {
@@ -129,10 +129,10 @@ def test_simulator_matches_example_shape(
         "episode_key": next(e.rating_key for e in sims.universe.episodes.values() if e.rating_key),
     }
     params = {k: str(v).format(**ids) for k, v in query.items()}
-    headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[service]}
-    if service == "tautulli":
+    headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[instance_id]}
+    if instance.kind.name == "tautulli":
         params["apikey"] = sims.keys["tautulli"]
-    response = httpx.get(sims.urls[service] + path.format(**ids), params=params, headers=headers)
+    response = httpx.get(sims.urls[instance_id] + path.format(**ids), params=params, headers=headers)
     assert response.status_code == 200, response.text
     body = _rows(response.json())
     example = _rows(load_api_fixture(instance.kind.name, name))
@@ -156,7 +156,7 @@ MILLIS_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 @pytest.mark.parametrize(
-    ("service", "path", "pick", "pattern"),
+    ("instance_id", "path", "pick", "pattern"),
     [
         ("sonarr", "/api/v3/series", lambda body: body[0]["added"], SECONDS_Z),
         ("sonarr", "/api/v3/history", lambda body: body["records"][0]["date"], SECONDS_Z),
@@ -172,13 +172,13 @@ MILLIS_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
     ids=["sonarr-series", "sonarr-history", "radarr-movie", "overseerr-request", "plex-item"],
 )
 def test_dates_are_written_as_each_service_writes_them(
-    sims: RunningSimulators, service: str, path: str, pick: Any, pattern: str
+    sims: RunningSimulators, instance_id: str, path: str, pick: Any, pattern: str
 ) -> None:
-    headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[service]}
-    body = httpx.get(sims.urls[service] + path, headers=headers).json()
+    headers = {"Accept": "application/json", "X-Plex-Token": sims.keys["plex"], "X-Api-Key": sims.keys[instance_id]}
+    body = httpx.get(sims.urls[instance_id] + path, headers=headers).json()
     assert re.fullmatch(pattern, pick(body))
 
 
 def test_every_example_response_is_checked() -> None:
     examples = {(p.parent.name, p.stem) for p in API_FIXTURES.glob("*/*.json")}
-    assert examples == {(service, name) for service, name, _, _ in CASES}
+    assert examples == {(kind, name) for kind, name, _, _ in CASES}

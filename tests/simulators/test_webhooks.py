@@ -28,11 +28,11 @@ class Receiver:
         self.received.append((request.url.path.removeprefix("/api/webhooks/"), request))
         return httpx.Response(202)
 
-    def bodies(self, service: str) -> list[dict[str, Any]]:
-        return [_body(r) for s, r in self.received if s == service]
+    def bodies(self, instance_id: str) -> list[dict[str, Any]]:
+        return [_body(r) for sender, r in self.received if sender == instance_id]
 
-    def event(self, service: str, key: str, value: str) -> dict[str, Any]:
-        return next(b for b in self.bodies(service) if b.get(key) == value)
+    def event(self, instance_id: str, key: str, value: str) -> dict[str, Any]:
+        return next(b for b in self.bodies(instance_id) if b.get(key) == value)
 
 
 def _parts(request: httpx.Request) -> dict[str, tuple[str, bytes]]:
@@ -50,8 +50,8 @@ def _body(request: httpx.Request) -> dict[str, Any]:
     return json.loads(request.content)
 
 
-def _example(service: str, name: str) -> Any:
-    return json.loads((WEBHOOK_FIXTURES / service / f"{name}.json").read_text())
+def _example(kind: str, name: str) -> Any:
+    return json.loads((WEBHOOK_FIXTURES / kind / f"{name}.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def receiver() -> Receiver:
     receiver = Receiver()
     client = httpx.Client(transport=httpx.MockTransport(receiver))
     sim = Simulation(Universe(size=300, seed=3))
-    sim.webhooks = WebhookSender.from_template("http://hooks.test/api/webhooks/{service}?token=t", client)
+    sim.webhooks = WebhookSender.from_template("http://hooks.test/api/webhooks/{kind}?token=t", client)
     movie = sim.add_movie("Hooked")
     show = sim.add_show("Hooked Show", seasons=2, episodes_per_season=2)
     sim.record_play(show.episodes[0].rating_key, percent=100)  # type: ignore[arg-type]
@@ -98,15 +98,15 @@ EXPECTED = [
 OPTIONAL_IN_HOOKS = {"viewCount", "lastViewedAt", "viewOffset", "thumb"}
 
 
-@pytest.mark.parametrize(("service", "key", "value", "example"), EXPECTED, ids=[e[3] for e in EXPECTED])
-def test_webhook_matches_the_example(receiver: Receiver, service: str, key: str, value: str, example: str) -> None:
-    body = receiver.event(service, key, value)
-    problems = shape_problems(body, [_example(service, example)])
+@pytest.mark.parametrize(("kind", "key", "value", "example"), EXPECTED, ids=[e[3] for e in EXPECTED])
+def test_webhook_matches_the_example(receiver: Receiver, kind: str, key: str, value: str, example: str) -> None:
+    body = receiver.event(kind, key, value)  # the default instance's id is its kind's name
+    problems = shape_problems(body, [_example(kind, example)])
     assert [p for p in problems if p.rsplit(" ", 1)[-1] not in OPTIONAL_IN_HOOKS] == []
 
 
 def test_plex_posts_multipart_with_a_thumb_only_where_plex_does(receiver: Receiver) -> None:
-    plex = [r for s, r in receiver.received if s == "plex"]
+    plex = [r for sender, r in receiver.received if sender == "plex"]
     by_event = {_body(r)["event"]: _parts(r) for r in plex}
     assert by_event["library.new"]["thumb"] == ("image/jpeg", THUMB_JPEG)
     assert by_event["library.new"]["payload"][0] == "text/plain"
@@ -115,10 +115,10 @@ def test_plex_posts_multipart_with_a_thumb_only_where_plex_does(receiver: Receiv
 
 
 def test_json_services_post_json_with_their_user_agent(receiver: Receiver) -> None:
-    agents = {s: r.headers["user-agent"] for s, r in receiver.received if s != "plex"}
+    agents = {sender: r.headers["user-agent"] for sender, r in receiver.received if sender != "plex"}
     assert agents["sonarr"].startswith("Sonarr/4.") and agents["radarr"].startswith("Radarr/5.")
     assert agents["overseerr"].startswith("axios/")
-    assert all(r.headers["content-type"] == "application/json" for s, r in receiver.received if s != "plex")
+    assert all(r.headers["content-type"] == "application/json" for sender, r in receiver.received if sender != "plex")
 
 
 def test_ids_in_webhooks_agree_across_services(receiver: Receiver) -> None:

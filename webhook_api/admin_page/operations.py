@@ -165,7 +165,7 @@ def received_over_time(
     now: datetime | None = None,
     instances: Sequence[str] | None = None,
 ) -> dict[str, list[Bucket]]:
-    """Per source (each of ``instances``, by id; default: the five default instances), webhooks received
+    """Per source (each of ``instances``, by id; default: each kind's default instance), webhooks received
     in each of the last ``buckets`` periods of length ``bucket`` (whole hours or whole days, aligned to
     UTC), the current one last, counted by status."""
     now = now or utcnow()

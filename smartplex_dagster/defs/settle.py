@@ -1,9 +1,11 @@
-"""Writing run outcomes back to ``webhook_log`` and ``sync_schedule``, from whichever pass sees them first.
+"""Settling: run outcomes written back to ``webhook_log`` and ``sync_schedule``, by whichever pass sees
+them first.
 
-The run status sensors write outcomes as runs end. They can miss runs (their first tick starts at
+A webhook run settles its own rows as its sync step succeeds (:func:`settle_webhooks`, the job's
+hook). The run status sensors (:mod:`.status_sensors`) write outcomes as runs end. They can miss runs (their first tick starts at
 "now", an exception still advances their cursor, and they take a few runs per tick), so the webhook
 sensor's reconciling pass settles every dispatched row and schedule whose run has ended, and asks
-again for runs that were never created (:func:`reconcile`). Settling is conditional, so doing it
+again for runs that were never created (:func:`reconcile_run`). Settling is conditional, so doing it
 twice changes nothing.
 
 A failed run that Dagster retries is not an outcome: its retry's is (:func:`deciding_run`).
@@ -18,7 +20,16 @@ from sqlalchemy import Engine
 
 from smartplex import schedule_state, webhook_queue
 from smartplex.column_types import utcnow
-from smartplex.dagster_names import RETRY_DAEMON_SEEN_TAG, RUN_KEY_TAG, TRIGGER_TAG, WILL_RETRY_TAG
+from smartplex.dagster_names import (
+    DATABASE_RESOURCE,
+    RETRY_DAEMON_SEEN_TAG,
+    RUN_KEY_TAG,
+    SCHEDULE_TRIGGER,
+    TRIGGER_TAG,
+    WEBHOOK_TRIGGER,
+    WILL_RETRY_TAG,
+)
+from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.runtime.dagster_internals import (
     AUTO_RETRY_RUN_ID_TAG,
     PARENT_RUN_ID_TAG,
@@ -194,7 +205,7 @@ def _settle(
     dagster_instance: dg.DagsterInstance, engine: Engine, run_key: str, trigger: str, run: dg.DagsterRun
 ) -> int:
     error = failure_message(dagster_instance, run)
-    if trigger == "webhook":
+    if trigger == WEBHOOK_TRIGGER:
         stages = run_stages(dagster_instance, run)
         with engine.begin() as connection:
             return webhook_queue.settle(connection, run_key, run.run_id, error, utcnow(), stages)
@@ -202,14 +213,14 @@ def _settle(
         return schedule_state.settle(connection, run_key, error, ended_at(dagster_instance, run))
 
 
-def record_outcome(dagster_instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun) -> int:
+def settle_run(dagster_instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun) -> int:
     """Settle whatever ``run`` was asked for (webhook rows or a scheduled refresh); return rows changed.
 
     A failure Dagster retries is settled by its retry's outcome, once the retry has ended.
     """
     run_key = run.tags.get(RUN_KEY_TAG)
     trigger = run.tags.get(TRIGGER_TAG)
-    if run_key is None or trigger not in ("webhook", "schedule") or run.status not in FINISHED:
+    if run_key is None or trigger not in (WEBHOOK_TRIGGER, SCHEDULE_TRIGGER) or run.status not in FINISHED:
         return 0
     deciding, undecided = deciding_run(dagster_instance, run)
     if undecided:
@@ -217,11 +228,11 @@ def record_outcome(dagster_instance: dg.DagsterInstance, engine: Engine, run: dg
     return _settle(dagster_instance, engine, run_key, trigger, deciding)
 
 
-def record_step_success(dagster_instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun) -> int:
+def settle_succeeded_sync(dagster_instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun) -> int:
     """Settle a webhook run's rows as processed once its sync step has succeeded (the run is still
     ending); return rows changed. The run's end settles them again, which changes nothing."""
     run_key = run.tags.get(RUN_KEY_TAG)
-    if run_key is None or run.tags.get(TRIGGER_TAG) != "webhook":
+    if run_key is None or run.tags.get(TRIGGER_TAG) != WEBHOOK_TRIGGER:
         return 0
     stages = run_stages(dagster_instance, run)
     with engine.begin() as connection:
@@ -237,7 +248,7 @@ class Reconciled:
     run: dg.DagsterRun | None = None
 
 
-def reconcile(
+def reconcile_run(
     dagster_instance: dg.DagsterInstance, engine: Engine, run_key: str, now: datetime | None = None
 ) -> Reconciled:
     """Find the run asked for under ``run_key`` and settle its outcome if it has one."""
@@ -248,6 +259,17 @@ def reconcile(
     if undecided:
         return Reconciled("waiting", deciding)
     trigger = run.tags.get(TRIGGER_TAG)
-    if trigger in ("webhook", "schedule"):
+    if trigger in (WEBHOOK_TRIGGER, SCHEDULE_TRIGGER):
         _settle(dagster_instance, engine, run_key, trigger, deciding)
     return Reconciled("settled", deciding)
+
+
+@dg.success_hook(name="settle_webhooks", required_resource_keys={DATABASE_RESOURCE})
+def settle_webhooks(context: dg.HookContext) -> None:
+    """A webhook run's sync step succeeded: its rows are processed now, rather than when a sensor next
+    sees the run end (a sensor's next tick). Failures are left to the sensors: Dagster
+    may still retry the run."""
+    database: DatabaseResource = context.resources.database
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is not None:
+        settle_succeeded_sync(context.instance, database.engine, run)

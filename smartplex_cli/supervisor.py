@@ -188,7 +188,7 @@ def listener(port: int) -> str | None:
     return None
 
 
-def instance_processes(dagster_home: Path) -> list[str]:
+def dagster_home_processes(dagster_home: Path) -> list[str]:
     """Dagster processes of this machine on the instance in ``dagster_home`` (daemon, webserver, code
     servers, run workers), but this process and its ancestors, as "pid N (command line)"."""
     home = str(dagster_home.resolve())

@@ -11,14 +11,14 @@ from sqlalchemy import Engine, select
 
 from smartplex.column_types import utcnow
 from smartplex.schema import webhook_log
-from smartplex_dagster.defs.outcomes import (
+from smartplex_dagster.defs.resources import DatabaseResource
+from smartplex_dagster.defs.settle import (
     RETRY_DAEMON_SEEN_TAG,
     RUN_KEY_TAG,
     WILL_RETRY_TAG,
-    reconcile,
-    record_outcome,
+    reconcile_run,
+    settle_run,
 )
-from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.runtime.dagster_internals import AUTO_RETRY_RUN_ID_TAG, PARENT_RUN_ID_TAG, RETRY_CURSOR
 from tests.dagster.conftest import database  # noqa: F401
 from tests.dagster.test_webhook_sensor import add_rows, tick
@@ -88,14 +88,14 @@ def test_the_retrys_success_is_the_outcome(
     failed = _failed(retrying, run_key)
     retry = _run(retrying, run_key, dg.DagsterRunStatus.STARTED, **{PARENT_RUN_ID_TAG: failed.run_id})
     retrying.add_run_tags(failed.run_id, {AUTO_RETRY_RUN_ID_TAG: retry.run_id})
-    assert record_outcome(retrying, database.engine, failed) == 0  # the failure sensor: the retry still runs
-    assert reconcile(retrying, engine, run_key).state == "waiting"
+    assert settle_run(retrying, database.engine, failed) == 0  # the failure sensor: the retry still runs
+    assert reconcile_run(retrying, engine, run_key).state == "waiting"
     assert statuses(engine) == {"dispatched": 2}
 
     event = dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name=retry.job_name)
     retrying.run_storage.handle_run_event(retry.run_id, event)
     # Even the failed run's own (late) pass records the retry's success, long after its grace.
-    assert record_outcome(retrying, database.engine, failed) == 2
+    assert settle_run(retrying, database.engine, failed) == 2
     assert statuses(engine) == {"processed": 2} and _settled_run_ids(engine) == {retry.run_id}
 
 
@@ -109,7 +109,7 @@ def test_a_retry_found_by_its_parent_tag_alone_is_followed(
     # Created, the daemon died before tagging the failed run: the retry has a run key of its own here,
     # so only its parent tag leads to it.
     retry = _run(retrying, "another-key", dg.DagsterRunStatus.SUCCESS, **{PARENT_RUN_ID_TAG: failed.run_id})
-    assert record_outcome(retrying, database.engine, failed) == 2
+    assert settle_run(retrying, database.engine, failed) == 2
     assert _settled_run_ids(engine) == {retry.run_id}
 
 
@@ -124,17 +124,17 @@ def test_a_failure_waits_for_a_retry_daemon_that_is_down(
     failed = _failed(retrying, run_key)
     later = utcnow() + LONG_AFTER
     # Down for half an hour: no retry yet, but the daemon has not seen the failure. Keep waiting.
-    assert reconcile(retrying, engine, run_key, now=later).state == "waiting"
+    assert reconcile_run(retrying, engine, run_key, now=later).state == "waiting"
     assert statuses(engine) == {"dispatched": 2}
 
     # Back: still waiting (the grace counts from its return) ...
     _retry_daemon(retrying, at=later.timestamp())
-    assert reconcile(retrying, engine, run_key, now=later + timedelta(minutes=1)).state == "waiting"
+    assert reconcile_run(retrying, engine, run_key, now=later + timedelta(minutes=1)).state == "waiting"
     tagged = retrying.get_run_by_id(failed.run_id)
     assert tagged is not None and float(tagged.tags[RETRY_DAEMON_SEEN_TAG]) == later.timestamp()
     # ... and it retries the run: the retry's outcome lands.
     retry = _run(retrying, run_key, dg.DagsterRunStatus.SUCCESS, **{PARENT_RUN_ID_TAG: failed.run_id})
-    reconciled = reconcile(retrying, engine, run_key, now=later + timedelta(minutes=2))
+    reconciled = reconcile_run(retrying, engine, run_key, now=later + timedelta(minutes=2))
     assert reconciled.state == "settled" and reconciled.run is not None and reconciled.run.run_id == retry.run_id
     assert statuses(engine) == {"processed": 2} and _settled_run_ids(engine) == {retry.run_id}
 
@@ -148,8 +148,8 @@ def test_a_retry_daemon_back_for_longer_than_the_grace_no_longer_holds_the_failu
     failed = _failed(retrying, run_key)
     back = utcnow() + LONG_AFTER
     _retry_daemon(retrying, at=back.timestamp(), cursor=0)  # its cursor is stuck before the failure
-    assert reconcile(retrying, engine, run_key, now=back).state == "waiting"
-    assert reconcile(retrying, engine, run_key, now=back + timedelta(minutes=11)).state == "settled"
+    assert reconcile_run(retrying, engine, run_key, now=back).state == "waiting"
+    assert reconcile_run(retrying, engine, run_key, now=back + timedelta(minutes=11)).state == "settled"
     assert statuses(engine) == {"failed": 2} and _settled_run_ids(engine) == {failed.run_id}
 
 
@@ -161,10 +161,10 @@ def test_a_failure_the_retry_daemon_has_passed_over_is_recorded_at_once(
     run_key = _dispatch(retrying, database, engine)
     failed = _failed(retrying, run_key)
     _retry_daemon(retrying, at=utcnow().timestamp(), cursor=_failure_id(retrying, failed) - 1)
-    assert reconcile(retrying, engine, run_key).state == "waiting"  # not handled yet
+    assert reconcile_run(retrying, engine, run_key).state == "waiting"  # not handled yet
     # The daemon handled the failure and made no retry (say, the job is gone from the code location).
     _retry_daemon(retrying, at=utcnow().timestamp(), cursor=_failure_id(retrying, failed))
-    assert reconcile(retrying, engine, run_key).state == "settled"
+    assert reconcile_run(retrying, engine, run_key).state == "settled"
     assert statuses(engine) == {"failed": 2}
 
 
@@ -178,8 +178,8 @@ def test_a_missing_end_time_does_not_wait_for_ever(
     failed = _run(retrying, run_key, dg.DagsterRunStatus.FAILURE, **{WILL_RETRY_TAG: "true"})
     record = retrying.get_run_record_by_id(failed.run_id)
     assert record is not None and record.end_time is None
-    assert reconcile(retrying, engine, run_key).state == "waiting"  # just written: a retry may come
-    assert reconcile(retrying, engine, run_key, now=utcnow() + timedelta(minutes=11)).state == "settled"
+    assert reconcile_run(retrying, engine, run_key).state == "waiting"  # just written: a retry may come
+    assert reconcile_run(retrying, engine, run_key, now=utcnow() + timedelta(minutes=11)).state == "settled"
     assert statuses(engine) == {"failed": 2}
 
 
@@ -189,5 +189,5 @@ def test_a_missing_run_is_reported_missing(
     engine: Engine,
 ) -> None:
     run_key = _dispatch(retrying, database, engine)
-    assert reconcile(retrying, engine, run_key).state == "missing"
+    assert reconcile_run(retrying, engine, run_key).state == "missing"
     assert statuses(engine) == {"dispatched": 2}
