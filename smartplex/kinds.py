@@ -28,7 +28,7 @@ class ItemReference:
 
     path: tuple[str, ...]
     #: ``int``: a numeric id (sent as a number, or as digits in a string); ``key``: a Plex ratingKey.
-    kind: Literal["int", "key"]
+    id_type: Literal["int", "key"]
     #: What the id names, for the note on a webhook whose item the service does not have.
     noun: str
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from sqlalchemy import Engine, select
 
 from smartplex.clients import CLIENTS
 from smartplex.instances import Instance, instance_variables
-from smartplex.kinds import KIND_NAMES, KINDS, Kind
+from smartplex.kinds import KIND_NAMES, KINDS, Kind, KindName
 from smartplex.routing import IGNORED_EVENTS, STALE_LIBRARIES
 from smartplex.schema import metadata, sync_schedule
 from smartplex.sync import SPECS
+from smartplex_cli.simulate import DEFAULT_PORTS
 from smartplex_simulators.serve import APP_FACTORIES
 from webhook_api.events import event_type
 from webhook_api.examples import example_body
@@ -68,6 +70,12 @@ def test_it_has_an_example_webhook_whose_event_is_known(kind: Kind) -> None:
 @BY_KIND
 def test_it_has_a_simulator(kind: Kind) -> None:
     assert kind.name in APP_FACTORIES, f"{kind.name}: no simulator in smartplex_simulators.serve.APP_FACTORIES"
+    assert kind.name in DEFAULT_PORTS, f"{kind.name}: no usual port in smartplex_cli.simulate.DEFAULT_PORTS"
+
+
+def test_the_kind_names_type_lists_every_kind_in_order() -> None:
+    """``KindName`` types the API's path parameters; ``KINDS`` is the list it must follow."""
+    assert get_args(KindName) == KIND_NAMES
 
 
 @BY_KIND

@@ -80,7 +80,7 @@ def item_id(source: str, payload: Any) -> int | str | None:
     value: Any = payload
     for step in reference.path:
         value = value.get(step) if isinstance(value, dict) else None
-    return _PARSERS[reference.kind](value) if value is not None else None
+    return _PARSERS[reference.id_type](value) if value is not None else None
 
 
 def _routed_events(library: Instance) -> list[tuple[str, str, str]]:
