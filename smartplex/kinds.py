@@ -71,7 +71,9 @@ def _triggers(ticks: dict[str, str]) -> tuple[Trigger, ...]:
     return tuple(Trigger(label, event) for label, event in ticks.items())
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity: each kind is made once, in KINDS, and an Instance (a dict key on
+# the webhook path) hashes its kind on every lookup, which field by field costs microseconds.
+@dataclass(frozen=True, eq=False)
 class Kind:
     name: KindName
     title: str

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from sqlalchemy import Engine
 
+from smartplex.instances import DEFAULT_INSTANCE, Instance
 from smartplex.settings import SettingsBase
 from webhook_api.auth import admin_authorized
 from webhook_api.metrics import Metrics
@@ -23,6 +24,18 @@ class AppState:
     engine: Engine
     writer: WebhookWriter
     metrics: Metrics
+    #: Each configured instance, with its webhook secret, by the path parameters that name it:
+    #: (``sonarr``, ``None``), (``sonarr``, ``default``), (``sonarr``, ``4k``). Every webhook asks, so
+    #: the settings are read once rather than parsed and looked up on each request.
+    senders: dict[tuple[str, str | None], tuple[Instance, SecretStr | None]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.senders = {}
+        for instance in self.settings.service_instances:
+            sender = (instance, self.settings.webhook_secret_for(instance))
+            self.senders[(instance.kind.name, instance.name)] = sender
+            if instance.name == DEFAULT_INSTANCE:
+                self.senders[(instance.kind.name, None)] = sender
 
 
 # Async so FastAPI calls them inline: a plain ``def`` dependency costs a thread-pool hop per request.

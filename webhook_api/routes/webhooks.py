@@ -100,18 +100,15 @@ def authorized_instance(request: Request, state: AppState) -> Instance:
     The secret comes first, before the body and even before the source is checked: without one that
     would do, the answer is 401 whatever the path says. Then an unknown source is a 422 (as a path
     parameter that fails validation), an instance that is not configured a 404."""
-    settings = state.settings
     source, name = request.path_params["source"], request.path_params.get("instance")
-    try:
-        instance: Instance | None = settings.instance(source if name is None else f"{source}/{name}")
-    except KeyError:
-        instance = None
-    if instance is not None:
-        if webhook_authorized(request, settings.webhook_secret_for(instance)):
+    sender = state.senders.get((source, name))
+    if sender is not None:
+        instance, secret = sender
+        if webhook_authorized(request, secret):
             return instance
         state.metrics.webhook(instance.kind.name, None, "unauthorized")
     # No such source or instance: a secret that would do for some instance may learn that; nobody else may.
-    elif any(webhook_authorized(request, settings.webhook_secret_for(i)) for i in settings.service_instances):
+    elif any(webhook_authorized(request, secret) for _, secret in state.senders.values()):
         try:
             _SOURCE.validate_python(source)
         except ValidationError as exc:  # worded as FastAPI words a path parameter that fails validation
