@@ -116,7 +116,7 @@ def test_an_anonymous_browser_is_sent_to_sign_in_and_changes_nothing(client: Tes
     assert snapshot(engine) == before
 
 
-def test_sign_in_with_the_admin_secret_sets_a_strict_http_only_cookie(client: TestClient) -> None:
+def test_sign_in_with_the_admin_secret_sets_a_strict_http_only_cookie(client: TestClient, engine: Engine) -> None:
     login = client.get("/admin/login?next=/admin/schedules")
     token = csrf_of(login.text)
     wrong = client.post("/admin/login", data={"secret": "nope", "csrf_token": token, "next": "/admin/schedules"})
@@ -136,9 +136,20 @@ def test_sign_in_with_the_admin_secret_sets_a_strict_http_only_cookie(client: Te
     assert "samesite=strict" in cookie.lower() and "path=/admin" in cookie.lower()
     assert "secure" not in attributes  # plain http here: a Secure cookie would never come back
     assert ADMIN_SECRET not in cookie
-    # Signing in hands out a new token: the one from before sign-in opens nothing.
+    # Signing in hands out a new token: the one from before sign-in (which a page that saw the sign-in
+    # form could know) opens nothing, in a form or in the header, though the session is signed in.
     page = client.get("/admin/schedules")
     assert page.status_code == 200 and csrf_of(page.text) != token
+    add_webhook(engine, status="failed", error_message="boom")  # something a replay would change
+    before = snapshot(engine)
+    for path, form in ACTIONS:
+        refused = client.post(path, data={"csrf_token": token, **form})
+        assert refused.status_code == 403 and "Nothing was changed" in refused.text, path
+    assert client.post("/admin/schedules/sonarr/sync", headers={"X-CSRF-Token": token}).status_code == 403
+    assert snapshot(engine) == before
+    # The token the signed-in page carries does what the old one could not.
+    fresh = client.post("/admin/schedules/sonarr/sync", data={"csrf_token": csrf_of(page.text)})
+    assert fresh.status_code == 200 and a_schedule(engine, "sonarr")["sync_requested_at"] is not None
 
 
 def test_behind_https_the_cookie_is_secure(settings: SettingsBase) -> None:
@@ -364,15 +375,25 @@ def test_a_bad_interval_is_explained_and_changes_nothing(
 
 
 def test_schedule_forms_refuse_a_missing_or_foreign_token_and_unknown_services(
-    browser: tuple[TestClient, str], engine: Engine
+    browser: tuple[TestClient, str], engine: Engine, settings: SettingsBase
 ) -> None:
     client, token = browser
-    before = snapshot(engine)
-    for data in ({"interval_hours": "3"}, {"interval_hours": "3", "csrf_token": token + "x"}):
-        assert client.post("/admin/schedules/plex", data=data).status_code == 403
-        assert client.post("/admin/schedules/plex/sync", data=data).status_code == 403
-    # The token in a header counts (the page's script may send it so), a wrong one does not.
-    assert client.post("/admin/schedules/plex/sync", headers={"X-CSRF-Token": "nope"}).status_code == 403
+    with TestClient(create_app(settings)) as other:
+        # A foreign token is a genuine one: another browser's, signed in on its own.
+        foreign = sign_in(other)
+        assert foreign != token
+        before = snapshot(engine)
+        for wrong in (None, foreign, token + "x"):
+            data = {"interval_hours": "3"} | ({"csrf_token": wrong} if wrong else {})
+            assert client.post("/admin/schedules/plex", data=data).status_code == 403
+            assert client.post("/admin/schedules/plex/sync", data=data).status_code == 403
+        # The token in a header counts (the page's script may send it so), a wrong one does not.
+        for wrong in ("nope", foreign):
+            assert client.post("/admin/schedules/plex/sync", headers={"X-CSRF-Token": wrong}).status_code == 403
+        assert snapshot(engine) == before
+        # In its own session the foreign token works: it was refused for being another session's.
+        assert other.post("/admin/schedules/sonarr/sync", data={"csrf_token": foreign}).status_code == 200
+        before = snapshot(engine)
     weird = client.post("/admin/schedules/plex", data={"csrf_token": token, "enabled": "yes", "interval_hours": "3"})
     assert weird.status_code == 422 and "checkbox" in weird.text
     for path in ("/admin/schedules/emby", "/admin/schedules/emby/sync"):
