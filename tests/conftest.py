@@ -22,11 +22,13 @@ from smartplex.settings import Settings, SettingsBase
 from smartplex_simulators.serve import RunningSimulators, run_simulators
 from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe
+from tests.requirements import require_or_skip, strict
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get("SMARTPLEX_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-#: Set in CI: a PostgreSQL that cannot be reached fails the run instead of skipping half of it.
-REQUIRE_POSTGRES = os.environ.get("SMARTPLEX_REQUIRE_POSTGRES", "") not in ("", "0")
+#: A strict run (:mod:`tests.requirements`): a PostgreSQL that cannot be reached fails it instead of
+#: skipping half of it. Prefer ``require_or_skip``; this name stays for the modules that import it.
+REQUIRE_POSTGRES = strict()
 
 WEBHOOK_SECRET = "hook-secret-123"
 ADMIN_SECRET = "admin-secret-456"
@@ -44,10 +46,8 @@ def postgres_server() -> str:
             connection.execute(text("SELECT 1"))
         engine.dispose()
     except Exception as exc:
-        message = f"PostgreSQL not reachable at {make_url(POSTGRES_URL).render_as_string()}: {exc}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message)
-        pytest.skip(message + " (set SMARTPLEX_TEST_POSTGRES_URL)")
+        url = make_url(POSTGRES_URL).render_as_string()
+        require_or_skip(f"PostgreSQL not reachable at {url}: {exc} (set SMARTPLEX_TEST_POSTGRES_URL)")
     return POSTGRES_URL
 
 
@@ -150,7 +150,7 @@ HOOK = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
 
 
 # Dagster's range runs record one materialization per partition; a short history keeps tests quick
-# (the default 2008 start is measured in bench/, not here). Set before smartplex_dagster is imported.
+# (tests/test_default_history_start.py runs on the default 2008 start). Set before smartplex_dagster is imported.
 os.environ.setdefault("SMARTPLEX_HISTORY_START", (date.today() - timedelta(days=60)).isoformat())
 
 

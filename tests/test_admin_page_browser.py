@@ -29,6 +29,7 @@ from smartplex.schema import sync_schedule, webhook_log
 from smartplex.settings import SettingsBase
 from smartplex_cli.supervisor import free_port
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET, load_fixture
+from tests.requirements import require_or_skip
 from webhook_api.admin_page import pages
 from webhook_api.app import create_app
 
@@ -116,7 +117,7 @@ def _settle_like_dagster(engine: Engine) -> uuid.UUID:
 
 def _browser():  # type: ignore[no-untyped-def]
     if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+        require_or_skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
     from playwright.sync_api import sync_playwright
 
     return sync_playwright()

@@ -31,6 +31,7 @@ from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe
 from smartplex_simulators.webhooks import WebhookSender
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
+from tests.requirements import require_or_skip
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -176,7 +177,7 @@ def _settled(engine: Engine) -> bool:
 
 def _browser():  # type: ignore[no-untyped-def]
     if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+        require_or_skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
     from playwright.sync_api import sync_playwright
 
     return sync_playwright()

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from smartplex_cli.supervisor import free_port, wait_for_http
+from tests.requirements import require_or_skip
 from webhook_api import API_TITLE
 
 #: What each page must load, and what each file must be.
@@ -79,7 +80,7 @@ def api_server(tmp_path: Path) -> Iterator[str]:
 @pytest.mark.parametrize(("page", "shown"), [("/docs", ".swagger-ui .info .title"), ("/redoc", ".redoc-wrap h1")])
 def test_a_browser_without_internet_shows_the_docs(api_server: str, page: str, shown: str) -> None:
     if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+        require_or_skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
     from playwright.sync_api import sync_playwright
 
     assert httpx.get(f"{api_server}{page}").status_code == 200

@@ -40,6 +40,7 @@ from smartplex_simulators.serve import RunningSimulators
 from tests.cluster.rabbitmq import PrivateRabbitMQ
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
 from tests.helpers import statuses, webhook_rows
+from tests.requirements import require_or_skip
 from tests.resilience.burst import Burst, Outcome, Webhook, check_ledger
 
 T = TypeVar("T")
@@ -63,12 +64,9 @@ def rabbitmq_url() -> str:
         with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5672), timeout=3):
             pass
     except OSError as exc:
-        message = f"RabbitMQ not reachable at {parsed.host}:{parsed.port}: {exc}"
-        if os.environ.get("SMARTPLEX_REQUIRE_POSTGRES"):
-            pytest.fail(message)
-        pytest.skip(message)
+        require_or_skip(f"RabbitMQ not reachable at {parsed.host}:{parsed.port}: {exc}")
     if shutil.which("rabbitmqctl") is None:
-        pytest.skip("rabbitmqctl is needed to make a private vhost")
+        require_or_skip("rabbitmqctl is needed to make a private vhost")
     return url
 
 
@@ -334,9 +332,7 @@ def redis_url() -> str:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        if os.environ.get("SMARTPLEX_REQUIRE_POSTGRES"):
-            pytest.fail(f"Redis not reachable at {url}: {exc}")
-        pytest.skip(f"Redis not reachable at {url}: {exc}")
+        require_or_skip(f"Redis not reachable at {url}: {exc}")
     return url
 
 

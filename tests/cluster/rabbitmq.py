@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from smartplex_cli.supervisor import log_tail, port_is_free
+from tests.requirements import require_or_skip
 
 #: The ports rabbitmqctl's own Erlang node listens on (RabbitMQ's default range): never the node's.
 _CTL_PORTS = range(35672, 35683)
@@ -174,10 +175,10 @@ class PrivateRabbitMQ:
 
 @pytest.fixture
 def private_rabbitmq(tmp_path: Path) -> Iterator[PrivateRabbitMQ]:
-    """A started private node; skipped where this machine cannot run one."""
+    """A started private node; skipped where this machine cannot run one (failed, in a strict run)."""
     scripts = _scripts()
     if scripts is None:
-        pytest.skip("rabbitmq-server and rabbitmqctl are needed for a private RabbitMQ node")
+        require_or_skip("rabbitmq-server and rabbitmqctl are needed for a private RabbitMQ node")
     base = tmp_path / "rabbitmq"
     base.mkdir()
     node = PrivateRabbitMQ(base, *scripts)
@@ -185,7 +186,7 @@ def private_rabbitmq(tmp_path: Path) -> Iterator[PrivateRabbitMQ]:
         node.start()
     except (OSError, RuntimeError, TimeoutError) as exc:
         node.close()
-        pytest.skip(f"a private RabbitMQ node could not be started here: {exc}")
+        require_or_skip(f"a private RabbitMQ node could not be started here: {exc}")
     try:
         yield node
     finally:
