@@ -143,7 +143,11 @@ class Settings(BaseSettings):
     )
     dagster_url: str | None = Field(
         default=None,
-        description="Base URL of the Dagster UI the admin page links to; unset: http://127.0.0.1:<dagster_port>.",
+        # An http(s) URL only: the admin page makes links of it, and any other scheme (javascript:) would
+        # be a link that runs something.
+        pattern=r"^(?i:https?)://\S",
+        description="Base URL of the Dagster UI the admin page links to (http:// or https://); unset: "
+        "http://127.0.0.1:<dagster_port>.",
     )
     local_workers: int = Field(
         default=0, ge=0, description="Celery run workers smartplex run starts on this machine (docs/scaling.md)."
