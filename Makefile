@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-status bench-memory bench-home bench-overhead clean
+.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-status bench-memory bench-home bench-overhead bench-faults bench-restart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,9 @@ bench-overhead: $(STAMP)
 
 bench-cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py
+
+bench-faults: $(STAMP)
+	$(BIN)/python bench/database_faults.py
+
+bench-restart: $(STAMP)
+	$(BIN)/python bench/postgres_restart.py

@@ -1,10 +1,16 @@
-"""A database that goes away gives 503 with Retry-After, never a hang or a 500; service recovers."""
+"""A database that goes away gives 503 with Retry-After, never a hang or a 500; service recovers.
+
+How long a 503 takes against the database timeout is measured by ``bench/database_faults.py``: here a
+request only has to answer at all.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -19,19 +25,35 @@ from webhook_api.app import create_app
 
 BODY = load_fixture("webhooks", "sonarr", "Download.json")
 TIMEOUT = 2.0
+#: A request without an answer this long after it was sent hangs. Far above TIMEOUT, so a busy machine
+#: never trips it; below the kernel's own give-up on a connection (about two minutes), so it fails a
+#: request that waits on the network rather than on the database timeout.
+HANG = 60.0
 
 
-def _post(client: TestClient) -> tuple[int, float, dict[str, str]]:
-    started = time.monotonic()
-    response = client.post("/api/webhooks/sonarr", json=BODY, headers=HOOK)
-    return response.status_code, time.monotonic() - started, dict(response.headers)
+def _post(client: TestClient) -> tuple[int, dict[str, str]]:
+    """Status and headers; fails the test if no answer comes within HANG (the request is left behind,
+    in a daemon thread, so the failure is reported rather than the test stuck)."""
+    answer: Future[tuple[int, dict[str, str]]] = Future()
+
+    def send() -> None:
+        try:
+            response = client.post("/api/webhooks/sonarr", json=BODY, headers=HOOK)
+            answer.set_result((response.status_code, dict(response.headers)))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test's thread
+            answer.set_exception(exc)
+
+    threading.Thread(target=send, daemon=True).start()
+    try:
+        return answer.result(timeout=HANG)
+    except TimeoutError:
+        pytest.fail(f"no answer within {HANG:g}s (the database timeout is {TIMEOUT:g}s): the request hangs")
 
 
 def _assert_unavailable(client: TestClient) -> None:
-    status, elapsed, headers = _post(client)
+    status, headers = _post(client)
     assert status == 503
     assert headers["retry-after"].isdigit()
-    assert elapsed < TIMEOUT * 4, f"took {elapsed:.1f}s, the timeout is {TIMEOUT}s"
 
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -46,8 +68,11 @@ def proxied(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple
     through_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
     settings = make_settings(through_proxy, tmp_path, db_timeout_seconds=TIMEOUT)
     with TestClient(create_app(settings)) as client:
-        yield proxy, client
-    proxy.stop()
+        try:
+            yield proxy, client
+        finally:
+            # Before the app shuts down: a request left hanging on the proxy ends, so shutdown does not wait.
+            proxy.stop()
 
 
 @POSTGRES_ONLY

@@ -8,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -158,25 +160,37 @@ def test_killed_server_loses_nothing_it_acknowledged(database_url: str, engine: 
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api/webhooks/sonarr?token={WEBHOOK_SECRET}"
+    requests, wanted = 1000, 100
+    acknowledged: list[str] = []
+    # Every request's outcome, counted: "202", another status, or a transport error before or after the
+    # kill (the flag is set before the signal is sent: an error seen while it is unset is not the kill's).
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    killed = threading.Event()
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", 60)
-
-        acknowledged: list[str] = []
         http = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=16))
 
         def post(_: int) -> None:
             try:
                 response = http.post(url, json=BODY)
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                when = "after the kill" if killed.is_set() else "before the kill"
+                with lock:
+                    outcomes[f"{type(exc).__name__} {when}"] += 1
                 return
-            if response.status_code == 202:
-                acknowledged.append(response.json()["id"])
+            with lock:
+                outcomes[str(response.status_code)] += 1
+                if response.status_code == 202:
+                    acknowledged.append(response.json()["id"])
 
         pool = ThreadPoolExecutor(max_workers=16)
-        for i in range(1000):
-            pool.submit(post, i)
-        while len(acknowledged) < 100:
+        futures = [pool.submit(post, i) for i in range(requests)]
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < wanted and not all(f.done() for f in futures):
+            assert time.monotonic() < deadline, f"not {wanted} acknowledged within 60s: {dict(outcomes)}"
             time.sleep(0.005)
+        killed.set()
         server.send_signal(signal.SIGKILL)  # requests are still in flight
         pool.shutdown(wait=True, cancel_futures=True)
         http.close()
@@ -184,7 +198,13 @@ def test_killed_server_loses_nothing_it_acknowledged(database_url: str, engine: 
         server.kill()
         server.wait()
 
+    ran = [f for f in futures if not f.cancelled()]
+    assert [f.exception() for f in ran if f.exception() is not None] == []
+    assert sum(outcomes.values()) == len(ran), dict(outcomes)
+    # A server that is up answers 202; one that was killed gives no answer at all.
+    unexpected = {k: n for k, n in outcomes.items() if k != "202" and not k.endswith("after the kill")}
+    assert unexpected == {}, dict(outcomes)
     with engine.connect() as connection:
         stored = {str(i) for i in connection.execute(select(webhook_log.c.id)).scalars()}
-    assert len(acknowledged) >= 100
+    assert len(acknowledged) >= wanted, dict(outcomes)
     assert set(acknowledged) <= stored

@@ -438,9 +438,9 @@ def test_ticks_observe_webhook_log_at_most_once_a_minute(
 
 
 def test_a_running_sensor_claims_as_soon_as_the_run_in_flight_is_settled(
-    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
+    import smartplex_dagster.defs.webhook_sensor as sensor_module
 
     add_rows(engine, [("sonarr", "Download")] * 2)
     (request,) = tick(instance, database)
@@ -448,13 +448,21 @@ def test_a_running_sensor_claims_as_soon_as_the_run_in_flight_is_settled(
     add_rows(engine, [("sonarr", "Rename")] * 3, ago=timedelta(seconds=-1))
     assert isinstance(tick(instance, database), dg.SkipReason)  # a one-off evaluation answers at once
 
-    def succeed() -> None:  # as the run's success hook does, while the run itself is still ending
-        threading.Event().wait(1)
-        with engine.begin() as connection:
-            webhook_queue.settle(connection, request.run_key, run.run_id, None, utcnow())
+    # The run is settled right after the tick's first look while it watches (as the run's success hook does,
+    # while the run itself is still ending), however long the tick took to get there; and the watch is made
+    # long enough for any machine, so only a tick that stops looking misses the settling.
+    polls: list[bool] = []
+    work_appeared = sensor_module._work_appeared
 
-    settler = threading.Thread(target=succeed)
-    settler.start()
+    def watched(*args: object) -> bool:
+        polls.append(work_appeared(*args))
+        if len(polls) == 1:
+            with engine.begin() as connection:
+                webhook_queue.settle(connection, request.run_key, run.run_id, None, utcnow())
+        return polls[-1]
+
+    monkeypatch.setattr(sensor_module, "_work_appeared", watched)
+    monkeypatch.setattr(sensor_module, "WATCH_SECONDS", 30.0)
     # A tick of a sensor that has ticked before watches for work rather than skip at once.
     context = dg.SensorEvaluationContext(
         instance_ref=None,
@@ -463,8 +471,9 @@ def test_a_running_sensor_claims_as_soon_as_the_run_in_flight_is_settled(
         resources={"database": database},
     )
     result = webhook_sensor(context)
-    settler.join()
-    assert isinstance(result, dg.SensorResult)
+    assert polls[:1] == [False], "the tick did not watch, or found work before the run was settled"
+    assert polls[-1] is True, "the tick watched on without noticing the settled run"
+    assert isinstance(result, dg.SensorResult), result
     (follow_up,) = result.run_requests or []
     assert follow_up.tags["smartplex/webhooks"] == "3" and follow_up.run_key != request.run_key
 
