@@ -3,7 +3,8 @@
 The cluster's broker is a RabbitMQ node of the test's own (the machine's shared one is never
 restarted). A storm goes to both API replicas; once runs are flowing, the node is stopped as a
 service manager stops it, left down for several seconds while webhooks keep coming and the sensor
-keeps creating runs, then started again on the same data. Every acknowledged webhook must be stored
+keeps creating runs, until a run's launch is waiting for it, then started again on the same
+data. Every acknowledged webhook must be stored
 once and settled once by a successful run that one worker took, runs launched while the broker was
 down included.
 """
@@ -27,25 +28,42 @@ pytestmark = [
 ]
 
 SETTLE_SECONDS = 240
-#: How long the broker stays down, from the end of its shutdown to the start of its next boot (which
-#: takes a few seconds more).
+#: The least the broker stays down, from the end of its shutdown to the start of its next boot (which
+#: takes a few seconds more); it stays down longer, until a run's launch is waiting for it.
 DOWN_SECONDS = 8
+#: The most it waits for such a launch: runs keep being created while webhooks arrive, and the run
+#: queue looks every second.
+LAUNCH_WITHIN_SECONDS = 90
 WAVES, PER_WAVE, WAVE_SECONDS = 60, 10, 0.5
+#: Waves sent once the broker is back, however long it was down.
+WAVES_AFTER = 10
 
 
-def _storm(cluster: Cluster, outcomes: list[Outcome], errors: list[BaseException]) -> None:
-    """``WAVES`` waves of webhooks, one every ``WAVE_SECONDS``, each spread over both replicas."""
+def _storm(cluster: Cluster, outcomes: list[Outcome], errors: list[BaseException], back: threading.Event) -> None:
+    """At least ``WAVES`` waves of webhooks, one every ``WAVE_SECONDS``, each spread over both replicas,
+    and ``WAVES_AFTER`` more once the broker is ``back``."""
     try:
-        started = time.monotonic()
-        for wave in range(WAVES):
+        started, wave, after = time.monotonic(), 0, 0
+        while wave < WAVES or after < WAVES_AFTER:
             outcomes += cluster.burst(marked_webhooks(PER_WAVE))
-            time.sleep(max(0.0, started + (wave + 1) * WAVE_SECONDS - time.monotonic()))
+            wave += 1
+            after += back.is_set()
+            time.sleep(max(0.0, started + wave * WAVE_SECONDS - time.monotonic()))
     except BaseException as exc:  # seen by the test, which joins this thread
         errors.append(exc)
 
 
 #: dagster-celery's run event once the broker has taken a run's task (after its launcher's name).
 FORWARDED = "Celery task has been forwarded to the broker."
+
+
+def _waiting_for_the_broker(cluster: Cluster) -> bool:
+    """Whether a run's launch has begun and its task has not reached the broker: it waits for it."""
+    for run in cluster.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING])):
+        records = cluster.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+        if not any((r.event_log_entry.message or "").endswith(FORWARDED) for r in records):
+            return True
+    return False
 
 
 def _handed_over_across(cluster: Cluster, down: float, up: float) -> list[str]:
@@ -76,7 +94,8 @@ def test_broker_restarted_mid_storm(private_broker_cluster: Cluster, private_rab
 
     outcomes: list[Outcome] = []
     errors: list[BaseException] = []
-    storm = threading.Thread(target=_storm, args=(cluster, outcomes, errors), daemon=True)
+    back = threading.Event()
+    storm = threading.Thread(target=_storm, args=(cluster, outcomes, errors, back), daemon=True)
     storm.start()
     # Mid-storm: runs have gone through the broker to both workers, rows are claimed.
     cluster.wait_for("runs taken", lambda: sum(map(len, cluster.runs_taken().values())) >= 2, 120, 0.1)
@@ -87,10 +106,14 @@ def test_broker_restarted_mid_storm(private_broker_cluster: Cluster, private_rab
     broker.stop()
     stopped_wall = time.time()  # its shutdown is over: a run handed over from now on waited for it
     time.sleep(DOWN_SECONDS)
+    # Down until a run's launch waits for it, whatever the machine's pace.
+    cluster.wait_for("a run waiting for the broker", lambda: _waiting_for_the_broker(cluster),
+                     LAUNCH_WITHIN_SECONDS, 0.2)  # fmt: skip
     broker.start()
     restarted, restarted_wall = time.monotonic(), time.time()
+    back.set()
 
-    storm.join(WAVES * WAVE_SECONDS + 120)
+    storm.join(WAVES * WAVE_SECONDS + LAUNCH_WITHIN_SECONDS + 120)
     assert not storm.is_alive() and not errors, errors
     cluster.wait_for("the storm settled", cluster.settled, SETTLE_SECONDS)
 
