@@ -22,13 +22,10 @@ from smartplex.settings import Settings, SettingsBase
 from smartplex_simulators.serve import RunningSimulators, run_simulators
 from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe
-from tests.requirements import require_or_skip, strict
+from tests.requirements import require_or_skip
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get("SMARTPLEX_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-#: A strict run (:mod:`tests.requirements`): a PostgreSQL that cannot be reached fails it instead of
-#: skipping half of it. Prefer ``require_or_skip``; this name stays for the modules that import it.
-REQUIRE_POSTGRES = strict()
 
 WEBHOOK_SECRET = "hook-secret-123"
 ADMIN_SECRET = "admin-secret-456"

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.conftest import REQUIRE_POSTGRES
+from tests.requirements import require_or_skip
 from tests.resilience.burst import ApiProcess, Burst, check_ledger, marked_webhooks
 from tests.resilience.pg_cluster import ClusterUnavailable, PrivateCluster
 
@@ -40,10 +40,7 @@ def private_postgres() -> Iterator[PrivateCluster]:
     try:
         cluster = PrivateCluster.create()
     except ClusterUnavailable as exc:
-        message = f"cannot run a private PostgreSQL cluster to restart: {exc}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message)
-        pytest.skip(message)
+        require_or_skip(f"cannot run a private PostgreSQL cluster to restart: {exc}")
     try:
         yield cluster
     finally:
