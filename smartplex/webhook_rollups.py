@@ -79,6 +79,8 @@ SENDER = case(
 CHUNK_HOURS = 6
 #: Seconds a reader spends rebuilding stale hours before it answers (it scans what is still stale).
 READER_BUDGET = 0.5
+BUSY_PATIENCE = 60.0  # seconds an unbounded rebuild waits, at a stretch, while another holds the lock
+_BUSY_PAUSE = 0.1
 #: PostgreSQL advisory lock held while rebuilding, so two processes never rebuild the same day at once
 #: (keyed by the schema too: databases shared by several installs, or tests, do not wait on each other).
 _REBUILD_LOCK = 0x5E7B_0010
@@ -311,19 +313,28 @@ def scan(connection: Connection, ranges: Iterable[tuple[datetime, datetime | Non
 def rebuild(engine: Engine, now: datetime, *, budget: float | None = READER_BUDGET, limit: int | None = None) -> int:
     """Rebuild stale hours before ``now``'s hour, newest first, and the days they are in:
     ``CHUNK_HOURS`` per transaction, until none is left, ``budget`` seconds have passed or ``limit``
-    hours are done (``None``: no bound). Returns how many hours were rebuilt; it stops early when
-    another process is at it or the database is busy (readers scan what is stale, so rebuilding only
-    makes them faster)."""
+    hours are done (``None``: no bound). Returns how many hours were rebuilt. When another rebuild is
+    at it or the database is busy, a bounded rebuild stops (readers scan what is stale, so rebuilding
+    only makes them faster) and an unbounded one waits for its turn."""
     current = int(now.timestamp()) // HOUR
-    began, done = time.monotonic(), 0
+    began, done, busy_since = time.monotonic(), 0, None
     _compact_marks(engine)
     while limit is None or done < limit:
         if budget is not None and time.monotonic() - began >= budget:
             break
         size = CHUNK_HOURS if limit is None else min(CHUNK_HOURS, limit - done)
         rebuilt = _rebuild_chunk(engine, current, size)
-        if not rebuilt:
-            break
+        if rebuilt is None:
+            break  # nothing stale is left
+        if rebuilt == _BUSY:
+            # A reader gives up at once: it scans what is stale. An unbounded rebuild waits its turn
+            # (readers rebuild in short bursts), up to BUSY_PATIENCE at a stretch.
+            busy_since = busy_since or time.monotonic()
+            if budget is not None or time.monotonic() - busy_since > BUSY_PATIENCE:
+                break
+            time.sleep(_BUSY_PAUSE)
+            continue
+        busy_since = None
         done += rebuilt
     return done
 
@@ -352,7 +363,12 @@ def _compact_marks(engine: Engine) -> None:
         log.info("webhook rollup marks not compacted now (%s)", type(exc.orig).__name__)
 
 
-def _rebuild_chunk(engine: Engine, current: int, size: int) -> int:
+_BUSY = -1  # another rebuild holds the lock, or the database is busy
+
+
+def _rebuild_chunk(engine: Engine, current: int, size: int) -> int | None:
+    """Rebuild up to ``size`` of the newest stale hours: how many were rebuilt (0 when another rebuild
+    took them first), ``_BUSY``, or ``None`` when none is stale."""
     try:
         with engine.connect() as connection:
             hours = list(
@@ -365,10 +381,10 @@ def _rebuild_chunk(engine: Engine, current: int, size: int) -> int:
                 ).scalars()
             )
         if not hours:
-            return 0
+            return None
         with engine.begin() as connection:
             if not _lock(connection):
-                return 0
+                return _BUSY
             # The marks this statement sees are taken off before the scan. A change it cannot see yet
             # (uncommitted) keeps its own mark, so its hour is rebuilt again, whether or not the scan
             # below saw the change.
@@ -387,7 +403,7 @@ def _rebuild_chunk(engine: Engine, current: int, size: int) -> int:
             return len(taken)
     except OperationalError as exc:
         log.info("webhook rollups not rebuilt now (%s); the stale hours are scanned", type(exc.orig).__name__)
-        return 0
+        return _BUSY
 
 
 _catching_up: set[str] = set()

@@ -289,3 +289,34 @@ def test_one_mark_per_hour_is_kept(engine: Engine) -> None:
         hours = list(connection.execute(select(webhook_rollup_stale.c.hour)).scalars())
     assert sorted(hours) == sorted(set(hours)) and current in hours  # one mark each, the current one kept
     assert_same_as_full_scan(engine, now)
+
+
+def test_an_unbounded_rebuild_waits_for_another_and_finishes(engine: Engine) -> None:
+    """A reader's short rebuild may hold the lock when the background catch-up (or the retention job)
+    asks for it: the unbounded rebuild waits its turn and still rebuilds every stale hour, where a
+    reader's bounded one gives up at once (it scans what is stale)."""
+    import threading
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: the rebuild's lock is the database's one write lock, waited for by the driver")
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(insert(webhook_log), make_rows(now, 300, days=10, seed=9))
+    with engine.connect() as connection:
+        assert webhook_rollups.stale_before(connection, now) > 50
+    held = engine.connect()
+    holder = held.begin()
+    assert webhook_rollups._lock(held)  # as a reader's rebuild holds it, mid-chunk
+    assert webhook_rollups.rebuild(engine, now) == 0  # a reader: busy, so it scans instead
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(webhook_rollups.rebuild(engine, now, budget=None)))
+    worker.start()
+    worker.join(timeout=1.0)
+    assert worker.is_alive()  # waiting, not given up
+    holder.rollback()
+    held.close()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and result and result[0] > 50
+    with engine.connect() as connection:
+        assert webhook_rollups.stale_before(connection, now) == 0
+    assert_same_as_full_scan(engine, now)
