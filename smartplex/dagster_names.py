@@ -25,16 +25,20 @@ DEFINITIONS_MODULE: Final = "smartplex_dagster.definitions"
 WEBHOOK_JOB: Final = "webhook_sync"
 #: Full refreshes of one library, started by its schedule or "sync now".
 REFRESH_JOB: Final = "full_refresh"
+#: Catch-up syncs of one library: what its service changed that no webhook brought (catch_up_sensor).
+CATCH_UP_JOB: Final = "catch_up"
 #: The daily housekeeping of webhook rows and Dagster's runs.
 RETENTION_JOB: Final = "webhook_retention"
 #: The product database's resource.
 DATABASE_RESOURCE: Final = "database"
 
 # Run tags. A user filters runs by the first three in the Dagster UI.
-#: Why a run was made: :data:`WEBHOOK_TRIGGER` or :data:`SCHEDULE_TRIGGER`.
+#: Why a run was made: :data:`WEBHOOK_TRIGGER`, :data:`CATCH_UP_TRIGGER` or :data:`SCHEDULE_TRIGGER`.
 TRIGGER_TAG: Final = "smartplex/trigger"
 #: A run the webhook sensor asked for: an incremental sync of the webhooks it claimed.
 WEBHOOK_TRIGGER: Final = "webhook"
+#: A run the catch-up sensor asked for: the changes a poll of the service found (or a full refresh).
+CATCH_UP_TRIGGER: Final = "catch_up"
 #: A run a schedule or "sync now" asked for: a full refresh.
 SCHEDULE_TRIGGER: Final = "schedule"
 #: The kind of service a run (or asset) syncs: ``sonarr``.

@@ -319,3 +319,45 @@ media_catalog_copies = Table(
     Column("item_id", Integer, nullable=False),
     Column("computed_at", UTCDateTime, nullable=False),
 )
+
+
+# --- The catch-up (migration 012): what each instance's service changed that no webhook announced. ---
+
+catch_up_state = Table(
+    "catch_up_state",
+    metadata,
+    Column("service", Text, primary_key=True),  # the kind, as in sync_schedule
+    Column("instance", Text, primary_key=True, server_default=_DEFAULT_INSTANCE),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("interval_minutes", Integer, nullable=False, server_default=text("5")),
+    # Every change the service made before this (less the overlap) is in the table.
+    Column("watermark", UTCDateTime),
+    Column("polled_at", UTCDateTime),
+    # Sonarr/Radarr: the digest of the library listing last compared with the table.
+    Column("fingerprint", Text),
+    # The catch-up run in flight: its run key, the watermark it moves to, the ids it syncs.
+    Column("run_key", Text),
+    Column("run_until", UTCDateTime),
+    Column("run_ids", JSONDocument),
+    Column("run_unannounced", Integer),
+    Column("last_error", Text),
+    # The service's own health check naming our webhook as failing (Sonarr/Radarr), and since when.
+    Column("health", Text),
+    Column("health_at", UTCDateTime),
+    CheckConstraint(_in_list("service", KIND_NAMES), name="ck_catch_up_state_service"),
+    CheckConstraint("interval_minutes BETWEEN 1 AND 1440", name="ck_catch_up_state_interval_minutes"),
+)
+
+# One row per catch-up that synced something: how many changes, and how many no webhook had announced.
+catch_up_found = Table(
+    "catch_up_found",
+    metadata,
+    Column("id", Uuid, primary_key=True, default=uuid.uuid4),
+    Column("service", Text, nullable=False),
+    Column("instance", Text, nullable=False, server_default=_DEFAULT_INSTANCE),
+    Column("found_at", UTCDateTime, nullable=False),
+    Column("changes", Integer, nullable=False),
+    Column("unannounced", Integer, nullable=False),
+    Column("run_id", Text),
+    Index("ix_catch_up_found_found_at", "found_at"),
+)

@@ -92,8 +92,22 @@ def prepare_demo_database(engine: Engine, instances: Iterable[Instance] = ()) ->
 @click.option("--dagster-port", default=None, type=int, help="Default: SMARTPLEX_DAGSTER_PORT (3000).")
 @click.option("--event-interval", default=4.0, show_default=True, help="Seconds between simulated events.")
 @click.option("--no-4k", is_flag=True, help="Run one Sonarr and one Radarr, without the 4K instances.")
+@click.option(
+    "--drop-webhooks",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    metavar="RATE",
+    help="Lose this share of the webhooks (0 to 1) on purpose, to watch the syncs catch up without them.",
+)
 def demo(
-    size: int, seed: int, api_port: int | None, dagster_port: int | None, event_interval: float, no_4k: bool
+    size: int,
+    seed: int,
+    api_port: int | None,
+    dagster_port: int | None,
+    event_interval: float,
+    no_4k: bool,
+    drop_webhooks: float,
 ) -> None:
     """Run everything on SQLite against simulated services, with a stream of webhooks."""
     from smartplex_simulators import EXTRA_INSTANCES
@@ -133,12 +147,18 @@ def demo(
         }
         try:
             start_stack(supervisor, env, api_port=api_port, dagster_port=dagster_port, log_dir=data_dir / "logs")
+            # On the universe's clock, which the event stream advances: Sonarr's and Radarr's back-off follows it.
             simulation.webhooks = WebhookSender.from_template(
-                f"http://127.0.0.1:{api_port}/api/webhooks/{{kind}}{{instance_path}}?token={secrets_['webhook']}"
+                f"http://127.0.0.1:{api_port}/api/webhooks/{{kind}}{{instance_path}}?token={secrets_['webhook']}",
+                clock=simulation.clock,
+                drop_rate=drop_webhooks,
+                seed=seed,
             )
             rows = running_rows(api_port, dagster_port)
             rows += [(f"Simulated {Instance.parse(name).title}", url) for name, url in sims.urls.items()]
             rows.append(("Data directory", str(data_dir)))
+            if drop_webhooks:
+                rows.append(("Webhooks lost on purpose", f"{drop_webhooks:.0%}"))
             admin = shlex.quote(secrets_["admin"])
             print_running(rows, [
                 ("API", f"http://127.0.0.1:{api_port}"),

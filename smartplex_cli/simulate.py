@@ -73,6 +73,13 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
     "(empty otherwise), as in http://127.0.0.1:8765/api/webhooks/{kind}{instance_path}.",
 )
 @click.option(
+    "--drop-webhooks",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    metavar="RATE",
+    help="Lose this share of the webhooks (0 to 1) on purpose, unsent, as a flaky network would; seeded by --seed.",
+)
+@click.option(
     "--now",
     type=int,
     default=None,
@@ -89,12 +96,15 @@ def simulate(
     service_kinds: tuple[str, ...],
     with_4k: bool,
     webhook_url: str | None,
+    drop_webhooks: float,
     now: int | None,
 ) -> None:
     """Start a simulated server of every kind (or of those --kind names) and print how to reach them."""
     from smartplex_cli.supervisor import stop_on_signals
     from smartplex_simulators.serve import run_simulators
 
+    if drop_webhooks and not webhook_url:
+        raise click.UsageError("--drop-webhooks needs --webhook-url: without it no webhook is sent.")
     stop_on_signals()
     if service_kinds:
         click.echo("--service is now --kind.", err=True)
@@ -112,6 +122,7 @@ def simulate(
         ports=chosen_ports,
         host=host,
         webhook_url=webhook_url,
+        drop_webhooks=drop_webhooks,
         now=now,
     ) as sims:
         for instance_id, url in sims.urls.items():

@@ -1,4 +1,5 @@
-"""What the Sonarr and Radarr simulators share: API v3 auth, paged history, status, file shapes.
+"""What the Sonarr and Radarr simulators share: API v3 auth, paged history, status, health, file shapes,
+and how their connections back off after failed webhooks.
 
 Each is an :class:`ArrFlavor`: its resource, its history event numbers, and how to render items.
 Each flavor serves one instance's library: the default instance's (the universe), or the 4K one's.
@@ -6,8 +7,9 @@ Each flavor serves one instance's library: the default instance's (the universe)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,85 @@ Render = Callable[[Any, ArrLibrary], dict[str, Any]]
 EXTRA_INSTANCES: tuple[Instance, ...] = (Instance(get_kind("sonarr"), UHD), Instance(get_kind("radarr"), UHD))
 #: Every instance a simulator can serve, by id: each kind's default one (``sonarr``), then the extra ones (``sonarr/4k``).
 INSTANCE_IDS: tuple[str, ...] = tuple(i.id for i in (*DEFAULT_INSTANCES, *EXTRA_INSTANCES))
+
+#: The connection (Settings > Connect) through which each simulated Sonarr and Radarr posts its webhooks.
+WEBHOOK_CONNECTION = "SmartPlex"
+#: How long a failing provider is disabled at each escalation level (Servarr's ``EscalationBackOff``).
+BACK_OFF_PERIODS: tuple[timedelta, ...] = tuple(
+    timedelta(minutes=m) for m in (0, 1, 5, 15, 30, 60, 3 * 60, 6 * 60, 12 * 60, 24 * 60)
+)
+# NotificationStatusService's settings; the startup ones are ProviderStatusServiceBase's.
+_MAXIMUM_ESCALATION_LEVEL = 5
+_GRACE_AFTER_INITIAL_FAILURE = timedelta(minutes=5)
+_STARTUP_GRACE = timedelta(minutes=15)
+_WIKI_FRAGMENT = "#notifications-are-unavailable-due-to-failures"
+
+
+@dataclass
+class NotificationStatus:
+    """A connection's failures, kept as Sonarr's and Radarr's ``ProviderStatusServiceBase`` keeps them.
+
+    The first failure opens a 5-minute grace, in which nothing is disabled. Each failure after it raises
+    the escalation level and disables the connection for that level's period: 5, 15, 30, then 60
+    minutes. In the first 15 minutes after the service started nothing escalates (a level-1 disable
+    lasts a minute) and no disable lasts more than 5 minutes. A success steps one level down and
+    enables the connection again; back at level 0, the next failure opens a new grace.
+    """
+
+    escalation_level: int = 0
+    initial_failure: datetime | None = None
+    most_recent_failure: datetime | None = None
+    disabled_till: datetime | None = None
+
+    def disabled(self, now: datetime) -> bool:
+        return self.disabled_till is not None and self.disabled_till > now
+
+    def record_success(self) -> None:
+        if self.escalation_level > 0:
+            self.escalation_level -= 1
+            self.disabled_till = None
+
+    def record_failure(self, now: datetime, started: datetime) -> None:
+        self.most_recent_failure = now
+        escalate = self.escalation_level > 0
+        if not escalate:
+            self.initial_failure, self.escalation_level = now, 1
+        initial_failure = self.initial_failure or now
+        in_startup_grace = started + _STARTUP_GRACE > now
+        in_grace = initial_failure + _GRACE_AFTER_INITIAL_FAILURE > now
+        if escalate and not in_grace and not in_startup_grace:
+            self.escalation_level = min(_MAXIMUM_ESCALATION_LEVEL, self.escalation_level + 1)
+        if not in_grace:
+            self.disabled_till = now + BACK_OFF_PERIODS[self.escalation_level]
+        if in_startup_grace and self.disabled_till is not None:
+            self.disabled_till = min(self.disabled_till, now + BACK_OFF_PERIODS[2])
+
+    def as_json(self, now: datetime) -> dict[str, Any]:
+        """In the API's camelCase, with whether the connection is disabled at ``now``."""
+
+        def moment(value: datetime | None) -> str | None:
+            return None if value is None else iso_seconds(int(value.timestamp()))
+
+        return {
+            "escalationLevel": self.escalation_level,
+            "initialFailure": moment(self.initial_failure),
+            "mostRecentFailure": moment(self.most_recent_failure),
+            "disabledTill": moment(self.disabled_till),
+            "disabled": self.disabled(now),
+        }
+
+
+def notification_health(kind: str, connections: Sequence[str], disabled: Sequence[str]) -> list[dict[str, str]]:
+    """``/api/v3/health`` as NotificationStatusCheck fills it: an error when every connection is disabled,
+    a warning naming the disabled ones when only some are, nothing when none is."""
+    if not disabled:
+        return []
+    if len(disabled) >= len(connections):
+        level, message = "error", "All notifications are unavailable due to failures"
+    else:
+        level, message = "warning", f"Notifications unavailable due to failures: {', '.join(disabled)}"
+    wiki_url = f"https://wiki.servarr.com/{kind}/system{_WIKI_FRAGMENT}"
+    return [{"source": "NotificationStatusCheck", "type": level, "message": message, "wikiUrl": wiki_url}]
 
 
 @dataclass(frozen=True)
@@ -170,6 +251,7 @@ class ArrSimulator:
         resource = self.flavor.resource
         return [
             Route("/api/v3/system/status", self.status),
+            Route("/api/v3/health", self.health),
             Route(f"/api/v3/{resource}", self.list_items),
             Route(f"/api/v3/{resource}/{{id:int}}", self.one_item),
             Route("/api/v3/history", self.history),
@@ -223,6 +305,11 @@ class ArrSimulator:
                 "packageUpdateMechanism": "docker",
             }
         )
+
+    async def health(self, request: Request) -> Response:
+        # Asked per request: tests and the demo give the simulation a new sender after the apps start.
+        disabled = [WEBHOOK_CONNECTION] if self.sim.webhooks.disabled(self.instance.id) else []
+        return json_response(notification_health(self.flavor.kind, self.sim.connections, disabled))
 
     async def list_items(self, request: Request) -> Response:
         wanted = query_params(request).get(self.flavor.external_filter.lower())

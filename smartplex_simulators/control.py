@@ -1,4 +1,4 @@
-"""The ``/_sim`` control endpoints every simulator serves: faults, clock, mutations, webhook log.
+"""The ``/_sim`` control endpoints every simulator serves: faults, clock, mutations, webhook log and back-off.
 
 They mirror :class:`Simulation`'s Python API so the demo and other processes can drive a running
 simulation over HTTP. They need no credential and ignore injected faults.
@@ -88,6 +88,11 @@ def control_routes(simulation: Simulation, instance_id: str) -> list[Route]:
     async def deliveries(request: Request) -> Response:
         return json_response([asdict(d) for d in simulation.webhooks.deliveries])
 
+    async def connection_statuses(request: Request) -> Response:
+        sender = simulation.webhooks
+        now = sender.clock()
+        return json_response({instance_id: s.as_json(now) for instance_id, s in sender.statuses().items()})
+
     s = simulation
     return [
         Route("/faults", get_faults, methods=["GET"]),
@@ -142,4 +147,5 @@ def control_routes(simulation: Simulation, instance_id: str) -> list[Route]:
             methods=["POST"],
         ),
         Route("/webhooks", deliveries, methods=["GET"]),
+        Route("/webhooks/status", connection_statuses, methods=["GET"]),
     ]

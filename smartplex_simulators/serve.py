@@ -82,6 +82,7 @@ def run_simulators(
     ports: Mapping[str, int] | None = None,
     host: str = "127.0.0.1",
     webhook_url: str | None = None,
+    drop_webhooks: float = 0.0,
     url_bases: Mapping[str, str] | None = None,
     simulation: Simulation | None = None,
     now: int | None = DEFAULT_NOW,
@@ -96,15 +97,21 @@ def run_simulators(
     ``now``: the universe's clock, fixed at that epoch, or ``None`` to follow the real clock.
 
     ``webhook_url`` may hold ``{kind}`` and ``{instance_path}`` (``/4k`` for a 4K instance, empty
-    otherwise), e.g. ``http://127.0.0.1:8765/api/webhooks/{kind}{instance_path}``.
+    otherwise), e.g. ``http://127.0.0.1:8765/api/webhooks/{kind}{instance_path}``. Its sender keeps the
+    universe's clock, so Sonarr's and Radarr's back-off after failures ends as ``advance_clock`` moves it,
+    and loses the share ``drop_webhooks`` (0 to 1) of the webhooks on purpose.
     """
+    if drop_webhooks and webhook_url is None:
+        raise ValueError("drop_webhooks needs a webhook_url: without one no webhook is sent")
     extra = [_extra_instance(instance_id) for instance_id in extra_instances]
     if simulation is None:
         simulation = Simulation(Universe(seed=seed, size=size, now=now))
     if extra:
         simulation.universe.enable_4k()
     if webhook_url is not None:
-        simulation.webhooks = WebhookSender.from_template(webhook_url)
+        simulation.webhooks = WebhookSender.from_template(
+            webhook_url, clock=simulation.clock, drop_rate=drop_webhooks, seed=simulation.universe.seed
+        )
     servers: list[tuple[uvicorn.Server, socket.socket]] = []
     urls: dict[str, str] = {}
     # In the order SmartPlex lists instances: by kind, each default instance before its extra ones.

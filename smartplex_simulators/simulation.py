@@ -9,12 +9,13 @@ about its copy.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from smartplex.instances import Instance
 from smartplex.kinds import get_kind
 from smartplex_simulators import webhooks
-from smartplex_simulators._arr import INSTANCE_IDS
+from smartplex_simulators._arr import INSTANCE_IDS, WEBHOOK_CONNECTION
 from smartplex_simulators.faults import Faults
 from smartplex_simulators.universe import Episode, Movie, Play, Request, Show, Universe
 
@@ -43,11 +44,21 @@ class Simulation:
         *,
         keys: Mapping[str, str] | None = None,
         webhook_targets: Mapping[str, str] | None = None,
+        connections: Sequence[str] = (WEBHOOK_CONNECTION,),
     ) -> None:
+        if WEBHOOK_CONNECTION not in connections:
+            raise ValueError(f"connections must include {WEBHOOK_CONNECTION!r}, the one that posts the webhooks")
         self.universe = universe
         self.keys = {**make_keys(universe.seed), **(keys or {})}
         self.faults = {instance_id: Faults(seed=universe.seed) for instance_id in INSTANCE_IDS}
-        self.webhooks = webhooks.WebhookSender(webhook_targets or {})
+        #: Each Sonarr's and Radarr's connections (Settings > Connect), by name: the one posting the webhooks,
+        #: whose failures :attr:`webhooks` counts, and any others, which stand for connections that never fail.
+        self.connections = tuple(connections)
+        self.webhooks = webhooks.WebhookSender(webhook_targets or {}, clock=self.clock, seed=universe.seed)
+
+    def clock(self) -> datetime:
+        """The universe's time: a sender on this clock backs off in simulated time, which ``advance_clock`` moves."""
+        return datetime.fromtimestamp(self.universe.now, UTC)
 
     def add_movie(self, title: str | None = None, *, with_file: bool = True) -> Movie:
         movie = self.universe.add_movie(title, with_file=with_file)

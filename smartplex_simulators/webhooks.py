@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from smartplex.instances import DEFAULT_INSTANCES, Instance
-from smartplex_simulators._arr import EXTRA_INSTANCES, instance_name
+from smartplex_simulators._arr import EXTRA_INSTANCES, WEBHOOK_CONNECTION, NotificationStatus, instance_name
 from smartplex_simulators._format import day, iso_seconds, iso_ticks
 from smartplex_simulators.overseerr import MEDIA_STATUS_NAMES, media_status
 from smartplex_simulators.plex_items import SERVER_NAME, detailed_metadata, metadata, section_of
@@ -72,17 +74,61 @@ class Delivery:
     error: str | None = None
 
 
+#: The error of a webhook lost on purpose (``drop_rate``).
+DROPPED = "dropped on purpose (--drop-webhooks)"
+#: The kinds whose connections back off after failures (:class:`NotificationStatus`).
+_BACKING_OFF_KINDS = frozenset({"sonarr", "radarr"})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class WebhookSender:
     """Posts hooks to a URL per instance (``sonarr``, ``sonarr/4k``); remembers what it delivered for tests
-    and the demo."""
+    and the demo.
 
-    def __init__(self, targets: Mapping[str, str], client: httpx.Client | None = None) -> None:
+    A failed webhook (no connection, or a status of 400 or more) is never retried. Sonarr and Radarr
+    also back off, by ``clock``: after failures their connection is disabled for a while
+    (:class:`NotificationStatus`), and the webhooks meanwhile are dropped unsent. Plex, Tautulli and
+    Overseerr post every webhook. ``drop_rate`` loses that share of all webhooks on purpose, unnoticed
+    by the sending service, chosen by a generator seeded with ``seed``.
+    """
+
+    def __init__(
+        self,
+        targets: Mapping[str, str],
+        client: httpx.Client | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        drop_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if not 0.0 <= drop_rate <= 1.0:
+            raise ValueError(f"drop_rate is a share of the webhooks, from 0 to 1, not {drop_rate}")
         self.targets = dict(targets)
         self.client = client or httpx.Client(timeout=5.0)
+        self.clock = clock
+        self.drop_rate = drop_rate
         self.deliveries: list[Delivery] = []
+        #: When the simulated services started: for 15 minutes they back off less. Set it again to model a
+        #: restart; the statuses survive one, as Sonarr keeps them in its database.
+        self.started = clock()
+        self._statuses: dict[str, NotificationStatus] = {}
+        self._random = random.Random(seed)
+        # Mutations send from worker threads while the health endpoints read the statuses.
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_template(cls, template: str, client: httpx.Client | None = None) -> WebhookSender:
+    def from_template(
+        cls,
+        template: str,
+        client: httpx.Client | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        drop_rate: float = 0.0,
+        seed: int = 0,
+    ) -> WebhookSender:
         """One target per instance from a URL where ``{kind}`` becomes the instance's kind (``sonarr``)
         and ``{instance_path}`` what follows it for an extra instance: ``/4k``, or nothing for the default
         one (``.../api/webhooks/{kind}{instance_path}``). Without ``{instance_path}`` the extra instances
@@ -98,13 +144,57 @@ class WebhookSender:
                     f"webhook URL {template!r}: no placeholder {{{exc.args[0]}}}; use {{kind}} and {{instance_path}}"
                 ) from None
 
-        return cls({i.id: url(i) for i in instances}, client)
+        return cls({i.id: url(i) for i in instances}, client, clock=clock, drop_rate=drop_rate, seed=seed)
+
+    def disabled(self, instance_id: str) -> bool:
+        """Whether the instance's connection is backing off now (only a Sonarr's or a Radarr's does)."""
+        with self._lock:
+            status = self._statuses.get(instance_id)
+            return status is not None and status.disabled(self.clock())
+
+    def statuses(self) -> dict[str, NotificationStatus]:
+        """A copy of each Sonarr's and Radarr's connection status, by instance id, for those with a target."""
+        with self._lock:
+            return {
+                instance_id: replace(self._statuses.get(instance_id, NotificationStatus()))
+                for instance_id in self.targets
+                if Instance.parse(instance_id).kind.name in _BACKING_OFF_KINDS
+            }
 
     def send(self, instance_id: str, hook: Hook) -> Delivery | None:
         url = self.targets.get(instance_id)
         if url is None:
             return None
         kind = Instance.parse(instance_id).kind.name
+        backs_off = kind in _BACKING_OFF_KINDS
+        with self._lock:
+            status = self._statuses.setdefault(instance_id, NotificationStatus()) if backs_off else None
+            skipped = self._skipped(status)
+        if skipped is not None:
+            log.debug("webhook %s %s not sent: %s", instance_id, hook.event, skipped)
+            delivery = Delivery(instance_id, hook.event, None, skipped)
+        else:
+            delivery = self._post(instance_id, kind, url, hook)
+            if status is not None:
+                with self._lock:
+                    if delivery.status is not None and delivery.status < 400:
+                        status.record_success()
+                    else:
+                        status.record_failure(self.clock(), self.started)
+        self.deliveries.append(delivery)
+        return delivery
+
+    def _skipped(self, status: NotificationStatus | None) -> str | None:
+        """Why a webhook is not sent: its connection is backing off, or it is one to lose on purpose."""
+        if status is not None and status.disabled(self.clock()):
+            # Sonarr's and Radarr's own words (NotificationFactory), the time in UTC.
+            till = f"{status.disabled_till:%Y-%m-%dT%H:%M:%SZ}"
+            return f"Temporarily ignoring notification {WEBHOOK_CONNECTION} till {till} due to recent failures."
+        if self._random.random() < self.drop_rate:
+            return DROPPED
+        return None
+
+    def _post(self, instance_id: str, kind: str, url: str, hook: Hook) -> Delivery:
         headers = {"User-Agent": _USER_AGENTS[kind]}
         try:
             if kind == "plex":
@@ -115,12 +205,14 @@ class WebhookSender:
                 response = self.client.post(url, files=parts, headers=headers)
             else:
                 response = self.client.post(url, json=hook.body, headers={**headers, "Accept": "application/json"})
-            delivery = Delivery(instance_id, hook.event, response.status_code)
         except httpx.HTTPError as exc:
-            delivery = Delivery(instance_id, hook.event, None, f"{type(exc).__name__}: {exc}")
             log.warning("webhook %s %s to %s failed: %s", instance_id, hook.event, url.split("?")[0], exc)
-        self.deliveries.append(delivery)
-        return delivery
+            return Delivery(instance_id, hook.event, None, f"{type(exc).__name__}: {exc}")
+        if response.status_code >= 400:
+            log.warning(
+                "webhook %s %s to %s: HTTP %d", instance_id, hook.event, url.split("?")[0], response.status_code
+            )
+        return Delivery(instance_id, hook.event, response.status_code)
 
 
 # ----- Plex -----------------------------------------------------------------------------------------

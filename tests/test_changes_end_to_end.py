@@ -135,5 +135,6 @@ def test_after_a_burst_of_changes_every_table_equals_the_services(stack: Stack) 
                      if key not in table or any(table[key][c] != v for c, v in row.items())}  # fmt: skip
         assert different == {}, f"{service}: rows that differ from the service: {list(different.items())[:3]}"
         extra = {key[-1] for key in table.keys() - api.keys()}
-        # Only what left Plex silently is still there (the full refresh's job); nothing else.
-        assert extra == (left_plex if service == "plex" else set()), f"{service}: rows the service no longer has"
+        # Only what left Plex silently may still be there (the catch-up's count check finds it at its next
+        # poll, tests/test_catch_up_end_to_end.py); nothing else.
+        assert extra <= (left_plex if service == "plex" else set()), f"{service}: rows the service no longer has"

@@ -13,11 +13,11 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagge
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import Scope
 
-from smartplex import migrate
+from smartplex import catch_up, migrate
 from smartplex.db import make_engine
 from smartplex.settings import SettingsBase, get_settings
 from webhook_api import API_TITLE
@@ -60,6 +60,15 @@ def prepare_schema(engine: Engine, settings: SettingsBase) -> None:
         f"database schema is at {revision or 'nothing'}, this version needs {head}: "
         "run 'smartplex db upgrade' (or apply migrations/sql/*.sql by hand), then start again"
     )
+
+
+def _catch_up_soon(engine: Engine) -> None:
+    """Webhooks posted while the API was down are lost: the catch-up polls every service at once."""
+    try:
+        with engine.begin() as connection:
+            catch_up.poll_soon(connection)
+    except SQLAlchemyError as exc:  # down, or not upgraded yet: the catch-up keeps its interval
+        log.info("catch-up not brought forward at start (%s)", type(exc).__name__)
 
 
 def _serve_docs(app: FastAPI) -> None:
@@ -115,6 +124,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare_schema(engine, settings)
+        _catch_up_soon(engine)
         await writer.start()
         # Everything loaded so far lives as long as the process: keep the collector off it, which
         # trims the full collections that otherwise show up as latency spikes under load.

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeHistogramMetricFamily, Metric
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smartplex import catch_up
 from smartplex.column_types import utcnow
 from smartplex.latency import STAGES, histogram
 from smartplex.routing import is_known_event
@@ -76,6 +77,43 @@ class StageHistograms(Collector):
         yield family
 
 
+class CatchUpGauges(Collector):
+    """``smartplex_unannounced_changes{instance, window}``: changes the catch-up synced that no webhook
+    announced, over 24 hours and 7 days (a sender's reliability); ``smartplex_sender_webhook_disabled``:
+    1 while a sender's own health check says our webhook is disabled after failures. From the database."""
+
+    def __init__(self, stages: StageHistograms) -> None:
+        self.stages = stages  # its engine, set at the first request
+
+    def collect(self) -> Iterator[Metric]:
+        if self.stages.engine is None:
+            return
+        try:
+            with self.stages.engine.connect() as connection:
+                counts = catch_up.unannounced_counts(connection, utcnow())
+                unhealthy = catch_up.unhealthy(connection)
+                instances = [row["library"] for row in catch_up.rows(connection)]
+        except SQLAlchemyError as exc:
+            log.warning("catch-up figures left out of /metrics: %s", type(exc).__name__)
+            return
+        found = GaugeMetricFamily(
+            "smartplex_unannounced_changes",
+            "Changes the catch-up synced that no webhook had announced, per instance and window.",
+            labels=["instance", "window"],
+        )
+        disabled = GaugeMetricFamily(
+            "smartplex_sender_webhook_disabled",
+            "1 while the sender's health check says our webhook is disabled after failures (Sonarr, Radarr).",
+            labels=["instance"],
+        )
+        for instance in instances:
+            for window in catch_up.WINDOWS:
+                found.add_metric([instance, window], counts.get(instance, {}).get(window, 0))
+            disabled.add_metric([instance], 1 if instance in unhealthy else 0)
+        yield found
+        yield disabled
+
+
 class Metrics:
     def __init__(self) -> None:
         #: What ``/metrics`` shows.
@@ -101,6 +139,7 @@ class Metrics:
         )
         self.stages = StageHistograms()
         self.registry.register(self.stages)
+        self.registry.register(CatchUpGauges(self.stages))
         self._webhook_children: dict[tuple[str, str | None, str], Counter] = {}
         self._latency_children: dict[tuple[str, str, int], Histogram] = {}
 

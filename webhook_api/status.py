@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from smartplex import schedule_state, webhook_rollups
+from smartplex import catch_up, schedule_state, webhook_rollups
 from smartplex.column_types import utcnow
 from smartplex.latency import STAGES
 from smartplex.schema import WEBHOOK_STATUSES, sync_schedule, webhook_log
@@ -47,6 +47,28 @@ def webhook_status(
         "sources": sources,
         "stages": stages(overall),
         "schedules": schedules(connection),
+        "catch_up": catch_up_status(connection, now),
+    }
+
+
+def catch_up_status(connection: Connection, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per instance: the changes its catch-up synced that no webhook announced (24 h, 7 days), its
+    settings and watermark, and whether its sender says our webhook is disabled."""
+    counts = catch_up.unannounced_counts(connection, now)
+    return {
+        row["library"]: {
+            "unannounced_24h": counts.get(row["library"], {}).get("24h", 0),
+            "unannounced_7d": counts.get(row["library"], {}).get("7d", 0),
+            "enabled": row["enabled"],
+            "interval_minutes": row["interval_minutes"],
+            "watermark": row["watermark"],
+            "polled_at": row["polled_at"],
+            "in_flight": row["run_key"] is not None,
+            "last_error": row["last_error"],
+            "sender_webhook_disabled": row["health"],
+            "sender_webhook_disabled_since": row["health_at"],
+        }
+        for row in catch_up.rows(connection)
     }
 
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+import orjson
+
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import from_iso, in_window, utc_window
-from smartplex.clients.errors import NotFound
-from smartplex.clients.models import ArrItem, Deleted, DeletedKind, ServerInfo
+from smartplex.clients.errors import BadResponse, NotFound
+from smartplex.clients.models import ArrItem, ChangeFeed, Deleted, DeletedKind, ServerInfo
+
+#: The health check that names notifications disabled after failures (our webhook among them).
+NOTIFICATION_CHECK = "NotificationStatusCheck"
 
 Item = TypeVar("Item", bound=ArrItem)
 
@@ -86,6 +92,37 @@ class ArrClient(ServiceClient[Item], Generic[Item]):
                 continue
             self.stats.items += 1
             yield self._parse(row)
+
+    def changes_since(self, since: datetime, fingerprint: str | None = None) -> ChangeFeed:
+        """The catch-up's poll. History records downloads, imports, renames and file deletions, but not
+        an item added, deleted or edited; the library listing shows all of those. It is one request,
+        hashed rather than parsed: when its digest equals ``fingerprint`` nothing the table holds has
+        changed (two requests with the health check). When it differs, the listing is parsed for the
+        caller to compare with the table, and ``/history/since`` names the items touched since ``since``."""
+        body = self.http.get_bytes(f"/api/v3/{self.resource}")
+        digest = hashlib.sha256(body).hexdigest()
+        health = self.notification_failures()
+        if digest == fingerprint:
+            return ChangeFeed(fingerprint=digest, health=health)
+        try:
+            listing = [self._parse(row) for row in orjson.loads(body)]
+        except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+            problem = f"/api/v3/{self.resource} sent a listing that is not one ({exc})"
+            raise BadResponse(self.instance, self.http.base_url, problem) from None
+        self.stats.pages += 1
+        self.stats.items += len(listing)
+        history = self.http.get_json("/api/v3/history/since", {"date": since.isoformat()})
+        touched: set[int | str] = {int(r[self.history_id_field]) for r in history if r.get(self.history_id_field)}
+        return ChangeFeed(ids=touched, fingerprint=digest, listing=listing, health=health)
+
+    def notification_failures(self) -> list[str]:
+        """The health check's messages saying notifications are disabled after failures: "Notifications
+        unavailable due to failures: <names>", or "All notifications are unavailable due to failures"."""
+        return [
+            str(check.get("message", ""))
+            for check in self.http.get_json("/api/v3/health")
+            if isinstance(check, dict) and check.get("source") == NOTIFICATION_CHECK
+        ]
 
     def server_info(self) -> ServerInfo:
         status = self.http.get_json("/api/v3/system/status")

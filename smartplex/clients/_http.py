@@ -132,6 +132,10 @@ class HttpSession:
         except ValueError:
             raise self._bad(path, "answered with something that is not JSON; is the URL right?") from None
 
+    def get_bytes(self, path: str, params: Params | None = None) -> bytes:
+        """The body as sent: for a digest of a listing that is parsed only when it changed."""
+        return self._send(path, params, None, stream=False).content
+
     def iter_array(self, path: str, params: Params | None = None) -> Iterator[Any]:
         """Stream the elements of a JSON array response without holding the whole body."""
         response = self._send(path, params, None, stream=True)

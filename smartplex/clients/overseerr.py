@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import utc_window
 from smartplex.clients.errors import NotFound
-from smartplex.clients.models import Deleted, OverseerrRequest, ServerInfo
+from smartplex.clients.models import ChangeFeed, Deleted, OverseerrRequest, ServerInfo
 
 
 class OverseerrClient(ServiceClient[OverseerrRequest]):
@@ -45,6 +45,29 @@ class OverseerrClient(ServiceClient[OverseerrRequest]):
                 continue
             self.stats.items += 1
             yield OverseerrRequest.from_api(data)
+
+    def changes_since(self, since: datetime) -> ChangeFeed:
+        """The catch-up's poll: requests by last modification, newest first, paged until one older than
+        ``since`` (one request when idle). Its ``pageInfo.results`` counts every request, which finds
+        deletions (Overseerr records none)."""
+        since = since.astimezone(UTC)
+        changed: list[OverseerrRequest] = []
+        total = 0
+        offset = 0
+        while True:
+            params: Params = {"take": self.page_size, "skip": offset, "filter": "all", "sort": "modified"}
+            page = self.http.get_json("/api/v1/request", params)
+            self.stats.pages += 1
+            total = int(page["pageInfo"]["results"])
+            requests = [OverseerrRequest.from_api(r) for r in page["results"]]
+            changed += [r for r in requests if r.updated_at is not None and r.updated_at >= since]
+            offset += len(requests)
+            if (
+                not requests
+                or offset >= total
+                or any(r.updated_at is not None and r.updated_at < since for r in requests)
+            ):
+                return ChangeFeed(items=changed, totals={"requests": total})
 
     def server_info(self) -> ServerInfo:
         status = self.http.get_json("/api/v1/status")

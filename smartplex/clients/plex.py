@@ -12,7 +12,7 @@ from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import utc_window
 from smartplex.clients.errors import NotFound
-from smartplex.clients.models import Deleted, PlexItem, ServerInfo
+from smartplex.clients.models import ChangeFeed, Deleted, PlexItem, ServerInfo
 
 #: Plex type numbers of the items a sync mirrors, per section type (1 movie, 2 show, 4 episode).
 _SYNCED_TYPES: dict[str, tuple[int, ...]] = {"movie": (1,), "show": (2, 4)}
@@ -22,6 +22,10 @@ _ITEM_TYPES = ("movie", "show", "episode")
 _METADATA_CHUNK = 100
 #: Timestamps that mark an item as changed; Plex ANDs filters, so each is its own query.
 _CHANGE_FIELDS = ("addedAt", "updatedAt", "lastViewedAt")
+#: The type a section's count check and change feed read: its leaves (a new show arrives with episodes).
+_LEAF_TYPES: dict[str, tuple[int, str]] = {"movie": (1, "movie"), "show": (4, "episode")}
+#: Items read per page by the catch-up's look at the most recently viewed.
+_RECENTLY_VIEWED_PAGE = 20
 #: Stable across runs so the server lists one device, not one per sync.
 _CLIENT_IDENTIFIER = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/smartplex-sync"))
 
@@ -66,6 +70,35 @@ class PlexClient(ServiceClient[PlexItem]):
                         seen.add(item.rating_key)
                         yield item
         yield from self._named([str(key) for key in also], seen)
+
+    def changes_since(self, since: datetime) -> ChangeFeed:
+        """The catch-up's poll: per video section, two requests on its leaves (movies, episodes). One
+        lists what was added or edited since ``since`` (``updatedAt>>=``: Plex sets updatedAt when it
+        adds an item too); the other lists the most recently viewed, newest first, until one was viewed
+        before ``since`` (plays, which Plex does not always announce), and its ``totalSize`` is the
+        section's count, which finds removals (Plex records none)."""
+        after = math.ceil(since.timestamp()) - 1
+        items: dict[str, PlexItem] = {}
+        totals: dict[str, int] = {}
+        for section in self.sections():
+            plex_type, type_name = _LEAF_TYPES[section["type"]]
+            for item in self._items(section, plex_type, {"updatedAt>>": after}):
+                items[item.rating_key] = item
+            offset = 0
+            while True:
+                container = self._page(
+                    section["key"], plex_type, {"sort": "lastViewedAt:desc"}, offset, _RECENTLY_VIEWED_PAGE
+                )
+                self.stats.pages += 1
+                totals[f"{section['key']}:{type_name}"] = int(container.get("totalSize", 0))
+                page = [PlexItem.from_api(m, section["key"]) for m in container.get("Metadata", ())]
+                viewed = [i for i in page if i.last_viewed_at is not None and i.last_viewed_at.timestamp() > after]
+                for item in viewed:
+                    items.setdefault(item.rating_key, item)
+                if len(viewed) < len(page) or len(page) < _RECENTLY_VIEWED_PAGE:
+                    break
+                offset += len(page)
+        return ChangeFeed(items=list(items.values()), totals=totals)
 
     def _named(self, keys: list[str], seen: set[str]) -> Iterator[PlexItem | Deleted]:
         """Items by ratingKey, with what a sync needs around them: an episode's show, and a show's

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import Params
 from smartplex.clients._time import in_window, utc_window
 from smartplex.clients.errors import BadResponse, Unauthorized
-from smartplex.clients.models import Missing, ServerInfo, TautulliPlay
+from smartplex.clients.models import ChangeFeed, Missing, ServerInfo, TautulliPlay
 
 #: Tautulli's ``after``/``before`` compare whole days in the server's own time zone, which we do
 #: not know; a day either side covers every zone, and rows are then filtered on exact epochs.
@@ -53,6 +53,14 @@ class TautulliClient(ServiceClient[TautulliPlay]):
                     yield play
             if not found:
                 yield Missing(rating_key)
+
+    def changes_since(self, since: datetime) -> ChangeFeed:
+        """The catch-up's poll: the plays recorded from the day before ``since`` (``after`` compares days
+        in the server's zone), newest first; one request unless more than a page of plays ended since.
+        A play is recorded when it stops, so one that started before ``since`` counts if it stopped after."""
+        since = since.astimezone(UTC)
+        params: Params = {"after": (since - _ZONE_SLACK).date().isoformat(), "order_dir": "desc"}
+        return ChangeFeed(items=[play for play in self._history(params) if (play.stopped or play.started) >= since])
 
     def server_info(self) -> ServerInfo:
         info = self._command("get_tautulli_info")

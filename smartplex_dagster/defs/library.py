@@ -8,9 +8,10 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from sqlalchemy import and_, func, select
 
-from smartplex import webhook_queue
+from smartplex import catch_up, webhook_queue
 from smartplex.column_types import utcnow
 from smartplex.dagster_names import (
+    CATCH_UP_TRIGGER,
     DATABASE_RESOURCE,
     RUN_KEY_TAG,
     TRIGGER_TAG,
@@ -96,10 +97,16 @@ def library_asset(instance: Instance) -> dg.AssetsDefinition:
                 context.log.info("%s full refresh", instance.title)
             else:
                 context.log.info("%s incremental sync of %s .. %s", instance.title, *window)
-            named = [] if window is None else _named_items(context, database, instance, window)
+            catching_up = context.run.tags.get(TRIGGER_TAG) == CATCH_UP_TRIGGER
+            named = [] if window is None or catching_up else _named_items(context, database, instance, window)
+            hints = _caught_up_ids(context, database, instance) if catching_up else ids_of(named)
             with getattr(context.resources, resource_key(instance)).client() as client:
-                result = run_sync(database.engine, client, spec, window, hinted_ids=ids_of(named), instance=instance)
+                result = run_sync(database.engine, client, spec, window, hinted_ids=hints, instance=instance)
             _report_missing(context, database, named, result.not_found, instance.title)
+            if catching_up:
+                _finish_catch_up(
+                    context, database, instance, result.counts.inserted + result.counts.updated + result.deleted
+                )
             yield dg.MaterializeResult(asset_key=key, metadata=result.metadata())
             selected = {check.name for check in context.selected_asset_check_keys}
             yield from _checks(database, spec, instance, result.row_count, selected)
@@ -114,6 +121,27 @@ def _named_items(
     run_key = context.run.tags.get(RUN_KEY_TAG) if context.run.tags.get(TRIGGER_TAG) == WEBHOOK_TRIGGER else None
     with database.engine.connect() as connection:
         return named_items(connection, library, run_key=run_key, window=window)
+
+
+def _caught_up_ids(context: AssetExecutionContext, database: DatabaseResource, library: Instance) -> list[int | str]:
+    """The ids the catch-up's poll found changed (its window's changes are read beside them)."""
+    with database.engine.connect() as connection:
+        claim = catch_up.claimed(connection, library, context.run.tags.get(RUN_KEY_TAG, ""))
+    if claim is None:
+        context.log.warning("%s: this catch-up is no longer the one in flight; syncing its window only", library.id)
+        return []
+    context.log.info("%s catch-up of %d changed items since %s", library.id, len(claim.ids), claim.since.isoformat())
+    return claim.ids
+
+
+def _finish_catch_up(
+    context: AssetExecutionContext, database: DatabaseResource, library: Instance, changes: int
+) -> None:
+    """What the poll found is synced: the watermark moves past it."""
+    with database.engine.begin() as connection:
+        catch_up.finish(
+            connection, library, context.run.tags.get(RUN_KEY_TAG, ""), context.run.run_id, changes, utcnow()
+        )
 
 
 def _report_missing(

@@ -69,8 +69,12 @@ def incremental_tags(oldest: datetime | None = None) -> dict[str, str]:
     """An incremental sync of the 7 days before the oldest webhook it covers (``oldest``; else now) up to
     now: the last 7 days, reaching further back for a replayed or delayed webhook. Computed from the
     webhook, not the clock, so a request asked for again under its run key is the same request."""
-    start = (oldest or utcnow()).astimezone(UTC) - timedelta(days=INCREMENTAL_DAYS)
-    return {**range_tags(covering(start)), WINDOW_START_TAG: start.isoformat()}
+    return window_tags((oldest or utcnow()).astimezone(UTC) - timedelta(days=INCREMENTAL_DAYS))
+
+
+def window_tags(start: datetime) -> dict[str, str]:
+    """An incremental sync from ``start`` up to now (a catch-up's: from its watermark)."""
+    return {**range_tags(covering(start)), WINDOW_START_TAG: start.astimezone(UTC).isoformat()}
 
 
 def full_refresh_tags() -> dict[str, str]:

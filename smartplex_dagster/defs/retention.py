@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from smartplex import webhook_queue, webhook_rollups
+from smartplex import catch_up, webhook_queue, webhook_rollups
 from smartplex.column_types import utcnow
 from smartplex.dagster_names import RETENTION_JOB, SCHEDULE_TRIGGER, TRIGGER_TAG
 from smartplex.settings import get_settings
@@ -21,6 +21,8 @@ from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.runtime.dagster_internals import remove_run_event_file
 
 #: Finished runs, by how long they are kept.
+#: What catch-ups found is kept this long: the status counts 7 days of it.
+CATCH_UP_KEPT = timedelta(days=30)
 _SUCCEEDED = [dg.DagsterRunStatus.SUCCESS]
 _FAILED = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
@@ -91,12 +93,14 @@ def purge(context: dg.OpExecutionContext, config: RetentionConfig, database: Dat
         context.instance, now, RunRetention(config.run_days, config.refresh_run_days, config.failed_run_days)
     )
     purge_automation_evaluations(context.instance, now, config.run_days)
+    with database.engine.begin() as connection:  # the status counts what catch-ups found over 7 days
+        found_deleted = catch_up.purge(connection, now - CATCH_UP_KEPT)
     # The purge made its hours' rollups stale; rebuild them, and keep one stale mark per hour, even on
     # an install whose status nobody reads (readers do this too).
     rebuilt = webhook_rollups.rebuild(database.engine, utcnow(), budget=None)
     context.add_output_metadata({**{f"{status}_deleted": n for status, n in removed.items()},
                                  **{f"{kind}_deleted": n for kind, n in runs.items()},
-                                 "rollup_hours_rebuilt": rebuilt})  # fmt: skip
+                                 "rollup_hours_rebuilt": rebuilt, "catch_up_found_deleted": found_deleted})  # fmt: skip
     context.log.info("retention removed webhook rows %s and Dagster runs %s", removed, runs)
 
 

@@ -6,6 +6,8 @@ from datetime import datetime
 import dagster as dg
 
 from smartplex.dagster_names import (
+    CATCH_UP_JOB,
+    CATCH_UP_TRIGGER,
     REFRESH_JOB,
     SCHEDULE_TRIGGER,
     TRIGGER_TAG,
@@ -17,7 +19,7 @@ from smartplex.dagster_names import (
 from smartplex.instances import Instance
 from smartplex.settings import get_settings
 from smartplex_dagster.defs.library import asset_key
-from smartplex_dagster.defs.partitions import full_refresh_tags, incremental_tags
+from smartplex_dagster.defs.partitions import full_refresh_tags, incremental_tags, window_tags
 from smartplex_dagster.defs.settle import settle_webhooks
 
 #: A webhook run syncs one library: one step, without the library's checks (a full refresh runs them). The in-process executor runs it in the run's own process
@@ -37,6 +39,14 @@ refresh_job = dg.define_asset_job(
     REFRESH_JOB,
     selection=dg.AssetSelection.assets(*(asset_key(i) for i in get_settings().service_instances)),
     description="A full refresh of one library: everything the service lists; soft-deletes what vanished.",
+    executor_def=_EXECUTORS[get_settings().webhook_run_executor],
+)
+
+#: What the catch-up found: the changed items by id (one step, no checks), or everything.
+catch_up_job = dg.define_asset_job(
+    CATCH_UP_JOB,
+    selection=dg.AssetSelection.assets(*(asset_key(i) for i in get_settings().service_instances)).without_checks(),
+    description="A sync of what one library's service changed that no webhook brought (catch_up_sensor).",
     executor_def=_EXECUTORS[get_settings().webhook_run_executor],
 )
 
@@ -65,4 +75,17 @@ def full_refresh_run(library: Instance, run_key: str) -> dg.RunRequest:
         job_name=REFRESH_JOB,
         asset_selection=[asset_key(library)],
         tags={**full_refresh_tags(), TRIGGER_TAG: SCHEDULE_TRIGGER, **instance_tags(library)},
+    )
+
+
+def catch_up_run(library: Instance, run_key: str, since: datetime, full: bool) -> dg.RunRequest:
+    """The changes a catch-up poll found since ``since`` (its watermark), or a full refresh when the
+    service's counts disagree with the table's (a removal no change feed records)."""
+    tags = full_refresh_tags() if full else window_tags(since)
+    return dg.RunRequest(
+        run_key=run_key,
+        job_name=CATCH_UP_JOB,
+        asset_selection=[asset_key(library)],
+        asset_check_keys=[],
+        tags={**tags, TRIGGER_TAG: CATCH_UP_TRIGGER, **instance_tags(library)},
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from smartplex import schedule_state, webhook_queue
+from smartplex import catch_up, schedule_state, webhook_queue
 from smartplex.column_types import utcnow
 from smartplex.instances import Instance
 from smartplex.kinds import KIND_NAMES, KindName
@@ -55,6 +55,17 @@ class ScheduleChange(BaseModel):
     # Strict: "false", 0 or "3" is a client bug to report, not a value to guess at.
     enabled: StrictBool | None = None
     interval_hours: HoursBetweenRuns | None = Field(default=None, description="Hours between full refreshes")
+
+
+#: A JSON integer from 1 to 1440 (a day).
+MinutesBetweenPolls = Annotated[int, Field(ge=1, le=1440), BeforeValidator(_a_number)]
+
+
+class CatchUpChange(BaseModel):
+    enabled: StrictBool | None = None
+    interval_minutes: MinutesBetweenPolls | None = Field(
+        default=None, description="Minutes between two polls of the service for changes no webhook brought"
+    )
 
 
 #: A service (every instance of it), or one instance: ``sonarr``, ``sonarr/4k``, ``sonarr/default``.
@@ -104,6 +115,43 @@ for _prefix, _change_endpoint, _sync_endpoint, _what in (
         f"{_prefix}/sync", _sync_endpoint, methods=["POST"], status_code=202, responses=NO_SCHEDULE,
         summary=f"Run a full refresh within seconds (the webhook sensor's next tick){_what}",
     )  # fmt: skip
+
+
+@router.get("/catch-up", summary="List each instance's catch-up: on or off, interval, watermark, sender health")
+def list_catch_up(state: StateDep) -> list[dict[str, Any]]:
+    with state.engine.begin() as connection:
+        catch_up.ensure(connection, state.settings.service_instances)
+        return [
+            row
+            for row in catch_up.rows(connection)
+            if row["library"] in {i.id for i in state.settings.service_instances}
+        ]
+
+
+def change_catch_up(kind: KindName, change: CatchUpChange, state: StateDep) -> dict[str, Any]:
+    """``/catch-up/{kind}`` is the default instance's catch-up; ``/catch-up/{kind}/{instance}`` another's."""
+    return _change_catch_up(configured_instance(kind, None, state), change, state)
+
+
+def change_instance_catch_up(
+    kind: KindName, instance: InstanceName, change: CatchUpChange, state: StateDep
+) -> dict[str, Any]:
+    return _change_catch_up(configured_instance(kind, instance, state), change, state)
+
+
+for _path, _endpoint, _what in (
+    ("/catch-up/{kind}", change_catch_up, ""),
+    ("/catch-up/{kind}/{instance}", change_instance_catch_up, " (another instance)"),
+):
+    router.add_api_route(
+        _path, _endpoint, methods=["PATCH"], responses=NO_INSTANCE | BAD_BODY,
+        summary=f"Turn a catch-up on or off, or change how often it polls the service{_what}",
+    )  # fmt: skip
+
+
+def _change_catch_up(library: Instance, change: CatchUpChange, state: StateDep) -> dict[str, Any]:
+    with state.engine.begin() as connection:
+        return catch_up.change(connection, library, enabled=change.enabled, interval_minutes=change.interval_minutes)
 
 
 def configured_instance(kind: str, instance: str | None, state: StateDep) -> Instance:
