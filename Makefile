@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-status bench-memory bench-home bench-overhead bench-faults bench-restart clean
+.PHONY: run test lint bench-cluster bench-ingest bench-sync bench-storm bench-tick bench-status bench-memory bench-home bench-overhead bench-faults bench-restart bench-catch-up clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-cluster: $(STAMP)
 
 bench-faults: $(STAMP)
 	$(BIN)/python bench/database_faults.py
+
+bench-catch-up: $(STAMP)
+	$(BIN)/python bench/catch_up.py
 
 bench-restart: $(STAMP)
 	$(BIN)/python bench/postgres_restart.py

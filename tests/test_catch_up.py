@@ -279,10 +279,45 @@ def test_the_api_starting_makes_every_instance_due(engine: Engine, database_url:
     with engine.begin() as connection:
         catch_up.ensure(connection, DEFAULT_INSTANCES)
         connection.execute(catch_up_state.update().values(polled_at=utcnow()))
-        connection.execute(catch_up_state.update().where(catch_up_state.c.service == "plex").values(run_key="in-flight"))
+        connection.execute(
+            catch_up_state.update().where(catch_up_state.c.service == "plex").values(run_key="in-flight")
+        )
     with TestClient(create_app(make_settings(database_url, tmp_path))):
         pass
     with engine.connect() as connection:
         polled = {r["service"]: r["polled_at"] for r in catch_up.rows(connection)}
     assert polled.pop("plex") is not None  # a run in flight: its poll comes after it
     assert polled and all(at is None for at in polled.values())
+
+
+def test_a_disabled_webhook_is_read_from_the_senders_health_check(engine: Engine, live_sims: RunningSimulators) -> None:
+    """Sonarr disables a failing webhook and says so in /api/v3/health: the poll keeps its message (the
+    status and the admin page show it), and the instance is then polled every minute."""
+    from datetime import UTC, datetime
+
+    from smartplex_simulators.webhooks import WebhookSender
+
+    moment = [datetime.now(UTC)]
+    sender = WebhookSender.from_template("http://127.0.0.1:9/api/webhooks/{kind}", clock=lambda: moment[0])
+    sender.started = moment[0] - timedelta(hours=1)  # past Sonarr's first quarter hour
+    live_sims.simulation.webhooks = sender
+    _full_sync(engine, live_sims, ("sonarr",))
+    for _ in range(3):  # failures over more than the 5-minute grace: the connection is disabled
+        live_sims.simulation.add_show(None, seasons=1, episodes_per_season=1)
+        moment[0] += timedelta(minutes=3)
+    assert sender.disabled("sonarr")
+    finding = _catch_up(engine, live_sims, "sonarr")
+    assert finding.health is not None and "unavailable due to failures" in finding.health
+    with engine.connect() as connection:
+        message, since = catch_up.unhealthy(connection)["sonarr"]
+        row = catch_up.read(connection, _instance("sonarr"))
+    assert message == finding.health and since is not None and row is not None
+    assert catch_up.is_due(
+        {**row, "polled_at": utcnow() - timedelta(seconds=61)}, utcnow(), utcnow() - timedelta(hours=1)
+    )
+    assert _differences(engine, live_sims, "sonarr") == {"differ": [], "extra": []}  # and the shows it dropped are in
+
+    live_sims.simulation.webhooks = WebhookSender({})  # the webhook fixed: healthy again
+    _catch_up(engine, live_sims, "sonarr")
+    with engine.connect() as connection:
+        assert "sonarr" not in catch_up.unhealthy(connection)
