@@ -83,6 +83,11 @@ PROTECTED: dict[tuple[str, str], list[tuple[str, str, dict[str, Any]]]] = {
     ("GET", "/api/admin/schedules"): [("admin", "/api/admin/schedules", {})],
     ("PATCH", "/api/admin/schedules/{kind}"): [("admin", "/api/admin/schedules/plex", {"json": {"interval_hours": 3}})],
     ("POST", "/api/admin/schedules/{kind}/sync"): [("admin", "/api/admin/schedules/plex/sync", {})],
+    ("GET", "/api/admin/catch-up"): [("admin", "/api/admin/catch-up", {})],
+    ("PATCH", "/api/admin/catch-up/{kind}"): [("admin", "/api/admin/catch-up/plex", {"json": {"interval_minutes": 5}})],
+    ("PATCH", "/api/admin/catch-up/{kind}/{instance}"): [
+        ("admin", "/api/admin/catch-up/sonarr/4k", {"json": {"interval_minutes": 5}})
+    ],
     ("PATCH", "/api/admin/schedules/{kind}/{instance}"): [
         ("admin", "/api/admin/schedules/sonarr/4k", {"json": {"interval_hours": 3}})
     ],
@@ -106,6 +111,10 @@ PAGES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/admin"): ("/admin", {}),
     ("GET", "/admin/schedules"): ("/admin/schedules", {}),
     ("POST", "/admin/schedules/{slug}"): ("/admin/schedules/plex", {"enabled": "on", "interval_hours": "3"}),
+    ("POST", "/admin/schedules/{slug}/catch-up"): (
+        "/admin/schedules/plex/catch-up",
+        {"enabled": "on", "interval_minutes": "5"},
+    ),
     ("POST", "/admin/schedules/{slug}/sync"): ("/admin/schedules/plex/sync", {}),
     ("GET", "/admin/webhooks"): ("/admin/webhooks", {}),
     ("GET", "/admin/webhooks/{webhook_id}"): (f"/admin/webhooks/{A_ROW}", {}),

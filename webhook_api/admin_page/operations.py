@@ -1,14 +1,16 @@
 """The queries behind the admin page and its JSON twins, one function each, so a page and its twin
 show the same rows in the same order for the same filters.
 
-- the schedules (``/admin/schedules``, ``GET /api/admin/schedules``): :func:`list_schedules`;
+- the schedules (``/admin/schedules``, ``GET /api/admin/schedules``): :func:`list_schedules`, each with
+  its instance's catch-up beside it (the rows ``GET /api/admin/catch-up`` lists too);
 - the webhook rows (``/admin/webhooks``, ``GET /api/admin/webhooks``): :class:`WebhookFilter` and
   :func:`list_webhooks`, with :func:`count_webhooks`, :func:`event_types` and :func:`webhook_row` for the
   page's total, its event filter and a row's own page;
 - webhooks over time (the overview's charts, ``charts.py``): :func:`received_over_time`;
 - the last webhook run of each instance (the overview's cards): :func:`last_webhook_runs`.
 
-The overview's figures and ``GET /api/webhooks/status`` share ``webhook_api.status.webhook_status``;
+The overview's figures (its catch-up counts and sender warnings included) and ``GET /api/webhooks/status``
+share ``webhook_api.status.webhook_status``;
 a service check and its twin share ``smartplex.clients.check.check_service``. Changes (a schedule,
 "sync now", a replay) go through ``smartplex.schedule_state`` and ``smartplex.webhook_queue`` from the
 page and the API alike. This module imports nothing from the routes, so they can import it.
@@ -24,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select
 
-from smartplex import schedule_state, webhook_rollups
+from smartplex import catch_up, schedule_state, webhook_rollups
 from smartplex.column_types import utcnow
 from smartplex.instances import Instance
 from smartplex.kinds import KIND_NAMES
@@ -38,29 +40,35 @@ from webhook_api.status import schedules
 @dataclass(frozen=True)
 class Schedule:
     """One instance's full-refresh schedule: its ``sync_schedule`` row (with ``library``, the instance's
-    id) and what it plans now."""
+    id) and what it plans now; and its catch-up, the ``catch_up_state`` row (``None`` for an instance no
+    longer configured: nothing polls it)."""
 
     instance: Instance
     row: dict[str, Any]
     plan: str
+    catch_up: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {**self.row, "plan": self.plan}
+        return {**self.row, "plan": self.plan, "catch_up": self.catch_up}
 
 
 def list_schedules(
     connection: Connection, instances: Sequence[Instance], now: datetime | None = None
 ) -> list[Schedule]:
     """Every schedule: those of ``instances`` in their order (the overview's, not the alphabet's), each
-    row made first if missing, then those of instances no longer configured. Needs a transaction."""
+    row made first if missing (its catch-up's too), then those of instances no longer configured. Needs a
+    transaction."""
     now = now or utcnow()
     for instance in instances:
         schedule_state.ensure(connection, instance)
-    found = [
-        Schedule(schedule_state.instance_of(row), row, schedule_state.decide(row, now).reason)
-        for row in schedules(connection)
-    ]
+    catch_up.ensure(connection, instances)
+    polled = {row["library"]: row for row in catch_up.rows(connection)}
     order = {instance: i for i, instance in enumerate(instances)}
+    found: list[Schedule] = []
+    for row in schedules(connection):
+        instance = schedule_state.instance_of(row)
+        plan = schedule_state.decide(row, now).reason
+        found.append(Schedule(instance, row, plan, polled.get(instance.id) if instance in order else None))
     found.sort(key=lambda schedule: order.get(schedule.instance, len(order)))
     return found
 

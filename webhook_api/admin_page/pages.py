@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from smartplex import schedule_state, webhook_queue
+from smartplex import catch_up, schedule_state, webhook_queue
 from smartplex.clients.check import check_service
 from smartplex.column_types import utcnow
 from smartplex.instances import Instance
@@ -33,7 +33,7 @@ from webhook_api.admin_page.redact import SECRET_KEY, redact
 from webhook_api.admin_page.services import webhook_target
 from webhook_api.admin_page.session import CSRF_FIELD, CSRF_HEADER, Access, Session, Sessions
 from webhook_api.deps import AppState, get_state
-from webhook_api.routes.admin import Replay, ScheduleChange
+from webhook_api.routes.admin import CatchUpChange, Replay, ScheduleChange
 from webhook_api.status import webhook_status
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -42,8 +42,15 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 REFRESH_SECONDS = 15
 PAGE_SIZE = 50
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+#: How often the catch-up polls an instance whose sender has disabled our webhook, as its warning says it.
+UNHEALTHY_POLL = (
+    "every minute"
+    if catch_up.UNHEALTHY_INTERVAL == timedelta(minutes=1)
+    else f"every {catch_up.UNHEALTHY_INTERVAL.total_seconds() / 60:g} minutes"
+)
 
 T = TypeVar("T")
+Change = TypeVar("Change", ScheduleChange, CatchUpChange)
 
 
 class Stop(Exception):
@@ -291,6 +298,7 @@ def _overview(engine: Any, window: timedelta, instances: tuple[Instance, ...]) -
                 "webhook": webhook,
                 "latest": latest,
                 "plan": plan,
+                "catch_up": status["catch_up"].get(svc.id),
             }
         )
     return {"status": status, "cards": cards}
@@ -302,7 +310,13 @@ async def overview(current: PageDep, window: str = "24h") -> Response:
         window = "24h"
     data = await current.db(_overview, WINDOWS[window], current.state.settings.service_instances)
     return current.render(
-        "overview.html", title="Overview", section="overview", window=window, refresh=REFRESH_SECONDS, **data
+        "overview.html",
+        title="Overview",
+        section="overview",
+        window=window,
+        refresh=REFRESH_SECONDS,
+        unhealthy_poll=UNHEALTHY_POLL,
+        **data,
     )
 
 
@@ -314,26 +328,33 @@ def _schedules(engine: Any, instances: tuple[Instance, ...]) -> list[operations.
         return operations.list_schedules(connection, instances, utcnow())
 
 
-async def _schedules_page(
-    current: Page, status_code: int = 200, errors: dict[str, str] | None = None, values: dict[str, Any] | None = None
-) -> Response:
+@dataclass(frozen=True)
+class Refused:
+    """A schedule's or a catch-up's form sent back: whose, why, and the values as sent, to show again."""
+
+    form: Literal["schedule", "catch_up"]
+    slug: str
+    problem: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+async def _schedules_page(current: Page, refused: Refused | None = None) -> Response:
     settings = current.state.settings
     found = await current.db(_schedules, settings.service_instances)
     configured = {svc.slug: settings.is_configured(svc) for svc in settings.service_instances}
-    notices = [
-        ["error", f"{Instance.from_slug(name).title}: nothing was changed. {text}"]
-        for name, text in (errors or {}).items()
-    ]
+    notices = []
+    if refused is not None:
+        notices.append(["error", f"{Instance.from_slug(refused.slug).title}: nothing was changed. {refused.problem}"])
     return current.render(
         "schedules.html",
-        status_code,
+        422 if refused else 200,
         notices=notices,
         title="Schedules",
         section="schedules",
         schedules=found,
         configured=configured,
-        errors=errors or {},
-        values=values or {},
+        refused=refused,
+        unhealthy_poll=UNHEALTHY_POLL,
     )
 
 
@@ -351,23 +372,35 @@ def _service_or_404(current: Page, slug: str) -> Instance:
         raise Stop(current.message(404, "No such service", f"SmartPlex follows {known}; not {slug!r}.")) from None
 
 
+def _switch_and_interval(
+    form: FormData, refused: Refused, interval_field: str, model: type[Change], rule: str
+) -> Change | Refused:
+    """An "Enabled" checkbox and an interval, read through the API's own model, so the page can never
+    store what the API would refuse; else ``refused``, with what is wrong and the values as sent."""
+    enabled = form.get("enabled")
+    raw_interval = form.get(interval_field)
+    values = {"enabled": enabled is not None, interval_field: raw_interval}
+    if enabled not in (None, "on", "true"):
+        return replace(refused, problem="Enabled is a checkbox: on, or left out for off.", values=values)
+    try:
+        interval = int(str(raw_interval).strip())
+        return model.model_validate({"enabled": enabled is not None, interval_field: interval})
+    except (ValueError, ValidationError):
+        return replace(refused, problem=f"{rule}, not {str(raw_interval)!r}.", values=values)
+
+
 @router.post("/schedules/{slug}")
 async def change_schedule(slug: str, current: PageDep, form: FormDep) -> Response:
     instance = _service_or_404(current, slug)
-    enabled_field = form.get("enabled")
-    raw_interval = form.get("interval_hours")
-    values = {slug: {"enabled": enabled_field is not None, "interval_hours": raw_interval}}
-    problem = None
-    if enabled_field not in (None, "on", "true"):
-        problem = "Enabled is a checkbox: on, or left out for off."
-    try:
-        interval = int(str(raw_interval).strip())
-        # The API's own rule (1 to 168 hours), so the page can never store what the API would refuse.
-        change = ScheduleChange(enabled=enabled_field is not None, interval_hours=interval)
-    except (ValueError, ValidationError):
-        problem = problem or f"The interval is a whole number of hours from 1 to 168, not {str(raw_interval)!r}."
-    if problem is not None:
-        return await _schedules_page(current, 422, errors={slug: problem}, values=values)
+    change = _switch_and_interval(
+        form,
+        Refused("schedule", slug),
+        "interval_hours",
+        ScheduleChange,
+        "The interval is a whole number of hours from 1 to 168",
+    )
+    if isinstance(change, Refused):
+        return await _schedules_page(current, change)
 
     def apply(engine: Any) -> dict[str, Any] | None:
         with engine.begin() as connection:
@@ -382,6 +415,32 @@ async def change_schedule(slug: str, current: PageDep, form: FormDep) -> Respons
         )
     state = f"on, every {row['interval_hours']} h" if row["enabled"] else f"off (interval {row['interval_hours']} h)"
     current.session.say("ok", f"{instance.title}: full refresh {state}.")
+    return current.redirect("/admin/schedules")
+
+
+@router.post("/schedules/{slug}/catch-up")
+async def change_catch_up(slug: str, current: PageDep, form: FormDep) -> Response:
+    instance = _service_or_404(current, slug)
+    change = _switch_and_interval(
+        form,
+        Refused("catch_up", slug),
+        "interval_minutes",
+        CatchUpChange,
+        "The catch-up's interval is a whole number of minutes from 1 to 1440",
+    )
+    if isinstance(change, Refused):
+        return await _schedules_page(current, change)
+
+    def apply(engine: Any) -> dict[str, Any]:
+        with engine.begin() as connection:
+            return catch_up.change(
+                connection, instance, enabled=change.enabled, interval_minutes=change.interval_minutes
+            )
+
+    row = await current.db(apply)
+    every = row["interval_minutes"]
+    state = f"on, every {every} min" if row["enabled"] else f"off (interval {every} min)"
+    current.session.say("ok", f"{instance.title}: catch-up {state}.")
     return current.redirect("/admin/schedules")
 
 
