@@ -150,7 +150,7 @@ def main() -> None:
             print(f"\ncatch-up after an hour's gap and ~{args.changes} changes (target: <= 5% of the full refresh)")
             for kind in SPECS:
                 seconds, finding = _catch_up(engine, sims, kind)
-                what = "full refresh (counts differ)" if finding.full else f"{len(finding.ids)} ids"
+                what = "full refresh (counts differ)" if finding.full else f"{finding.changes} changes"
                 print(
                     f"  {kind:<10} {seconds * 1000:8.0f} ms  {what:<30} {seconds / full[kind]:6.1%} of its full refresh"
                 )

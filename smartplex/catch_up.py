@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from smartplex.clients.models import ChangeFeed
+from smartplex.clients.models import ChangeFeed, Deleted
 from smartplex.instances import Instance
 from smartplex.schema import catch_up_found, catch_up_state, plex_libraries, webhook_log
 from smartplex.sync.hints import item_id
@@ -99,17 +99,20 @@ class Finding:
     instance: Instance
     since: datetime
     until: datetime
+    #: The ids the run fetches (beside its window's changes).
     ids: list[int | str] = field(default_factory=list)
+    #: How many items differ from their rows.
+    changes: int = 0
     full: bool = False
     #: Of the changes, those no webhook received since ``since`` named.
     unannounced: int = 0
-    fingerprint: str | None = None
+    fingerprint: dict[str, Any] | None = None
     health: str | None = None
     reason: str = ""
 
     @property
     def idle(self) -> bool:
-        return not self.ids and not self.full
+        return not self.changes and not self.full
 
 
 def watermark(connection: Connection, instance: Instance, now: datetime) -> datetime:
@@ -130,6 +133,10 @@ def look(engine: Engine, client: Any, instance: Instance, now: datetime) -> Find
         state = read(connection, instance) or {}
         since = mark - OVERLAP
         kind = instance.kind.name
+        scope = _scope(connection, instance)
+        if scope is None:
+            # Nothing synced yet: its first full refresh fills the table, and the watermark starts now.
+            return Finding(instance, since, now, reason="the table is empty: its first full refresh fills it")
         feed: ChangeFeed = (
             client.changes_since(since, state.get("fingerprint"))
             if kind in ("sonarr", "radarr")
@@ -137,13 +144,10 @@ def look(engine: Engine, client: Any, instance: Instance, now: datetime) -> Find
         )
         finding = Finding(instance, since, now, fingerprint=feed.fingerprint)
         finding.health = "; ".join(feed.health) or None
-        scope = _scope(connection, instance)
-        if scope is None:
-            # Nothing synced yet: its first full refresh fills the table, and the watermark starts now.
-            finding.until, finding.reason = now, "the table is empty: its first full refresh fills it"
-            return finding
         spec = SPECS[kind]
-        if feed.listing is not None:  # Sonarr/Radarr: the listing changed; it holds the whole library
+        if feed.listing is None and feed.fingerprint is not None:  # Sonarr/Radarr: items whose digest changed
+            ids = _arr_changes(connection, client, instance, scope, feed)
+        elif feed.listing is not None:  # Sonarr/Radarr without item digests yet: the listing against the table
             listed = [spec.to_row(item, scope) for item in feed.listing]
             changed, _ = _differing(connection, instance, scope, listed)
             gone = _live_ids(connection, instance, scope) - {row[spec.key[-1]] for row in listed}
@@ -155,8 +159,30 @@ def look(engine: Engine, client: Any, instance: Instance, now: datetime) -> Find
         announce = _announce_ids(kind, feed, ids)
         named = _named_since(connection, instance, since)
         finding.unannounced = len({a for a in announce if a not in named})
-        finding.ids = sorted(_hint_ids(kind, feed, ids), key=str)
+        finding.changes = len(ids)
+        finding.ids = sorted(_hint_ids(kind, feed, ids, since), key=str)
         return finding
+
+
+#: Up to this many items whose digest changed are fetched and compared with the table by the poll, so
+#: that one the table already holds (a webhook's run synced it) starts no run; more go to the run as they are.
+_CHECKED_FETCHES = 50
+
+
+def _arr_changes(connection: Connection, client: Any, instance: Instance, scope: Scope, feed: ChangeFeed) -> set[Any]:
+    """Of the Sonarr/Radarr items whose digest changed (or that history touched), those the table does
+    not hold as the service has them: fetched by id, a request each, when they are few."""
+    ids = set(feed.ids)
+    if len(ids) > _CHECKED_FETCHES:
+        return ids
+    spec = SPECS[instance.kind.name]
+    live = _live_ids(connection, instance, scope)
+    fetched = list(client.items_by_id(ids))
+    gone = {item.id for item in fetched if isinstance(item, Deleted) and item.id in live}
+    changed, _ = _differing(
+        connection, instance, scope, [spec.to_row(i, scope) for i in fetched if not isinstance(i, Deleted)]
+    )
+    return changed | gone
 
 
 def _scope(connection: Connection, instance: Instance) -> Scope | None:
@@ -244,10 +270,12 @@ def _announce_ids(kind: str, feed: ChangeFeed, ids: set[Any]) -> set[str]:
     return {str(i) for i in ids}
 
 
-def _hint_ids(kind: str, feed: ChangeFeed, ids: set[Any]) -> set[Any]:
-    """The ids the run fetches: Tautulli fetches plays by ratingKey (a play started before the window)."""
+def _hint_ids(kind: str, feed: ChangeFeed, ids: set[Any], since: datetime) -> set[Any]:
+    """The ids the run fetches beside its window's changes. A Tautulli play is found by its start, so
+    the window has those that started since ``since``; one that started before is fetched by its
+    ratingKey (with every other play of that item)."""
     if kind == "tautulli":
-        return {str(play.rating_key) for play in feed.items if play.row_id in ids}
+        return {str(play.rating_key) for play in feed.items if play.row_id in ids and play.started < since}
     return ids
 
 
@@ -271,7 +299,9 @@ def record_poll(connection: Connection, finding: Finding, now: datetime, run_key
     values: dict[str, Any] = {"polled_at": now, "last_error": None}
     values |= _health(connection, finding.instance, finding.health, now)
     if run_key is None:
-        values |= {"watermark": finding.until, "fingerprint": finding.fingerprint}
+        values["watermark"] = finding.until
+        if finding.fingerprint is not None:
+            values["fingerprint"] = finding.fingerprint
     else:
         # The listing's digest, like the watermark, is kept once the run has synced what differs: were
         # the run to fail, the next poll must not find the same listing "unchanged".
@@ -353,12 +383,12 @@ def finish(connection: Connection, instance: Instance, run_key: str, run_id: str
         .where(_of(instance))
         .values(
             watermark=row["run_until"],
-            fingerprint=found.get("fingerprint"),
             run_key=None,
             run_until=None,
             run_ids=None,
             run_unannounced=None,
-        )  # fmt: skip
+            **({"fingerprint": found["fingerprint"]} if found.get("fingerprint") is not None else {}),
+        )
     )
     if changes:
         connection.execute(

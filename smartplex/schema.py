@@ -333,8 +333,8 @@ catch_up_state = Table(
     # Every change the service made before this (less the overlap) is in the table.
     Column("watermark", UTCDateTime),
     Column("polled_at", UTCDateTime),
-    # Sonarr/Radarr: the digest of the library listing last compared with the table.
-    Column("fingerprint", Text),
+    # Sonarr/Radarr: the digests of the library listing, and of each item in it, last synced.
+    Column("fingerprint", JSONDocument),
     # The catch-up run in flight: its run key, the watermark it moves to, the ids it syncs.
     Column("run_key", Text),
     Column("run_until", UTCDateTime),

@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS catch_up_state (
     interval_minutes INTEGER DEFAULT 5 NOT NULL, 
     watermark TIMESTAMP WITH TIME ZONE, 
     polled_at TIMESTAMP WITH TIME ZONE, 
-    fingerprint TEXT, 
+    fingerprint JSONB, 
     run_key TEXT, 
     run_until TIMESTAMP WITH TIME ZONE, 
     run_ids JSONB, 

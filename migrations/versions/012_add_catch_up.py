@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("interval_minutes", sa.Integer(), nullable=False, server_default=sa.text("5")),
         sa.Column("watermark", TIMESTAMPTZ),
         sa.Column("polled_at", TIMESTAMPTZ),
-        sa.Column("fingerprint", sa.Text()),
+        sa.Column("fingerprint", JSON_DOCUMENT),
         sa.Column("run_key", sa.Text()),
         sa.Column("run_until", TIMESTAMPTZ),
         sa.Column("run_ids", JSON_DOCUMENT),

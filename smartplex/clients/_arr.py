@@ -16,6 +16,12 @@ from smartplex.clients._time import from_iso, in_window, utc_window
 from smartplex.clients.errors import BadResponse, NotFound
 from smartplex.clients.models import ArrItem, ChangeFeed, Deleted, DeletedKind, ServerInfo
 
+
+def _digest(row: Any) -> str:
+    """An item's digest: any change to what the service says of it changes it."""
+    return hashlib.blake2b(orjson.dumps(row, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
+
+
 #: The health check that names notifications disabled after failures (our webhook among them).
 NOTIFICATION_CHECK = "NotificationStatusCheck"
 
@@ -82,6 +88,10 @@ class ArrClient(ServiceClient[Item], Generic[Item]):
         for item_id in sorted(touched):
             yield Deleted(self.resource, item_id)
 
+    def items_by_id(self, item_ids: Iterable[int]) -> Iterator[Item | Deleted]:
+        """Each item by its id (:class:`Deleted` when the service has none), a request each."""
+        return self._fetch_each(sorted(set(item_ids)))
+
     def _fetch_each(self, item_ids: list[int]) -> Iterator[Item | Deleted]:
         """A few changed items cost a request each, far less than listing the whole library."""
         for item_id in item_ids:
@@ -93,27 +103,38 @@ class ArrClient(ServiceClient[Item], Generic[Item]):
             self.stats.items += 1
             yield self._parse(row)
 
-    def changes_since(self, since: datetime, fingerprint: str | None = None) -> ChangeFeed:
+    def changes_since(self, since: datetime, known: Mapping[str, Any] | None = None) -> ChangeFeed:
         """The catch-up's poll. History records downloads, imports, renames and file deletions, but not
         an item added, deleted or edited; the library listing shows all of those. It is one request,
-        hashed rather than parsed: when its digest equals ``fingerprint`` nothing the table holds has
-        changed (two requests with the health check). When it differs, the listing is parsed for the
-        caller to compare with the table, and ``/history/since`` names the items touched since ``since``."""
+        hashed rather than parsed: when its digest is ``known["listing"]`` nothing has changed (two
+        requests with the health check). When it differs, each item's own digest, against
+        ``known["items"]``, names what was added, edited or removed, and ``/history/since`` what was
+        touched since ``since``. Without item digests to compare (the first poll), the listing is parsed
+        for the caller to compare with the table."""
         body = self.http.get_bytes(f"/api/v3/{self.resource}")
-        digest = hashlib.sha256(body).hexdigest()
+        listing_digest = hashlib.blake2b(body, digest_size=16).hexdigest()
         health = self.notification_failures()
-        if digest == fingerprint:
-            return ChangeFeed(fingerprint=digest, health=health)
+        known = known or {}
+        if listing_digest == known.get("listing"):
+            return ChangeFeed(health=health)  # nothing changed; the digests kept stay as they are
         try:
-            listing = [self._parse(row) for row in orjson.loads(body)]
+            rows = orjson.loads(body)
+            digests = {str(row["id"]): _digest(row) for row in rows}
         except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
             problem = f"/api/v3/{self.resource} sent a listing that is not one ({exc})"
             raise BadResponse(self.instance, self.http.base_url, problem) from None
         self.stats.pages += 1
-        self.stats.items += len(listing)
+        self.stats.items += len(rows)
         history = self.http.get_json("/api/v3/history/since", {"date": since.isoformat()})
         touched: set[int | str] = {int(r[self.history_id_field]) for r in history if r.get(self.history_id_field)}
-        return ChangeFeed(ids=touched, fingerprint=digest, listing=listing, health=health)
+        fingerprint = {"listing": listing_digest, "items": digests}
+        before: Mapping[str, str] | None = known.get("items")
+        if before is None:
+            return ChangeFeed(
+                ids=touched, fingerprint=fingerprint, listing=[self._parse(row) for row in rows], health=health
+            )
+        differ = {key for key in digests.keys() | before.keys() if digests.get(key) != before.get(key)}
+        return ChangeFeed(ids=touched | {int(key) for key in differ}, fingerprint=fingerprint, health=health)
 
     def notification_failures(self) -> list[str]:
         """The health check's messages saying notifications are disabled after failures: "Notifications

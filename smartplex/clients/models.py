@@ -261,15 +261,15 @@ class ChangeFeed:
     ``items``: changed items, as the sync's item type, to compare with the table. ``ids``: items named
     without their data (Sonarr/Radarr history). ``totals``: how many items the service holds, per
     scope (a Plex section and type, all Overseerr requests), for a count check that finds removals no
-    feed records. ``fingerprint``: a digest of the whole listing (Sonarr/Radarr); ``listing``: that
-    listing, parsed only when the digest differs from the one given. ``health``: the service's own
+    feed records. ``fingerprint``: digests of the whole listing and of each item (Sonarr/Radarr);
+    ``listing``: that listing, parsed when there were no item digests to compare. ``health``: the service's own
     messages saying its notifications (our webhook among them) are disabled after failures.
     """
 
     items: list[Any] = field(default_factory=list)
     ids: set[int | str] = field(default_factory=set)
     totals: dict[str, int] = field(default_factory=dict)
-    fingerprint: str | None = None
+    fingerprint: dict[str, Any] | None = None
     listing: list[Any] | None = None
     health: list[str] = field(default_factory=list)
 

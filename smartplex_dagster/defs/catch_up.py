@@ -72,7 +72,7 @@ def poll(library: Instance, database: DatabaseResource) -> tuple[dg.RunRequest |
         catch_up.record_poll(connection, finding, now, run_key)
     if run_key is None:
         return None, f"{library.id}: nothing changed{' (' + finding.reason + ')' if finding.reason else ''}"
-    what = "a full refresh: " + finding.reason if finding.full else f"{len(finding.ids)} changed items"
+    what = "a full refresh: " + finding.reason if finding.full else f"{finding.changes} changed items"
     return catch_up_run(library, run_key, finding.since, finding.full), f"{library.id}: {what}"
 
 
