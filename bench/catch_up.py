@@ -86,7 +86,8 @@ def _catch_up(engine, sims, kind: str) -> tuple[float, catch_up.Finding]:  # typ
         assert claim is not None
         with sims.client(kind) as client:
             window = None if claim.full else (claim.since, utcnow())
-            result = run_sync(engine, client, SPECS[kind], window, hinted_ids=claim.ids, instance=instance)
+            parts = [{"section_id": section} for section in claim.sections] if claim.full else []
+        result = run_sync(engine, client, SPECS[kind], window, hinted_ids=claim.ids, instance=instance, parts=parts)
         with engine.begin() as connection:
             catch_up.finish(connection, instance, run_key, "bench", result.counts.inserted + result.counts.updated, now)
     return time.perf_counter() - began, finding

@@ -104,6 +104,8 @@ class Finding:
     #: How many items differ from their rows.
     changes: int = 0
     full: bool = False
+    #: With ``full``: only these Plex sections (their counts disagree), else the whole library.
+    sections: list[str] = field(default_factory=list)
     #: Of the changes, those no webhook received since ``since`` named.
     unannounced: int = 0
     fingerprint: dict[str, Any] | None = None
@@ -154,8 +156,14 @@ def look(engine: Engine, client: Any, instance: Instance, now: datetime) -> Find
             ids = changed | gone
         else:
             ids, new = _differing(connection, instance, scope, [spec.to_row(item, scope) for item in feed.items])
-            if feed.totals and _counts_disagree(connection, instance, scope, feed.totals, new):
-                finding.full, finding.reason = True, "the service's counts differ from the table's"
+            disagree = _counts_disagree(connection, instance, scope, feed.totals, new) if feed.totals else set()
+            if disagree:
+                finding.full, finding.reason = (
+                    True,
+                    f"the service's counts differ from the table's ({', '.join(sorted(disagree))})",
+                )
+                if kind == "plex":  # a refresh of those sections only
+                    finding.sections = sorted({key.split(":")[0] for key in disagree})
         announce = _announce_ids(kind, feed, ids)
         named = _named_since(connection, instance, since)
         finding.unannounced = len({a for a in announce if a not in named})
@@ -240,9 +248,9 @@ def _live_ids(connection: Connection, instance: Instance, scope: Scope) -> set[A
 
 def _counts_disagree(
     connection: Connection, instance: Instance, scope: Scope, totals: dict[str, int], new: list[Row]
-) -> bool:
-    """Whether what the service counts differs from the table's live rows plus the ``new`` ones the poll
-    found: something went that no feed records."""
+) -> set[str]:
+    """The scopes (``1:movie``, ``requests``) where what the service counts differs from the table's live
+    rows plus the ``new`` ones the poll found: something went that no feed records."""
     table = SPECS[instance.kind.name].table
     live = and_(table.c.deleted_at.is_(None), *_scoped(instance, scope))
     if instance.kind.name == "plex":  # per section and type of leaf: "1:movie", "2:episode"
@@ -260,7 +268,7 @@ def _counts_disagree(
                 + len(new)
             }
         )
-    return any(counted.get(k, 0) != n for k, n in totals.items()) or bool(set(counted) - set(totals))
+    return {k for k in totals.keys() | counted.keys() if counted.get(k, 0) != totals.get(k, 0)}
 
 
 def _announce_ids(kind: str, feed: ChangeFeed, ids: set[Any]) -> set[str]:
@@ -305,7 +313,12 @@ def record_poll(connection: Connection, finding: Finding, now: datetime, run_key
     else:
         # The listing's digest, like the watermark, is kept once the run has synced what differs: were
         # the run to fail, the next poll must not find the same listing "unchanged".
-        found = {"ids": finding.ids, "full": finding.full, "fingerprint": finding.fingerprint}
+        found = {
+            "ids": finding.ids,
+            "full": finding.full,
+            "sections": finding.sections,
+            "fingerprint": finding.fingerprint,
+        }
         values |= {
             "run_key": run_key,
             "run_until": finding.until,
@@ -354,11 +367,13 @@ def record_error(connection: Connection, instance: Instance, error: str, now: da
 
 @dataclass(frozen=True)
 class Claimed:
-    """What a catch-up run syncs: from ``since``, the ``ids`` its poll found, or everything (``full``)."""
+    """What a catch-up run syncs: from ``since``, the ``ids`` its poll found; or everything (``full``), or
+    with ``full`` only these Plex ``sections``."""
 
     since: datetime
     ids: list[int | str]
     full: bool
+    sections: list[str] = field(default_factory=list)
 
 
 def claimed(connection: Connection, instance: Instance, run_key: str) -> Claimed | None:
@@ -367,7 +382,7 @@ def claimed(connection: Connection, instance: Instance, run_key: str) -> Claimed
         return None
     mark = row["watermark"] or row["run_until"]
     found = row["run_ids"] or {}
-    return Claimed(mark - OVERLAP, list(found.get("ids", [])), bool(found.get("full")))
+    return Claimed(mark - OVERLAP, list(found.get("ids", [])), bool(found.get("full")), list(found.get("sections", [])))
 
 
 def finish(connection: Connection, instance: Instance, run_key: str, run_id: str, changes: int, now: datetime) -> bool:

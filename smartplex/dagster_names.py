@@ -51,6 +51,8 @@ WEBHOOKS_TAG: Final = "smartplex/webhooks"
 WINDOW_START_TAG: Final = "smartplex/window_start"
 #: A run of any partition that reads the whole library and soft-deletes what vanished.
 FULL_REFRESH_TAG: Final = "smartplex/full_refresh"
+#: On a catch-up's refresh of some Plex sections only: their keys, comma-separated.
+SECTIONS_TAG: Final = "smartplex/sections"
 #: Where a run's worker process runs (host, boot, pid namespace, pid, start ticks), as JSON.
 WORKER_TAG: Final = "smartplex/worker"
 #: On a failed run awaiting its retry: when the retry daemon was first seen running after the failure.

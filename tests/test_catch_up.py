@@ -81,11 +81,24 @@ def _catch_up(engine: Engine, sims: RunningSimulators, kind: str) -> catch_up.Fi
     assert claim is not None
     with sims.client(kind) as client:
         window = None if claim.full else (claim.since, utcnow())
-        result = run_sync(engine, client, SPECS[kind], window, hinted_ids=claim.ids, instance=instance)
+        parts = [{"section_id": section} for section in claim.sections] if claim.full else []
+        result = run_sync(engine, client, SPECS[kind], window, hinted_ids=claim.ids, instance=instance, parts=parts)
     with engine.begin() as connection:
         changes = result.counts.inserted + result.counts.updated + result.deleted
         assert catch_up.finish(connection, instance, run_key, "run-1", changes, utcnow())
     return finding
+
+
+def _synced_at(engine: Engine, plex_type: str) -> dict[str, Any]:
+    table = SPECS["plex"].table
+    with engine.connect() as connection:
+        rows = connection.execute(select(table.c.rating_key, table.c.synced_at).where(table.c.type == plex_type))
+        return dict(rows.tuples().all())
+
+
+def _movie_section(sims: RunningSimulators) -> str:
+    with sims.client("plex") as client:
+        return next(str(s["key"]) for s in client.sections() if s["type"] == "movie")
 
 
 def _spare_movie(sims: RunningSimulators) -> Any:
@@ -150,11 +163,15 @@ def test_changes_no_webhook_announced_reach_the_table(engine: Engine, live_sims:
     kind, change = CHANGES[case]
     _full_sync(engine, live_sims)
     assert _catch_up(engine, live_sims, kind).idle  # nothing changed since the full refresh
+    episodes_synced = _synced_at(engine, "episode")
     change(live_sims)
     assert _differences(engine, live_sims, kind) != {"differ": [], "extra": []}  # the table is behind
     finding = _catch_up(engine, live_sims, kind)
     assert not finding.idle and (finding.full or finding.unannounced > 0)  # a full refresh counts when it ends
     assert finding.full == (case == "plex-removal")
+    if case == "plex-removal":  # a refresh of the movie section alone: the show section's rows are untouched
+        assert finding.sections == [_movie_section(live_sims)]
+        assert _synced_at(engine, "episode") == episodes_synced
     assert _differences(engine, live_sims, kind) == {"differ": [], "extra": []}
     assert _catch_up(engine, live_sims, kind).idle  # synced: the overlap sees it again, and it is not a change
     with engine.connect() as connection:

@@ -57,6 +57,12 @@ class PlexClient(ServiceClient[PlexItem]):
         for section, plex_type in self._section_types():
             yield from self._items(section, plex_type, {})
 
+    def iter_part(self, part: Mapping[str, Any]) -> Iterator[PlexItem]:
+        """Every item of one section (``{"section_id": "1"}``): a refresh of that section alone."""
+        for section, plex_type in self._section_types():
+            if str(section["key"]) == str(part["section_id"]):
+                yield from self._items(section, plex_type, {})
+
     def iter_changed(self, start: datetime, end: datetime, also: Iterable[Any] = ()) -> Iterator[PlexItem | Deleted]:
         start, end = utc_window(start, end)
         # Epochs are whole seconds: t in [start, end) <=> t > ceil(start) - 1 and t < ceil(end).

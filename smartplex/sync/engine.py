@@ -18,10 +18,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, func, select, update
@@ -168,6 +168,7 @@ def run_sync(
     batch_size: int = 2000,
     hinted_ids: Iterable[int | str] = (),
     instance: Instance | None = None,
+    parts: Sequence[Scope] = (),
 ) -> SyncResult:
     """Sync ``[start, end)`` when ``window`` is given, else everything (the full refresh).
 
@@ -175,7 +176,9 @@ def run_sync(
     failed run keeps whole batches. ``hinted_ids``: ids webhooks named (see
     :mod:`smartplex.sync.hints`), fetched by id beside the window's changes; those the service does
     not have end up in :attr:`SyncResult.not_found`. ``instance`` (default: the kind's default instance):
-    its rows are the only ones the sync writes, counts or soft-deletes.
+    its rows are the only ones the sync writes, counts or soft-deletes. ``parts`` (a full refresh only):
+    refresh just these parts of the library (Plex sections, ``{"section_id": "1"}``), read with the
+    client's ``iter_part``; what vanished from them, and only from them, is soft-deleted.
     """
     started = time.perf_counter()
     now = utcnow()
@@ -189,8 +192,14 @@ def run_sync(
             scope = {**spec.prepare(client, connection, now, scope), **scope}
             # Read before the listing is: a full refresh judges only what was live when it began, and
             # a row another run writes while it reads is not its to delete.
-            unseen = _live_keys(connection, spec, scope) if full else set()
-        items = client.iter_all() if window is None else client.iter_changed(*window, also=list(hinted_ids))
+            unseen: set[Any] = set()
+            if full:
+                for part in parts or ({},):
+                    unseen |= _live_keys(connection, spec, {**scope, **part})
+        if window is not None:
+            items = client.iter_changed(*window, also=list(hinted_ids))
+        else:
+            items = chain.from_iterable(client.iter_part(part) for part in parts) if parts else client.iter_all()
         batches = _prepared_batches(items, spec, scope, now, connection.dialect.name, batch_size)
         for batch in _read_ahead(batches):
             result.fetched += batch.fetched

@@ -72,8 +72,9 @@ def poll(library: Instance, database: DatabaseResource) -> tuple[dg.RunRequest |
         catch_up.record_poll(connection, finding, now, run_key)
     if run_key is None:
         return None, f"{library.id}: nothing changed{' (' + finding.reason + ')' if finding.reason else ''}"
-    what = "a full refresh: " + finding.reason if finding.full else f"{finding.changes} changed items"
-    return catch_up_run(library, run_key, finding.since, finding.full), f"{library.id}: {what}"
+    refreshed = f"a refresh of sections {', '.join(finding.sections)}" if finding.sections else "a full refresh"
+    what = f"{refreshed}: {finding.reason}" if finding.full else f"{finding.changes} changed items"
+    return catch_up_run(library, run_key, finding.since, finding.full, finding.sections), f"{library.id}: {what}"
 
 
 @dg.sensor(

@@ -99,9 +99,14 @@ def library_asset(instance: Instance) -> dg.AssetsDefinition:
                 context.log.info("%s incremental sync of %s .. %s", instance.title, *window)
             catching_up = context.run.tags.get(TRIGGER_TAG) == CATCH_UP_TRIGGER
             named = [] if window is None or catching_up else _named_items(context, database, instance, window)
-            hints = _caught_up_ids(context, database, instance) if catching_up else ids_of(named)
+            claim = _catch_up_claim(context, database, instance) if catching_up else None
+            hints = ids_of(named) if claim is None else claim.ids
+            # A catch-up's refresh of the Plex sections whose counts disagreed, not of the whole library.
+            parts = [{"section_id": s} for s in claim.sections] if claim is not None and window is None else []
             with getattr(context.resources, resource_key(instance)).client() as client:
-                result = run_sync(database.engine, client, spec, window, hinted_ids=hints, instance=instance)
+                result = run_sync(
+                    database.engine, client, spec, window, hinted_ids=hints, instance=instance, parts=parts
+                )
             _report_missing(context, database, named, result.not_found, instance.title)
             if catching_up:
                 _finish_catch_up(
@@ -123,15 +128,19 @@ def _named_items(
         return named_items(connection, library, run_key=run_key, window=window)
 
 
-def _caught_up_ids(context: AssetExecutionContext, database: DatabaseResource, library: Instance) -> list[int | str]:
-    """The ids the catch-up's poll found changed (its window's changes are read beside them)."""
+def _catch_up_claim(
+    context: AssetExecutionContext, database: DatabaseResource, library: Instance
+) -> catch_up.Claimed | None:
+    """What the catch-up's poll found: the ids changed (its window's changes are read beside them), or
+    the Plex sections to refresh."""
     with database.engine.connect() as connection:
         claim = catch_up.claimed(connection, library, context.run.tags.get(RUN_KEY_TAG, ""))
     if claim is None:
         context.log.warning("%s: this catch-up is no longer the one in flight; syncing its window only", library.id)
-        return []
-    context.log.info("%s catch-up of %d changed items since %s", library.id, len(claim.ids), claim.since.isoformat())
-    return claim.ids
+        return None
+    what = f"sections {', '.join(claim.sections)}" if claim.sections else f"{len(claim.ids)} changed items"
+    context.log.info("%s catch-up of %s since %s", library.id, what, claim.since.isoformat())
+    return claim
 
 
 def _finish_catch_up(

@@ -1,6 +1,7 @@
 """The run requests SmartPlex makes: a library asset over a partition range, tagged with why; and the jobs
 they run in."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import dagster as dg
@@ -10,6 +11,7 @@ from smartplex.dagster_names import (
     CATCH_UP_TRIGGER,
     REFRESH_JOB,
     SCHEDULE_TRIGGER,
+    SECTIONS_TAG,
     TRIGGER_TAG,
     WEBHOOK_JOB,
     WEBHOOK_TRIGGER,
@@ -78,10 +80,15 @@ def full_refresh_run(library: Instance, run_key: str) -> dg.RunRequest:
     )
 
 
-def catch_up_run(library: Instance, run_key: str, since: datetime, full: bool) -> dg.RunRequest:
-    """The changes a catch-up poll found since ``since`` (its watermark), or a full refresh when the
-    service's counts disagree with the table's (a removal no change feed records)."""
+def catch_up_run(
+    library: Instance, run_key: str, since: datetime, full: bool, sections: Sequence[str] = ()
+) -> dg.RunRequest:
+    """The changes a catch-up poll found since ``since`` (its watermark), or a refresh when the service's
+    counts disagree with the table's (a removal no change feed records): of those Plex ``sections``, or
+    of the whole library."""
     tags = full_refresh_tags() if full else window_tags(since)
+    if sections:
+        tags[SECTIONS_TAG] = ",".join(sections)
     return dg.RunRequest(
         run_key=run_key,
         job_name=CATCH_UP_JOB,
