@@ -9,6 +9,8 @@ sent meanwhile lost), and every minute while its sender's health check says our 
 
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 
 from smartplex import catch_up
@@ -26,6 +28,9 @@ STARTED_AT = utcnow()
 #: A poll is one or two requests: it waits less, and retries less, than a sync.
 _POLL_TIMEOUT = 10.0
 _POLL_RETRY = RetryPolicy(attempts=2)
+#: A tick stops starting polls after this long; the instances left are polled at the next tick. A hung
+#: service costs a poll about 2 x 10 s, and Dagster gives a sensor's evaluation 60 s.
+_TICK_BUDGET = 25.0
 #: A run asked for but not created in this long (the tick's result was lost) is asked for again by a new poll.
 _LOST_AFTER = RETRY_GRACE
 
@@ -96,7 +101,11 @@ def catch_up_sensor(context: dg.SensorEvaluationContext, database: DatabaseResou
         due = [i for i in configured if i.id in rows and catch_up.is_due(rows[i.id], now, STARTED_AT)]
         waiting = {i for i in due if catch_up.waiting_webhooks(connection, i)}
     requests, lines = [], []
+    began = time.monotonic()
     for library in due:
+        if time.monotonic() - began > _TICK_BUDGET:
+            lines.append(f"{library.id}: polled at the next tick (this one took {time.monotonic() - began:.0f} s)")
+            continue
         if library in waiting:
             lines.append(f"{library.id}: webhooks wait for their sync; polled after it")
             continue

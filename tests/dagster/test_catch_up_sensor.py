@@ -147,3 +147,29 @@ def test_a_failed_catch_up_run_leaves_the_watermark_and_is_looked_at_again(
     _make_due(engine)
     again = _evaluate(instance, database)
     assert isinstance(again, dg.SensorResult) and len(again.run_requests or []) == 1  # the same change, found again
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the sensor's time, whatever the engine
+def test_hung_services_leave_the_rest_to_the_next_tick(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine, live_sims: RunningSimulators
+) -> None:
+    """Dagster gives an evaluation 60 s: a tick stops starting polls after its budget, and the instances
+    left are polled at the next tick rather than the tick failing."""
+    import time
+
+    for kind, spec in SPECS.items():
+        with live_sims.client(kind) as client:
+            run_sync(engine, client, spec, None)
+    for hung in ("sonarr", "radarr"):  # each poll waits out its timeout twice
+        live_sims.simulation.faults[hung].update(timeout_rate=1.0, hang_seconds=30.0)
+    began = time.monotonic()
+    result = _evaluate(instance, database)
+    took = time.monotonic() - began
+    assert isinstance(result, dg.SkipReason) and "overseerr: polled at the next tick" in (result.skip_message or "")
+    assert took < 55, took
+    with engine.connect() as connection:
+        rows = {r["library"]: r for r in catch_up.rows(connection)}
+    assert rows["overseerr"]["polled_at"] is None and rows["radarr"]["last_error"]
+    for hung in ("sonarr", "radarr"):
+        live_sims.simulation.faults[hung].clear()
+    assert "overseerr: nothing changed" in (_evaluate(instance, database).skip_message or "")  # type: ignore[union-attr]
