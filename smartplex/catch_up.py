@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from smartplex.clients import ArrClient
 from smartplex.clients.models import ChangeFeed, Deleted
 from smartplex.instances import Instance
 from smartplex.schema import catch_up_found, catch_up_state, plex_libraries, webhook_log
@@ -139,10 +140,10 @@ def look(engine: Engine, client: Any, instance: Instance, now: datetime) -> Find
         if scope is None:
             # Nothing synced yet: its first full refresh fills the table, and the watermark starts now.
             return Finding(instance, since, now, reason="the table is empty: its first full refresh fills it")
+        # Sonarr and Radarr compare their listing's digests with the ones kept.
+        known = state.get("fingerprint")
         feed: ChangeFeed = (
-            client.changes_since(since, state.get("fingerprint"))
-            if kind in ("sonarr", "radarr")
-            else client.changes_since(since)
+            client.changes_since(since, known) if isinstance(client, ArrClient) else client.changes_since(since)
         )
         finding = Finding(instance, since, now, fingerprint=feed.fingerprint)
         finding.health = "; ".join(feed.health) or None
@@ -191,6 +192,11 @@ def _arr_changes(connection: Connection, client: Any, instance: Instance, scope:
         connection, instance, scope, [spec.to_row(i, scope) for i in fetched if not isinstance(i, Deleted)]
     )
     return changed | gone
+
+
+def follows(connection: Connection, instance: Instance) -> bool:
+    """Whether the catch-up follows the instance: its table has rows (a first sync has filled it)."""
+    return _scope(connection, instance) is not None
 
 
 def _scope(connection: Connection, instance: Instance) -> Scope | None:
@@ -360,6 +366,12 @@ def poll_soon(connection: Connection) -> int:
     ).rowcount
 
 
+def record_health(connection: Connection, instance: Instance, health: str, now: datetime) -> None:
+    """The sender's health check has just said our webhook is disabled: poll it at once."""
+    values = _health(connection, instance, health, now)
+    connection.execute(update(catch_up_state).where(_of(instance)).values(**values, polled_at=None))
+
+
 def record_error(connection: Connection, instance: Instance, error: str, now: datetime) -> None:
     """A poll that could not read the service: the watermark stays; the next poll is an interval away."""
     connection.execute(update(catch_up_state).where(_of(instance)).values(polled_at=now, last_error=error))
@@ -467,12 +479,14 @@ __all__ = [
     "claimed",
     "ensure",
     "finish",
+    "follows",
     "in_flight",
     "is_due",
     "look",
     "poll_soon",
     "purge",
     "record_error",
+    "record_health",
     "record_poll",
     "rows",
     "unannounced_counts",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from smartplex.clients._arr import ArrClient
 from smartplex.clients._base import ServiceClient
 from smartplex.clients._http import FetchStats, RetryPolicy
 from smartplex.clients.errors import (
@@ -80,6 +81,7 @@ def client_for(instance: Instance, settings: SettingsBase | None = None, **optio
 
 __all__ = [
     "CLIENTS",
+    "ArrClient",
     "BadResponse",
     "Deleted",
     "Missing",

@@ -10,11 +10,12 @@ sent meanwhile lost), and every minute while its sender's health check says our 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import dagster as dg
 
 from smartplex import catch_up
-from smartplex.clients import RetryPolicy, ServiceError, client_for
+from smartplex.clients import CLIENTS, ArrClient, RetryPolicy, ServiceError, client_for
 from smartplex.column_types import utcnow
 from smartplex.dagster_names import WILL_RETRY_TAG
 from smartplex.instances import Instance
@@ -28,6 +29,8 @@ STARTED_AT = utcnow()
 #: A poll is one or two requests: it waits less, and retries less, than a sync.
 _POLL_TIMEOUT = 10.0
 _POLL_RETRY = RetryPolicy(attempts=2)
+#: When each instance's health was last asked for, in this process (monotonic seconds).
+_health_checked: dict[str, float] = {}
 #: A tick stops starting polls after this long; the instances left are polled at the next tick. A hung
 #: service costs a poll about 2 x 10 s, and Dagster gives a sensor's evaluation 60 s.
 _TICK_BUDGET = 25.0
@@ -60,6 +63,32 @@ def _settle_in_flight(dagster_instance: dg.DagsterInstance, database: DatabaseRe
             error = failure_message(dagster_instance, run)
         with database.engine.begin() as connection:
             catch_up.abandon(connection, library, run_key, error)
+
+
+def _check_health(instances: list[Instance], rows: dict[str, dict[str, Any]], database: DatabaseResource) -> None:
+    """Between polls, ask each healthy Sonarr and Radarr, once a minute, whether it has disabled our
+    webhook (one small request): from the moment it says so, it drops every event, and a poll is due at once."""
+    now = time.monotonic()
+    for library in instances:
+        row = rows[library.id]
+        says_so = issubclass(CLIENTS[library.kind.name], ArrClient)  # its health check names disabled webhooks
+        if not says_so or not row["enabled"] or row["health"] or row["run_key"]:
+            continue
+        if now - _health_checked.get(library.id, float("-inf")) < catch_up.UNHEALTHY_INTERVAL.total_seconds():
+            continue
+        with database.engine.connect() as connection:
+            if not catch_up.follows(connection, library):
+                continue
+        _health_checked[library.id] = now
+        try:
+            with client_for(library, timeout=_POLL_TIMEOUT, retry=_POLL_RETRY) as client:
+                assert isinstance(client, ArrClient)
+                failures = client.notification_failures()
+        except ServiceError:
+            continue  # the poll will say why
+        if failures:
+            with database.engine.begin() as connection:
+                catch_up.record_health(connection, library, "; ".join(failures), utcnow())
 
 
 def poll(library: Instance, database: DatabaseResource) -> tuple[dg.RunRequest | None, str]:
@@ -96,6 +125,9 @@ def catch_up_sensor(context: dg.SensorEvaluationContext, database: DatabaseResou
         catch_up.ensure(connection, configured)
     _settle_in_flight(context.instance, database)
     now = utcnow()
+    with database.engine.connect() as connection:
+        rows = {row["library"]: row for row in catch_up.rows(connection)}
+    _check_health([i for i in configured if i.id in rows], rows, database)
     with database.engine.connect() as connection:
         rows = {row["library"]: row for row in catch_up.rows(connection)}
         due = [i for i in configured if i.id in rows and catch_up.is_due(rows[i.id], now, STARTED_AT)]

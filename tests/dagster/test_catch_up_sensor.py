@@ -173,3 +173,34 @@ def test_hung_services_leave_the_rest_to_the_next_tick(
     for hung in ("sonarr", "radarr"):
         live_sims.simulation.faults[hung].clear()
     assert "overseerr: nothing changed" in (_evaluate(instance, database).skip_message or "")  # type: ignore[union-attr]
+
+
+def test_a_webhook_sonarr_disables_is_caught_up_at_once(
+    instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine, live_sims: RunningSimulators
+) -> None:
+    """Between polls the sensor asks Sonarr's health once a minute; when it names our webhook disabled,
+    the poll is due at once (Sonarr drops every event meanwhile), and then every minute."""
+    from datetime import UTC, datetime, timedelta
+
+    from smartplex_dagster.defs import catch_up as sensor_module
+    from smartplex_simulators.webhooks import WebhookSender
+
+    for kind, spec in SPECS.items():
+        with live_sims.client(kind) as client:
+            run_sync(engine, client, spec, None)
+    assert isinstance(_evaluate(instance, database), dg.SkipReason)  # every instance polled: nothing due now
+    moment = [datetime.now(UTC)]
+    sender = WebhookSender.from_template("http://127.0.0.1:9/api/webhooks/{kind}", clock=lambda: moment[0])
+    sender.started = moment[0] - timedelta(hours=1)
+    live_sims.simulation.webhooks = sender
+    for _ in range(3):  # failures past Sonarr's 5-minute grace: it disables the webhook
+        live_sims.simulation.add_show(None, seasons=1, episodes_per_season=1)
+        moment[0] += timedelta(minutes=3)
+    assert sender.disabled("sonarr")
+    sensor_module._health_checked.clear()  # a minute later
+    result = _evaluate(instance, database)
+    assert isinstance(result, dg.SensorResult), result
+    assert [r.tags["smartplex/instance"] for r in result.run_requests or []] == ["sonarr"]
+    with engine.connect() as connection:
+        state = catch_up.read(connection, Instance.parse("sonarr"))
+    assert state is not None and "unavailable due to failures" in (state["health"] or "")

@@ -21,8 +21,10 @@ from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.utils import make_new_run_id
 from sqlalchemy import Engine, select, update
 
+from smartplex import catch_up
 from smartplex.dagster_names import RUN_KEY_TAG, WILL_RETRY_TAG
-from smartplex.schema import sync_schedule, webhook_log
+from smartplex.instances import DEFAULT_INSTANCES
+from smartplex.schema import catch_up_state, sync_schedule, webhook_log
 from smartplex_dagster.defs.resources import DatabaseResource
 from smartplex_dagster.defs.settle import FINISHED
 from smartplex_simulators.faults import Faults
@@ -117,6 +119,9 @@ def test_flaky_services_retry_a_bounded_number_of_times_and_record_the_outcome(
 
     with stack.engine.begin() as connection:  # only these two syncs: no other full refresh is due
         connection.execute(update(sync_schedule).values(enabled=False, sync_requested_at=None))
+        # Nor any catch-up: its polls and health checks would draw from the faults' seeded sequences.
+        catch_up.ensure(connection, DEFAULT_INSTANCES)
+        connection.execute(update(catch_up_state).values(enabled=False))
         now = datetime.now(UTC)
         connection.execute(  # "sync now", as POST /api/admin/schedules/overseerr/sync does
             update(sync_schedule).where(sync_schedule.c.service == "overseerr").values(sync_requested_at=now)
