@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,15 @@ from smartplex_simulators.webhooks import WebhookSender
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]
+
+
+@dataclass
+class Stack:
+    engine: Engine
+    sims: RunningSimulators
+    supervisor: Supervisor
+    #: The API's base URL.
+    api: str
 
 
 def _table(engine: Engine, kind: str) -> dict[Any, dict[str, Any]]:
@@ -87,7 +97,7 @@ def _changes(simulation: Simulation) -> None:
 
 
 @pytest.fixture
-def lost_stack(database_url: str, tmp_path: Path) -> Iterator[tuple[Engine, RunningSimulators, Supervisor]]:
+def lost_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     supervisor = Supervisor()
@@ -104,21 +114,22 @@ def lost_stack(database_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Runn
                "SMARTPLEX_HISTORY_START": (date.today() - timedelta(days=30)).isoformat(),
                "DAGSTER_HOME": str(dagster_home.prepare(tmp_path))}  # fmt: skip
         try:
-            start_stack(supervisor, env, api_port=free_port(), dagster_port=None, log_dir=tmp_path / "logs")
+            api_port = free_port()
+            start_stack(supervisor, env, api_port=api_port, dagster_port=None, log_dir=tmp_path / "logs")
             # The API is down, as far as the senders can tell: every webhook is lost.
             sims.simulation.webhooks = WebhookSender.from_template(
                 f"http://127.0.0.1:{free_port()}/api/webhooks/{{kind}}"
             )
-            yield engine, sims, supervisor
+            yield Stack(engine, sims, supervisor, f"http://127.0.0.1:{api_port}")
         finally:
             supervisor.stop()
             engine.dispose()
 
 
 def test_every_change_whose_webhook_was_lost_reaches_the_tables(
-    lost_stack: tuple[Engine, RunningSimulators, Supervisor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lost_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine, sims, supervisor = lost_stack
+    engine, sims, supervisor = lost_stack.engine, lost_stack.sims, lost_stack.supervisor
     _changes(sims.simulation)
     deliveries = sims.simulation.webhooks.deliveries
     assert deliveries and all(d.status is None for d in deliveries)  # not one arrived
@@ -148,3 +159,35 @@ def test_every_change_whose_webhook_was_lost_reaches_the_tables(
         assert connection.execute(select(func.count()).select_from(catch_up_found)).scalar_one() >= len(SPECS)
     assert all(unannounced.get(kind, {}).get("24h", 0) > 0 for kind in SPECS), unannounced
     print(f"caught up {caught_up_in:.0f} s after the changes")
+
+
+def test_a_webhook_sonarr_disabled_for_a_wrong_secret_loses_nothing(lost_stack: Stack) -> None:
+    """Sonarr's webhook carries a wrong secret: the API refuses it, Sonarr disables it after its grace and
+    drops every event. Its health check says so; the status shows it, and every change still arrives."""
+    from datetime import UTC, datetime
+
+    import httpx
+
+    engine, sims, supervisor, api = lost_stack.engine, lost_stack.sims, lost_stack.supervisor, lost_stack.api
+    moment = [datetime.now(UTC)]
+    targets = {i.id: f"{api}/api/webhooks/{i.kind.name}?token={WEBHOOK_SECRET}" for i in DEFAULT_INSTANCES}
+    targets["sonarr"] = f"{api}/api/webhooks/sonarr?token=a-wrong-secret"
+    sender = WebhookSender(targets, clock=lambda: moment[0])
+    sender.started = moment[0] - timedelta(hours=1)  # Sonarr has run for a while
+    sims.simulation.webhooks = sender
+    for index in range(4):  # refused 3 minutes apart, past the 5-minute grace: disabled; the last one dropped
+        moment[0] += timedelta(minutes=3 if index else 0)
+        sims.simulation.add_show(f"Refused Show {index}", seasons=1, episodes_per_season=1)
+    assert sender.disabled("sonarr")
+    assert [d.status for d in sender.deliveries if d.instance_id == "sonarr"][:2] == [401, 401]
+    assert any(d.error and "Temporarily ignoring" in d.error for d in sender.deliveries)
+
+    deadline = time.monotonic() + 300
+    while _behind(engine, sims)["sonarr"]:
+        assert not supervisor.exited(), supervisor.exited()
+        assert time.monotonic() < deadline, "Sonarr's table still behind"
+        time.sleep(3)
+    status = httpx.get(f"{api}/api/webhooks/status", headers={"Authorization": f"Bearer {ADMIN_SECRET}"}).json()
+    sonarr = status["catch_up"]["sonarr"]
+    assert "unavailable due to failures" in (sonarr["sender_webhook_disabled"] or ""), sonarr
+    assert sonarr["unannounced_24h"] >= 4
