@@ -75,6 +75,25 @@ def _behind(engine: Engine, sims: RunningSimulators, kinds: tuple[str, ...] = tu
     return behind
 
 
+def _series_synced(engine: Engine, sims: RunningSimulators, series_id: int) -> bool:
+    """Whether Sonarr's row of one series is as the service has it (or both have none)."""
+    spec = SPECS["sonarr"]
+    with engine.connect() as connection:
+        row = (
+            connection.execute(
+                select(spec.table).where(spec.table.c.id == series_id, spec.table.c.deleted_at.is_(None))
+            )
+            .mappings()
+            .first()
+        )
+    with sims.client("sonarr") as client:
+        found = next(iter(client.items_by_id([series_id])))
+    if not hasattr(found, "title"):  # Deleted: the service has none
+        return row is None
+    wanted = spec.to_row(found, {})
+    return row is not None and all(row[c] == v for c, v in wanted.items())
+
+
 def _until(condition: Callable[[], bool], limit: float, every: float = 2.0) -> float | None:
     began = time.monotonic()
     while time.monotonic() - began < limit:
@@ -166,23 +185,33 @@ def main() -> None:
             targets["sonarr"] = targets["sonarr"].replace(SECRET, "a-wrong-secret")
             sims.simulation.webhooks = WebhookSender(targets, clock=sims.simulation.clock)
             sims.simulation.webhooks.started -= timedelta(hours=1)  # Sonarr has run for a while
+            pending: dict[int, float] = {}  # series id -> when it changed
             delays: list[float] = []
             shows = [s for s in sims.universe.shows.values() if s.rating_key is not None]
-            began = time.monotonic()
-            minute = 0
-            while time.monotonic() - began < args.misconfigured_minutes * 60:
-                if minute % 3 == 0:
-                    show = sims.simulation.add_show(f"Misconfigured {minute}", seasons=1, episodes_per_season=1)
-                elif minute % 3 == 1:
-                    show = next(s for s in shows if any(e.file_id for e in s.episodes))
-                    sims.simulation.delete_episode_file(next(e for e in show.episodes if e.file_id).id)
-                else:
-                    show = shows.pop()
-                    sims.simulation.delete_series(show.id)
-                took = _until(lambda: _behind(engine, sims, ("sonarr",))["sonarr"] == 0, 600, every=5)
-                delays.append(float("inf") if took is None else took)
-                minute += 1
-                time.sleep(max(0.0, began + minute * 60 - time.monotonic()))
+            began, minute = time.monotonic(), 0
+            while time.monotonic() - began < args.misconfigured_minutes * 60 or pending:
+                if (
+                    time.monotonic() - began >= minute * 60
+                    and time.monotonic() - began < args.misconfigured_minutes * 60
+                ):
+                    if minute % 3 == 0:
+                        show = sims.simulation.add_show(f"Misconfigured {minute}", seasons=1, episodes_per_season=1)
+                    elif minute % 3 == 1:
+                        show = next(s for s in shows if any(e.file_id for e in s.episodes))
+                        sims.simulation.delete_episode_file(next(e for e in show.episodes if e.file_id).id)
+                    else:
+                        show = shows.pop()
+                        sims.simulation.delete_series(show.id)
+                    pending[show.id] = time.monotonic()
+                    minute += 1
+                for series_id, changed in list(pending.items()):
+                    if _series_synced(engine, sims, series_id):
+                        delays.append(time.monotonic() - changed)
+                        del pending[series_id]
+                    elif time.monotonic() - changed > 900:
+                        delays.append(float("inf"))
+                        del pending[series_id]
+                time.sleep(5)
             status = httpx.get(f"http://127.0.0.1:{api_port}/api/webhooks/status",
                                headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30).json()  # fmt: skip
             sonarr = status["catch_up"].get("sonarr", {})

@@ -27,7 +27,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from smartplex.clients import ArrClient
 from smartplex.clients.models import ChangeFeed, Deleted
 from smartplex.instances import Instance
 from smartplex.schema import catch_up_found, catch_up_state, plex_libraries, webhook_log
@@ -140,11 +139,8 @@ def look(engine: Engine, client: Any, instance: Instance, now: datetime) -> Find
         if scope is None:
             # Nothing synced yet: its first full refresh fills the table, and the watermark starts now.
             return Finding(instance, since, now, reason="the table is empty: its first full refresh fills it")
-        # Sonarr and Radarr compare their listing's digests with the ones kept.
-        known = state.get("fingerprint")
-        feed: ChangeFeed = (
-            client.changes_since(since, known) if isinstance(client, ArrClient) else client.changes_since(since)
-        )
+        feed: ChangeFeed = client.changes_since(since, state.get("fingerprint"))
+
         finding = Finding(instance, since, now, fingerprint=feed.fingerprint)
         finding.health = "; ".join(feed.health) or None
         spec = SPECS[kind]

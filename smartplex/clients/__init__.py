@@ -15,6 +15,10 @@ The contract every client keeps (the sync assets rely on exactly this):
     the window and for touched items that no longer exist. No API records every removal (Plex,
     Tautulli and Overseerr none; the *arrs purge a deleted item's history), so the full refresh is
     what reconciles deletions.
+``client.changes_since(since, known) -> ChangeFeed``
+    The catch-up's poll: what the service's own change feeds say changed since ``since`` (items, ids,
+    counts for a count check, Sonarr/Radarr's listing digests), in a request or two per library (per
+    section for Plex) when nothing did. ``known``: the fingerprint the last poll kept.
 ``client.server_info() -> ServerInfo``
     Name, version and library size; proves the URL and credential.
 ``client.stats``

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 import httpx
 
 from smartplex.clients._http import FetchStats, HttpSession, Params, RetryPolicy
-from smartplex.clients.models import Deleted, Missing, ServerInfo
+from smartplex.clients.models import ChangeFeed, Deleted, Missing, ServerInfo
 from smartplex.instances import Instance
 from smartplex.kinds import get_kind
 
@@ -71,6 +71,11 @@ class ServiceClient(ABC, Generic[Item]):
     ) -> Iterator[Item | Deleted | Missing]:
         """Items added, changed or removed in ``[start, end)`` (aware datetimes; the incremental sync),
         and the items ``also`` names by id, whenever they changed."""
+
+    @abstractmethod
+    def changes_since(self, since: datetime, known: Mapping[str, Any] | None = None) -> ChangeFeed:
+        """What the service's own change feeds say changed since ``since`` (the catch-up's poll), in a
+        request or two when nothing did. ``known``: what the last poll kept of the feed (its fingerprint)."""
 
     @abstractmethod
     def server_info(self) -> ServerInfo:

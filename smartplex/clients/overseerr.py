@@ -46,7 +46,7 @@ class OverseerrClient(ServiceClient[OverseerrRequest]):
             self.stats.items += 1
             yield OverseerrRequest.from_api(data)
 
-    def changes_since(self, since: datetime) -> ChangeFeed:
+    def changes_since(self, since: datetime, known: Mapping[str, Any] | None = None) -> ChangeFeed:
         """The catch-up's poll: requests by last modification, newest first, paged until one older than
         ``since`` (one request when idle). Its ``pageInfo.results`` counts every request, which finds
         deletions (Overseerr records none)."""

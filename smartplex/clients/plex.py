@@ -77,7 +77,7 @@ class PlexClient(ServiceClient[PlexItem]):
                         yield item
         yield from self._named([str(key) for key in also], seen)
 
-    def changes_since(self, since: datetime) -> ChangeFeed:
+    def changes_since(self, since: datetime, known: Mapping[str, Any] | None = None) -> ChangeFeed:
         """The catch-up's poll: per video section, two requests on its leaves (movies, episodes). One
         lists what was added or edited since ``since`` (``updatedAt>>=``: Plex sets updatedAt when it
         adds an item too); the other lists the most recently viewed, newest first, until one was viewed

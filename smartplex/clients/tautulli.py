@@ -54,7 +54,7 @@ class TautulliClient(ServiceClient[TautulliPlay]):
             if not found:
                 yield Missing(rating_key)
 
-    def changes_since(self, since: datetime) -> ChangeFeed:
+    def changes_since(self, since: datetime, known: Mapping[str, Any] | None = None) -> ChangeFeed:
         """The catch-up's poll: the plays recorded from the day before ``since`` (``after`` compares days
         in the server's zone), newest first; one request unless more than a page of plays ended since.
         A play is recorded when it stops, so one that started before ``since`` counts if it stopped after."""
