@@ -257,8 +257,10 @@ def _tick_bytes(home: Path) -> int:
 
 
 def _runs(home: Path) -> int:
+    """The catch-up's runs so far."""
     with sqlite3.connect(next(home.rglob("runs.db"))) as db:
-        return int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+        query = "SELECT count(*) FROM run_tags WHERE key = 'smartplex/trigger' AND value = 'catch_up'"
+        return int(db.execute(query).fetchone()[0])
 
 
 if __name__ == "__main__":
