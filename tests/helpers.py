@@ -41,3 +41,30 @@ def snapshot(engine: Engine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
             dict(r) for r in connection.execute(select(sync_schedule).order_by(sync_schedule.c.service)).mappings()
         ]
     return hooks, plans
+
+
+def live_rows(engine: Engine, kind: str) -> dict[Any, dict[str, Any]]:
+    """A kind's live rows (of every instance), by the item's own id."""
+    from smartplex.sync import SPECS
+
+    spec = SPECS[kind]
+    with engine.connect() as connection:
+        rows = connection.execute(select(spec.table).where(spec.table.c.deleted_at.is_(None))).mappings()
+        return {r[spec.key[-1]]: dict(r) for r in rows}
+
+
+def service_rows(sims: Any, kind: str) -> dict[Any, dict[str, Any]]:
+    """The rows a full refresh would write from the simulated service, by the item's own id."""
+    from smartplex.sync import SPECS
+
+    spec = SPECS[kind]
+    scope = {"server_id": sims.universe.machine_id} if kind == "plex" else {}
+    with sims.client(kind) as client:
+        return {row[spec.key[-1]]: row for row in (spec.to_row(i, scope) for i in client.iter_all())}
+
+
+def rows_behind(engine: Engine, sims: Any, kind: str) -> tuple[list[Any], list[Any]]:
+    """The ids whose row is missing or differs from the service's, and those the service no longer has."""
+    table, service = live_rows(engine, kind), service_rows(sims, kind)
+    differ = [k for k, row in service.items() if k not in table or any(table[k][c] != v for c, v in row.items())]
+    return differ, sorted(table.keys() - service.keys(), key=str)

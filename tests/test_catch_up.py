@@ -21,6 +21,7 @@ from smartplex.sync import SPECS, run_sync
 from smartplex_simulators import RunningSimulators, run_simulators
 from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe
+from tests.helpers import live_rows, rows_behind
 
 Change = Callable[[Simulation], None]
 
@@ -42,25 +43,13 @@ def _full_sync(engine: Engine, sims: RunningSimulators, kinds: tuple[str, ...] =
             run_sync(engine, client, SPECS[kind], None)
 
 
-def _table(engine: Engine, kind: str) -> dict[Any, dict[str, Any]]:
-    spec = SPECS[kind]
-    with engine.connect() as connection:
-        rows = connection.execute(select(spec.table).where(spec.table.c.deleted_at.is_(None))).mappings()
-        return {r[spec.key[-1]]: dict(r) for r in rows}
-
-
-def _service(sims: RunningSimulators, kind: str) -> dict[Any, dict[str, Any]]:
-    spec = SPECS[kind]
-    scope = {"server_id": sims.universe.machine_id} if kind == "plex" else {}
-    with sims.client(kind) as client:
-        rows = [spec.to_row(item, scope) for item in client.iter_all()]
-    return {r[spec.key[-1]]: r for r in rows}
-
-
 def _differences(engine: Engine, sims: RunningSimulators, kind: str) -> dict[str, Any]:
-    table, service = _table(engine, kind), _service(sims, kind)
-    changed = [k for k, row in service.items() if k not in table or any(table[k][c] != v for c, v in row.items())]
-    return {"differ": changed[:5], "extra": sorted(table.keys() - service.keys(), key=str)[:5]}
+    differ, extra = rows_behind(engine, sims, kind)
+    return {"differ": differ[:5], "extra": extra[:5]}
+
+
+def _table(engine: Engine, kind: str) -> dict[Any, dict[str, Any]]:
+    return live_rows(engine, kind)
 
 
 def _catch_up(engine: Engine, sims: RunningSimulators, kind: str) -> catch_up.Finding:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
@@ -34,6 +33,7 @@ from smartplex_simulators.simulation import Simulation
 from smartplex_simulators.universe import Universe
 from smartplex_simulators.webhooks import WebhookSender
 from tests.conftest import ADMIN_SECRET, WEBHOOK_SECRET
+from tests.helpers import rows_behind
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::dagster.BetaWarning")]
 
@@ -47,28 +47,9 @@ class Stack:
     api: str
 
 
-def _table(engine: Engine, kind: str) -> dict[Any, dict[str, Any]]:
-    spec = SPECS[kind]
-    with engine.connect() as connection:
-        rows = connection.execute(select(spec.table).where(spec.table.c.deleted_at.is_(None))).mappings()
-        return {r[spec.key[-1]]: dict(r) for r in rows}
-
-
-def _service(sims: RunningSimulators, kind: str) -> dict[Any, dict[str, Any]]:
-    spec = SPECS[kind]
-    scope = {"server_id": sims.universe.machine_id} if kind == "plex" else {}
-    with sims.client(kind) as client:
-        return {row[spec.key[-1]]: row for row in (spec.to_row(i, scope) for i in client.iter_all())}
-
-
 def _behind(engine: Engine, sims: RunningSimulators) -> dict[str, int]:
     """Per kind, how many rows differ from the service, are missing, or are no longer there."""
-    behind = {}
-    for kind in SPECS:
-        table, service = _table(engine, kind), _service(sims, kind)
-        differ = sum(1 for k, row in service.items() if k not in table or any(table[k][c] != v for c, v in row.items()))
-        behind[kind] = differ + len(table.keys() - service.keys())
-    return behind
+    return {kind: sum(map(len, rows_behind(engine, sims, kind))) for kind in SPECS}
 
 
 def _changes(simulation: Simulation) -> None:

@@ -49,6 +49,13 @@ def resources(database: DatabaseResource, live_sims: RunningSimulators) -> dict:
     return values
 
 
+def _full_sync(engine: Engine, sims: RunningSimulators) -> None:
+    """Where a user starts: every library synced once."""
+    for kind, spec in SPECS.items():
+        with sims.client(kind) as client:
+            run_sync(engine, client, spec, None)
+
+
 def _evaluate(instance: dg.DagsterInstance, database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
     return catch_up_sensor(dg.build_sensor_context(instance=instance, resources={"database": database}))
 
@@ -72,9 +79,7 @@ def _execute(request: dg.RunRequest, resources: dict, instance: dg.DagsterInstan
 def test_idle_polls_launch_no_run_and_store_nothing_in_dagster(
     instance: dg.DagsterInstance, database: DatabaseResource, engine: Engine, live_sims: RunningSimulators
 ) -> None:
-    for kind, spec in SPECS.items():
-        with live_sims.client(kind) as client:
-            run_sync(engine, client, spec, None)
+    _full_sync(engine, live_sims)
     for _ in range(12):
         _make_due(engine)
         result = _evaluate(instance, database)
@@ -97,9 +102,7 @@ def test_a_change_no_webhook_announced_becomes_one_catch_up_run(
     live_sims: RunningSimulators,
     resources: dict,
 ) -> None:
-    for kind, spec in SPECS.items():
-        with live_sims.client(kind) as client:
-            run_sync(engine, client, spec, None)
+    _full_sync(engine, live_sims)
     _evaluate(instance, database)  # the first poll: the Sonarr and Radarr listings' digests
     movie = live_sims.simulation.add_movie("Unannounced", with_file=False)  # no webhook target: none sent
     _make_due(engine)
@@ -127,9 +130,7 @@ def test_a_failed_catch_up_run_leaves_the_watermark_and_is_looked_at_again(
     live_sims: RunningSimulators,
     resources: dict,
 ) -> None:
-    for kind, spec in SPECS.items():
-        with live_sims.client(kind) as client:
-            run_sync(engine, client, spec, None)
+    _full_sync(engine, live_sims)
     _evaluate(instance, database)
     live_sims.simulation.add_movie("Unlucky", with_file=False)
     _make_due(engine)
@@ -157,9 +158,7 @@ def test_hung_services_leave_the_rest_to_the_next_tick(
     left are polled at the next tick rather than the tick failing."""
     import time
 
-    for kind, spec in SPECS.items():
-        with live_sims.client(kind) as client:
-            run_sync(engine, client, spec, None)
+    _full_sync(engine, live_sims)
     for hung in ("sonarr", "radarr"):  # each poll waits out its timeout twice
         live_sims.simulation.faults[hung].update(timeout_rate=1.0, hang_seconds=30.0)
     began = time.monotonic()
@@ -185,9 +184,7 @@ def test_a_webhook_sonarr_disables_is_caught_up_at_once(
     from smartplex_dagster.defs import catch_up as sensor_module
     from smartplex_simulators.webhooks import WebhookSender
 
-    for kind, spec in SPECS.items():
-        with live_sims.client(kind) as client:
-            run_sync(engine, client, spec, None)
+    _full_sync(engine, live_sims)
     assert isinstance(_evaluate(instance, database), dg.SkipReason)  # every instance polled: nothing due now
     moment = [datetime.now(UTC)]
     sender = WebhookSender.from_template("http://127.0.0.1:9/api/webhooks/{kind}", clock=lambda: moment[0])
