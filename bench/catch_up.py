@@ -87,7 +87,7 @@ def _catch_up(engine, sims, kind: str) -> tuple[float, catch_up.Finding]:  # typ
         with sims.client(kind) as client:
             window = None if claim.full else (claim.since, utcnow())
             parts = [{"section_id": section} for section in claim.sections] if claim.full else []
-        result = run_sync(engine, client, SPECS[kind], window, hinted_ids=claim.ids, instance=instance, parts=parts)
+            result = run_sync(engine, client, SPECS[kind], window, hinted_ids=claim.ids, instance=instance, parts=parts)
         with engine.begin() as connection:
             catch_up.finish(connection, instance, run_key, "bench", result.counts.inserted + result.counts.updated, now)
     return time.perf_counter() - began, finding
@@ -151,7 +151,8 @@ def main() -> None:
             print(f"\ncatch-up after an hour's gap and ~{args.changes} changes (target: <= 5% of the full refresh)")
             for kind in SPECS:
                 seconds, finding = _catch_up(engine, sims, kind)
-                what = "full refresh (counts differ)" if finding.full else f"{finding.changes} changes"
+                refreshed = f"sections {', '.join(finding.sections)}" if finding.sections else "everything"
+                what = f"refresh of {refreshed} (counts differ)" if finding.full else f"{finding.changes} changes"
                 print(
                     f"  {kind:<10} {seconds * 1000:8.0f} ms  {what:<30} {seconds / full[kind]:6.1%} of its full refresh"
                 )
