@@ -15,7 +15,7 @@ for a temporary SQLite file), it
 Targets (docs/benchmarks.md): an idle poll <= 2 requests per instance (per library section for Plex) and
 <= 50 ms of our CPU; a catch-up after an hour's gap with 200 changes <= 5% of that instance's full refresh.
 
-    python bench/catch_up.py [--size 5000] [--polls 20] [--changes 200] [--database-url URL|sqlite]
+    python bench/catch_up.py [--size 5000] [--polls 20] [--changes 200] [--no-removals] [--database-url URL|sqlite]
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ from smartplex_simulators.simulation import Simulation  # noqa: E402
 from smartplex_simulators.universe import Universe  # noqa: E402
 
 
-def _changes(simulation: Simulation, count: int) -> None:
-    """About ``count`` changes across every kind, in the proportions of a busy evening."""
+def _changes(simulation: Simulation, count: int, removals: bool = True) -> None:
+    """About ``count`` changes across every kind, in the proportions of a busy evening; without
+    ``removals``, none that takes anything away (deletions, lost files)."""
     universe = simulation.universe
     requested = {id(r.target) for r in universe.requests.values()}
     spare = [m for m in universe.movies.values() if id(m) not in requested and m.rating_key is not None]
@@ -56,13 +57,13 @@ def _changes(simulation: Simulation, count: int) -> None:
         simulation.add_movie(f"Bench Movie {index}")
     for movie in spare[:share]:
         simulation.update_movie(movie.id, title=f"{movie.title} (edited)")
-    for movie in spare[share : 2 * share]:
+    for movie in spare[share : 2 * share] if removals else ():
         simulation.delete_movie_file(movie.id)
-    for movie in spare[2 * share : 2 * share + share // 2]:
+    for movie in spare[2 * share : 2 * share + share // 2] if removals else ():
         simulation.delete_movie(movie.id)
     for index in range(share // 2):
         simulation.add_show(f"Bench Show {index}", seasons=1, episodes_per_season=2)
-    for show in shows[: share // 2]:
+    for show in shows[: share // 2] if removals else ():
         simulation.delete_series(show.id)
     leaves = [i for i in universe.plex.values() if i.kind in ("movie", "episode")]
     for item in leaves[-3 * share :]:
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--polls", type=int, default=20)
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL, help="PostgreSQL URL, or 'sqlite'")
+    parser.add_argument("--no-removals", action="store_true", help="changes that take nothing away")
     args = parser.parse_args()
 
     schema = None
@@ -147,7 +149,7 @@ def main() -> None:
 
             with engine.begin() as connection:  # an hour's gap: every watermark an hour back
                 connection.execute(update(catch_up_state).values(watermark=utcnow() - timedelta(hours=1)))
-            _changes(sims.simulation, args.changes)
+            _changes(sims.simulation, args.changes, removals=not args.no_removals)
             print(f"\ncatch-up after an hour's gap and ~{args.changes} changes (target: <= 5% of the full refresh)")
             for kind in SPECS:
                 seconds, finding = _catch_up(engine, sims, kind)
